@@ -1,0 +1,105 @@
+/* Internal types shared by the files of src/bpf (loader, maps, helpers,
+ * verifier, interpreter, disassembler).  Not for use outside src/bpf: the
+ * public API is bpf.h.
+ *
+ * Instruction encoding, opcodes, map types, map flags and helper IDs are the
+ * kernel's own, from <linux/bpf.h> (uapi), so programs built against
+ * libbpf's bpf_helpers.h mean the same thing here as in the kernel. */
+#ifndef BPF_BPF_INT_H
+#define BPF_BPF_INT_H 1
+
+#include <linux/bpf.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BPF_MAX_INSNS 1000000         /* Per program, after relocation. */
+#define BPF_STACK_SIZE 512            /* Bytes per frame, like the kernel. */
+#define BPF_MAX_CALL_DEPTH 8          /* BPF-to-BPF frames, like the kernel. */
+#define BPF_MAX_TAIL_CALLS 33         /* Like the kernel (MAX_TAIL_CALL_CNT). */
+#define BPF_MAX_MAPS 64               /* Maps one program may use. */
+#define BPF_OBJ_NAME_LEN 64
+
+struct bpf_map;
+
+/* Operations of one map type.  Semantics and errno values are the kernel's:
+ * lookup returns a pointer to the value (stable until the element is
+ * deleted) or NULL; update honours BPF_ANY/BPF_NOEXIST/BPF_EXIST and returns
+ * 0, -EEXIST, -ENOENT, -E2BIG (full) or -EINVAL; delete returns 0 or
+ * -ENOENT (-EINVAL for arrays). */
+struct bpf_map_ops {
+    int (*alloc)(struct bpf_map *);
+    void (*free)(struct bpf_map *);
+    void *(*lookup)(struct bpf_map *, const void *key);
+    int (*update)(struct bpf_map *, const void *key, const void *value,
+                  uint64_t flags);
+    int (*delete)(struct bpf_map *, const void *key);
+    /* NULL key = first key; -ENOENT after the last. */
+    int (*get_next_key)(struct bpf_map *, const void *key, void *next_key);
+    int (*push)(struct bpf_map *, const void *value, uint64_t flags);
+    int (*pop)(struct bpf_map *, void *value);
+    int (*peek)(struct bpf_map *, void *value);
+};
+
+struct bpf_map {
+    char name[BPF_OBJ_NAME_LEN];     /* From the ELF symbol, e.g. "conns". */
+    enum bpf_map_type type;          /* Kernel map type number. */
+    uint32_t key_size;               /* Bytes. */
+    uint32_t value_size;             /* Bytes (per CPU for per-CPU maps). */
+    uint32_t max_entries;            /* Capacity. */
+    uint32_t map_flags;              /* BPF_F_* (BPF_F_NO_PREALLOC, ...). */
+    uint32_t n_cpus;                 /* Per-CPU copies (per-CPU types). */
+    uint32_t hash_seed;              /* Per-map random seed (hash types). */
+    bool read_only;                  /* .rodata after load: programs can't
+                                      * write it. */
+    const struct bpf_map_ops *ops;
+    void *priv;                      /* Type-specific storage (owned). */
+    /* Global-data maps (.data/.rodata/.bss): single-entry arrays whose
+     * value is the section image. */
+    const char *section;             /* ".rodata" etc., or NULL. */
+};
+
+/* Program types sluice runs. */
+enum bpf_prog_kind {
+    BPF_PROG_KIND_XDP,               /* ctx = struct xdp_md. */
+    BPF_PROG_KIND_RAW,               /* ctx = raw memory (r1 = mem, r2 =
+                                      * len), for `sluice bpf exec`. */
+};
+
+/* A program as loaded: relocated bytecode plus the maps it references.
+ * LD_IMM64 with src_reg BPF_PSEUDO_MAP_FD keeps imm = index into 'maps';
+ * BPF_PSEUDO_MAP_VALUE keeps imm = index and the next insn's imm = offset.
+ * BPF-to-BPF calls (src_reg BPF_PSEUDO_CALL) keep imm = relative target. */
+struct bpf_prog {
+    char name[BPF_OBJ_NAME_LEN];     /* Function name. */
+    char section[BPF_OBJ_NAME_LEN];  /* ELF section, e.g. "xdp". */
+    enum bpf_prog_kind kind;
+    struct bpf_insn *insns;          /* Owned. */
+    uint32_t n_insns;
+    struct bpf_map **maps;           /* Borrowed from the object. */
+    uint32_t n_maps;
+    bool verified;                   /* Only verified programs run. */
+    /* Filled by the verifier for the runtime (owned arrays or NULL). */
+    struct bpf_insn *xlated;         /* Insns with ctx accesses rewritten
+                                      * for struct bpf_xdp_buff. */
+    uint32_t n_xlated;
+    uint32_t max_stack;              /* Deepest stack use, bytes. */
+};
+
+/* What r1 points to when an XDP program runs.  The verifier checks accesses
+ * against struct xdp_md (u32 fields) and rewrites them into loads of these
+ * 64-bit fields, as the kernel does for struct xdp_buff. */
+struct bpf_xdp_buff {
+    uint64_t data;                   /* uint8_t *: packet start. */
+    uint64_t data_end;               /* uint8_t *: one past the end. */
+    uint64_t data_meta;              /* uint8_t *: metadata start. */
+    uint64_t data_hard_start;        /* uint8_t *: buffer start. */
+    uint64_t frame_end;              /* uint8_t *: buffer end (tail room). */
+    uint32_t ingress_ifindex;        /* sluice port number. */
+    uint32_t rx_queue_index;
+    uint32_t egress_ifindex;
+    uint32_t redirect_port;          /* Set by bpf_redirect(). */
+    uint64_t redirect_flags;
+};
+
+#endif
