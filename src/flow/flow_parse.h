@@ -4,9 +4,9 @@
  *       actions=mod_nw_dst:10.0.1.5,output:2
  *
  * Parsing what flow_spec_format() prints gives back an equal spec (round
- * trip).  Errors name the 1-based column in the flow text and the reason:
- * "column 17: unknown field 'nw_srx'", "column 9: tp_dst needs a transport
- * protocol (tcp, udp, sctp) before it", "column 30: bad action 'outptu:2'". */
+ * trip).  Errors give the 1-based column in the flow text and the reason:
+ * (17, "unknown field 'nw_srx'"), (9, "tp_dst needs a transport protocol
+ * (tcp, udp, sctp)"), (30, "unknown action 'outptu'"). */
 #ifndef FLOW_FLOW_PARSE_H
 #define FLOW_FLOW_PARSE_H 1
 
@@ -45,10 +45,13 @@ void flow_spec_destroy(struct flow_spec *);
 void flow_spec_clone(struct flow_spec *dst, const struct flow_spec *src);
 
 /* Parses 'text' into 'spec' (initialised by this call).  Returns NULL on
- * success or an allocated message naming the column and reason; on error
- * 'spec' is left empty (nothing to free beyond flow_spec_destroy). */
+ * success or an allocated message giving the reason ("unknown field
+ * 'nw_srx'"), and stores in '*err_col' the 1-based column of 'text' where
+ * the offending token starts (callers prefix "FILE:LINE:COLUMN: " or
+ * "column N: ").  On error 'spec' is left empty (flow_spec_destroy is still
+ * safe). */
 char *flow_spec_parse(struct flow_spec *spec, const char *text,
-                      enum flow_parse_mode) WARN_UNUSED_RESULT;
+                      enum flow_parse_mode, int *err_col) WARN_UNUSED_RESULT;
 /* Appends canonical ovs-ofctl text: "table=T,priority=P,[cookie=...,]
  * MATCH,actions=..." (no stats). */
 void flow_spec_format(const struct flow_spec *, struct ds *);
@@ -59,7 +62,7 @@ void flow_match_format(const struct match *, const char *prog_name,
 /* Parses a packet description in flow syntax ("in_port=1,tcp,nw_src=...")
  * into a full flow key: fields not given are zero, and shorthands set
  * dl_type/nw_proto.  Masks are not allowed. */
-char *flow_key_parse(struct flow_key *key, const char *text)
+char *flow_key_parse(struct flow_key *key, const char *text, int *err_col)
     WARN_UNUSED_RESULT;
 /* Appends every non-zero field of a key in flow syntax. */
 void flow_key_format(const struct flow_key *, struct ds *);
