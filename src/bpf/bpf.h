@@ -1,0 +1,116 @@
+/* sluice's eBPF runtime: the public API.
+ *
+ * A self-contained library (it knows nothing of flows or ports): load an ELF
+ * object built with `clang -O2 -g -target bpf`, verify its programs, run
+ * them in the interpreter (or the JIT once it lands), and read or write
+ * their maps.  Map types, flags, helper IDs and the XDP context are the
+ * kernel's, so objects built against libbpf's bpf_helpers.h run unchanged.
+ *
+ * Ownership: a struct bpf_object owns its programs and maps; programs and
+ * maps are borrowed from it and live until bpf_object_close().
+ * Errors: functions return 0 or a negative errno and, where a message helps,
+ * fill '*errp' with an allocated message naming the section, symbol or
+ * instruction and the reason (the caller frees it). */
+#ifndef BPF_BPF_H
+#define BPF_BPF_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/compiler.h"
+
+struct bpf_object;
+struct bpf_prog;
+struct bpf_map;
+struct bpf_xdp_buff;
+
+/* A value for a .rodata variable, set at load time ("rodata.VAR=VALUE"). */
+struct bpf_rodata_set {
+    const char *var;         /* Variable name in .rodata. */
+    const void *value;       /* Bytes to store (host order). */
+    size_t size;             /* Must equal the variable's size. */
+};
+
+struct bpf_load_opts {
+    const struct bpf_rodata_set *rodata;   /* Optional. */
+    size_t n_rodata;
+    bool fixed_seed;         /* Hash maps get seed 0 (reproducible tests). */
+};
+
+/* Opens and relocates an object from a file or memory.  Does not verify. */
+int bpf_object_open(const char *path, const struct bpf_load_opts *,
+                    struct bpf_object **objp, char **errp);
+int bpf_object_open_mem(const void *data, size_t size, const char *name,
+                        const struct bpf_load_opts *,
+                        struct bpf_object **objp, char **errp);
+void bpf_object_close(struct bpf_object *);
+
+size_t bpf_object_n_progs(const struct bpf_object *);
+struct bpf_prog *bpf_object_prog(const struct bpf_object *, size_t idx);
+/* Finds a program by section name ("xdp", "xdp/fw") or function name. */
+struct bpf_prog *bpf_object_find_prog(const struct bpf_object *,
+                                      const char *section_or_name);
+size_t bpf_object_n_maps(const struct bpf_object *);
+struct bpf_map *bpf_object_map(const struct bpf_object *, size_t idx);
+struct bpf_map *bpf_object_find_map(const struct bpf_object *,
+                                    const char *name);
+
+const char *bpf_prog_name(const struct bpf_prog *);
+const char *bpf_prog_section(const struct bpf_prog *);
+size_t bpf_prog_n_insns(const struct bpf_prog *);
+
+/* Builds a program from raw instructions (8 bytes each, host order), as
+ * `sluice bpf exec` and the assembler produce.  'raw_ctx': r1 = memory,
+ * r2 = its length, instead of an XDP context. */
+int bpf_prog_from_insns(const void *insns, size_t n_insns, bool raw_ctx,
+                        struct bpf_object **objp, char **errp);
+
+/* Verification result: reason codes are listed in verifier.h. */
+struct bpf_verify_result {
+    bool accepted;
+    int reason;              /* enum bpf_verr (0 = accepted). */
+    uint32_t insn_idx;       /* Failing instruction. */
+    uint64_t insns_processed;
+    uint64_t states;         /* States explored/stored. */
+    uint64_t time_ns;        /* Verification time. */
+    char *log;               /* Readable log (owned; free with
+                              * bpf_verify_result_destroy). */
+};
+int bpf_prog_verify(struct bpf_prog *, struct bpf_verify_result *);
+void bpf_verify_result_destroy(struct bpf_verify_result *);
+
+/* Runs a verified XDP program on a packet described by 'ctx'.  Returns r0.
+ * The program may move ctx->data/data_end (adjust helpers) and set
+ * ctx->redirect_port. */
+uint64_t bpf_prog_run_xdp(const struct bpf_prog *, struct bpf_xdp_buff *ctx);
+/* Runs a verified raw program on 'mem' of 'len' bytes. */
+uint64_t bpf_prog_run_raw(const struct bpf_prog *, void *mem, size_t len);
+
+/* The clock and CPU seen by helpers (ktime_get_ns, jiffies64,
+ * get_smp_processor_id) on this thread.  Offline, the caller sets the
+ * packet's timestamp before each run; when unset, CLOCK_MONOTONIC. */
+void bpf_set_time_ns(uint64_t ns);
+void bpf_set_cpu(uint32_t cpu);
+
+/* Per-program run statistics. */
+struct bpf_prog_stats {
+    uint64_t runs;
+    uint64_t insns;          /* Instructions executed (interpreter). */
+    uint64_t ns;             /* Total run time when timing is on. */
+};
+void bpf_prog_get_stats(const struct bpf_prog *, struct bpf_prog_stats *);
+
+/* Map access from the control plane (syscall-like semantics). */
+const char *bpf_map_name(const struct bpf_map *);
+uint32_t bpf_map_type(const struct bpf_map *);
+uint32_t bpf_map_key_size(const struct bpf_map *);
+uint32_t bpf_map_value_size(const struct bpf_map *);
+uint32_t bpf_map_max_entries(const struct bpf_map *);
+int bpf_map_lookup(struct bpf_map *, const void *key, void *value);
+int bpf_map_update(struct bpf_map *, const void *key, const void *value,
+                   uint64_t flags);
+int bpf_map_delete(struct bpf_map *, const void *key);
+int bpf_map_next_key(struct bpf_map *, const void *key, void *next_key);
+
+#endif

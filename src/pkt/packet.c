@@ -1,0 +1,135 @@
+/* Packet buffers.
+ *
+ * A packet is a small header struct plus one separately allocated buffer:
+ * headroom, frame, tailroom.  The buffer is sized once when the packet is
+ * created (pools and ports reuse packets, so allocation stays off the fast
+ * path) and only packet_set_data() may grow it, because every other
+ * operation promises not to move the frame: the eBPF runtime and the
+ * rewrite code keep pointers into it across calls. */
+#include "packet.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+/* Forgets everything pkt_parse() computed: the bytes changed. */
+static void
+packet_reset_parse(struct packet *p)
+{
+    p->hash = 0;
+    p->l3_ofs = PACKET_OFS_NONE;
+    p->l4_ofs = PACKET_OFS_NONE;
+    p->l7_ofs = PACKET_OFS_NONE;
+    p->vlan_ofs = PACKET_OFS_NONE;
+    p->parse_err = 0;
+    p->n_vlans = 0;
+    memset(&p->key, 0, sizeof p->key);
+}
+
+/* Returns a new, empty packet with PACKET_HEADROOM bytes of headroom and
+ * room for 'frame_size' bytes of frame.  in_port and ts_ns start at 0. */
+struct packet *
+packet_new(uint32_t frame_size)
+{
+    struct packet *p = xzalloc(sizeof *p);
+
+    p->size = PACKET_HEADROOM + frame_size;
+    p->base = xmalloc(p->size);
+    p->data_ofs = PACKET_HEADROOM;
+    p->len = 0;
+    packet_reset_parse(p);
+    return p;
+}
+
+/* Copies 'len' bytes from 'data' into 'p' after a fresh PACKET_HEADROOM,
+ * growing the buffer if it is too small.  The parse results are reset and
+ * orig_len becomes 'len' (saturated at UINT16_MAX); in_port and ts_ns are
+ * left as they are, because the port that receives the frame sets them. */
+void
+packet_set_data(struct packet *p, const void *data, uint32_t len)
+{
+    if ((uint64_t)PACKET_HEADROOM + len > p->size) {
+        p->size = PACKET_HEADROOM + len;
+        free(p->base);
+        p->base = xmalloc(p->size);
+    }
+    p->data_ofs = PACKET_HEADROOM;
+    p->len = len;
+    if (len) {
+        memcpy(p->base + p->data_ofs, data, len);
+    }
+    p->orig_len = len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
+    packet_reset_parse(p);
+}
+
+/* Returns a deep copy of 'p': same buffer size, headroom, bytes and
+ * metadata.  The caller frees it with packet_destroy(). */
+struct packet *
+packet_clone(const struct packet *p)
+{
+    struct packet *c = xmalloc(sizeof *c);
+
+    *c = *p;
+    c->base = xmalloc(p->size);
+    memcpy(c->base, p->base, p->size);
+    return c;
+}
+
+/* Frees 'p' and its buffer.  NULL is a no-op. */
+void
+packet_destroy(struct packet *p)
+{
+    if (p) {
+        free(p->base);
+        free(p);
+    }
+}
+
+/* The four functions below move only 'data_ofs' and 'len'.  They do not
+ * adjust the parsed header offsets: a caller that changes the headers
+ * (pkt_push_vlan(), an eBPF program) knows how they moved and fixes or
+ * re-parses them. */
+
+uint8_t *
+packet_push(struct packet *p, uint32_t n)
+{
+    if (n > p->data_ofs) {
+        return NULL;
+    }
+    p->data_ofs -= n;
+    p->len += n;
+    return packet_data(p);
+}
+
+int
+packet_pull(struct packet *p, uint32_t n)
+{
+    if (n > p->len) {
+        return -EINVAL;
+    }
+    p->data_ofs += n;
+    p->len -= n;
+    return 0;
+}
+
+int
+packet_put_tail(struct packet *p, uint32_t n)
+{
+    if (n > packet_tailroom(p)) {
+        return -ENOSPC;
+    }
+    p->len += n;
+    return 0;
+}
+
+int
+packet_trim_tail(struct packet *p, uint32_t n)
+{
+    if (n > p->len) {
+        return -EINVAL;
+    }
+    p->len -= n;
+    return 0;
+}
