@@ -1,6 +1,6 @@
 /* Internal types shared by the files of src/bpf (loader, maps, helpers,
  * verifier, interpreter, disassembler).  Not for use outside src/bpf: the
- * public API is bpf.h.
+ * public API is bpf_api.h.
  *
  * Instruction encoding, opcodes, map types, map flags and helper IDs are the
  * kernel's own, from <linux/bpf.h> (uapi), so programs built against
@@ -18,7 +18,7 @@
 #define BPF_MAX_CALL_DEPTH 8          /* BPF-to-BPF frames, like the kernel. */
 #define BPF_MAX_TAIL_CALLS 33         /* Like the kernel (MAX_TAIL_CALL_CNT). */
 #define BPF_MAX_MAPS 64               /* Maps one program may use. */
-#define BPF_OBJ_NAME_LEN 64
+#define BPF_NAME_LEN 64               /* Our names; the kernel's are 16. */
 
 struct bpf_map;
 
@@ -42,7 +42,7 @@ struct bpf_map_ops {
 };
 
 struct bpf_map {
-    char name[BPF_OBJ_NAME_LEN];     /* From the ELF symbol, e.g. "conns". */
+    char name[BPF_NAME_LEN];     /* From the ELF symbol, e.g. "conns". */
     enum bpf_map_type type;          /* Kernel map type number. */
     uint32_t key_size;               /* Bytes. */
     uint32_t value_size;             /* Bytes (per CPU for per-CPU maps). */
@@ -71,8 +71,8 @@ enum bpf_prog_kind {
  * BPF_PSEUDO_MAP_VALUE keeps imm = index and the next insn's imm = offset.
  * BPF-to-BPF calls (src_reg BPF_PSEUDO_CALL) keep imm = relative target. */
 struct bpf_prog {
-    char name[BPF_OBJ_NAME_LEN];     /* Function name. */
-    char section[BPF_OBJ_NAME_LEN];  /* ELF section, e.g. "xdp". */
+    char name[BPF_NAME_LEN];     /* Function name. */
+    char section[BPF_NAME_LEN];  /* ELF section, e.g. "xdp". */
     enum bpf_prog_kind kind;
     struct bpf_insn *insns;          /* Owned. */
     uint32_t n_insns;

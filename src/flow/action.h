@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/util.h"
+#include "match.h"
 #include "pkt/flow_key.h"
 
 /* Port numbers with a special meaning, in OpenFlow's spirit (host order). */
@@ -43,14 +44,21 @@ enum action_type {
     ACTION_N_TYPES
 };
 
+/* How a SET_FIELD action was written, so that printing gives it back. */
+enum action_spelling {
+    ACTION_SPELL_SET_FIELD,    /* set_field:VALUE->FIELD. */
+    ACTION_SPELL_MOD,          /* The field's legacy action (mod_nw_src:V,
+                                * mod_vlan_vid:V, ...). */
+};
+
 struct action {
     enum action_type type;
     union {
         uint32_t port;                  /* OUTPUT. */
         struct {                        /* SET_FIELD (and mod_*). */
             int field;                  /* enum mf_field_id (field.h). */
-            uint8_t value[16];          /* Network byte order. */
-            uint8_t spelling;           /* How it was written (printing). */
+            uint8_t value[16];          /* Storage form (field.h). */
+            uint8_t spelling;           /* enum action_spelling. */
         } set;
         be16 tpid;                      /* PUSH_VLAN: 0x8100 or 0x88a8. */
         struct {                        /* RESUBMIT. */
@@ -83,5 +91,17 @@ struct action *action_list_append(struct action_list *, enum action_type);
  * "drop" for an empty list. */
 void action_list_format(const struct action_list *, struct ds *);
 const char *action_type_name(enum action_type);
+bool action_list_equal(const struct action_list *,
+                       const struct action_list *);
+
+/* Parses the text after "actions=" into 'list' (initialised by this call).
+ * 'match' and 'table' are the rule's: actions that write a field need the
+ * field's prerequisites in the match (mod_tp_dst needs tcp, udp or sctp) and
+ * goto_table must go to a later table.  Returns NULL, or an allocated
+ * message with '*err_col' the 1-based column in 'text' of the offending
+ * token; 'list' is then empty. */
+char *action_list_parse(struct action_list *list, const char *text,
+                        const struct match *match, uint8_t table,
+                        int *err_col) WARN_UNUSED_RESULT;
 
 #endif

@@ -67,4 +67,11 @@ char *flow_key_parse(struct flow_key *key, const char *text, int *err_col)
 /* Appends every non-zero field of a key in flow syntax. */
 void flow_key_format(const struct flow_key *, struct ds *);
 
+/* True if two specs are equal in every parsed attribute (the round-trip
+ * property: parse(format(s)) equals s). */
+bool flow_spec_equal(const struct flow_spec *, const struct flow_spec *);
+/* True if [name, name + len) is a valid program name for prog=NAME and
+ * actions=prog:NAME: 1 to 64 letters, digits, '_', '-' or '.'. */
+bool flow_prog_name_valid(const char *name, size_t len);
+
 #endif

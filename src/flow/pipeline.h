@@ -57,6 +57,8 @@ struct pipeline_prog {
     const char *name;
     void *impl;
     uint64_t (*run)(void *impl, struct packet *p, uint32_t *redirect_port);
+    unsigned int n_refs;     /* Rules naming it (kept by the pipeline), so
+                              * a program in use is never unloaded. */
 };
 /* Resolves a program name for the pipeline; NULL if not loaded. */
 typedef struct pipeline_prog *pipeline_prog_lookup_cb(void *aux,

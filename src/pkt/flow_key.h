@@ -38,7 +38,7 @@ typedef uint64_t be64;
 #define FLOW_NW_FRAG_LATER 0x02
 
 struct flow_key {
-    uint32_t in_port;        /* Ingress port number (host order). */
+    _Alignas(8) uint32_t in_port; /* Ingress port number (host order). */
     be16 dl_type;            /* Ethertype after VLAN tags. */
     be16 vlan_tci;           /* Outer tag: PCP | CFI (=present) | VID. */
     uint8_t dl_dst[6];       /* Ethernet destination. */
@@ -56,7 +56,6 @@ struct flow_key {
     be32 ipv6_label;         /* IPv6 flow label (low 20 bits). */
     uint8_t arp_sha[6];      /* ARP sender hardware address. */
     uint8_t arp_tha[6];      /* ARP target hardware address. */
-    uint8_t pad_[4];         /* Always zero. */
     uint8_t ipv6_src[16];    /* IPv6 source. */
     uint8_t ipv6_dst[16];    /* IPv6 destination. */
 };

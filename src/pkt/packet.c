@@ -50,16 +50,20 @@ packet_new(uint32_t frame_size)
 void
 packet_set_data(struct packet *p, const void *data, uint32_t len)
 {
+    /* 'data' may point into p's own buffer (re-basing a frame after
+     * pulls), so copy before freeing and allow overlap. */
     if ((uint64_t)PACKET_HEADROOM + len > p->size) {
+        uint8_t *old = p->base;
+
         p->size = PACKET_HEADROOM + len;
-        free(p->base);
         p->base = xmalloc(p->size);
+        memcpy(p->base + PACKET_HEADROOM, data, len);
+        free(old);
+    } else if (len) {
+        memmove(p->base + PACKET_HEADROOM, data, len);
     }
     p->data_ofs = PACKET_HEADROOM;
     p->len = len;
-    if (len) {
-        memcpy(p->base + p->data_ofs, data, len);
-    }
     p->orig_len = len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
     packet_reset_parse(p);
 }

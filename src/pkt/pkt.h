@@ -4,7 +4,10 @@
  * bytes.  It reads only within [data, data + len): a truncated or
  * inconsistent header stops the parse at the last valid layer and records
  * the reason in packet->parse_err (the key keeps what was valid, so flows can
- * still match the L2 fields).
+ * still match the L2 fields).  l3_ofs is set only for a valid ARP, IPv4 or
+ * IPv6 header, l4_ofs and l7_ofs only for a complete TCP, UDP, SCTP, ICMP
+ * or ICMPv6 header (never for later fragments), so a set offset always
+ * means the whole header lies inside the frame.
  *
  * The rewrite functions change one field in the packet bytes and in the flow
  * key together, updating the IPv4 header checksum and the TCP/UDP checksum
@@ -27,7 +30,9 @@ uint32_t pkt_key_hash(const struct flow_key *key);
 
 /* Building packets from a flow key (for `sluice trace in_port=1,tcp,...`):
  * writes a minimal well-formed frame carrying every field of 'key' that the
- * frame format can hold, with correct checksums.  'p' must have room. */
+ * frame format can hold, with correct checksums, padded to 60 bytes.  The
+ * frame replaces p's data (the buffer grows if needed); p->in_port is set
+ * from the key and 'p' is parsed, ready for the pipeline. */
 void pkt_compose(struct packet *p, const struct flow_key *key);
 
 int pkt_set_dl_src(struct packet *, const uint8_t mac[6]);
@@ -63,7 +68,10 @@ int pkt_set_icmp_code(struct packet *, uint8_t);
 int pkt_set_ipv6_label(struct packet *, uint32_t label);
 
 /* Internet checksum helpers (RFC 1071/1624), host-order accumulation of
- * big-endian 16-bit words. */
+ * big-endian 16-bit words.  csum_partial() chains ('sum' is the previous
+ * result, 0 to start); csum_fold() folds and complements it into the
+ * checksum in host order (store it with htons()).  A header whose stored
+ * checksum is right folds to 0. */
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum);
 uint16_t csum_fold(uint32_t sum);
 /* New checksum after a 16- or 32-bit field changes from 'old' to 'new'

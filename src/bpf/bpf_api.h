@@ -11,8 +11,8 @@
  * Errors: functions return 0 or a negative errno and, where a message helps,
  * fill '*errp' with an allocated message naming the section, symbol or
  * instruction and the reason (the caller frees it). */
-#ifndef BPF_BPF_H
-#define BPF_BPF_H 1
+#ifndef BPF_BPF_API_H
+#define BPF_BPF_API_H 1
 
 #include <stdbool.h>
 #include <stddef.h>

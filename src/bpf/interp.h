@@ -1,0 +1,29 @@
+/* The interpreter and the run-time bookkeeping around it (internal to
+ * src/bpf; the public entry points are bpf_prog_run_xdp/raw in bpf_api.h). */
+#ifndef BPF_INTERP_H
+#define BPF_INTERP_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpf/bpf_int.h"
+
+/* Runs 'prog' (prog->xlated if the verifier made it, else prog->insns)
+ * with r1 and r2 as given and returns r0.  Adds the instructions executed
+ * (all programs of a tail-call chain) to '*n_insns'.  Trusts the program:
+ * the caller runs only verified programs.  A run that cannot continue
+ * (unknown opcode, call depth beyond BPF_MAX_CALL_DEPTH, LD_ABS/LD_IND out
+ * of the packet) returns 0, as the kernel does. */
+uint64_t bpf_interp_run(const struct bpf_prog *, uint64_t r1, uint64_t r2,
+                        uint64_t *n_insns);
+
+/* Per-program statistics are kept per thread, keyed by the program, so
+ * that datapath threads never share a counter.  The loader calls
+ * bpf_prog_stats_forget() before freeing a program, so that a later
+ * program at the same address starts from zero. */
+void bpf_prog_stats_forget(const struct bpf_prog *);
+/* Measures run time (clock_gettime around each run, ~40 ns) into
+ * bpf_prog_stats.ns; off by default, like kernel.bpf_stats_enabled. */
+void bpf_prog_stats_set_timing(bool on);
+
+#endif

@@ -1,0 +1,412 @@
+/* Longest-prefix-match trie: BPF_MAP_TYPE_LPM_TRIE.
+ *
+ * Keys are struct bpf_lpm_trie_key: a u32 prefix length followed by
+ * key_size - 4 data bytes read as one big-endian bit string (IPv4, IPv6 or
+ * any other address).  Like the kernel, the map must be created with
+ * BPF_F_NO_PREALLOC, and max_entries counts stored prefixes.
+ *
+ * Layout: a binary path-compressed trie, the kernel's design.  Each node
+ * holds its prefix length, the data bytes, two children and (for real
+ * entries) the value; intermediate nodes, which exist only to join two
+ * subtrees, carry no value and always have two children.  Nodes come from a
+ * pool of 2 * max_entries preallocated at creation (a trie of n entries
+ * needs at most n - 1 intermediate nodes), so updates never call malloc.
+ *
+ * Costs: lookup walks from the root, one visit and one prefix compare per
+ * node on the path (at most max_prefixlen + 1 nodes, in practice the number
+ * of distinct stored prefix lengths on that path); update and delete walk
+ * the same path.  get_next_key walks the path to the key, then returns the
+ * next node in post-order (more specific prefixes before less specific
+ * ones, the kernel's order).
+ *
+ * Semantics follow kernels >= 6.13: BPF_NOEXIST and BPF_EXIST are honoured
+ * (-EEXIST / -ENOENT), and -ENOSPC is returned only when a new prefix does
+ * not fit (replacing an existing one always works). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpf/maps.h"
+
+#define LPM_DATA_SIZE_MAX 256
+#define LPM_VALUE_SIZE_MAX ((4u << 20) - LPM_DATA_SIZE_MAX - 32)
+#define LPM_CREATE_FLAGS                                                       \
+    (BPF_F_NO_PREALLOC | BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY |       \
+     BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG)
+#define LPM_FLAG_IM 1u /* Intermediate node: no value. */
+
+struct lpm_node {
+    struct lpm_node *child[2]; /* Bit 0 / bit 1 subtrees. */
+    uint32_t prefixlen;        /* Bits of 'data' that count. */
+    uint32_t flags;            /* LPM_FLAG_IM. */
+    uint8_t data[];            /* data_size bytes, then the value at
+                                * value_off. */
+};
+
+struct lpm_trie {
+    struct lpm_node *root;
+    uint8_t *pool;              /* 2 * max_entries nodes. */
+    size_t node_size;           /* Bytes per pool node. */
+    size_t value_off;           /* Offset of the value in data[]. */
+    uint32_t n_pool;            /* Nodes in the pool. */
+    uint32_t n_bumped;          /* Pool nodes ever handed out. */
+    struct lpm_node *free_list; /* Released nodes (via child[0]). */
+    uint32_t n_entries;         /* Real (non-intermediate) nodes. */
+    uint32_t data_size;         /* Bytes of key data. */
+    uint32_t max_prefixlen;     /* data_size * 8. */
+    struct lpm_node **stack;    /* max_prefixlen + 1 slots for the
+                                 * get_next_key path. */
+};
+
+struct lpm_key {
+    uint32_t prefixlen;
+    uint8_t data[];
+};
+
+static int
+lpm_alloc(struct bpf_map *map)
+{
+    if (!(map->map_flags & BPF_F_NO_PREALLOC)) {
+        return bpf_map_invalid(map, "an LPM trie must be created with "
+                                    "BPF_F_NO_PREALLOC");
+    }
+    if (map->map_flags & ~LPM_CREATE_FLAGS) {
+        return bpf_map_invalid(map,
+                               "unsupported map_flags 0x%x for an LPM "
+                               "trie",
+                               map->map_flags & ~LPM_CREATE_FLAGS);
+    }
+    if (map->key_size < 5 || map->key_size > 4 + LPM_DATA_SIZE_MAX) {
+        return bpf_map_invalid(map,
+                               "LPM key_size %u is not 5..%d (u32 "
+                               "prefixlen + 1..%d data bytes)",
+                               map->key_size, 4 + LPM_DATA_SIZE_MAX,
+                               LPM_DATA_SIZE_MAX);
+    }
+    if (!map->value_size || map->value_size > LPM_VALUE_SIZE_MAX ||
+        !map->max_entries) {
+        return bpf_map_invalid(map, "LPM value_size and max_entries must be "
+                                    "non-zero");
+    }
+    if (map->max_entries > (1u << 28)) {
+        return -E2BIG;
+    }
+    struct lpm_trie *t = calloc(1, sizeof *t);
+    if (!t) {
+        return -ENOMEM;
+    }
+    t->data_size = map->key_size - 4;
+    t->max_prefixlen = t->data_size * 8;
+    t->value_off = ROUND_UP((size_t)t->data_size, 8);
+    t->node_size =
+        ROUND_UP(sizeof(struct lpm_node) + t->value_off + map->value_size, 8);
+    t->n_pool = map->max_entries * 2;
+    t->pool = calloc(t->n_pool, t->node_size);
+    t->stack = calloc(t->max_prefixlen + 2, sizeof *t->stack);
+    if (!t->pool || !t->stack) {
+        free(t->pool);
+        free(t->stack);
+        free(t);
+        return -ENOMEM;
+    }
+    map->priv = t;
+    return 0;
+}
+
+static void
+lpm_free(struct bpf_map *map)
+{
+    struct lpm_trie *t = map->priv;
+    free(t->pool);
+    free(t->stack);
+    free(t);
+}
+
+static struct lpm_node *
+node_get(struct lpm_trie *t)
+{
+    struct lpm_node *n;
+    if (t->free_list) {
+        n = t->free_list;
+        t->free_list = n->child[0];
+    } else {
+        /* Never exhausted: at most 2 * max_entries - 1 nodes are live. */
+        n = (struct lpm_node *)(void *)(t->pool +
+                                        (size_t)t->n_bumped++ * t->node_size);
+    }
+    n->child[0] = n->child[1] = NULL;
+    n->flags = 0;
+    return n;
+}
+
+static void
+node_put(struct lpm_trie *t, struct lpm_node *n)
+{
+    n->child[0] = t->free_list;
+    t->free_list = n;
+}
+
+static unsigned int
+extract_bit(const uint8_t *data, size_t index)
+{
+    return (data[index / 8] >> (7 - (index % 8))) & 1;
+}
+
+/* Number of leading bits 'node' and 'key' share, up to the shorter of
+ * their prefix lengths. */
+static uint32_t
+prefix_match(const struct lpm_trie *t, const struct lpm_node *node,
+             const struct lpm_key *key)
+{
+    uint32_t limit = MIN(node->prefixlen, key->prefixlen);
+    uint32_t bits = 0;
+
+    for (uint32_t i = 0; i < t->data_size && bits < limit; i++) {
+        uint8_t diff = node->data[i] ^ key->data[i];
+        if (diff) {
+            bits += (uint32_t)__builtin_clz((unsigned int)diff) - 24;
+            break;
+        }
+        bits += 8;
+    }
+    BPF_MAP_COST(1, 1);
+    return MIN(bits, limit);
+}
+
+static struct lpm_node *
+lpm_longest(struct bpf_map *map, const void *key_)
+{
+    struct lpm_trie *t = map->priv;
+    const struct lpm_key *key = key_;
+    struct lpm_node *found = NULL;
+
+    BPF_MAP_COST_OP();
+    for (struct lpm_node *node = t->root; node;) {
+        uint32_t matchlen = prefix_match(t, node, key);
+        if (matchlen == t->max_prefixlen) {
+            if (!(node->flags & LPM_FLAG_IM)) {
+                found = node;
+            }
+            break;
+        }
+        if (matchlen < node->prefixlen) {
+            break;
+        }
+        if (!(node->flags & LPM_FLAG_IM)) {
+            found = node;
+        }
+        node = node->child[extract_bit(key->data, node->prefixlen)];
+    }
+    return found;
+}
+
+static void *
+lpm_lookup(struct bpf_map *map, const void *key)
+{
+    struct lpm_trie *t = map->priv;
+    struct lpm_node *n = lpm_longest(map, key);
+    return n ? n->data + t->value_off : NULL;
+}
+
+static int
+lpm_update(struct bpf_map *map, const void *key_, const void *value,
+           uint64_t flags)
+{
+    struct lpm_trie *t = map->priv;
+    const struct lpm_key *key = key_;
+    struct lpm_node **slot = &t->root, *node;
+    uint32_t matchlen = 0;
+
+    BPF_MAP_COST_OP();
+    if (flags > BPF_EXIST || key->prefixlen > t->max_prefixlen) {
+        return -EINVAL;
+    }
+    while ((node = *slot) != NULL) {
+        matchlen = prefix_match(t, node, key);
+        if (node->prefixlen != matchlen || node->prefixlen == key->prefixlen ||
+            node->prefixlen == t->max_prefixlen) {
+            break;
+        }
+        slot = &node->child[extract_bit(key->data, node->prefixlen)];
+    }
+
+    bool exists = node && node->prefixlen == matchlen &&
+                  node->prefixlen == key->prefixlen &&
+                  !(node->flags & LPM_FLAG_IM);
+    if (exists && flags == BPF_NOEXIST) {
+        return -EEXIST;
+    }
+    if (!exists && flags == BPF_EXIST) {
+        return -ENOENT;
+    }
+    if (exists) {
+        memcpy(node->data + t->value_off, value, map->value_size);
+        return 0;
+    }
+    if (t->n_entries == map->max_entries) {
+        return -ENOSPC;
+    }
+    if (node && node->prefixlen == matchlen &&
+        node->prefixlen == key->prefixlen) {
+        /* An intermediate node of exactly this prefix becomes real. */
+        node->flags &= ~LPM_FLAG_IM;
+        memcpy(node->data + t->value_off, value, map->value_size);
+        t->n_entries++;
+        return 0;
+    }
+
+    struct lpm_node *new = node_get(t);
+    new->prefixlen = key->prefixlen;
+    memcpy(new->data, key->data, t->data_size);
+    memcpy(new->data + t->value_off, value, map->value_size);
+    t->n_entries++;
+
+    if (!node) {
+        *slot = new;
+    } else if (matchlen == key->prefixlen) {
+        /* The new prefix covers 'node': it becomes its parent. */
+        new->child[extract_bit(node->data, matchlen)] = node;
+        *slot = new;
+    } else {
+        /* They diverge at bit 'matchlen': join them under an intermediate
+         * node of that length. */
+        struct lpm_node *im = node_get(t);
+        im->prefixlen = matchlen;
+        im->flags = LPM_FLAG_IM;
+        memcpy(im->data, node->data, t->data_size);
+        unsigned int bit = extract_bit(key->data, matchlen);
+        im->child[bit] = new;
+        im->child[!bit] = node;
+        *slot = im;
+    }
+    return 0;
+}
+
+static int
+lpm_delete(struct bpf_map *map, const void *key_)
+{
+    struct lpm_trie *t = map->priv;
+    const struct lpm_key *key = key_;
+    struct lpm_node **trim = &t->root, **trim2 = trim;
+    struct lpm_node *node, *parent = NULL;
+    uint32_t matchlen = 0;
+
+    BPF_MAP_COST_OP();
+    if (key->prefixlen > t->max_prefixlen) {
+        return -EINVAL;
+    }
+    while ((node = *trim) != NULL) {
+        matchlen = prefix_match(t, node, key);
+        if (node->prefixlen != matchlen || node->prefixlen == key->prefixlen) {
+            break;
+        }
+        parent = node;
+        trim2 = trim;
+        trim = &node->child[extract_bit(key->data, node->prefixlen)];
+    }
+    if (!node || node->prefixlen != key->prefixlen ||
+        node->prefixlen != matchlen || (node->flags & LPM_FLAG_IM)) {
+        return -ENOENT;
+    }
+    t->n_entries--;
+
+    if (node->child[0] && node->child[1]) {
+        node->flags |= LPM_FLAG_IM;
+        return 0;
+    }
+    if (parent && (parent->flags & LPM_FLAG_IM) && !node->child[0] &&
+        !node->child[1]) {
+        /* The intermediate parent is no longer needed: its other child
+         * takes its place. */
+        *trim2 = parent->child[parent->child[0] == node];
+        node_put(t, parent);
+        node_put(t, node);
+        return 0;
+    }
+    *trim = node->child[0] ? node->child[0] : node->child[1];
+    node_put(t, node);
+    return 0;
+}
+
+static void
+copy_key(const struct lpm_trie *t, const struct lpm_node *n, void *next_key)
+{
+    struct lpm_key *out = next_key;
+    out->prefixlen = n->prefixlen;
+    memcpy(out->data, n->data, t->data_size);
+}
+
+/* First real node in post-order of the subtree at 'root'. */
+static const struct lpm_node *
+leftmost(const struct lpm_node *root)
+{
+    const struct lpm_node *next = NULL;
+    for (const struct lpm_node *n = root; n;) {
+        BPF_MAP_COST(1, 0);
+        if (n->flags & LPM_FLAG_IM) {
+            n = n->child[0];
+        } else {
+            next = n;
+            n = n->child[0] ? n->child[0] : n->child[1];
+        }
+    }
+    return next;
+}
+
+static int
+lpm_get_next_key(struct bpf_map *map, const void *key_, void *next_key)
+{
+    struct lpm_trie *t = map->priv;
+    const struct lpm_key *key = key_;
+    struct lpm_node *node;
+    int sp = -1;
+
+    BPF_MAP_COST_OP();
+    if (!t->root) {
+        return -ENOENT;
+    }
+    if (!key || key->prefixlen > t->max_prefixlen) {
+        copy_key(t, leftmost(t->root), next_key);
+        return 0;
+    }
+    for (node = t->root; node;) {
+        t->stack[++sp] = node;
+        uint32_t matchlen = prefix_match(t, node, key);
+        if (node->prefixlen != matchlen || node->prefixlen == key->prefixlen) {
+            break;
+        }
+        node = node->child[extract_bit(key->data, node->prefixlen)];
+    }
+    if (!node || node->prefixlen != key->prefixlen ||
+        prefix_match(t, node, key) != node->prefixlen ||
+        (node->flags & LPM_FLAG_IM)) {
+        copy_key(t, leftmost(t->root), next_key);
+        return 0;
+    }
+    /* Post-order successor: the right sibling's subtree if we came from
+     * the left, else the parent (skipping intermediate nodes). */
+    node = t->stack[sp];
+    while (sp > 0) {
+        struct lpm_node *parent = t->stack[sp - 1];
+        if (parent->child[0] == node && parent->child[1]) {
+            copy_key(t, leftmost(parent->child[1]), next_key);
+            return 0;
+        }
+        if (!(parent->flags & LPM_FLAG_IM)) {
+            copy_key(t, parent, next_key);
+            return 0;
+        }
+        node = parent;
+        sp--;
+    }
+    return -ENOENT;
+}
+
+const struct bpf_map_ops bpf_lpm_ops = {
+    .alloc = lpm_alloc,
+    .free = lpm_free,
+    .lookup = lpm_lookup,
+    .update = lpm_update,
+    .delete = lpm_delete,
+    .get_next_key = lpm_get_next_key,
+};

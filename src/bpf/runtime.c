@@ -1,0 +1,374 @@
+/* Run-time entry points of bpf_api.h: running programs, the thread's clock and
+ * CPU, per-program statistics, and control-plane map access.
+ *
+ * Statistics: each thread keeps its own table of per-program counters,
+ * keyed by the program pointer (open addressing, found in one or two
+ * probes), so datapath threads never write a shared cache line.  The
+ * owning thread updates its table without a lock; the lock of a table is
+ * taken only when it grows or is read by bpf_prog_get_stats() or cleared by
+ * bpf_prog_stats_forget().  A table is created on a thread's first run and
+ * grows at most a few times, when that thread first runs a new program:
+ * never per packet.  Tables outlive their thread, so the counts of a
+ * finished thread still add up. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bpf/bpf_api.h"
+#include "bpf/helpers.h"
+#include "bpf/interp.h"
+#include "bpf/maps.h"
+#include "core/log.h"
+
+LOG_DEFINE_MODULE(bpf);
+
+#define STATS_FORGOTTEN ((const struct bpf_prog *)1)
+
+struct stats_slot {
+    const struct bpf_prog *prog; /* NULL = empty, STATS_FORGOTTEN =
+                                  * freed program. */
+    struct bpf_prog_stats s;
+    bool warned; /* "Not verified" already logged. */
+};
+
+struct stats_table {
+    pthread_mutex_t lock; /* Growth and foreign readers. */
+    struct stats_slot *slots;
+    uint32_t mask;            /* Slots - 1 (power of 2). */
+    uint32_t used;            /* Slots not empty. */
+    struct stats_table *next; /* All tables, for readers. */
+};
+
+static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stats_table *tables;
+static BPF_TLS struct stats_table *my_stats;
+static bool timing;
+
+void
+bpf_prog_stats_set_timing(bool on)
+{
+    __atomic_store_n(&timing, on, __ATOMIC_RELAXED);
+}
+
+static uint32_t
+ptr_hash(const struct bpf_prog *prog)
+{
+    uint64_t x = (uint64_t)(uintptr_t)prog;
+    return (uint32_t)((x * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+static struct stats_slot *
+table_probe(struct stats_slot *slots, uint32_t mask,
+            const struct bpf_prog *prog)
+{
+    for (uint32_t i = ptr_hash(prog);; i++) {
+        struct stats_slot *s = &slots[i & mask];
+        if (s->prog == prog || !s->prog) {
+            return s;
+        }
+    }
+}
+
+/* The slot of 'prog' in this thread's table, created if need be.  NULL
+ * only if memory runs out (the run then goes uncounted). */
+static struct stats_slot *
+stats_slot(const struct bpf_prog *prog)
+{
+    struct stats_table *t = my_stats;
+
+    if (likely(t != NULL)) {
+        struct stats_slot *s = table_probe(t->slots, t->mask, prog);
+        if (likely(s->prog == prog)) {
+            return s;
+        }
+    } else {
+        t = calloc(1, sizeof *t);
+        if (!t) {
+            return NULL;
+        }
+        pthread_mutex_init(&t->lock, NULL);
+        t->mask = 15;
+        t->slots = calloc(t->mask + 1, sizeof *t->slots);
+        if (!t->slots) {
+            free(t);
+            return NULL;
+        }
+        pthread_mutex_lock(&tables_lock);
+        t->next = tables;
+        tables = t;
+        pthread_mutex_unlock(&tables_lock);
+        my_stats = t;
+    }
+
+    /* New program on this thread: keep the load at most 1/2. */
+    pthread_mutex_lock(&t->lock);
+    if ((t->used + 1) * 2 > t->mask + 1) {
+        uint32_t mask = t->mask * 2 + 1;
+        struct stats_slot *slots = calloc(mask + 1, sizeof *slots);
+        if (!slots) {
+            pthread_mutex_unlock(&t->lock);
+            return NULL;
+        }
+        uint32_t used = 0;
+        for (uint32_t i = 0; i <= t->mask; i++) {
+            const struct stats_slot *old = &t->slots[i];
+            if (old->prog && old->prog != STATS_FORGOTTEN) {
+                *table_probe(slots, mask, old->prog) = *old;
+                used++;
+            }
+        }
+        free(t->slots);
+        t->slots = slots;
+        t->mask = mask;
+        t->used = used;
+    }
+    struct stats_slot *s = table_probe(t->slots, t->mask, prog);
+    s->prog = prog;
+    t->used++;
+    pthread_mutex_unlock(&t->lock);
+    return s;
+}
+
+void
+bpf_prog_get_stats(const struct bpf_prog *prog, struct bpf_prog_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&tables_lock);
+    for (struct stats_table *t = tables; t; t = t->next) {
+        pthread_mutex_lock(&t->lock);
+        struct stats_slot *s = table_probe(t->slots, t->mask, prog);
+        if (s->prog == prog) {
+            out->runs += __atomic_load_n(&s->s.runs, __ATOMIC_RELAXED);
+            out->insns += __atomic_load_n(&s->s.insns, __ATOMIC_RELAXED);
+            out->ns += __atomic_load_n(&s->s.ns, __ATOMIC_RELAXED);
+        }
+        pthread_mutex_unlock(&t->lock);
+    }
+    pthread_mutex_unlock(&tables_lock);
+}
+
+void
+bpf_prog_stats_forget(const struct bpf_prog *prog)
+{
+    pthread_mutex_lock(&tables_lock);
+    for (struct stats_table *t = tables; t; t = t->next) {
+        pthread_mutex_lock(&t->lock);
+        struct stats_slot *s = table_probe(t->slots, t->mask, prog);
+        if (s->prog == prog) {
+            /* Keeps the probe chain intact; dropped at the next growth. */
+            memset(s, 0, sizeof *s);
+            s->prog = STATS_FORGOTTEN;
+        }
+        pthread_mutex_unlock(&t->lock);
+    }
+    pthread_mutex_unlock(&tables_lock);
+}
+
+static uint64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
+    struct bpf_run_ctx *ctx, uint64_t r1, uint64_t r2)
+{
+    struct stats_slot *s = stats_slot(prog);
+
+    if (unlikely(!prog->verified || prog->kind != kind)) {
+        if (!s || !s->warned) {
+            LOG_WARN("program '%s' not run: %s", prog->name,
+                     !prog->verified ? "it was not verified"
+                                     : "wrong program kind for this run");
+            if (s) {
+                s->warned = true;
+            }
+        }
+        return 0;
+    }
+
+    struct bpf_run_ctx *saved = bpf_run_cur;
+    uint64_t insns = 0, start = 0;
+    bool timed = __atomic_load_n(&timing, __ATOMIC_RELAXED);
+
+    ctx->prog = prog;
+    bpf_run_cur = ctx;
+    if (timed) {
+        start = mono_ns();
+    }
+    uint64_t ret = bpf_interp_run(prog, r1, r2, &insns);
+    if (s) {
+        if (timed) {
+            s->s.ns += mono_ns() - start;
+        }
+        s->s.runs++;
+        s->s.insns += insns;
+    }
+    bpf_run_cur = saved;
+    return ret;
+}
+
+uint64_t
+bpf_prog_run_xdp(const struct bpf_prog *prog, struct bpf_xdp_buff *xdp)
+{
+    struct bpf_run_ctx ctx = {.xdp = xdp};
+    return run(prog, BPF_PROG_KIND_XDP, &ctx, (uint64_t)(uintptr_t)xdp, 0);
+}
+
+uint64_t
+bpf_prog_run_raw(const struct bpf_prog *prog, void *mem, size_t len)
+{
+    struct bpf_run_ctx ctx = {.mem = mem, .mem_len = len};
+    return run(prog, BPF_PROG_KIND_RAW, &ctx, (uint64_t)(uintptr_t)mem, len);
+}
+
+void
+bpf_set_time_ns(uint64_t ns)
+{
+    bpf_time_ns = ns;
+    bpf_time_set = true;
+}
+
+void
+bpf_set_cpu(uint32_t cpu)
+{
+    bpf_cur_cpu = cpu;
+}
+
+const char *
+bpf_map_name(const struct bpf_map *map)
+{
+    return map->name;
+}
+
+uint32_t
+bpf_map_type(const struct bpf_map *map)
+{
+    return map->type;
+}
+
+uint32_t
+bpf_map_key_size(const struct bpf_map *map)
+{
+    return map->key_size;
+}
+
+uint32_t
+bpf_map_value_size(const struct bpf_map *map)
+{
+    return map->value_size;
+}
+
+uint32_t
+bpf_map_max_entries(const struct bpf_map *map)
+{
+    return map->max_entries;
+}
+
+/* The control plane's view, like the BPF syscall: per-CPU values come and
+ * go as all copies at once (see bpf_map_sys_value_size()), queues and
+ * stacks peek on lookup and push on update, program arrays take and give
+ * program indices, and BPF_F_RDONLY / BPF_F_WRONLY maps refuse writes /
+ * reads with -EPERM. */
+int
+bpf_map_lookup(struct bpf_map *map, const void *key, void *value)
+{
+    const void *v;
+
+    if (map->map_flags & BPF_F_WRONLY) {
+        return -EPERM;
+    }
+    switch (map->type) {
+    case BPF_MAP_TYPE_HASH:
+    case BPF_MAP_TYPE_LRU_HASH:
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+        v = bpf_htab_sys_lookup(map, key);
+        break;
+    case BPF_MAP_TYPE_ARRAY:
+    case BPF_MAP_TYPE_PERCPU_ARRAY:
+        v = bpf_array_sys_lookup(map, key);
+        break;
+    case BPF_MAP_TYPE_PROG_ARRAY:
+        return bpf_prog_array_sys_lookup(map, key, value);
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK:
+        return map->ops->peek(map, value);
+    case BPF_MAP_TYPE_RINGBUF:
+        return -EOPNOTSUPP;
+    default:
+        v = map->ops->lookup(map, key);
+        break;
+    }
+    if (!v) {
+        return -ENOENT;
+    }
+    memcpy(value, v, bpf_map_sys_value_size(map));
+    return 0;
+}
+
+int
+bpf_map_update(struct bpf_map *map, const void *key, const void *value,
+               uint64_t flags)
+{
+    if (map->map_flags & BPF_F_RDONLY) {
+        return -EPERM;
+    }
+    switch (map->type) {
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+        return bpf_htab_update(map, key, value, flags, true);
+    case BPF_MAP_TYPE_PERCPU_ARRAY:
+        return bpf_array_update(map, key, value, flags, true);
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK:
+        return map->ops->push(map, value, flags);
+    default:
+        return map->ops->update(map, key, value, flags);
+    }
+}
+
+int
+bpf_map_delete(struct bpf_map *map, const void *key)
+{
+    if (map->map_flags & BPF_F_RDONLY) {
+        return -EPERM;
+    }
+    return map->ops->delete (map, key);
+}
+
+int
+bpf_map_next_key(struct bpf_map *map, const void *key, void *next_key)
+{
+    if (map->map_flags & BPF_F_WRONLY) {
+        return -EPERM;
+    }
+    return map->ops->get_next_key(map, key, next_key);
+}
+
+int
+bpf_map_lookup_and_delete(struct bpf_map *map, const void *key, void *value)
+{
+    if (map->map_flags & (BPF_F_RDONLY | BPF_F_WRONLY)) {
+        return -EPERM;
+    }
+    switch (map->type) {
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK:
+        return map->ops->pop(map, value);
+    case BPF_MAP_TYPE_HASH:
+    case BPF_MAP_TYPE_LRU_HASH:
+    case BPF_MAP_TYPE_PERCPU_HASH:
+    case BPF_MAP_TYPE_LRU_PERCPU_HASH: {
+        int err = bpf_map_lookup(map, key, value);
+        return err ? err : map->ops->delete (map, key);
+    }
+    default:
+        return -EOPNOTSUPP;
+    }
+}

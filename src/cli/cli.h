@@ -1,0 +1,48 @@
+/* The `sluice` command: subcommand table and the handlers it dispatches to.
+ *
+ * Every subcommand is one line of the table in main.c (struct cli_cmd): the
+ * words that name it ("flow dump"), its handler, a one-line usage and the
+ * help text.  `sluice --help` and `sluice CMD --help` are printed from the
+ * same table, so help never drifts from what is accepted.
+ *
+ * A handler gets argc/argv where argv[0] is the command's words ("flow
+ * dump") and argv[1..] are the arguments after them, so getopt_long() works
+ * unchanged (the dispatcher itself never calls getopt).  It returns the
+ * process exit status: 0 success, 1 failure (bad configuration, unreadable
+ * file, ...), CLI_EXIT_USAGE (2) for a usage error, preferably through
+ * cli_usage_error(), which also prints the usage line. */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H 1
+
+#include <stdbool.h>
+
+#include "core/compiler.h"
+
+#define CLI_EXIT_USAGE 2
+
+struct cli_cmd {
+    const char *words;                 /* Command words, e.g. "flow dump". */
+    int (*run)(int argc, char **argv); /* Handler; returns exit status. */
+    const char *usage; /* Arguments after the words, one line. */
+    const char *help;  /* Description and options, '\n'-separated. */
+};
+
+/* Prints "sluice WORDS: MESSAGE" and the usage line of the command being
+ * run to stderr; returns CLI_EXIT_USAGE for 'return cli_usage_error(...)'. */
+int cli_usage_error(const char *fmt, ...) PRINTF_FORMAT(1, 2);
+/* Prints "sluice: MESSAGE" to stderr; returns 1. */
+int cli_error(const char *fmt, ...) PRINTF_FORMAT(1, 2);
+
+/* Handlers, one per table line.  cli_run.c: */
+int cli_cmd_run(int argc, char **argv);       /* sluice run */
+int cli_cmd_trace(int argc, char **argv);     /* sluice trace */
+int cli_cmd_flow_dump(int argc, char **argv); /* sluice flow dump */
+
+/* cli_bpf.c: */
+int cli_cmd_prog_dump(int argc, char **argv);  /* sluice prog dump */
+int cli_cmd_prog_run(int argc, char **argv);   /* sluice prog run */
+int cli_cmd_bpf_asm(int argc, char **argv);    /* sluice bpf asm */
+int cli_cmd_bpf_disasm(int argc, char **argv); /* sluice bpf disasm */
+int cli_cmd_bpf_exec(int argc, char **argv);   /* sluice bpf exec */
+
+#endif

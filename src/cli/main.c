@@ -1,0 +1,345 @@
+/* sluice: the command-line entry point.
+ *
+ * One binary with subcommands in the style of `ip` and `bpftool`.  The
+ * table below is the only list of subcommands: dispatch, `sluice --help`
+ * and `sluice CMD --help` are all generated from it.
+ *
+ * Adding a command (for other files of src/cli/):
+ *   1. declare the handler in cli.h:  int cli_cmd_prog_run(int, char **);
+ *   2. add one line to 'commands' below:
+ *        { "prog run", cli_cmd_prog_run, "FILE.o [--section S] ...",
+ *          "Runs a program once...\n  --section S   program section" },
+ *   3. list the .c file in src/cli/meson.build.
+ * The handler receives argv[0] = the command words and argv[1..] = the
+ * arguments after them, and returns the exit status (0, 1, or
+ * CLI_EXIT_USAGE via cli_usage_error()).
+ *
+ * Dispatch picks the table entry whose words match the most leading
+ * arguments ("flow dump" beats a hypothetical "flow"), so commands can share
+ * a first word.  Global options (-v, --log LEVEL) may appear before the
+ * command words or anywhere among the arguments before a "--"; they are
+ * removed before the handler sees argv.  `--help`/`-h` anywhere prints the
+ * command's help and exits 0. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/log.h"
+
+static const struct cli_cmd commands[] = {
+    {"run", cli_cmd_run, "CONFIG [-j]",
+     "Runs CONFIG offline over its pcap ports and prints statistics.\n"
+     "Every packet of the input pcaps is processed to the end (inputs\n"
+     "merged in timestamp order, ties to the lower port), the output pcaps\n"
+     "are written (timestamps kept) and statistics printed as text:\n"
+     "  port N SPEC: rx_packets=N rx_bytes=N tx_packets=N tx_bytes=N "
+     "drops=N errors=N\n"
+     "    parse_errors: REASON=N ... | none\n"
+     "  flows:\n"
+     "  FLOW LINES (as 'sluice flow dump', with statistics)\n"
+     "  drops: REASON=N ... | none\n"
+     "  parse_errors: REASON=N ... | none   (totals over all ports)\n"
+     "  -j, --json   print one JSON document instead:\n"
+     "               {\"ports\": [{\"port\": N, \"spec\": S, "
+     "\"rx_packets\": N,\n"
+     "                 \"rx_bytes\": N, \"tx_packets\": N, "
+     "\"tx_bytes\": N,\n"
+     "                 \"drops\": N, \"errors\": N,\n"
+     "                 \"parse_errors\": {REASON: N, ...}}, ...],\n"
+     "                \"flows\": [per-rule statistics],\n"
+     "                \"drops\": {REASON: N, ...},\n"
+     "                \"parse_errors\": {REASON: N, ...}}\n"
+     "               Every reason is present, zeros included.\n"
+     "Exit status: 0, or 1 if CONFIG is bad (nothing is processed) or an\n"
+     "I/O error happened."},
+    {"trace", cli_cmd_trace, "CONFIG (PACKET | --pcap FILE --index N) [-j]",
+     "Traces one packet through the flow tables of CONFIG.\n"
+     "Prints, table by table, the rule that matched (priority and text),\n"
+     "the actions run, the packet after rewrites and the final verdict,\n"
+     "like ovs-appctl ofproto/trace.  No file of CONFIG is read or written.\n"
+     "  PACKET         flow syntax, e.g. in_port=1,tcp,nw_src=10.0.0.1,"
+     "tp_dst=80\n"
+     "  --pcap FILE    take the packet from FILE ...\n"
+     "  --index N      ... the N-th one, counting from 0 (default 0)\n"
+     "  --in-port N    ingress port for --pcap (default: the port of CONFIG\n"
+     "                 that reads FILE)\n"
+     "  -j, --json     print the trace as a JSON object"},
+    {"flow dump", cli_cmd_flow_dump, "CONFIG [--no-stats]",
+     "Prints the flows of CONFIG in canonical ovs-ofctl form.\n"
+     "Table by table, priority descending, in ovs-ofctl dump-flows format;\n"
+     "each line parses back to the same flow.  No file of CONFIG is read\n"
+     "or written, so the statistics are all zero.\n"
+     "  --no-stats   omit the cookie/duration/n_packets/... prefix"},
+    {"prog dump", cli_cmd_prog_dump, "FILE.o [--section S]",
+     "Disassembles every program of FILE.o (or the one in section S).\n"
+     "  --section S   only the program of section (or function) S"},
+    {"prog run", cli_cmd_prog_run,
+     "FILE.o [--section S] (--packet HEX | --pcap F [--index N]) "
+     "[--repeat N] [-j]",
+     "Verifies and runs an XDP program on one packet in the interpreter;\n"
+     "prints the return value, the packet after the run (hex) and the\n"
+     "median time per run.\n"
+     "  --section S   program section or function (needed if several)\n"
+     "  --packet HEX  the packet, as hex digits\n"
+     "  --pcap F      take the packet from pcap file F ...\n"
+     "  --index N     ... the N-th one, counting from 0 (default 0)\n"
+     "  --repeat N    run N times on fresh copies (default 1)\n"
+     "  -j, --json    print a JSON object"},
+    {"bpf asm", cli_cmd_bpf_asm, "< TEXT > BYTECODE",
+     "Assembles eBPF text (as 'sluice bpf disasm' prints it) from stdin\n"
+     "into raw 8-byte instructions on stdout."},
+    {"bpf disasm", cli_cmd_bpf_disasm, "< BYTECODE",
+     "Disassembles raw 8-byte eBPF instructions from stdin."},
+    {"bpf exec", cli_cmd_bpf_exec, "[MEMORY_HEX] [--interpret|--jit]",
+     "Runs raw instructions from stdin with r1 = MEMORY, r2 = its length;\n"
+     "prints r0 in hex.  Load, verification or run errors go to stderr\n"
+     "with a non-zero exit status.\n"
+     "  --interpret   use the interpreter (default)\n"
+     "  --jit         use the JIT (not available yet)"},
+};
+
+static const struct cli_cmd *current_cmd;
+
+int
+cli_usage_error(const char *fmt, ...)
+{
+    va_list args;
+
+    fprintf(stderr, "sluice%s%s: ", current_cmd ? " " : "",
+            current_cmd ? current_cmd->words : "");
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+    fputc('\n', stderr);
+    if (current_cmd) {
+        fprintf(stderr, "usage: sluice %s %s\n", current_cmd->words,
+                current_cmd->usage);
+        fprintf(stderr, "(try 'sluice %s --help')\n", current_cmd->words);
+    }
+    return CLI_EXIT_USAGE;
+}
+
+int
+cli_error(const char *fmt, ...)
+{
+    va_list args;
+
+    fputs("sluice: ", stderr);
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+    fputc('\n', stderr);
+    return 1;
+}
+
+/* Prints the first line of each command whose words start with 'prefix'
+ * (all when NULL). */
+static void
+list_commands(FILE *out, const char *prefix)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        const struct cli_cmd *c = &commands[i];
+        const char *nl = strchr(c->help, '\n');
+        int help_len = nl ? (int)(nl - c->help) : (int)strlen(c->help);
+
+        if (prefix && strncmp(c->words, prefix, strlen(prefix))) {
+            continue;
+        }
+        fprintf(out, "  sluice %s %s\n      %.*s\n", c->words, c->usage,
+                help_len, c->help);
+    }
+}
+
+static void
+print_main_help(FILE *out)
+{
+    fputs("usage: sluice [-v | --log [MODULE:]LEVEL] COMMAND [ARGS]\n"
+          "\n"
+          "sluice: a software switch running OpenFlow-style tables over "
+          "pcap ports.\n"
+          "\n"
+          "Global options:\n"
+          "  -v                      more log output (repeat for debug)\n"
+          "  --log [MODULE:]LEVEL    log level: off, err, warn, info, dbg\n"
+          "  -h, --help              this help; 'sluice CMD --help' for "
+          "one command\n"
+          "\n"
+          "Commands:\n",
+          out);
+    list_commands(out, NULL);
+}
+
+static void
+print_cmd_help(const struct cli_cmd *c)
+{
+    printf("usage: sluice %s %s\n\n%s\n", c->words, c->usage, c->help);
+}
+
+/* Number of leading arguments of argv[0..argc) that equal c's words, or 0
+ * if they do not all match. */
+static int
+match_words(const struct cli_cmd *c, int argc, char **argv)
+{
+    const char *w = c->words;
+    int n = 0;
+
+    while (*w) {
+        size_t len = strcspn(w, " ");
+
+        if (n >= argc || strlen(argv[n]) != len || strncmp(argv[n], w, len)) {
+            return 0;
+        }
+        n++;
+        w += len;
+        w += strspn(w, " ");
+    }
+    return n;
+}
+
+/* Applies "--log LEVEL" or "--log MODULE:LEVEL".  Returns 0 or
+ * CLI_EXIT_USAGE. */
+static int
+apply_log_option(const char *arg)
+{
+    const char *colon = strchr(arg, ':');
+    int level = log_level_from_string(colon ? colon + 1 : arg);
+
+    if (level < 0) {
+        return cli_usage_error("unknown log level '%s' (off, err, warn, "
+                               "info, dbg)",
+                               colon ? colon + 1 : arg);
+    }
+    if (colon) {
+        char *module = strndup(arg, colon - arg);
+        int err = log_set_level(module, level);
+
+        if (err) {
+            cli_usage_error("unknown log module '%s'", module);
+            free(module);
+            return CLI_EXIT_USAGE;
+        }
+        free(module);
+    } else {
+        log_set_level_all(level);
+    }
+    return 0;
+}
+
+/* Removes global options from argv[first..argc) in place (up to "--"),
+ * applying them.  '*helpp' is set when --help/-h is seen.  Returns 0 or
+ * CLI_EXIT_USAGE. */
+static int
+strip_global_options(int *argcp, char **argv, int first, bool *helpp)
+{
+    int verbose = 0;
+    int out = first;
+    int argc = *argcp;
+    bool rest = false;
+
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (rest) {
+            argv[out++] = argv[i];
+        } else if (!strcmp(a, "--")) {
+            rest = true;
+            argv[out++] = argv[i];
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose++;
+        } else if (!strcmp(a, "-vv")) {
+            verbose += 2;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *helpp = true;
+        } else if (!strcmp(a, "--log") || !strncmp(a, "--log=", 6)) {
+            const char *val = a[5] == '=' ? a + 6 : NULL;
+            int err;
+
+            if (!val) {
+                if (i + 1 >= argc) {
+                    return cli_usage_error("--log needs a LEVEL");
+                }
+                val = argv[++i];
+            }
+            err = apply_log_option(val);
+            if (err) {
+                return err;
+            }
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    if (verbose) {
+        log_set_level_all(verbose == 1 ? LOG_LEVEL_INFO : LOG_LEVEL_DBG);
+    }
+    argv[out] = NULL;
+    *argcp = out;
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct cli_cmd *best = NULL;
+    bool help = false;
+    int best_n = 0;
+    int err;
+
+    err = strip_global_options(&argc, argv, 1, &help);
+    if (err) {
+        return err;
+    }
+    if (argc < 2) {
+        if (help) {
+            print_main_help(stdout);
+            return 0;
+        }
+        print_main_help(stderr);
+        return CLI_EXIT_USAGE;
+    }
+
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        int n = match_words(&commands[i], argc - 1, argv + 1);
+
+        if (n > best_n) {
+            best = &commands[i];
+            best_n = n;
+        }
+    }
+    if (!best) {
+        /* A known first word ("sluice flow") lists its commands. */
+        bool group = false;
+
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+            size_t len = strlen(argv[1]);
+
+            if (!strncmp(commands[i].words, argv[1], len) &&
+                commands[i].words[len] == ' ') {
+                group = true;
+            }
+        }
+        if (group) {
+            FILE *out = help ? stdout : stderr;
+            fprintf(out, "sluice %s commands:\n", argv[1]);
+            list_commands(out, argv[1]);
+            return help ? 0 : CLI_EXIT_USAGE;
+        }
+        fprintf(stderr,
+                "sluice: unknown command '%s' "
+                "(try 'sluice --help')\n",
+                argv[1]);
+        return CLI_EXIT_USAGE;
+    }
+
+    current_cmd = best;
+    if (help) {
+        print_cmd_help(best);
+        return 0;
+    }
+    /* Hand the handler argv[0] = its words, then its arguments. */
+    argv += best_n;
+    argc -= best_n;
+    argv[0] = (char *)best->words;
+    return best->run(argc, argv);
+}

@@ -1,0 +1,1347 @@
+/* The pipeline: tables of rules, the action interpreter and the tracer.
+ *
+ * Each of the FLOW_N_TABLES tables is a classifier (classifier.h) holding
+ * struct pl_rule, which owns a copy of the flow_spec it was added from (the
+ * match, actions, cookie and timeouts, so dumping prints exactly what was
+ * added) plus its counters and resolved programs.
+ *
+ * A packet is translated by one recursive walk, the same code for the fast
+ * path and for `sluice trace`: pl_run_table() looks a table up (running
+ * filter programs in rank order through cls_lookup_filtered's scheme) and
+ * pl_execute() interprets the rule's actions; resubmit recurses into
+ * pl_run_table(), goto_table loops in it after the action list.  When a
+ * trace is attached to the context every step also records what it did, for
+ * the text and JSON renderings; without one, the trace branches are the only
+ * cost, and they are marked unlikely.
+ *
+ * Semantics, following OpenFlow and Open vSwitch where they speak:
+ *   - output:N to the packet's own ingress port is skipped (the in_port
+ *     action sends it back); flood and all mean every known port but the
+ *     ingress; an output to an unknown port is lost and noted as BAD_PORT.
+ *   - resubmit looks another table up at once and returns to the next
+ *     action; a miss there is not a drop.  Depth is limited to 64 and the
+ *     total per packet to 4096 (LOOP).  goto_table runs after the list and
+ *     may only move to a later table (checked at add time).
+ *   - A filter program (prog=NAME) runs only when the rule's other fields
+ *     match and only if the rule would win; it should not rewrite the
+ *     packet (its key is not re-parsed).  An action program's XDP_PASS
+ *     continues the list with the packet re-parsed; every other verdict
+ *     ends the translation (TX and REDIRECT after sending the packet).
+ *
+ * Accounting: a packet that leaves by no port is counted under exactly one
+ * drop reason, the first that occurred (an explicit drop, TTL expiry, a
+ * program verdict, a loop, a table miss, a bad port), or NO_OUTPUT when the
+ * actions simply ended.  Rule counters of a batch are gathered in a small
+ * array and added to the rules once per batch. */
+#include "pipeline.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classifier.h"
+#include "field.h"
+#include "pkt/pkt.h"
+
+/* OvS's limits on recursion through resubmit: depth, and total resubmits
+ * per packet (which bounds a rule that resubmits to itself twice). */
+#define PL_MAX_DEPTH 64
+#define PL_MAX_RESUBMITS 4096
+
+#define NS_PER_SEC UINT64_C(1000000000)
+
+/* XDP verdicts of action programs (kernel numbering). */
+enum pl_xdp {
+    PL_XDP_ABORTED = 0,
+    PL_XDP_DROP = 1,
+    PL_XDP_PASS = 2,
+    PL_XDP_TX = 3,
+    PL_XDP_REDIRECT = 4,
+};
+
+struct pl_rule {
+    struct cls_rule cr;           /* In its table's classifier. */
+    struct flow_spec spec;        /* What was added (owned copy). */
+    struct pipeline_prog *filter; /* Resolved prog=NAME, or NULL. */
+    uint64_t n_packets;           /* Packets that hit the rule. */
+    uint64_t n_bytes;             /* Their bytes at lookup time. */
+    uint64_t created_ns;          /* Time added, caller's clock (ns). */
+    uint64_t used_ns;             /* Last hit, or 'created_ns' (ns). */
+};
+
+struct pipeline {
+    struct classifier *tables[FLOW_N_TABLES]; /* One per table. */
+    size_t n_rules;                           /* Over all tables. */
+    size_t n_timed;                           /* Rules with a timeout. */
+    pipeline_output_cb *output;               /* Output callback. */
+    void *output_aux;                         /* Its argument. */
+    pipeline_prog_lookup_cb *prog_lookup;     /* Resolves program names. */
+    void *prog_aux;                           /* Its argument. */
+    uint32_t *ports;                          /* Existing ports (owned). */
+    size_t n_ports;                           /* Entries in 'ports'. */
+    uint64_t drops[PIPELINE_N_DROPS];         /* Packets, per reason. */
+};
+
+/* Per-batch rule counters, added to the rules at the end of the batch. */
+#define PL_ACC_MAX 64
+struct pl_acc {
+    size_t n; /* Entries used. */
+    struct {
+        struct pl_rule *rule; /* Rule hit. */
+        uint64_t packets;     /* Hits in this batch. */
+        uint64_t bytes;       /* Their bytes. */
+    } e[PL_ACC_MAX];
+};
+
+struct pl_trace;
+
+/* The state of one packet's translation. */
+struct pl_ctx {
+    struct pipeline *pl;
+    struct packet *p;         /* Packet, rewritten in place. */
+    uint64_t now_ns;          /* Caller's clock (ns). */
+    int depth;                /* Resubmit nesting. */
+    unsigned int n_resubmits; /* Resubmits so far. */
+    bool output_any;          /* Some port got the packet. */
+    bool stop;                /* Translation ended (drop, loop). */
+    int reason;               /* First drop reason, or -1. */
+    struct pl_acc *acc;       /* Batch counters; NULL in a trace. */
+    struct pl_trace *trace;   /* Recording, or NULL. */
+};
+
+/* What a trace records. */
+struct pl_trace {
+    struct ds text;            /* Table-by-table text. */
+    json_t *tables;            /* JSON array of visited tables. */
+    json_t *cur;               /* Entry of the rule executing. */
+    json_t *outputs;           /* Ports the packet went to. */
+    struct ds dp;              /* Datapath actions. */
+    struct flow_key committed; /* Key as of the last output. */
+};
+
+const char *
+pipeline_drop_name(enum pipeline_drop d)
+{
+    static const char *const names[] = {
+#define PIPELINE_DROP_NAME_(ENUM, NAME, TEXT) NAME,
+        PIPELINE_DROPS(PIPELINE_DROP_NAME_)
+#undef PIPELINE_DROP_NAME_
+    };
+    return (unsigned int)d < ARRAY_SIZE(names) ? names[d] : "unknown";
+}
+
+static const char *
+pipeline_drop_text(enum pipeline_drop d)
+{
+    static const char *const texts[] = {
+#define PIPELINE_DROP_TEXT_(ENUM, NAME, TEXT) TEXT,
+        PIPELINE_DROPS(PIPELINE_DROP_TEXT_)
+#undef PIPELINE_DROP_TEXT_
+    };
+    return (unsigned int)d < ARRAY_SIZE(texts) ? texts[d] : "unknown";
+}
+
+/* ---- Rules and tables. ---- */
+
+struct pipeline *
+pipeline_create(void)
+{
+    struct pipeline *pl = xzalloc(sizeof *pl);
+
+    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
+        pl->tables[t] = cls_create();
+    }
+    return pl;
+}
+
+/* Frees 'rule' and drops its references to programs (taken by
+ * pl_resolve_prog()), so that a program no rule names can be unloaded. */
+static void
+pl_rule_free(struct pl_rule *rule)
+{
+    if (rule->filter) {
+        rule->filter->n_refs--;
+    }
+    for (size_t i = 0; i < rule->spec.actions.n; i++) {
+        struct action *a = &rule->spec.actions.acts[i];
+        if (a->type == ACTION_PROG && a->prog.prog) {
+            ((struct pipeline_prog *)a->prog.prog)->n_refs--;
+        }
+    }
+    flow_spec_destroy(&rule->spec);
+    free(rule);
+}
+
+static bool
+pl_rule_timed(const struct pl_rule *rule)
+{
+    return rule->spec.idle_timeout || rule->spec.hard_timeout;
+}
+
+static struct pl_rule *
+pl_rule_cast(const struct cls_rule *cr)
+{
+    return CONTAINER_OF(cr, struct pl_rule, cr);
+}
+
+void
+pipeline_destroy(struct pipeline *pl)
+{
+    if (!pl) {
+        return;
+    }
+    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
+        size_t n;
+        struct cls_rule **rules = cls_rules(pl->tables[t], &n);
+        for (size_t i = 0; i < n; i++) {
+            cls_remove(pl->tables[t], rules[i]);
+            pl_rule_free(pl_rule_cast(rules[i]));
+        }
+        free(rules);
+        cls_destroy(pl->tables[t]);
+    }
+    free(pl->ports);
+    free(pl);
+}
+
+void
+pipeline_set_output(struct pipeline *pl, pipeline_output_cb *cb, void *aux)
+{
+    pl->output = cb;
+    pl->output_aux = aux;
+}
+
+void
+pipeline_set_prog_lookup(struct pipeline *pl, pipeline_prog_lookup_cb *cb,
+                         void *aux)
+{
+    pl->prog_lookup = cb;
+    pl->prog_aux = aux;
+}
+
+void
+pipeline_set_ports(struct pipeline *pl, const uint32_t *ports, size_t n)
+{
+    free(pl->ports);
+    pl->ports = n ? xmalloc(n * sizeof *ports) : NULL;
+    if (n) {
+        memcpy(pl->ports, ports, n * sizeof *ports);
+    }
+    pl->n_ports = n;
+}
+
+static bool
+pl_port_exists(const struct pipeline *pl, uint32_t port)
+{
+    for (size_t i = 0; i < pl->n_ports; i++) {
+        if (pl->ports[i] == port) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static char *
+pl_resolve_prog(struct pipeline *pl, const char *name,
+                struct pipeline_prog **out)
+{
+    *out = pl->prog_lookup ? pl->prog_lookup(pl->prog_aux, name) : NULL;
+    if (!*out) {
+        return xasprintf("no program named '%s' is loaded", name);
+    }
+    (*out)->n_refs++;
+    return NULL;
+}
+
+char *
+pipeline_add(struct pipeline *pl, const struct flow_spec *spec, uint64_t now_ns)
+{
+    struct pl_rule *rule = xzalloc(sizeof *rule);
+    char *error = NULL;
+
+    if (spec->table >= FLOW_N_TABLES) {
+        free(rule);
+        return xasprintf("table %u out of range (0 to %d)",
+                         (unsigned int)spec->table, FLOW_N_TABLES - 1);
+    }
+    flow_spec_clone(&rule->spec, spec);
+    match_normalize(&rule->spec.match);
+    if (rule->spec.prog_name) {
+        error = pl_resolve_prog(pl, rule->spec.prog_name, &rule->filter);
+    }
+    for (size_t i = 0; !error && i < rule->spec.actions.n; i++) {
+        struct action *a = &rule->spec.actions.acts[i];
+        if (a->type == ACTION_PROG) {
+            struct pipeline_prog *prog;
+            error = pl_resolve_prog(pl, a->prog.name, &prog);
+            a->prog.prog = prog;
+        } else if (a->type == ACTION_GOTO_TABLE && a->table <= spec->table) {
+            /* OpenFlow only lets goto_table move forward, which is also
+             * what keeps goto chains finite. */
+            error =
+                xasprintf("goto_table:%u must name a table after %u",
+                          (unsigned int)a->table, (unsigned int)spec->table);
+        } else if ((a->type == ACTION_GOTO_TABLE &&
+                    a->table >= FLOW_N_TABLES) ||
+                   (a->type == ACTION_RESUBMIT && !a->resubmit.same_table &&
+                    a->resubmit.table >= FLOW_N_TABLES)) {
+            error = xasprintf("%s to table %u out of range (0 to %d)",
+                              action_type_name(a->type),
+                              (unsigned int)(a->type == ACTION_GOTO_TABLE
+                                                 ? a->table
+                                                 : a->resubmit.table),
+                              FLOW_N_TABLES - 1);
+        }
+    }
+    if (error) {
+        pl_rule_free(rule);
+        return error;
+    }
+
+    rule->cr.match = rule->spec.match;
+    rule->cr.priority = rule->spec.priority;
+    rule->created_ns = now_ns;
+    rule->used_ns = now_ns;
+
+    struct classifier *cls = pl->tables[spec->table];
+    struct cls_rule *old =
+        cls_find_exact(cls, &rule->cr.match, rule->cr.priority);
+    if (old) {
+        cls_replace(cls, old, &rule->cr);
+        pl->n_timed -= pl_rule_timed(pl_rule_cast(old));
+        pl_rule_free(pl_rule_cast(old));
+    } else {
+        cls_insert(cls, &rule->cr);
+        pl->n_rules++;
+    }
+    pl->n_timed += pl_rule_timed(rule);
+    return NULL;
+}
+
+/* Removes and frees every rule of table 't' covered by 'wide' for which
+ * 'pick' is true. */
+static size_t
+pl_remove_if(struct pipeline *pl, size_t t, const struct match *wide,
+             bool (*pick)(const struct pl_rule *, const void *),
+             const void *aux)
+{
+    struct classifier *cls = pl->tables[t];
+    size_t n, n_removed = 0;
+
+    if (!cls_count(cls)) {
+        return 0;
+    }
+    struct cls_rule **rules = cls_rules_covered(cls, wide, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct pl_rule *rule = pl_rule_cast(rules[i]);
+        if (pick(rule, aux)) {
+            cls_remove(cls, &rule->cr);
+            pl->n_timed -= pl_rule_timed(rule);
+            pl_rule_free(rule);
+            n_removed++;
+        }
+    }
+    free(rules);
+    pl->n_rules -= n_removed;
+    return n_removed;
+}
+
+static bool
+pl_del_pick(const struct pl_rule *rule, const void *spec_)
+{
+    const struct flow_spec *spec = spec_;
+
+    if ((rule->spec.cookie ^ spec->cookie) & spec->cookie_mask) {
+        return false;
+    }
+    return !spec->prog_name || (rule->spec.prog_name &&
+                                !strcmp(spec->prog_name, rule->spec.prog_name));
+}
+
+size_t
+pipeline_del(struct pipeline *pl, const struct flow_spec *spec)
+{
+    size_t n = 0;
+
+    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
+        if (!spec->table_set || t == spec->table) {
+            n += pl_remove_if(pl, t, &spec->match, pl_del_pick, spec);
+        }
+    }
+    return n;
+}
+
+static bool
+pl_expire_pick(const struct pl_rule *rule, const void *now_)
+{
+    uint64_t now = *(const uint64_t *)now_;
+    const struct flow_spec *s = &rule->spec;
+
+    return (s->hard_timeout &&
+            now >= rule->created_ns + s->hard_timeout * NS_PER_SEC) ||
+           (s->idle_timeout &&
+            now >= rule->used_ns + s->idle_timeout * NS_PER_SEC);
+}
+
+size_t
+pipeline_expire(struct pipeline *pl, uint64_t now_ns)
+{
+    struct match all;
+    size_t n = 0;
+
+    if (!pl->n_timed) {
+        return 0; /* Called every second: skip the walk when it is moot. */
+    }
+    match_init_catchall(&all);
+    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
+        n += pl_remove_if(pl, t, &all, pl_expire_pick, &now_ns);
+    }
+    return n;
+}
+
+size_t
+pipeline_n_rules(const struct pipeline *pl)
+{
+    return pl->n_rules;
+}
+
+void
+pipeline_drop_counts(const struct pipeline *pl,
+                     uint64_t counts[PIPELINE_N_DROPS])
+{
+    memcpy(counts, pl->drops, sizeof pl->drops);
+}
+
+/* ---- Trace recording helpers. ---- */
+
+static void
+pl_trace_indent(const struct pl_ctx *ctx, int extra)
+{
+    for (int i = 0; i < ctx->depth * 4 + extra; i++) {
+        ds_put_char(&ctx->trace->text, ' ');
+    }
+}
+
+/* Appends one line "    TEXT" under the executing rule, and the same text
+ * to its JSON "actions" list. */
+static void PRINTF_FORMAT(2, 3)
+    pl_trace_note(struct pl_ctx *ctx, const char *fmt, ...)
+{
+    va_list args;
+
+    va_start(args, fmt);
+    char *s = xvasprintf(fmt, args);
+    va_end(args);
+
+    pl_trace_indent(ctx, 4);
+    ds_put_cstr(&ctx->trace->text, s);
+    ds_put_char(&ctx->trace->text, '\n');
+    if (ctx->trace->cur) {
+        json_array_append_new(json_object_get(ctx->trace->cur, "actions"),
+                              json_string(s));
+    }
+    free(s);
+}
+
+static char *
+pl_action_text(const struct action *a)
+{
+    struct action_list one = {(struct action *)a, 1};
+    struct ds ds = DS_EMPTY_INITIALIZER;
+
+    action_list_format(&one, &ds);
+    return ds_steal_cstr(&ds);
+}
+
+/* Starts the record of a table visit; 'rule' NULL is a miss. */
+static void
+pl_trace_table(struct pl_ctx *ctx, unsigned int table,
+               const struct pl_rule *rule, bool rejected)
+{
+    struct pl_trace *tr = ctx->trace;
+    json_t *entry = json_object();
+
+    json_object_set_new(entry, "table", json_integer(table));
+    json_object_set_new(entry, "depth", json_integer(ctx->depth));
+    pl_trace_indent(ctx, 0);
+    if (!rule) {
+        ds_put_format(&tr->text, "%2u. No match.\n", table);
+        json_object_set_new(entry, "miss", json_true());
+        json_array_append_new(tr->tables, entry);
+        tr->cur = NULL;
+        return;
+    }
+
+    struct ds match = DS_EMPTY_INITIALIZER;
+    flow_match_format(&rule->spec.match, rule->spec.prog_name, &match);
+    ds_put_format(&tr->text, "%2u. priority %u, cookie 0x%" PRIx64 "\n", table,
+                  (unsigned int)rule->spec.priority, rule->spec.cookie);
+    pl_trace_indent(ctx, 4);
+    ds_put_format(&tr->text, "%s\n", match.len ? ds_cstr(&match) : "(any)");
+
+    char cookie[24];
+    snprintf(cookie, sizeof cookie, "0x%" PRIx64, rule->spec.cookie);
+    json_object_set_new(entry, "priority", json_integer(rule->spec.priority));
+    json_object_set_new(entry, "cookie", json_string(cookie));
+    json_object_set_new(entry, "rule",
+                        json_string(match.len ? ds_cstr(&match) : ""));
+    json_object_set_new(entry, "actions", json_array());
+    json_object_set_new(entry, "progs", json_array());
+    if (rejected) {
+        json_object_set_new(entry, "rejected", json_true());
+    }
+    json_array_append_new(tr->tables, entry);
+    tr->cur = entry;
+    ds_destroy(&match);
+}
+
+static void
+pl_trace_prog(struct pl_ctx *ctx, const struct pipeline_prog *prog,
+              const char *kind, uint64_t r0, const char *result)
+{
+    json_t *j = json_object();
+
+    json_object_set_new(j, "name", json_string(prog->name));
+    json_object_set_new(j, "kind", json_string(kind));
+    json_object_set_new(j, "r0", json_integer((json_int_t)r0));
+    json_object_set_new(j, "result", json_string(result));
+    json_array_append_new(json_object_get(ctx->trace->cur, "progs"), j);
+    pl_trace_indent(ctx, 4);
+    ds_put_format(&ctx->trace->text, "prog %s -> %s (r0=%" PRIu64 ")\n",
+                  prog->name, result, r0);
+}
+
+static void
+put_mac(struct ds *ds, const uint8_t m[6])
+{
+    ds_put_format(ds, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+                  m[4], m[5]);
+}
+
+static void
+put_ip4(struct ds *ds, be32 a)
+{
+    char buf[INET_ADDRSTRLEN];
+    ds_put_cstr(ds, inet_ntop(AF_INET, &a, buf, sizeof buf));
+}
+
+static void
+put_ip6(struct ds *ds, const uint8_t a[16])
+{
+    char buf[INET6_ADDRSTRLEN];
+    ds_put_cstr(ds, inet_ntop(AF_INET6, a, buf, sizeof buf));
+}
+
+/* Builds "set(NAME(f=v,...))" for one header group: 'sep' tracks whether a
+ * field was already written. */
+struct pl_set {
+    struct ds *ds;
+    const char *name;
+    bool open;
+};
+
+static void
+pl_set_field(struct pl_set *s, const char *field)
+{
+    if (!s->open) {
+        if (s->ds->len) {
+            ds_put_char(s->ds, ',');
+        }
+        ds_put_format(s->ds, "set(%s(", s->name);
+        s->open = true;
+    } else {
+        ds_put_char(s->ds, ',');
+    }
+    ds_put_format(s->ds, "%s=", field);
+}
+
+static void
+pl_set_close(struct pl_set *s)
+{
+    if (s->open) {
+        ds_put_cstr(s->ds, "))");
+    }
+}
+
+#define KEY_CHANGED(F) memcmp(&old->F, &new->F, sizeof old->F)
+
+/* Appends to 'ds' the OvS-style datapath actions that turn a packet with
+ * key 'old' into one with key 'new'. */
+static void
+pl_put_commit(struct ds *ds, const struct flow_key *old,
+              const struct flow_key *new)
+{
+    struct pl_set s = {ds, "eth", false};
+
+    if (KEY_CHANGED(dl_src)) {
+        pl_set_field(&s, "src");
+        put_mac(ds, new->dl_src);
+    }
+    if (KEY_CHANGED(dl_dst)) {
+        pl_set_field(&s, "dst");
+        put_mac(ds, new->dl_dst);
+    }
+    pl_set_close(&s);
+
+    if (KEY_CHANGED(vlan_tci)) {
+        uint16_t tci = ntohs(new->vlan_tci);
+        if (ds->len) {
+            ds_put_char(ds, ',');
+        }
+        if (!new->vlan_tci) {
+            ds_put_cstr(ds, "pop_vlan");
+        } else if (!old->vlan_tci || KEY_CHANGED(vlan_tci2)) {
+            ds_put_format(ds, "push_vlan(vid=%u,pcp=%u)", tci & VLAN_VID_MASK,
+                          tci >> VLAN_PCP_SHIFT);
+        } else {
+            ds_put_format(ds, "set(vlan(vid=%u,pcp=%u))", tci & VLAN_VID_MASK,
+                          tci >> VLAN_PCP_SHIFT);
+        }
+    }
+
+    uint16_t dl_type = ntohs(new->dl_type);
+    if (dl_type == 0x0800) {
+        s = (struct pl_set){ds, "ipv4", false};
+        if (KEY_CHANGED(nw_src)) {
+            pl_set_field(&s, "src");
+            put_ip4(ds, new->nw_src);
+        }
+        if (KEY_CHANGED(nw_dst)) {
+            pl_set_field(&s, "dst");
+            put_ip4(ds, new->nw_dst);
+        }
+        if (KEY_CHANGED(nw_tos)) {
+            pl_set_field(&s, "tos");
+            ds_put_format(ds, "0x%x", new->nw_tos);
+        }
+        if (KEY_CHANGED(nw_ttl)) {
+            pl_set_field(&s, "ttl");
+            ds_put_format(ds, "%u", new->nw_ttl);
+        }
+        pl_set_close(&s);
+    } else if (dl_type == 0x86dd) {
+        s = (struct pl_set){ds, "ipv6", false};
+        if (KEY_CHANGED(ipv6_src)) {
+            pl_set_field(&s, "src");
+            put_ip6(ds, new->ipv6_src);
+        }
+        if (KEY_CHANGED(ipv6_dst)) {
+            pl_set_field(&s, "dst");
+            put_ip6(ds, new->ipv6_dst);
+        }
+        if (KEY_CHANGED(ipv6_label)) {
+            pl_set_field(&s, "label");
+            ds_put_format(ds, "0x%x", (unsigned int)ntohl(new->ipv6_label));
+        }
+        if (KEY_CHANGED(nw_tos)) {
+            pl_set_field(&s, "tclass");
+            ds_put_format(ds, "0x%x", new->nw_tos);
+        }
+        if (KEY_CHANGED(nw_ttl)) {
+            pl_set_field(&s, "hlimit");
+            ds_put_format(ds, "%u", new->nw_ttl);
+        }
+        pl_set_close(&s);
+    } else if (dl_type == 0x0806) {
+        s = (struct pl_set){ds, "arp", false};
+        if (KEY_CHANGED(nw_src)) {
+            pl_set_field(&s, "sip");
+            put_ip4(ds, new->nw_src);
+        }
+        if (KEY_CHANGED(nw_dst)) {
+            pl_set_field(&s, "tip");
+            put_ip4(ds, new->nw_dst);
+        }
+        if (KEY_CHANGED(nw_proto)) {
+            pl_set_field(&s, "op");
+            ds_put_format(ds, "%u", new->nw_proto);
+        }
+        if (KEY_CHANGED(arp_sha)) {
+            pl_set_field(&s, "sha");
+            put_mac(ds, new->arp_sha);
+        }
+        if (KEY_CHANGED(arp_tha)) {
+            pl_set_field(&s, "tha");
+            put_mac(ds, new->arp_tha);
+        }
+        pl_set_close(&s);
+        return;
+    }
+
+    static const struct {
+        uint8_t proto;
+        const char *name, *src, *dst;
+    } l4[] = {
+        {6, "tcp", "src", "dst"},       {17, "udp", "src", "dst"},
+        {132, "sctp", "src", "dst"},    {1, "icmp", "type", "code"},
+        {58, "icmpv6", "type", "code"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(l4); i++) {
+        if (new->nw_proto != l4[i].proto) {
+            continue;
+        }
+        s = (struct pl_set){ds, l4[i].name, false};
+        if (KEY_CHANGED(tp_src)) {
+            pl_set_field(&s, l4[i].src);
+            ds_put_format(ds, "%u", ntohs(new->tp_src));
+        }
+        if (KEY_CHANGED(tp_dst)) {
+            pl_set_field(&s, l4[i].dst);
+            ds_put_format(ds, "%u", ntohs(new->tp_dst));
+        }
+        pl_set_close(&s);
+    }
+}
+
+#undef KEY_CHANGED
+
+/* ---- Action execution. ---- */
+
+static void
+pl_drop(struct pl_ctx *ctx, enum pipeline_drop reason)
+{
+    if (ctx->reason < 0) {
+        ctx->reason = (int)reason;
+    }
+}
+
+/* Sends the packet, as it is now, out of 'port'. */
+static void
+pl_output(struct pl_ctx *ctx, uint32_t port)
+{
+    struct pipeline *pl = ctx->pl;
+
+    if (!pl_port_exists(pl, port)) {
+        pl_drop(ctx, PIPELINE_DROP_BAD_PORT);
+        if (unlikely(ctx->trace)) {
+            pl_trace_note(ctx, "-> port %" PRIu32 " does not exist", port);
+        }
+        return;
+    }
+    ctx->output_any = true;
+    if (unlikely(ctx->trace)) {
+        struct pl_trace *tr = ctx->trace;
+        pl_put_commit(&tr->dp, &tr->committed, &ctx->p->key);
+        tr->committed = ctx->p->key;
+        if (tr->dp.len) {
+            ds_put_char(&tr->dp, ',');
+        }
+        ds_put_format(&tr->dp, "%" PRIu32, port);
+        json_array_append_new(tr->outputs, json_integer(port));
+        return;
+    }
+    if (pl->output) {
+        pl->output(pl->output_aux, port, ctx->p);
+    }
+}
+
+/* Every existing port but the packet's current input port. */
+static void
+pl_flood(struct pl_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->pl->n_ports; i++) {
+        if (ctx->pl->ports[i] != ctx->p->key.in_port) {
+            pl_output(ctx, ctx->pl->ports[i]);
+        }
+    }
+}
+
+/* The action OUTPUT, which also carries the reserved port numbers. */
+static void
+pl_do_output(struct pl_ctx *ctx, uint32_t port)
+{
+    if (port == PORT_IN_PORT) {
+        pl_output(ctx, ctx->p->key.in_port);
+    } else if (port == PORT_FLOOD || port == PORT_ALL) {
+        pl_flood(ctx);
+    } else if (port == ctx->p->key.in_port) {
+        /* As OpenFlow and OvS: output:N to the ingress port is ignored;
+         * the in_port action is the way to send a packet back. */
+        if (unlikely(ctx->trace)) {
+            pl_trace_note(ctx, "-> skipping output to input port");
+        }
+    } else {
+        pl_output(ctx, port);
+    }
+}
+
+/* Action programs may rewrite the packet arbitrarily: parse it again so
+ * that later actions and lookups see the result.  The ingress port in the
+ * key is pipeline state (resubmit may change it), so it is kept. */
+static void
+pl_reparse(struct packet *p)
+{
+    uint32_t in_port = p->key.in_port;
+
+    pkt_parse(p);
+    p->key.in_port = in_port;
+}
+
+static const char *
+pl_xdp_name(uint64_t v)
+{
+    static const char *const names[] = {
+        "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT",
+    };
+    return v < ARRAY_SIZE(names) ? names[v] : "unknown verdict (aborted)";
+}
+
+static void
+pl_do_prog(struct pl_ctx *ctx, const struct pipeline_prog *prog)
+{
+    uint32_t redirect = PORT_NONE;
+    uint64_t v = prog->run(prog->impl, ctx->p, &redirect);
+
+    pl_reparse(ctx->p);
+    if (unlikely(ctx->trace)) {
+        pl_trace_prog(ctx, prog, "action", v, pl_xdp_name(v));
+    }
+    switch (v) {
+    case PL_XDP_PASS:
+        return;
+    case PL_XDP_DROP:
+        pl_drop(ctx, PIPELINE_DROP_PROG_DROP);
+        break;
+    case PL_XDP_TX:
+        /* Straight back out of the port the packet came in on. */
+        if (unlikely(ctx->trace)) {
+            pl_trace_note(ctx, "-> output:%" PRIu32, ctx->p->in_port);
+        }
+        pl_output(ctx, ctx->p->in_port);
+        break;
+    case PL_XDP_REDIRECT:
+        if (unlikely(ctx->trace)) {
+            pl_trace_note(ctx, "-> output:%" PRIu32, redirect);
+        }
+        pl_output(ctx, redirect);
+        break;
+    default:
+        pl_drop(ctx, PIPELINE_DROP_PROG_ABORTED);
+        break;
+    }
+    /* Every verdict but XDP_PASS is final, as in XDP. */
+    ctx->stop = true;
+}
+
+static void pl_run_table(struct pl_ctx *, unsigned int table,
+                         const struct cls_rule *candidate);
+
+static void
+pl_do_resubmit(struct pl_ctx *ctx, const struct action *a, unsigned int table)
+{
+    if (ctx->depth >= PL_MAX_DEPTH || ++ctx->n_resubmits > PL_MAX_RESUBMITS) {
+        pl_drop(ctx, PIPELINE_DROP_LOOP);
+        ctx->stop = true;
+        if (unlikely(ctx->trace)) {
+            pl_trace_note(ctx, "-> too many resubmits, dropping (loop)");
+        }
+        return;
+    }
+
+    uint32_t saved_in_port = ctx->p->key.in_port;
+    unsigned int target = a->resubmit.same_table ? table : a->resubmit.table;
+    json_t *saved_cur = ctx->trace ? ctx->trace->cur : NULL;
+
+    if (a->resubmit.in_port != PORT_IN_PORT) {
+        ctx->p->key.in_port = a->resubmit.in_port;
+    }
+    ctx->depth++;
+    pl_run_table(ctx, target, NULL);
+    ctx->depth--;
+    ctx->p->key.in_port = saved_in_port;
+    if (unlikely(ctx->trace)) {
+        ctx->trace->cur = saved_cur;
+    }
+}
+
+/* Runs 'rule''s actions; returns the goto_table target or -1. */
+static int
+pl_execute(struct pl_ctx *ctx, const struct pl_rule *rule, unsigned int table)
+{
+    const struct action_list *acts = &rule->spec.actions;
+    int next_table = -1;
+
+    if (!acts->n) {
+        pl_drop(ctx, PIPELINE_DROP_ACTION_DROP);
+        if (unlikely(ctx->trace)) {
+            pl_trace_note(ctx, "drop");
+        }
+        return -1;
+    }
+    for (size_t i = 0; i < acts->n && !ctx->stop; i++) {
+        const struct action *a = &acts->acts[i];
+
+        if (unlikely(ctx->trace)) {
+            char *text = pl_action_text(a);
+            pl_trace_note(ctx, "%s", text);
+            free(text);
+        }
+        switch (a->type) {
+        case ACTION_OUTPUT:
+            pl_do_output(ctx, a->port);
+            break;
+        case ACTION_IN_PORT:
+            pl_output(ctx, ctx->p->key.in_port);
+            break;
+        case ACTION_FLOOD:
+        case ACTION_ALL:
+            pl_flood(ctx);
+            break;
+        case ACTION_DROP:
+            pl_drop(ctx, PIPELINE_DROP_ACTION_DROP);
+            ctx->stop = true;
+            break;
+        case ACTION_SET_FIELD: {
+            const struct mf_field *mf = mf_from_id(a->set.field);
+            if (mf && mf_set_packet(mf, a->set.value, ctx->p) &&
+                unlikely(ctx->trace)) {
+                pl_trace_note(ctx, "-> packet lacks the header, skipped");
+            }
+            break;
+        }
+        case ACTION_DEC_TTL: {
+            int r = pkt_dec_ttl(ctx->p);
+            if (r == 1) {
+                pl_drop(ctx, PIPELINE_DROP_TTL_EXPIRED);
+                ctx->stop = true;
+                if (unlikely(ctx->trace)) {
+                    pl_trace_note(ctx, "-> TTL expired, dropping");
+                }
+            } else if (r < 0 && unlikely(ctx->trace)) {
+                pl_trace_note(ctx, "-> not IP, skipped");
+            }
+            break;
+        }
+        case ACTION_PUSH_VLAN: {
+            /* The new tag copies VID and PCP of the current outer tag, or
+             * is zero, as in OvS. */
+            be16 tci = ctx->p->key.vlan_tci & htons(~VLAN_CFI & 0xffff);
+            int r = pkt_push_vlan(ctx->p, a->tpid, tci);
+            if (r == -ENOSPC) {
+                pl_drop(ctx, PIPELINE_DROP_NO_HEADROOM);
+                ctx->stop = true;
+            } else if (r && unlikely(ctx->trace)) {
+                pl_trace_note(ctx, "-> cannot push a tag here, skipped");
+            }
+            break;
+        }
+        case ACTION_POP_VLAN:
+            if (pkt_pop_vlan(ctx->p) && unlikely(ctx->trace)) {
+                pl_trace_note(ctx, "-> no VLAN tag, skipped");
+            }
+            break;
+        case ACTION_RESUBMIT:
+            pl_do_resubmit(ctx, a, table);
+            break;
+        case ACTION_GOTO_TABLE:
+            next_table = a->table;
+            break;
+        case ACTION_NOTE:
+            break;
+        case ACTION_PROG:
+            pl_do_prog(ctx, a->prog.prog);
+            break;
+        case ACTION_N_TYPES:
+            break;
+        }
+    }
+    return ctx->stop ? -1 : next_table;
+}
+
+/* Runs a filter program: does the rule really match? */
+static bool
+pl_filter(const struct cls_rule *cr, void *ctx_)
+{
+    struct pl_ctx *ctx = ctx_;
+    const struct pl_rule *rule = pl_rule_cast(cr);
+
+    if (!rule->filter) {
+        return true;
+    }
+    uint32_t redirect = PORT_NONE;
+    uint64_t r0 = rule->filter->run(rule->filter->impl, ctx->p, &redirect);
+    return r0 != 0;
+}
+
+/* Like pl_filter(), recording the rule and the verdict in the trace. */
+static bool
+pl_filter_traced(const struct cls_rule *cr, void *ctx_)
+{
+    struct pl_ctx *ctx = ctx_;
+    const struct pl_rule *rule = pl_rule_cast(cr);
+
+    if (!rule->filter) {
+        return true;
+    }
+    uint32_t redirect = PORT_NONE;
+    uint64_t r0 = rule->filter->run(rule->filter->impl, ctx->p, &redirect);
+    json_t *saved = ctx->trace->cur;
+    pl_trace_table(ctx, (unsigned int)rule->spec.table, rule, !r0);
+    pl_trace_prog(ctx, rule->filter, "filter", r0, r0 ? "match" : "no match");
+    if (!r0) {
+        pl_trace_indent(ctx, 4);
+        ds_put_cstr(&ctx->trace->text, "-> trying the next rule\n");
+        ctx->trace->cur = saved;
+    }
+    return r0 != 0;
+}
+
+static void
+pl_account(struct pl_ctx *ctx, struct pl_rule *rule)
+{
+    struct pl_acc *acc = ctx->acc;
+    size_t i;
+
+    if (!acc) {
+        return; /* Traces leave counters alone. */
+    }
+    for (i = 0; i < acc->n && acc->e[i].rule != rule; i++) {
+        continue;
+    }
+    if (i == acc->n) {
+        if (acc->n == PL_ACC_MAX) {
+            rule->n_packets++;
+            rule->n_bytes += ctx->p->len;
+            rule->used_ns = MAX(rule->used_ns, ctx->now_ns);
+            return;
+        }
+        acc->e[i].rule = rule;
+        acc->e[i].packets = 0;
+        acc->e[i].bytes = 0;
+        acc->n++;
+    }
+    acc->e[i].packets++;
+    acc->e[i].bytes += ctx->p->len;
+}
+
+static void
+pl_acc_flush(struct pl_acc *acc, uint64_t now_ns)
+{
+    for (size_t i = 0; i < acc->n; i++) {
+        struct pl_rule *rule = acc->e[i].rule;
+        rule->n_packets += acc->e[i].packets;
+        rule->n_bytes += acc->e[i].bytes;
+        rule->used_ns = MAX(rule->used_ns, now_ns);
+    }
+    acc->n = 0;
+}
+
+/* Looks 'table' up and runs the winner's actions, then follows goto_table.
+ * 'candidate', if nonnull, is the unfiltered winner of table 'table' found
+ * by a batch lookup. */
+static void
+pl_run_table(struct pl_ctx *ctx, unsigned int table,
+             const struct cls_rule *candidate)
+{
+    const struct classifier *cls = ctx->pl->tables[table];
+    cls_pred_cb *pred = unlikely(ctx->trace) ? pl_filter_traced : pl_filter;
+
+    for (;;) {
+        const struct cls_rule *cr =
+            candidate ? candidate : cls_lookup(cls, &ctx->p->key);
+        while (cr && !pred(cr, ctx)) {
+            cr = cls_lookup_below(cls, &ctx->p->key, cr);
+        }
+        candidate = NULL;
+
+        if (!cr) {
+            if (unlikely(ctx->trace)) {
+                pl_trace_table(ctx, table, NULL, false);
+            }
+            /* A miss in a resubmit just returns to the caller's actions,
+             * as in OvS; elsewhere it ends the pipeline. */
+            if (ctx->depth == 0) {
+                pl_drop(ctx, PIPELINE_DROP_TABLE_MISS);
+            }
+            return;
+        }
+
+        struct pl_rule *rule = pl_rule_cast(cr);
+        if (unlikely(ctx->trace) && !rule->filter) {
+            pl_trace_table(ctx, table, rule, false);
+        }
+        pl_account(ctx, rule);
+
+        int next = pl_execute(ctx, rule, table);
+        if (next < 0 || ctx->stop) {
+            return;
+        }
+        table = (unsigned int)next;
+        cls = ctx->pl->tables[table];
+    }
+}
+
+static void
+pl_ctx_init(struct pl_ctx *ctx, struct pipeline *pl, struct packet *p,
+            uint64_t now_ns, struct pl_acc *acc, struct pl_trace *trace)
+{
+    ctx->pl = pl;
+    ctx->p = p;
+    ctx->now_ns = now_ns;
+    ctx->depth = 0;
+    ctx->n_resubmits = 0;
+    ctx->output_any = false;
+    ctx->stop = false;
+    ctx->reason = -1;
+    ctx->acc = acc;
+    ctx->trace = trace;
+}
+
+/* The drop reason of a finished translation, or -1 if the packet left. */
+static int
+pl_ctx_verdict(const struct pl_ctx *ctx)
+{
+    if (ctx->output_any) {
+        return -1;
+    }
+    return ctx->reason >= 0 ? ctx->reason : PIPELINE_DROP_NO_OUTPUT;
+}
+
+void
+pipeline_process(struct pipeline *pl, struct packet_batch *batch,
+                 uint64_t now_ns)
+{
+    const struct flow_key *keys[PACKET_BATCH_MAX];
+    const struct cls_rule *hits[PACKET_BATCH_MAX];
+    struct pl_acc acc;
+    struct pl_ctx ctx;
+    size_t n = MIN(batch->count, PACKET_BATCH_MAX);
+
+    if (!n) {
+        return;
+    }
+    acc.n = 0;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = &batch->pkts[i]->key;
+    }
+    /* Every packet starts in table 0: look them up together. */
+    cls_lookup_batch(pl->tables[0], keys, n, hits);
+
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n) {
+            __builtin_prefetch(packet_data(batch->pkts[i + 1]));
+        }
+        pl_ctx_init(&ctx, pl, batch->pkts[i], now_ns, &acc, NULL);
+        pl_run_table(&ctx, 0, hits[i]);
+        int verdict = pl_ctx_verdict(&ctx);
+        if (verdict >= 0) {
+            pl->drops[verdict]++;
+        }
+    }
+    pl_acc_flush(&acc, now_ns);
+}
+
+/* ---- Dumps. ---- */
+
+static void
+pl_put_duration(struct ds *ds, uint64_t from_ns, uint64_t now_ns)
+{
+    uint64_t d = now_ns > from_ns ? now_ns - from_ns : 0;
+
+    ds_put_format(ds, "%" PRIu64 ".%03us", d / NS_PER_SEC,
+                  (unsigned int)(d % NS_PER_SEC / 1000000));
+}
+
+static uint64_t
+pl_age_sec(uint64_t from_ns, uint64_t now_ns)
+{
+    return now_ns > from_ns ? (now_ns - from_ns) / NS_PER_SEC : 0;
+}
+
+/* Calls 'cb' for every rule, table by table, in rank order. */
+static void
+pl_for_each_rule(const struct pipeline *pl,
+                 void (*cb)(const struct pl_rule *, void *), void *aux)
+{
+    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
+        size_t n;
+
+        if (!cls_count(pl->tables[t])) {
+            continue;
+        }
+        struct cls_rule **rules = cls_rules(pl->tables[t], &n);
+        for (size_t i = 0; i < n; i++) {
+            cb(pl_rule_cast(rules[i]), aux);
+        }
+        free(rules);
+    }
+}
+
+struct pl_dump_aux {
+    struct ds *ds;
+    bool stats;
+    uint64_t now_ns;
+    json_t *array;
+};
+
+static void
+pl_dump_rule(const struct pl_rule *rule, void *aux_)
+{
+    struct pl_dump_aux *aux = aux_;
+    const struct flow_spec *s = &rule->spec;
+    struct ds *ds = aux->ds;
+
+    if (!aux->stats) {
+        flow_spec_format(s, ds);
+        ds_put_char(ds, '\n');
+        return;
+    }
+    ds_put_format(ds, " cookie=0x%" PRIx64 ", duration=", s->cookie);
+    pl_put_duration(ds, rule->created_ns, aux->now_ns);
+    ds_put_format(ds,
+                  ", table=%u, n_packets=%" PRIu64 ", n_bytes=%" PRIu64 ", ",
+                  (unsigned int)s->table, rule->n_packets, rule->n_bytes);
+    if (s->idle_timeout) {
+        ds_put_format(ds, "idle_timeout=%u, ", (unsigned int)s->idle_timeout);
+    }
+    if (s->hard_timeout) {
+        ds_put_format(ds, "hard_timeout=%u, ", (unsigned int)s->hard_timeout);
+    }
+    ds_put_format(ds, "idle_age=%" PRIu64 ", priority=%u",
+                  pl_age_sec(rule->used_ns, aux->now_ns),
+                  (unsigned int)s->priority);
+    struct ds match = DS_EMPTY_INITIALIZER;
+    flow_match_format(&s->match, s->prog_name, &match);
+    if (match.len) {
+        ds_put_format(ds, ",%s", ds_cstr(&match));
+    }
+    ds_destroy(&match);
+    ds_put_cstr(ds, " actions=");
+    action_list_format(&s->actions, ds);
+    ds_put_char(ds, '\n');
+}
+
+void
+pipeline_dump(const struct pipeline *pl, bool stats, uint64_t now_ns,
+              struct ds *ds)
+{
+    struct pl_dump_aux aux = {ds, stats, now_ns, NULL};
+
+    pl_for_each_rule(pl, pl_dump_rule, &aux);
+}
+
+static void
+pl_dump_rule_json(const struct pl_rule *rule, void *aux_)
+{
+    struct pl_dump_aux *aux = aux_;
+    const struct flow_spec *s = &rule->spec;
+    json_t *j = json_object();
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    char cookie[24];
+    uint64_t d =
+        aux->now_ns > rule->created_ns ? aux->now_ns - rule->created_ns : 0;
+
+    snprintf(cookie, sizeof cookie, "0x%" PRIx64, s->cookie);
+    json_object_set_new(j, "table", json_integer(s->table));
+    json_object_set_new(j, "priority", json_integer(s->priority));
+    json_object_set_new(j, "cookie", json_string(cookie));
+    json_object_set_new(j, "duration", json_real((double)d / 1e9));
+    json_object_set_new(j, "n_packets",
+                        json_integer((json_int_t)rule->n_packets));
+    json_object_set_new(j, "n_bytes", json_integer((json_int_t)rule->n_bytes));
+    json_object_set_new(j, "idle_timeout", json_integer(s->idle_timeout));
+    json_object_set_new(j, "hard_timeout", json_integer(s->hard_timeout));
+    json_object_set_new(
+        j, "idle_age",
+        json_integer((json_int_t)pl_age_sec(rule->used_ns, aux->now_ns)));
+    flow_match_format(&s->match, s->prog_name, &ds);
+    json_object_set_new(j, "match", json_string(ds.len ? ds_cstr(&ds) : ""));
+    ds_clear(&ds);
+    action_list_format(&s->actions, &ds);
+    json_object_set_new(j, "actions", json_string(ds_cstr(&ds)));
+    ds_clear(&ds);
+    flow_spec_format(s, &ds);
+    json_object_set_new(j, "flow", json_string(ds_cstr(&ds)));
+    ds_destroy(&ds);
+    json_array_append_new(aux->array, j);
+}
+
+static void
+pl_put_json(struct ds *ds, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+    ds_put_cstr(ds, s);
+    free(s);
+    json_decref(j);
+}
+
+void
+pipeline_dump_json(const struct pipeline *pl, uint64_t now_ns, struct ds *ds)
+{
+    struct pl_dump_aux aux = {ds, true, now_ns, json_array()};
+
+    pl_for_each_rule(pl, pl_dump_rule_json, &aux);
+    pl_put_json(ds, aux.array);
+}
+
+/* ---- Trace. ---- */
+
+void
+pipeline_trace(struct pipeline *pl, struct packet *p, uint64_t now_ns,
+               bool json, struct ds *out)
+{
+    struct pl_trace tr;
+    struct pl_ctx ctx;
+    struct ds flow = DS_EMPTY_INITIALIZER;
+
+    ds_init(&tr.text);
+    ds_init(&tr.dp);
+    tr.tables = json_array();
+    tr.outputs = json_array();
+    tr.cur = NULL;
+    tr.committed = p->key;
+
+    flow_key_format(&p->key, &flow);
+    ds_put_format(&tr.text,
+                  "Flow: %s\n\nbridge(\"sluice\")\n"
+                  "----------------\n",
+                  flow.len ? ds_cstr(&flow) : "");
+
+    pl_ctx_init(&ctx, pl, p, now_ns, NULL, &tr);
+    pl_run_table(&ctx, 0, NULL);
+    int verdict = pl_ctx_verdict(&ctx);
+
+    struct ds final = DS_EMPTY_INITIALIZER;
+    flow_key_format(&p->key, &final);
+    ds_put_format(&tr.text, "\nFinal flow: %s\n",
+                  final.len ? ds_cstr(&final) : "");
+    if (verdict >= 0) {
+        /* Rewrites after the last output change nothing on the wire. */
+        ds_put_format(&tr.text, "Datapath actions: drop (%s: %s)\n",
+                      pipeline_drop_name(verdict), pipeline_drop_text(verdict));
+    } else {
+        ds_put_format(&tr.text, "Datapath actions: %s\n", ds_cstr(&tr.dp));
+    }
+
+    if (json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "flow",
+                            json_string(flow.len ? ds_cstr(&flow) : ""));
+        json_object_set_new(j, "tables", tr.tables);
+        json_object_set_new(j, "final_flow",
+                            json_string(final.len ? ds_cstr(&final) : ""));
+        json_object_set_new(j, "outputs", tr.outputs);
+        json_object_set_new(
+            j, "datapath_actions",
+            json_string(verdict >= 0 ? "drop" : ds_cstr(&tr.dp)));
+        json_object_set_new(j, "verdict",
+                            json_string(verdict >= 0 ? "drop" : "output"));
+        json_object_set_new(j, "drop_reason",
+                            verdict >= 0
+                                ? json_string(pipeline_drop_name(verdict))
+                                : json_null());
+        pl_put_json(out, j);
+    } else {
+        ds_put_buf(out, tr.text.buf, tr.text.len);
+        json_decref(tr.tables);
+        json_decref(tr.outputs);
+    }
+    ds_destroy(&tr.text);
+    ds_destroy(&tr.dp);
+    ds_destroy(&flow);
+    ds_destroy(&final);
+}

@@ -1,0 +1,374 @@
+/* The packet parser: bytes -> struct flow_key, header offsets and hash.
+ *
+ * One pass from Ethernet to L4, every read preceded by a length check
+ * against what is left of the frame, so no input can make it read past
+ * data + len.  Each layer is a function that fills its part of the key and
+ * returns PKT_ERR_NONE or the reason it stopped; a layer fills the key only
+ * once its whole header proved valid, so after an error the key holds
+ * exactly the layers below the broken one (flows can still match on them).
+ *
+ * Offsets follow the same rule: l3_ofs is set only for a valid ARP, IPv4
+ * or IPv6 header, l4_ofs/l7_ofs only for a complete TCP, UDP, SCTP, ICMP or
+ * ICMPv6 header.  The rewrite code relies on that: a set offset means the
+ * whole header is there.
+ *
+ * Semantics follow Open vSwitch's flow extraction: an IPv4 total length
+ * shorter than the frame trims the frame for L4 (Ethernet padding); only
+ * the first fragment carries L4 fields (nw_frag LATER means no L4 parse);
+ * ICMP type and code go into tp_src/tp_dst; the ARP opcode goes into
+ * nw_proto when it fits in a byte, else nw_proto stays 0. */
+#include <string.h>
+
+#include "core/compiler.h"
+#include "core/hash.h"
+#include "pkt.h"
+#include "pkt_int.h"
+
+uint32_t
+pkt_key_hash(const struct flow_key *key)
+{
+    const uint8_t *bytes = (const uint8_t *)key;
+    uint32_t hash = 0;
+
+    /* memcpy per word: a key on the stack may be only 4-byte aligned; the
+     * compiler turns this into plain loads. */
+    for (size_t i = 0; i < FLOW_KEY_WORDS; i++) {
+        uint64_t w;
+        memcpy(&w, bytes + i * sizeof w, sizeof w);
+        hash = hash_add64(hash, w);
+    }
+    return hash_finish(hash, sizeof *key);
+}
+
+/* Parses the L4 header of protocol 'proto' at 'ofs' in the frame 'd',
+ * 'size' bytes long (the L3 payload, padding excluded). */
+static enum pkt_parse_err
+parse_l4(struct packet *p, const uint8_t *d, uint32_t ofs, uint32_t size,
+         uint8_t proto, bool ipv6)
+{
+    const uint8_t *l4 = d + ofs;
+    struct flow_key *k = &p->key;
+    uint32_t hlen;
+
+    switch (proto) {
+    case IPPROTO_TCP_:
+        if (size < TCP_HEADER_LEN) {
+            return PKT_ERR_TCP_SHORT;
+        }
+        hlen = (uint32_t)(l4[12] >> 4) * 4;
+        if (hlen < TCP_HEADER_LEN || hlen > size) {
+            return PKT_ERR_TCP_BAD_OFF;
+        }
+        k->tcp_flags = htons(get_u16(l4 + 12) & TCP_FLAGS_MASK);
+        break;
+    case IPPROTO_UDP_:
+        if (size < UDP_HEADER_LEN) {
+            return PKT_ERR_UDP_SHORT;
+        }
+        hlen = UDP_HEADER_LEN;
+        break;
+    case IPPROTO_SCTP_:
+        if (size < SCTP_HEADER_LEN) {
+            return PKT_ERR_SCTP_SHORT;
+        }
+        hlen = SCTP_HEADER_LEN;
+        break;
+    case IPPROTO_ICMP_:
+        if (ipv6) {
+            return PKT_ERR_NONE;
+        }
+        if (size < ICMP_HEADER_LEN) {
+            return PKT_ERR_ICMP_SHORT;
+        }
+        k->tp_src = htons(l4[0]);
+        k->tp_dst = htons(l4[1]);
+        p->l4_ofs = (uint16_t)ofs;
+        p->l7_ofs = (uint16_t)(ofs + ICMP_HEADER_LEN);
+        return PKT_ERR_NONE;
+    case IPPROTO_ICMPV6_:
+        if (!ipv6) {
+            return PKT_ERR_NONE;
+        }
+        if (size < ICMP6_HEADER_LEN) {
+            return PKT_ERR_ICMP6_SHORT;
+        }
+        k->tp_src = htons(l4[0]);
+        k->tp_dst = htons(l4[1]);
+        p->l4_ofs = (uint16_t)ofs;
+        p->l7_ofs = (uint16_t)(ofs + ICMP6_HEADER_LEN);
+        return PKT_ERR_NONE;
+    default:
+        return PKT_ERR_NONE;
+    }
+
+    /* TCP, UDP and SCTP all start with the two ports. */
+    k->tp_src = get_be16(l4);
+    k->tp_dst = get_be16(l4 + 2);
+    p->l4_ofs = (uint16_t)ofs;
+    p->l7_ofs = (uint16_t)(ofs + hlen);
+    return PKT_ERR_NONE;
+}
+
+static enum pkt_parse_err
+parse_arp(struct packet *p, const uint8_t *d, uint32_t ofs, uint32_t size)
+{
+    const uint8_t *a = d + ofs;
+    struct flow_key *k = &p->key;
+    uint16_t op;
+
+    if (size < ARP_ETH_IP_LEN) {
+        return PKT_ERR_ARP_SHORT;
+    }
+    if (get_u16(a) != 1 || get_u16(a + 2) != ETH_TYPE_IP ||
+        a[4] != ETH_ADDR_LEN || a[5] != 4) {
+        return PKT_ERR_ARP_BAD;
+    }
+    op = get_u16(a + 6);
+    k->nw_proto = op <= 0xff ? (uint8_t)op : 0;
+    memcpy(k->arp_sha, a + 8, ETH_ADDR_LEN);
+    k->nw_src = get_be32(a + 14);
+    memcpy(k->arp_tha, a + 18, ETH_ADDR_LEN);
+    k->nw_dst = get_be32(a + 24);
+    p->l3_ofs = (uint16_t)ofs;
+    return PKT_ERR_NONE;
+}
+
+static enum pkt_parse_err
+parse_ip4(struct packet *p, const uint8_t *d, uint32_t ofs, uint32_t size)
+{
+    const uint8_t *ip = d + ofs;
+    struct flow_key *k = &p->key;
+    uint32_t ihl, tot_len;
+    uint16_t frag_off;
+
+    if (size < IP_HEADER_LEN) {
+        return PKT_ERR_IP4_SHORT;
+    }
+    if (ip[0] >> 4 != 4) {
+        return PKT_ERR_IP4_BAD_VERSION;
+    }
+    ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+    if (ihl < IP_HEADER_LEN) {
+        return PKT_ERR_IP4_BAD_IHL;
+    }
+    if (ihl > size) {
+        return PKT_ERR_IP4_OPTS_SHORT;
+    }
+    tot_len = get_u16(ip + 2);
+    if (tot_len < ihl || tot_len > size) {
+        return PKT_ERR_IP4_BAD_LEN;
+    }
+
+    k->nw_tos = ip[1];
+    k->nw_ttl = ip[8];
+    k->nw_proto = ip[9];
+    k->nw_src = get_be32(ip + 12);
+    k->nw_dst = get_be32(ip + 16);
+    frag_off = get_u16(ip + 6);
+    if (frag_off & (IP_MF | IP_FRAG_OFF_MASK)) {
+        k->nw_frag = FLOW_NW_FRAG_ANY;
+        if (frag_off & IP_FRAG_OFF_MASK) {
+            k->nw_frag |= FLOW_NW_FRAG_LATER;
+        }
+    }
+    p->l3_ofs = (uint16_t)ofs;
+    if (k->nw_frag & FLOW_NW_FRAG_LATER) {
+        return PKT_ERR_NONE;
+    }
+    return parse_l4(p, d, ofs + ihl, tot_len - ihl, k->nw_proto, false);
+}
+
+enum pkt_parse_err
+pkt_ip6_walk(const uint8_t *ip6, uint32_t size, struct ip6_chain *chain)
+{
+    enum pkt_parse_err err = PKT_ERR_NONE;
+    uint32_t ofs = IPV6_HEADER_LEN;
+    uint8_t nh = ip6[6];
+    unsigned int n = 0;
+
+    chain->frag = 0;
+    chain->rh_active = 0;
+    for (;;) {
+        const uint8_t *e = ip6 + ofs;
+        uint32_t len;
+
+        if (nh != IPPROTO_HOPOPTS_ && nh != IPPROTO_ROUTING_ &&
+            nh != IPPROTO_DSTOPTS_ && nh != IPPROTO_AH_ &&
+            nh != IPPROTO_FRAGMENT_) {
+            break;
+        }
+        if (n++ == IPV6_MAX_EXT_HDRS) {
+            err = PKT_ERR_IP6_EXT_TOO_MANY;
+            break;
+        }
+        /* Every extension header is at least 8 bytes long, and its length
+         * field is in the first 8. */
+        if (size - ofs < 8) {
+            err = PKT_ERR_IP6_EXT_SHORT;
+            break;
+        }
+        if (nh == IPPROTO_FRAGMENT_) {
+            len = IPV6_FRAG_HEADER_LEN;
+            chain->frag = FLOW_NW_FRAG_ANY;
+            if (get_u16(e + 2) & 0xfff8) {
+                /* A later fragment: what follows is not a header. */
+                chain->frag |= FLOW_NW_FRAG_LATER;
+                nh = e[0];
+                ofs += len;
+                break;
+            }
+        } else if (nh == IPPROTO_AH_) {
+            len = ((uint32_t)e[1] + 2) * 4;
+        } else {
+            len = ((uint32_t)e[1] + 1) * 8;
+            if (nh == IPPROTO_ROUTING_ && e[3]) {
+                chain->rh_active = 1;
+            }
+        }
+        if (len > size - ofs) {
+            err = PKT_ERR_IP6_EXT_SHORT;
+            break;
+        }
+        nh = e[0];
+        ofs += len;
+    }
+    chain->proto = nh;
+    chain->l4_ofs = ofs;
+    return err;
+}
+
+static enum pkt_parse_err
+parse_ip6(struct packet *p, const uint8_t *d, uint32_t ofs, uint32_t size)
+{
+    const uint8_t *ip6 = d + ofs;
+    struct flow_key *k = &p->key;
+    struct ip6_chain chain;
+    enum pkt_parse_err err;
+    uint32_t plen;
+
+    if (size < IPV6_HEADER_LEN) {
+        return PKT_ERR_IP6_SHORT;
+    }
+    if (ip6[0] >> 4 != 6) {
+        return PKT_ERR_IP6_BAD_VERSION;
+    }
+    plen = get_u16(ip6 + 4);
+    if (plen > size - IPV6_HEADER_LEN) {
+        return PKT_ERR_IP6_BAD_LEN;
+    }
+
+    k->nw_tos = (uint8_t)(get_u16(ip6) >> 4);
+    k->ipv6_label = get_be32(ip6) & htonl(IPV6_LABEL_MASK);
+    k->nw_ttl = ip6[7];
+    memcpy(k->ipv6_src, ip6 + 8, 16);
+    memcpy(k->ipv6_dst, ip6 + 24, 16);
+    p->l3_ofs = (uint16_t)ofs;
+
+    err = pkt_ip6_walk(ip6, IPV6_HEADER_LEN + plen, &chain);
+    k->nw_proto = chain.proto;
+    k->nw_frag = chain.frag;
+    if (err != PKT_ERR_NONE || chain.frag & FLOW_NW_FRAG_LATER) {
+        return err;
+    }
+    return parse_l4(p, d, ofs + chain.l4_ofs,
+                    IPV6_HEADER_LEN + plen - chain.l4_ofs, chain.proto, true);
+}
+
+static enum pkt_parse_err
+parse_frame(struct packet *p, const uint8_t *d, uint32_t size)
+{
+    struct flow_key *k = &p->key;
+    uint32_t ofs = 2 * ETH_ADDR_LEN;
+    uint16_t type;
+
+    if (size < ETH_HEADER_LEN) {
+        return PKT_ERR_ETH_SHORT;
+    }
+    memcpy(k->dl_dst, d, ETH_ADDR_LEN);
+    memcpy(k->dl_src, d + ETH_ADDR_LEN, ETH_ADDR_LEN);
+
+    /* 'ofs' points at a type field: the Ethertype or a tag's TPID. */
+    type = get_u16(d + ofs);
+    while (type == ETH_TYPE_VLAN || type == ETH_TYPE_VLAN_8021AD) {
+        be16 tci;
+
+        if (p->n_vlans == 2) {
+            k->dl_type = htons(type);
+            return PKT_ERR_VLAN_TOO_MANY;
+        }
+        /* TPID, TCI and the next type field. */
+        if (size - ofs < 2 + VLAN_HEADER_LEN) {
+            k->dl_type = htons(type);
+            return PKT_ERR_VLAN_SHORT;
+        }
+        tci = htons(get_u16(d + ofs + 2) | VLAN_CFI);
+        if (p->n_vlans++ == 0) {
+            k->vlan_tci = tci;
+            p->vlan_ofs = (uint16_t)ofs;
+        } else {
+            k->vlan_tci2 = tci;
+        }
+        ofs += VLAN_HEADER_LEN;
+        type = get_u16(d + ofs);
+    }
+    ofs += 2;
+
+    if (type < ETH_TYPE_MIN) {
+        /* An 802.3 length field: OvS gives such frames one dl_type. */
+        k->dl_type = htons(ETH_TYPE_NONE);
+        return PKT_ERR_NONE;
+    }
+    k->dl_type = htons(type);
+    switch (type) {
+    case ETH_TYPE_IP:
+        return parse_ip4(p, d, ofs, size - ofs);
+    case ETH_TYPE_IPV6:
+        return parse_ip6(p, d, ofs, size - ofs);
+    case ETH_TYPE_ARP:
+        return parse_arp(p, d, ofs, size - ofs);
+    default:
+        return PKT_ERR_NONE;
+    }
+}
+
+void
+pkt_parse(struct packet *p)
+{
+    memset(&p->key, 0, sizeof p->key);
+    p->key.in_port = p->in_port;
+    p->l3_ofs = PACKET_OFS_NONE;
+    p->l4_ofs = PACKET_OFS_NONE;
+    p->l7_ofs = PACKET_OFS_NONE;
+    p->vlan_ofs = PACKET_OFS_NONE;
+    p->n_vlans = 0;
+    p->parse_err = (uint8_t)parse_frame(p, packet_data(p), p->len);
+    p->hash = pkt_key_hash(&p->key);
+}
+
+void
+pkt_parse_batch(struct packet_batch *b)
+{
+    for (unsigned int i = 0; i < b->count; i++) {
+        if (i + 1 < b->count) {
+            __builtin_prefetch(packet_data(b->pkts[i + 1]));
+        }
+        pkt_parse(b->pkts[i]);
+    }
+}
+
+uint32_t
+pkt_l4_size(const struct packet *p)
+{
+    const uint8_t *l3 = packet_data(p) + p->l3_ofs;
+    uint32_t end;
+
+    if (p->key.dl_type == htons(ETH_TYPE_IP)) {
+        end = p->l3_ofs + get_u16(l3 + 2);
+    } else {
+        end = p->l3_ofs + IPV6_HEADER_LEN + get_u16(l3 + 4);
+    }
+    /* The bytes may have changed since the parse (an eBPF program wrote
+     * the length field): never report more than the frame holds. */
+    end = MIN(end, p->len);
+    return end > p->l4_ofs ? end - p->l4_ofs : 0;
+}

@@ -1,0 +1,571 @@
+/* Tests of the ELF object loader (src/bpf/object.c, btf.c).
+ *
+ * The objects are built from tests/bpf/NAME.c by the build with clang
+ * (-O2 -g -target bpf -mcpu=v3) and found under SLUICE_BUILD_ROOT/src/bpf.
+ * Checked: program sections and the splitting of a section into several
+ * programs, BTF-defined and legacy maps, global data maps and their
+ * initial images, .rodata overrides at load time, map and global-data
+ * relocations, BPF-to-BPF calls and function addresses, extern symbols,
+ * and that truncated or corrupted files give errors, never crashes. */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bpf/bpf_api.h"
+#include "bpf/bpf_int.h"
+#include "core/log.h"
+#include "core/util.h"
+
+static char *
+obj_path(const char *name)
+{
+    const char *root = getenv("SLUICE_BUILD_ROOT");
+    return xasprintf("%s/src/bpf/%s.o", root ? root : ".", name);
+}
+
+static uint8_t *
+read_obj(const char *name, size_t *size)
+{
+    char *path = obj_path(name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail_msg("cannot open %s: %s", path, strerror(errno));
+    }
+    free(path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = xmalloc(len > 0 ? (size_t) len : 1);
+    assert_int_equal(fread(buf, 1, (size_t) len, f), (size_t) len);
+    fclose(f);
+    *size = (size_t) len;
+    return buf;
+}
+
+static struct bpf_object *
+open_obj(const char *name, const struct bpf_load_opts *opts)
+{
+    char *path = obj_path(name);
+    struct bpf_object *obj;
+    char *err;
+    int rc = bpf_object_open(path, opts, &obj, &err);
+    if (rc) {
+        fail_msg("%s: rc %d: %s", path, rc, err);
+    }
+    assert_null(err);
+    free(path);
+    return obj;
+}
+
+/* Finds the first LD_IMM64 of 'prog' referring to map 'name' with pseudo
+ * source 'src'; returns its index or -1. */
+static int
+find_map_ref(const struct bpf_prog *prog, const char *name, uint8_t src,
+             int32_t *off)
+{
+    for (uint32_t i = 0; i + 1 < prog->n_insns; i++) {
+        const struct bpf_insn *insn = &prog->insns[i];
+        if (insn->code != (BPF_LD | BPF_IMM | BPF_DW)) {
+            continue;
+        }
+        if (insn->src_reg == src && insn->imm >= 0
+            && (uint32_t) insn->imm < prog->n_maps
+            && !strcmp(prog->maps[insn->imm]->name, name)) {
+            if (off) {
+                *off = insn[1].imm;
+            }
+            return (int) i;
+        }
+        i++;
+    }
+    return -1;
+}
+
+static void
+test_sections(void **state)
+{
+    struct bpf_object *obj = open_obj("loader_basic", NULL);
+    static const struct {
+        const char *name, *section;
+    } expect[] = {
+        { "xdp_main", "xdp" }, { "xdp_second", "xdp/second" },
+        { "xdp_one", "xdp.frags" }, { "xdp_two", "xdp.frags" },
+        { "xdp_loop", "xdp/loop" },
+    };
+
+    (void) state;
+    assert_int_equal(bpf_object_n_progs(obj), ARRAY_SIZE(expect));
+    for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
+        struct bpf_prog *prog = bpf_object_find_prog(obj, expect[i].name);
+        assert_non_null(prog);
+        assert_string_equal(bpf_prog_name(prog), expect[i].name);
+        assert_string_equal(bpf_prog_section(prog), expect[i].section);
+        assert_int_equal(prog->kind, BPF_PROG_KIND_XDP);
+        assert_true(bpf_prog_n_insns(prog) > 2);
+    }
+    assert_string_equal(bpf_prog_name(bpf_object_find_prog(obj,
+                                                           "xdp/second")),
+                        "xdp_second");
+    assert_null(bpf_object_find_prog(obj, "nope"));
+    assert_null(bpf_object_prog(obj, 99));
+    /* .text functions are not programs of their own. */
+    assert_null(bpf_object_find_prog(obj, "global_helper"));
+    bpf_object_close(obj);
+}
+
+static void
+test_btf_maps(void **state)
+{
+    struct bpf_object *obj = open_obj("loader_basic", NULL);
+    static const struct {
+        const char *name;
+        uint32_t type, key, value, max;
+    } expect[] = {
+        { "conns", BPF_MAP_TYPE_HASH, 4, 24, 1024 },
+        { "stats", BPF_MAP_TYPE_ARRAY, 4, 16, 4 },
+        { "counters", BPF_MAP_TYPE_PERCPU_ARRAY, 4, 40, 2 },
+        { ".rodata", BPF_MAP_TYPE_ARRAY, 4, 5, 1 },
+        { ".data", BPF_MAP_TYPE_ARRAY, 4, 8, 1 },
+        { ".bss", BPF_MAP_TYPE_ARRAY, 4, 4, 1 },
+    };
+
+    (void) state;
+    assert_int_equal(bpf_object_n_maps(obj), ARRAY_SIZE(expect));
+    for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
+        struct bpf_map *map = bpf_object_find_map(obj, expect[i].name);
+        if (!map) {
+            fail_msg("no map '%s'", expect[i].name);
+        }
+        assert_ptr_equal(map, bpf_object_map(obj, i));
+        assert_int_equal(map->type, expect[i].type);
+        assert_int_equal(map->key_size, expect[i].key);
+        assert_int_equal(map->value_size, expect[i].value);
+        assert_int_equal(map->max_entries, expect[i].max);
+        assert_non_null(map->ops);
+    }
+    assert_true(bpf_object_find_map(obj, ".rodata")->read_only);
+    assert_false(bpf_object_find_map(obj, ".data")->read_only);
+    assert_string_equal(bpf_object_find_map(obj, ".bss")->section, ".bss");
+    assert_null(bpf_object_find_map(obj, "conns")->section);
+    bpf_object_close(obj);
+}
+
+static void
+test_global_data(void **state)
+{
+    struct bpf_object *obj = open_obj("loader_basic", NULL);
+    uint32_t key = 0;
+    uint8_t ro[5], data[8], bss[4];
+    uint64_t total;
+
+    (void) state;
+    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".rodata"),
+                                    &key, ro), 0);
+    uint32_t threshold;
+    memcpy(&threshold, ro, 4);
+    assert_int_equal(threshold, 7);
+    assert_int_equal(ro[4], 1);
+    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".data"),
+                                    &key, data), 0);
+    memcpy(&total, data, 8);
+    assert_int_equal(total, 42);
+    memset(bss, 0xff, sizeof bss);
+    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".bss"),
+                                    &key, bss), 0);
+    assert_int_equal(bss[0] | bss[1] | bss[2] | bss[3], 0);
+
+    /* Relocations: map references and global-data offsets. */
+    struct bpf_prog *prog = bpf_object_find_prog(obj, "xdp_main");
+    int32_t off = -1;
+    assert_true(find_map_ref(prog, "conns", BPF_PSEUDO_MAP_FD, NULL) >= 0);
+    assert_true(find_map_ref(prog, ".bss", BPF_PSEUDO_MAP_VALUE, &off) >= 0);
+    assert_int_equal(off, 0);
+    assert_true(find_map_ref(prog, ".rodata", BPF_PSEUDO_MAP_VALUE, &off)
+                >= 0);
+    assert_int_equal(off, 4);   /* 'mode' follows the u32 'threshold'. */
+    assert_true(find_map_ref(prog, ".data", BPF_PSEUDO_MAP_VALUE, &off)
+                >= 0);
+    assert_int_equal(off, 0);
+    /* Each program lists only the maps it uses. */
+    prog = bpf_object_find_prog(obj, "xdp_one");
+    assert_int_equal(prog->n_maps, 1);
+    assert_string_equal(prog->maps[0]->name, "counters");
+    bpf_object_close(obj);
+}
+
+/* Returns the number of functions (exits) reachable by calls and checks
+ * that every BPF_PSEUDO_CALL/BPF_PSEUDO_FUNC targets an instruction inside
+ * the program that follows an exit (the start of an appended function). */
+static void
+check_calls(const struct bpf_prog *prog, unsigned int *n_calls,
+            unsigned int *n_funcs)
+{
+    *n_calls = *n_funcs = 0;
+    for (uint32_t i = 0; i < prog->n_insns; i++) {
+        const struct bpf_insn *insn = &prog->insns[i];
+        bool call = insn->code == (BPF_JMP | BPF_CALL)
+                    && insn->src_reg == BPF_PSEUDO_CALL;
+        bool func = insn->code == (BPF_LD | BPF_IMM | BPF_DW)
+                    && insn->src_reg == BPF_PSEUDO_FUNC;
+        if (call || func) {
+            int64_t t = (int64_t) i + insn->imm + 1;
+            if (t <= 0 || t >= prog->n_insns) {
+                fail_msg("%s: insn %u targets %" PRId64 " outside [0, %u)",
+                         prog->name, i, t, prog->n_insns);
+            }
+            assert_int_equal(prog->insns[t - 1].code, BPF_JMP | BPF_EXIT);
+            *n_calls += call;
+            *n_funcs += func;
+        }
+    }
+}
+
+static void
+test_calls(void **state)
+{
+    struct bpf_object *obj = open_obj("loader_basic", NULL);
+    unsigned int calls, funcs, exits = 0;
+
+    (void) state;
+    /* xdp_main -> global_helper (global, .text) -> twice (static, called
+     * within .text without a relocation). */
+    struct bpf_prog *prog = bpf_object_find_prog(obj, "xdp_main");
+    check_calls(prog, &calls, &funcs);
+    assert_int_equal(calls, 2);
+    for (uint32_t i = 0; i < prog->n_insns; i++) {
+        exits += prog->insns[i].code == (BPF_JMP | BPF_EXIT);
+    }
+    assert_int_equal(exits, 3);  /* Main and two functions, each once. */
+
+    /* xdp_second calls the static function through the section symbol. */
+    check_calls(bpf_object_find_prog(obj, "xdp_second"), &calls, &funcs);
+    assert_int_equal(calls, 1);
+    check_calls(bpf_object_find_prog(obj, "xdp_two"), &calls, &funcs);
+    assert_int_equal(calls, 2);
+    /* bpf_loop's callback is passed by address. */
+    check_calls(bpf_object_find_prog(obj, "xdp_loop"), &calls, &funcs);
+    assert_int_equal(calls, 0);
+    assert_int_equal(funcs, 1);
+    bpf_object_close(obj);
+}
+
+static uint64_t
+run_main(struct bpf_object *obj)
+{
+    struct bpf_prog *prog = bpf_object_find_prog(obj, "xdp_main");
+    struct bpf_verify_result res;
+    memset(&res, 0, sizeof res);
+    bpf_prog_verify(prog, &res);
+    if (!res.accepted) {
+        fail_msg("xdp_main rejected at %u: %s", res.insn_idx,
+                 res.log ? res.log : "");
+    }
+    bpf_verify_result_destroy(&res);
+
+    uint8_t frame[512];
+    memset(frame, 0, sizeof frame);
+    struct bpf_xdp_buff ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.data_hard_start = (uintptr_t) frame;
+    ctx.data = ctx.data_meta = (uintptr_t) frame + 256;
+    ctx.data_end = ctx.data + 64;
+    ctx.frame_end = (uintptr_t) frame + sizeof frame;
+    ctx.ingress_ifindex = 1;
+    return bpf_prog_run_xdp(prog, &ctx);
+}
+
+static void
+test_run_and_rodata(void **state)
+{
+    uint32_t key = 0, seen = 0;
+    uint64_t total = 0;
+
+    (void) state;
+    /* threshold = 7: global_helper(0) = 0 * 2 + 7 + 1 <= 100 -> PASS. */
+    struct bpf_object *obj = open_obj("loader_basic", NULL);
+    assert_int_equal(run_main(obj), XDP_PASS);
+    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".bss"), &key,
+                                    &seen), 0);
+    assert_int_equal(seen, 1);
+    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".data"),
+                                    &key, &total), 0);
+    assert_int_equal(total, 43);
+    bpf_object_close(obj);
+
+    /* threshold = 200 set at load time -> DROP; mode = 5 adds 5. */
+    uint32_t threshold = 200;
+    uint8_t mode = 5;
+    struct bpf_rodata_set sets[] = {
+        { "threshold", &threshold, sizeof threshold },
+        { "mode", &mode, sizeof mode },
+    };
+    struct bpf_load_opts opts = { .rodata = sets, .n_rodata = 2 };
+    obj = open_obj("loader_basic", &opts);
+    assert_int_equal(run_main(obj), XDP_DROP);
+    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".data"),
+                                    &key, &total), 0);
+    assert_int_equal(total, 47);
+    bpf_object_close(obj);
+}
+
+static void
+test_rodata_errors(void **state)
+{
+    char *path = obj_path("loader_basic");
+    struct bpf_object *obj;
+    char *err;
+    uint64_t v = 1;
+
+    (void) state;
+    struct bpf_rodata_set unknown = { "no_such_var", &v, 4 };
+    struct bpf_load_opts opts = { .rodata = &unknown, .n_rodata = 1 };
+    assert_int_equal(bpf_object_open(path, &opts, &obj, &err), -ENOENT);
+    assert_null(obj);
+    assert_non_null(strstr(err, "'no_such_var'"));
+    free(err);
+
+    struct bpf_rodata_set wrong = { "threshold", &v, 8 };
+    opts.rodata = &wrong;
+    assert_int_equal(bpf_object_open(path, &opts, &obj, &err), -EINVAL);
+    assert_non_null(strstr(err, "'threshold' is 4 bytes"));
+    free(err);
+
+    /* .data is not .rodata: its variables are not settable. */
+    struct bpf_rodata_set data = { "total", &v, 8 };
+    opts.rodata = &data;
+    assert_int_equal(bpf_object_open(path, &opts, &obj, &err), -ENOENT);
+    free(err);
+    free(path);
+}
+
+static void
+test_legacy_maps(void **state)
+{
+    struct bpf_object *obj = open_obj("loader_legacy", NULL);
+
+    (void) state;
+    assert_int_equal(bpf_object_n_maps(obj), 2);
+    struct bpf_map *h = bpf_object_find_map(obj, "legacy_hash");
+    struct bpf_map *a = bpf_object_find_map(obj, "legacy_array");
+    assert_non_null(h);
+    assert_non_null(a);
+    assert_int_equal(h->type, BPF_MAP_TYPE_HASH);
+    assert_int_equal(h->key_size, 8);
+    assert_int_equal(h->value_size, 4);
+    assert_int_equal(h->max_entries, 16);
+    assert_int_equal(a->type, BPF_MAP_TYPE_ARRAY);
+    assert_int_equal(a->value_size, 32);
+    assert_int_equal(a->max_entries, 8);
+    assert_non_null(bpf_object_find_prog(obj, "socket"));
+    assert_non_null(bpf_object_find_prog(obj, "classifier"));
+    assert_true(find_map_ref(bpf_object_find_prog(obj, "sock_prog"),
+                             "legacy_hash", BPF_PSEUDO_MAP_FD, NULL) >= 0);
+    bpf_object_close(obj);
+}
+
+static void
+test_extern(void **state)
+{
+    char *path = obj_path("loader_extern");
+    struct bpf_object *obj;
+    char *err;
+
+    (void) state;
+    assert_int_equal(bpf_object_open(path, NULL, &obj, &err), -ENOTSUP);
+    assert_null(obj);
+    assert_non_null(strstr(err, "section 'xdp'"));
+    assert_non_null(strstr(err, "'LINUX_KERNEL_VERSION'"));
+    free(err);
+    free(path);
+}
+
+static void
+expect_error(const uint8_t *data, size_t size, int rc_expected,
+             const char *msg)
+{
+    struct bpf_object *obj;
+    char *err = NULL;
+    int rc = bpf_object_open_mem(data, size, "t.o", NULL, &obj, &err);
+    if (rc >= 0) {
+        fail_msg("accepted (expected '%s')", msg);
+    }
+    if (rc_expected) {
+        assert_int_equal(rc, rc_expected);
+    }
+    assert_null(obj);
+    if (!err || !strstr(err, msg)) {
+        fail_msg("message '%s' lacks '%s'", err ? err : "(none)", msg);
+    }
+    free(err);
+}
+
+static void
+test_bad_headers(void **state)
+{
+    size_t size;
+    uint8_t *buf = read_obj("loader_basic", &size);
+
+    (void) state;
+    expect_error(buf, 0, -EINVAL, "not an ELF file");
+    expect_error((const uint8_t *) "hello world, not elf", 20, -EINVAL,
+                 "not an ELF file");
+    uint8_t *copy = xmalloc(size);
+    memcpy(copy, buf, size);
+    copy[18] = 62;              /* e_machine = EM_X86_64. */
+    copy[19] = 0;
+    expect_error(copy, size, -ENOTSUP, "is not BPF");
+    memcpy(copy, buf, size);
+    copy[4] = 1;                /* ELFCLASS32. */
+    expect_error(copy, size, -ENOTSUP, "not 64-bit");
+    memcpy(copy, buf, size);
+    copy[5] = 2;                /* Big-endian. */
+    expect_error(copy, size, -ENOTSUP, "big-endian");
+    free(copy);
+    free(buf);
+}
+
+static void
+test_truncated(void **state)
+{
+    static const char *const objs[] = { "loader_basic", "loader_legacy" };
+
+    (void) state;
+    for (size_t o = 0; o < ARRAY_SIZE(objs); o++) {
+        size_t size;
+        uint8_t *buf = read_obj(objs[o], &size);
+        /* The section table sits at the end: every cut loses some of it. */
+        for (size_t len = 0; len < size; len++) {
+            uint8_t *copy = xmalloc(len ? len : 1);
+            memcpy(copy, buf, len);
+            struct bpf_object *obj;
+            char *err = NULL;
+            int rc = bpf_object_open_mem(copy, len, "t.o", NULL, &obj,
+                                         &err);
+            if (rc >= 0 || !err || !err[0]) {
+                fail_msg("%s cut to %zu bytes: rc %d", objs[o], len, rc);
+            }
+            free(err);
+            free(copy);
+        }
+        free(buf);
+    }
+}
+
+static uint64_t
+rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static void
+test_corrupted(void **state)
+{
+    static const char *const objs[] = { "loader_basic", "loader_legacy" };
+    uint64_t seed = 12345;
+    size_t n_err = 0, n_ok = 0;
+
+    (void) state;
+    /* Corrupted map definitions are refused with a warning each. */
+    log_set_level("bpf", LOG_LEVEL_OFF);
+    for (size_t o = 0; o < ARRAY_SIZE(objs); o++) {
+        size_t size;
+        uint8_t *buf = read_obj(objs[o], &size);
+        uint8_t *copy = xmalloc(size);
+        for (int iter = 0; iter < 5000; iter++) {
+            memcpy(copy, buf, size);
+            int flips = 1 + (int) (rnd(&seed) % 4);
+            for (int f = 0; f < flips; f++) {
+                uint64_t r = rnd(&seed);
+                /* Half the time aim at the first 64 bytes or at the
+                 * section table, where damage matters most. */
+                size_t pos = (r & 1) ? (r >> 8) % size
+                             : (r & 2) ? (r >> 8) % 64
+                             : size - 1 - (r >> 8) % MIN(size, 1024);
+                copy[pos] ^= (uint8_t) (1u << ((r >> 4) & 7));
+            }
+            struct bpf_object *obj;
+            char *err = NULL;
+            int rc = bpf_object_open_mem(copy, size, "t.o", NULL, &obj,
+                                         &err);
+            if (rc == 0) {
+                assert_non_null(obj);
+                assert_null(err);
+                bpf_object_close(obj);
+                n_ok++;
+            } else {
+                assert_true(rc < 0);
+                assert_null(obj);
+                assert_non_null(err);
+                assert_true(strlen(err) > 5);
+                free(err);
+                n_err++;
+            }
+        }
+        free(copy);
+        free(buf);
+    }
+    log_set_level("bpf", LOG_LEVEL_WARN);
+    /* Both outcomes occur: flips in debug info are harmless. */
+    assert_true(n_err > 100);
+    assert_true(n_ok > 100);
+}
+
+static void
+test_raw_insns(void **state)
+{
+    struct bpf_insn insns[2];
+    struct bpf_object *obj;
+    char *err;
+
+    (void) state;
+    memset(insns, 0, sizeof insns);
+    insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
+    insns[0].imm = 3;
+    insns[1].code = BPF_JMP | BPF_EXIT;
+    assert_int_equal(bpf_prog_from_insns(insns, 2, true, &obj, &err), 0);
+    struct bpf_prog *prog = bpf_object_prog(obj, 0);
+    assert_int_equal(bpf_prog_n_insns(prog), 2);
+    assert_int_equal(prog->kind, BPF_PROG_KIND_RAW);
+    assert_memory_equal(prog->insns, insns, sizeof insns);
+    assert_int_equal(bpf_object_n_maps(obj), 0);
+    bpf_object_close(obj);
+
+    assert_int_equal(bpf_prog_from_insns(insns, 0, true, &obj, &err),
+                     -EINVAL);
+    assert_null(obj);
+    assert_non_null(err);
+    free(err);
+    bpf_object_close(NULL);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sections),
+        cmocka_unit_test(test_btf_maps),
+        cmocka_unit_test(test_global_data),
+        cmocka_unit_test(test_calls),
+        cmocka_unit_test(test_run_and_rodata),
+        cmocka_unit_test(test_rodata_errors),
+        cmocka_unit_test(test_legacy_maps),
+        cmocka_unit_test(test_extern),
+        cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_corrupted),
+        cmocka_unit_test(test_raw_insns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
