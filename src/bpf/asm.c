@@ -21,26 +21,26 @@
 #define ASM_NAME_LEN 64
 
 struct asm_label {
-    char name[ASM_NAME_LEN];     /* Label text. */
-    size_t idx;                  /* Instruction index it marks. */
+    char name[ASM_NAME_LEN]; /* Label text. */
+    size_t idx;              /* Instruction index it marks. */
 };
 
 /* A jump whose target is a label, patched after the last line. */
 struct asm_fixup {
-    char name[ASM_NAME_LEN];     /* Label referred to. */
-    size_t idx;                  /* Instruction to patch. */
-    bool wide;                   /* gotol: offset goes in imm, not off. */
-    size_t line;                 /* For the error message. */
+    char name[ASM_NAME_LEN]; /* Label referred to. */
+    size_t idx;              /* Instruction to patch. */
+    bool wide;               /* gotol: offset goes in imm, not off. */
+    size_t line;             /* For the error message. */
     size_t col;
 };
 
 struct asm_state {
-    const char *line;            /* Start of the current line (copy). */
-    const char *p;               /* Cursor within 'line'. */
-    size_t lineno;               /* 1-based. */
-    const char *far;             /* Furthest position a form reached. */
-    const char *expect;          /* What was expected at 'far'. */
-    char *err;                   /* Semantic error, overrides 'expect'. */
+    const char *line;   /* Start of the current line (copy). */
+    const char *p;      /* Cursor within 'line'. */
+    size_t lineno;      /* 1-based. */
+    const char *far;    /* Furthest position a form reached. */
+    const char *expect; /* What was expected at 'far'. */
+    char *err;          /* Semantic error, overrides 'expect'. */
 
     struct bpf_insn *insns;
     size_t n, cap;
@@ -56,7 +56,7 @@ struct asm_state {
 static bool
 is_ident_char(char c)
 {
-    return isalnum((unsigned char) c) || c == '_' || c == '.';
+    return isalnum((unsigned char)c) || c == '_' || c == '.';
 }
 
 static void
@@ -95,7 +95,7 @@ sem_error(struct asm_state *st, const char *msg)
 {
     if (!st->err) {
         st->err = xasprintf("line %zu, column %zu: %s", st->lineno,
-                            (size_t) (st->p - st->line) + 1, msg);
+                            (size_t)(st->p - st->line) + 1, msg);
     }
     return false;
 }
@@ -129,8 +129,7 @@ ident(struct asm_state *st, char *buf, size_t size)
 {
     skip_ws(st);
     size_t len = 0;
-    if (!isalpha((unsigned char) *st->p) && *st->p != '_'
-        && *st->p != '.') {
+    if (!isalpha((unsigned char)*st->p) && *st->p != '_' && *st->p != '.') {
         return fail(st, "name");
     }
     while (is_ident_char(st->p[len])) {
@@ -151,12 +150,12 @@ reg(struct asm_state *st, uint8_t *r, bool *w)
 {
     skip_ws(st);
     const char *s = st->p;
-    if ((*s != 'r' && *s != 'w') || !isdigit((unsigned char) s[1])) {
+    if ((*s != 'r' && *s != 'w') || !isdigit((unsigned char)s[1])) {
         return fail(st, "register");
     }
     unsigned int v = s[1] - '0';
     size_t len = 2;
-    if (isdigit((unsigned char) s[2])) {
+    if (isdigit((unsigned char)s[2])) {
         v = v * 10 + (s[2] - '0');
         len = 3;
     }
@@ -183,24 +182,24 @@ num(struct asm_state *st, int64_t min, uint64_t max, int64_t *out)
             s++;
         }
     }
-    if (!isdigit((unsigned char) *s)) {
+    if (!isdigit((unsigned char)*s)) {
         return fail(st, "number");
     }
     int base = 10;
     if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
         base = 16;
         s += 2;
-        if (!isxdigit((unsigned char) *s)) {
+        if (!isxdigit((unsigned char)*s)) {
             return fail(st, "hex digits");
         }
     }
     uint64_t mag = 0;
-    for (; isxdigit((unsigned char) *s); s++) {
-        unsigned int d = isdigit((unsigned char) *s)
-                         ? (unsigned int) (*s - '0')
-                         : (unsigned int) (tolower((unsigned char) *s) - 'a'
-                                           + 10);
-        if (d >= (unsigned int) base) {
+    for (; isxdigit((unsigned char)*s); s++) {
+        unsigned int d =
+            isdigit((unsigned char)*s)
+                ? (unsigned int)(*s - '0')
+                : (unsigned int)(tolower((unsigned char)*s) - 'a' + 10);
+        if (d >= (unsigned int)base) {
             break;
         }
         if (mag > (UINT64_MAX - d) / base) {
@@ -209,10 +208,10 @@ num(struct asm_state *st, int64_t min, uint64_t max, int64_t *out)
         }
         mag = mag * base + d;
     }
-    if (neg ? mag > (uint64_t) -(min + 1) + 1 : mag > max) {
+    if (neg ? mag > (uint64_t) - (min + 1) + 1 : mag > max) {
         return sem_error(st, "number out of range");
     }
-    *out = neg ? (int64_t) (0 - mag) : (int64_t) mag;
+    *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
     st->p = s;
     return true;
 }
@@ -224,7 +223,7 @@ imm32(struct asm_state *st, int32_t *out)
     if (!num(st, INT32_MIN, UINT32_MAX, &v)) {
         return false;
     }
-    *out = (int32_t) (uint32_t) v;
+    *out = (int32_t)(uint32_t)v;
     return true;
 }
 
@@ -236,8 +235,8 @@ eol(struct asm_state *st)
 }
 
 static void
-emit(struct asm_state *st, uint8_t code, uint8_t dst, uint8_t src,
-     int16_t off, int32_t imm)
+emit(struct asm_state *st, uint8_t code, uint8_t dst, uint8_t src, int16_t off,
+     int32_t imm)
 {
     if (st->n == st->cap) {
         st->cap = st->cap ? st->cap * 2 : 64;
@@ -262,27 +261,26 @@ target(struct asm_state *st, bool wide, int32_t *rel)
         st->p += 2;
     }
     skip_ws(st);
-    if (*st->p == '+' || *st->p == '-' || isdigit((unsigned char) *st->p)) {
-        if (!num(st, wide ? INT32_MIN : INT16_MIN,
-                 wide ? INT32_MAX : INT16_MAX, &v)) {
+    if (*st->p == '+' || *st->p == '-' || isdigit((unsigned char)*st->p)) {
+        if (!num(st, wide ? INT32_MIN : INT16_MIN, wide ? INT32_MAX : INT16_MAX,
+                 &v)) {
             return false;
         }
-        *rel = (int32_t) v;
+        *rel = (int32_t)v;
         return true;
     }
     struct asm_fixup fx;
     memset(&fx, 0, sizeof fx);
-    fx.col = (size_t) (st->p - st->line) + 1;
+    fx.col = (size_t)(st->p - st->line) + 1;
     if (!ident(st, fx.name, sizeof fx.name)) {
         return fail(st, "jump offset or label");
     }
-    fx.idx = st->n;             /* The instruction about to be emitted. */
+    fx.idx = st->n; /* The instruction about to be emitted. */
     fx.wide = wide;
     fx.line = st->lineno;
     if (st->n_fixups == st->cap_fixups) {
         st->cap_fixups = st->cap_fixups ? st->cap_fixups * 2 : 16;
-        st->fixups = xrealloc(st->fixups,
-                              st->cap_fixups * sizeof *st->fixups);
+        st->fixups = xrealloc(st->fixups, st->cap_fixups * sizeof *st->fixups);
     }
     st->fixups[st->n_fixups++] = fx;
     *rel = 0;
@@ -297,10 +295,9 @@ size_code(const char *s, uint8_t *size, bool *sign)
         uint8_t size;
         bool sign;
     } sizes[] = {
-        { "u8", BPF_B, false }, { "u16", BPF_H, false },
-        { "u32", BPF_W, false }, { "u64", BPF_DW, false },
-        { "s8", BPF_B, true }, { "s16", BPF_H, true },
-        { "s32", BPF_W, true },
+        {"u8", BPF_B, false},   {"u16", BPF_H, false}, {"u32", BPF_W, false},
+        {"u64", BPF_DW, false}, {"s8", BPF_B, true},   {"s16", BPF_H, true},
+        {"s32", BPF_W, true},
     };
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
         if (!strcmp(s, sizes[i].name)) {
@@ -323,7 +320,7 @@ mem_type(struct asm_state *st, uint8_t *size, bool *sign)
     if (!size_code(name, size, sign)) {
         st->p -= strlen(name);
         return sem_error(st, "unknown access size (u8/u16/u32/u64/s8/s16/"
-                         "s32)");
+                             "s32)");
     }
     return lit(st, "*)");
 }
@@ -344,7 +341,7 @@ mem_addr(struct asm_state *st, uint8_t *r, int16_t *off)
     if (*st->p != ')' && !num(st, INT16_MIN, INT16_MAX, &v)) {
         return false;
     }
-    *off = (int16_t) v;
+    *off = (int16_t)v;
     return lit(st, ")");
 }
 
@@ -354,21 +351,20 @@ static const struct {
     int16_t off;
 } alu_ops[] = {
     /* Longest first, so that "s>>=" is not read as "s" ... */
-    { "s>>=", BPF_ARSH, 0 }, { "<<=", BPF_LSH, 0 }, { ">>=", BPF_RSH, 0 },
-    { "s/=", BPF_DIV, 1 }, { "s%=", BPF_MOD, 1 }, { "+=", BPF_ADD, 0 },
-    { "-=", BPF_SUB, 0 }, { "*=", BPF_MUL, 0 }, { "/=", BPF_DIV, 0 },
-    { "|=", BPF_OR, 0 }, { "&=", BPF_AND, 0 }, { "%=", BPF_MOD, 0 },
-    { "^=", BPF_XOR, 0 },
+    {"s>>=", BPF_ARSH, 0}, {"<<=", BPF_LSH, 0}, {">>=", BPF_RSH, 0},
+    {"s/=", BPF_DIV, 1},   {"s%=", BPF_MOD, 1}, {"+=", BPF_ADD, 0},
+    {"-=", BPF_SUB, 0},    {"*=", BPF_MUL, 0},  {"/=", BPF_DIV, 0},
+    {"|=", BPF_OR, 0},     {"&=", BPF_AND, 0},  {"%=", BPF_MOD, 0},
+    {"^=", BPF_XOR, 0},
 };
 
 static const struct {
     const char *s;
     uint8_t op;
 } jmp_ops[] = {
-    { "s>=", BPF_JSGE }, { "s<=", BPF_JSLE }, { "s>", BPF_JSGT },
-    { "s<", BPF_JSLT }, { "==", BPF_JEQ }, { "!=", BPF_JNE },
-    { ">=", BPF_JGE }, { "<=", BPF_JLE }, { ">", BPF_JGT },
-    { "<", BPF_JLT }, { "&", BPF_JSET },
+    {"s>=", BPF_JSGE}, {"s<=", BPF_JSLE}, {"s>", BPF_JSGT}, {"s<", BPF_JSLT},
+    {"==", BPF_JEQ},   {"!=", BPF_JNE},   {">=", BPF_JGE},  {"<=", BPF_JLE},
+    {">", BPF_JGT},    {"<", BPF_JLT},    {"&", BPF_JSET},
 };
 
 static bool
@@ -383,10 +379,10 @@ parse_call(struct asm_state *st)
         if (!num(st, INT32_MIN, INT32_MAX, &v)) {
             return false;
         }
-        emit(st, BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, (int32_t) v);
+        emit(st, BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, (int32_t)v);
         return eol(st);
     }
-    if (isdigit((unsigned char) *st->p) || *st->p == '-') {
+    if (isdigit((unsigned char)*st->p) || *st->p == '-') {
         if (!num(st, INT32_MIN, INT32_MAX, &v)) {
             return false;
         }
@@ -396,8 +392,8 @@ parse_call(struct asm_state *st)
             return false;
         }
         skip_ws(st);
-        if (*st->p != '#' && strncmp(name, "bpf_", 4)
-            && bpf_disasm_helper_id(name) < 0) {
+        if (*st->p != '#' && strncmp(name, "bpf_", 4) &&
+            bpf_disasm_helper_id(name) < 0) {
             /* A local function by label: "call my_func". */
             int32_t rel;
             st->p = start;
@@ -419,7 +415,7 @@ parse_call(struct asm_state *st)
             }
         }
     }
-    emit(st, BPF_JMP | BPF_CALL, 0, 0, 0, (int32_t) v);
+    emit(st, BPF_JMP | BPF_CALL, 0, 0, 0, (int32_t)v);
     return eol(st);
 }
 
@@ -465,8 +461,8 @@ parse_if(struct asm_state *st)
     if (!target(st, false, &rel)) {
         return false;
     }
-    emit(st, (w ? BPF_JMP32 : BPF_JMP) | op | (is_x ? BPF_X : BPF_K), dst,
-         src, (int16_t) rel, imm);
+    emit(st, (w ? BPF_JMP32 : BPF_JMP) | op | (is_x ? BPF_X : BPF_K), dst, src,
+         (int16_t)rel, imm);
     return eol(st);
 }
 
@@ -539,14 +535,13 @@ parse_raw(struct asm_state *st)
 {
     int64_t code, dst, src, off;
     int32_t imm;
-    if (!num(st, 0, 255, &code) || !lit(st, ",")
-        || !num(st, 0, 15, &dst) || !lit(st, ",")
-        || !num(st, 0, 15, &src) || !lit(st, ",")
-        || !num(st, INT16_MIN, UINT16_MAX, &off) || !lit(st, ",")
-        || !imm32(st, &imm)) {
+    if (!num(st, 0, 255, &code) || !lit(st, ",") || !num(st, 0, 15, &dst) ||
+        !lit(st, ",") || !num(st, 0, 15, &src) || !lit(st, ",") ||
+        !num(st, INT16_MIN, UINT16_MAX, &off) || !lit(st, ",") ||
+        !imm32(st, &imm)) {
         return false;
     }
-    emit(st, code, dst, src, (int16_t) (uint16_t) off, imm);
+    emit(st, code, dst, src, (int16_t)(uint16_t)off, imm);
     return eol(st);
 }
 
@@ -607,7 +602,7 @@ parse_atomic_rhs(struct asm_state *st, uint8_t lhs, const char *name)
     }
     if (op != BPF_CMPXCHG && src != lhs) {
         return sem_error(st, "fetch/xchg result register must be the "
-                         "source register");
+                             "source register");
     }
     emit(st, BPF_STX | BPF_ATOMIC | size, dst, src, off, op);
     return eol(st);
@@ -618,7 +613,7 @@ find_map(struct asm_state *st, const char *name, int32_t *idx)
 {
     for (size_t i = 0; st->maps && i < st->n_maps; i++) {
         if (!strcmp(st->maps[i]->name, name)) {
-            *idx = (int32_t) i;
+            *idx = (int32_t)i;
             return true;
         }
     }
@@ -635,11 +630,11 @@ parse_map_rhs(struct asm_state *st, uint8_t dst)
         return false;
     }
     skip_ws(st);
-    if (isdigit((unsigned char) *st->p)) {
+    if (isdigit((unsigned char)*st->p)) {
         if (!num(st, 0, INT32_MAX, &v)) {
             return false;
         }
-        idx = (int32_t) v;
+        idx = (int32_t)v;
     } else {
         char name[BPF_NAME_LEN];
         size_t len = strcspn(st->p, "]");
@@ -658,13 +653,11 @@ parse_map_rhs(struct asm_state *st, uint8_t dst)
     }
     skip_ws(st);
     if (*st->p == '[') {
-        if (!lit(st, "[0]") || !lit(st, "+")
-            || !num(st, 0, UINT32_MAX, &v)) {
+        if (!lit(st, "[0]") || !lit(st, "+") || !num(st, 0, UINT32_MAX, &v)) {
             return false;
         }
-        emit(st, BPF_LD | BPF_IMM | BPF_DW, dst, BPF_PSEUDO_MAP_VALUE, 0,
-             idx);
-        emit(st, 0, 0, 0, 0, (int32_t) (uint32_t) v);
+        emit(st, BPF_LD | BPF_IMM | BPF_DW, dst, BPF_PSEUDO_MAP_VALUE, 0, idx);
+        emit(st, 0, 0, 0, 0, (int32_t)(uint32_t)v);
         return eol(st);
     }
     emit(st, BPF_LD | BPF_IMM | BPF_DW, dst, BPF_PSEUDO_MAP_FD, 0, idx);
@@ -728,8 +721,8 @@ parse_assign(struct asm_state *st, uint8_t dst, bool w)
         if (!mem_addr(st, &src, &off)) {
             return false;
         }
-        emit(st, BPF_LDX | (sign ? BPF_MEMSX : BPF_MEM) | size, dst, src,
-             off, 0);
+        emit(st, BPF_LDX | (sign ? BPF_MEMSX : BPF_MEM) | size, dst, src, off,
+             0);
         return eol(st);
     }
     if (*st->p == '(') {
@@ -741,18 +734,17 @@ parse_assign(struct asm_state *st, uint8_t dst, bool w)
             return fail(st, "s8, s16 or s32");
         }
         st->p++;
-        if (!num(st, 8, 32, &bits) || !lit(st, ")")
-            || !reg(st, &src, &w2)) {
+        if (!num(st, 8, 32, &bits) || !lit(st, ")") || !reg(st, &src, &w2)) {
             return false;
         }
         if (bits != 8 && bits != 16 && (bits != 32 || w)) {
             return sem_error(st, "sign extension from s8, s16 or (64-bit) "
-                             "s32");
+                                 "s32");
         }
         if (w2 != w) {
             return sem_error(st, "mixed rN and wN operands");
         }
-        emit(st, cls | BPF_MOV | BPF_X, dst, src, (int16_t) bits, 0);
+        emit(st, cls | BPF_MOV | BPF_X, dst, src, (int16_t)bits, 0);
         return eol(st);
     }
     if (*st->p == '-' && (st->p[1] == 'r' || st->p[1] == 'w')) {
@@ -766,7 +758,7 @@ parse_assign(struct asm_state *st, uint8_t dst, bool w)
         emit(st, cls | BPF_NEG | BPF_K, dst, 0, 0, 0);
         return eol(st);
     }
-    if (isalpha((unsigned char) *st->p) && !reg(st, &src, &w2)) {
+    if (isalpha((unsigned char)*st->p) && !reg(st, &src, &w2)) {
         st->p = save;
         if (!ident(st, name, sizeof name)) {
             return false;
@@ -786,7 +778,7 @@ parse_assign(struct asm_state *st, uint8_t dst, bool w)
                 return false;
             }
             emit(st, BPF_LD | BPF_IMM | BPF_DW, dst, BPF_PSEUDO_FUNC, 0,
-                 (int32_t) rel);
+                 (int32_t)rel);
             emit(st, 0, 0, 0, 0, 0);
             return eol(st);
         }
@@ -805,8 +797,8 @@ parse_assign(struct asm_state *st, uint8_t dst, bool w)
             return sem_error(st, "unknown operand");
         }
         int32_t nbits = atoi(bits);
-        if ((nbits != 16 && nbits != 32 && nbits != 64)
-            || strspn(bits, "0123456789") != strlen(bits)) {
+        if ((nbits != 16 && nbits != 32 && nbits != 64) ||
+            strspn(bits, "0123456789") != strlen(bits)) {
             return sem_error(st, "byte swap width must be 16, 32 or 64");
         }
         if (!reg(st, &src, &w2)) {
@@ -833,16 +825,15 @@ parse_assign(struct asm_state *st, uint8_t dst, bool w)
     }
     bool ll = word(st, "ll");
     if (w) {
-        if (ll || v < INT32_MIN || (v > (int64_t) UINT32_MAX)) {
+        if (ll || v < INT32_MIN || (v > (int64_t)UINT32_MAX)) {
             return sem_error(st, "32-bit immediate out of range");
         }
-        emit(st, cls | BPF_MOV | BPF_K, dst, 0, 0, (int32_t) (uint32_t) v);
+        emit(st, cls | BPF_MOV | BPF_K, dst, 0, 0, (int32_t)(uint32_t)v);
     } else if (ll || v < INT32_MIN || v > INT32_MAX) {
-        emit(st, BPF_LD | BPF_IMM | BPF_DW, dst, 0, 0,
-             (int32_t) (uint32_t) v);
-        emit(st, 0, 0, 0, 0, (int32_t) (uint32_t) ((uint64_t) v >> 32));
+        emit(st, BPF_LD | BPF_IMM | BPF_DW, dst, 0, 0, (int32_t)(uint32_t)v);
+        emit(st, 0, 0, 0, 0, (int32_t)(uint32_t)((uint64_t)v >> 32));
     } else {
-        emit(st, cls | BPF_MOV | BPF_K, dst, 0, 0, (int32_t) v);
+        emit(st, cls | BPF_MOV | BPF_K, dst, 0, 0, (int32_t)v);
     }
     return eol(st);
 }
@@ -870,8 +861,7 @@ parse_alu(struct asm_state *st)
             if (w2 != w) {
                 return sem_error(st, "mixed rN and wN operands");
             }
-            emit(st, cls | alu_ops[i].op | BPF_X, dst, src, alu_ops[i].off,
-                 0);
+            emit(st, cls | alu_ops[i].op | BPF_X, dst, src, alu_ops[i].off, 0);
             return eol(st);
         }
         st->p = save;
@@ -895,27 +885,27 @@ parse_insn(struct asm_state *st)
     const char *start = st->p;
     size_t n0 = st->n, nf0 = st->n_fixups;
 
-#define TRY(EXPR)                                 \
-    do {                                          \
-        st->p = start;                            \
-        st->n = n0;                               \
-        st->n_fixups = nf0;                       \
-        if ((EXPR)) {                             \
-            return true;                          \
-        }                                         \
-        if (st->err) {                            \
-            return false;                         \
-        }                                         \
+#define TRY(EXPR)                                                              \
+    do {                                                                       \
+        st->p = start;                                                         \
+        st->n = n0;                                                            \
+        st->n_fixups = nf0;                                                    \
+        if ((EXPR)) {                                                          \
+            return true;                                                       \
+        }                                                                      \
+        if (st->err) {                                                         \
+            return false;                                                      \
+        }                                                                      \
     } while (0)
 
-    TRY(word(st, "exit") && (emit(st, BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
-                             eol(st)));
+    TRY(word(st, "exit") &&
+        (emit(st, BPF_JMP | BPF_EXIT, 0, 0, 0, 0), eol(st)));
     TRY(word(st, "call") && parse_call(st));
     int32_t rel;
-    TRY(word(st, "gotol") && target(st, true, &rel)
-        && (emit(st, BPF_JMP32 | BPF_JA, 0, 0, 0, rel), eol(st)));
-    TRY(word(st, "goto") && target(st, false, &rel)
-        && (emit(st, BPF_JMP | BPF_JA, 0, 0, (int16_t) rel, 0), eol(st)));
+    TRY(word(st, "gotol") && target(st, true, &rel) &&
+        (emit(st, BPF_JMP32 | BPF_JA, 0, 0, 0, rel), eol(st)));
+    TRY(word(st, "goto") && target(st, false, &rel) &&
+        (emit(st, BPF_JMP | BPF_JA, 0, 0, (int16_t)rel, 0), eol(st)));
     TRY(word(st, "if") && parse_if(st));
     TRY(word(st, "lock") && parse_lock(st));
     TRY(parse_store(st));
@@ -937,8 +927,7 @@ add_label(struct asm_state *st, const char *name)
     }
     if (st->n_labels == st->cap_labels) {
         st->cap_labels = st->cap_labels ? st->cap_labels * 2 : 16;
-        st->labels = xrealloc(st->labels,
-                              st->cap_labels * sizeof *st->labels);
+        st->labels = xrealloc(st->labels, st->cap_labels * sizeof *st->labels);
     }
     struct asm_label *l = &st->labels[st->n_labels++];
     snprintf(l->name, sizeof l->name, "%s", name);
@@ -953,22 +942,22 @@ parse_line(struct asm_state *st)
     skip_ws(st);
     /* Index prefix "12:" and opcode prefix "(b7)" as in verifier logs. */
     const char *q = st->p;
-    while (isdigit((unsigned char) *q)) {
+    while (isdigit((unsigned char)*q)) {
         q++;
     }
     if (q != st->p && *q == ':') {
         st->p = q + 1;
         skip_ws(st);
     }
-    if (st->p[0] == '(' && isxdigit((unsigned char) st->p[1])
-        && isxdigit((unsigned char) st->p[2]) && st->p[3] == ')') {
+    if (st->p[0] == '(' && isxdigit((unsigned char)st->p[1]) &&
+        isxdigit((unsigned char)st->p[2]) && st->p[3] == ')') {
         st->p += 4;
         skip_ws(st);
     }
     /* Labels. */
     q = st->p;
-    while ((isalpha((unsigned char) *q) || *q == '_')
-           || (q != st->p && is_ident_char(*q))) {
+    while ((isalpha((unsigned char)*q) || *q == '_') ||
+           (q != st->p && is_ident_char(*q))) {
         q++;
     }
     if (q != st->p) {
@@ -978,7 +967,7 @@ parse_line(struct asm_state *st)
         }
         if (*c == ':') {
             char name[ASM_NAME_LEN];
-            if ((size_t) (q - st->p) >= sizeof name) {
+            if ((size_t)(q - st->p) >= sizeof name) {
                 return sem_error(st, "label too long");
             }
             memcpy(name, st->p, q - st->p);
@@ -1013,15 +1002,15 @@ resolve_fixups(struct asm_state *st)
             return xasprintf("line %zu, column %zu: undefined label '%s'",
                              fx->line, fx->col, fx->name);
         }
-        int64_t rel = (int64_t) st->labels[j].idx - (int64_t) fx->idx - 1;
+        int64_t rel = (int64_t)st->labels[j].idx - (int64_t)fx->idx - 1;
         if (fx->wide) {
-            st->insns[fx->idx].imm = (int32_t) rel;
+            st->insns[fx->idx].imm = (int32_t)rel;
         } else if (rel < INT16_MIN || rel > INT16_MAX) {
             return xasprintf("line %zu, column %zu: label '%s' is out of "
                              "range of a 16-bit jump (use gotol)",
                              fx->line, fx->col, fx->name);
         } else {
-            st->insns[fx->idx].off = (int16_t) rel;
+            st->insns[fx->idx].off = (int16_t)rel;
         }
     }
     return NULL;
@@ -1065,8 +1054,8 @@ bpf_asm(const char *text, struct bpf_map *const *maps, size_t n_maps,
                 err = st.err;
                 st.err = NULL;
             } else {
-                err = xasprintf("line %zu, column %zu: expected %s",
-                                st.lineno, (size_t) (st.far - line) + 1,
+                err = xasprintf("line %zu, column %zu: expected %s", st.lineno,
+                                (size_t)(st.far - line) + 1,
                                 st.expect ? st.expect : "instruction");
             }
         }

@@ -29,7 +29,10 @@ struct bpf_xdp_buff;
 struct bpf_rodata_set {
     const char *var;         /* Variable name in .rodata. */
     const void *value;       /* Bytes to store (host order). */
-    size_t size;             /* Must equal the variable's size. */
+    size_t size;             /* Must equal the variable's size; 0 means
+                              * 'value' is an int64_t/uint64_t stored at the
+                              * variable's own size (1, 2, 4 or 8 bytes),
+                              * which it must fit, signed or unsigned. */
 };
 
 struct bpf_load_opts {

@@ -15,15 +15,15 @@
 
 #include "core/util.h"
 
-#define BTF_MAX_CHAIN 32         /* Longest typedef/modifier chain. */
+#define BTF_MAX_CHAIN 32 /* Longest typedef/modifier chain. */
 
 struct bpf_btf {
-    uint8_t *types;              /* Copy of the type section (owned). */
-    uint32_t types_len;          /* Bytes. */
-    char *strs;                  /* Copy of the string section (owned). */
-    uint32_t strs_len;           /* Bytes; strs[strs_len - 1] == '\0'. */
-    uint32_t *offs;              /* offs[id - 1]: record offset in types. */
-    uint32_t n;                  /* Records (IDs 1..n). */
+    uint8_t *types;     /* Copy of the type section (owned). */
+    uint32_t types_len; /* Bytes. */
+    char *strs;         /* Copy of the string section (owned). */
+    uint32_t strs_len;  /* Bytes; strs[strs_len - 1] == '\0'. */
+    uint32_t *offs;     /* offs[id - 1]: record offset in types. */
+    uint32_t n;         /* Records (IDs 1..n). */
 };
 
 unsigned int
@@ -60,19 +60,19 @@ extra_size(unsigned int kind, unsigned int vlen)
         return sizeof(struct btf_array);
     case BTF_KIND_STRUCT:
     case BTF_KIND_UNION:
-        return (int64_t) vlen * sizeof(struct btf_member);
+        return (int64_t)vlen * sizeof(struct btf_member);
     case BTF_KIND_ENUM:
-        return (int64_t) vlen * sizeof(struct btf_enum);
+        return (int64_t)vlen * sizeof(struct btf_enum);
     case BTF_KIND_FUNC_PROTO:
-        return (int64_t) vlen * sizeof(struct btf_param);
+        return (int64_t)vlen * sizeof(struct btf_param);
     case BTF_KIND_VAR:
         return sizeof(struct btf_var);
     case BTF_KIND_DATASEC:
-        return (int64_t) vlen * sizeof(struct btf_var_secinfo);
+        return (int64_t)vlen * sizeof(struct btf_var_secinfo);
     case BTF_KIND_DECL_TAG:
         return sizeof(struct btf_decl_tag);
     case BTF_KIND_ENUM64:
-        return (int64_t) vlen * sizeof(struct btf_enum64);
+        return (int64_t)vlen * sizeof(struct btf_enum64);
     default:
         return -1;
     }
@@ -93,44 +93,44 @@ bpf_btf_parse(const void *data, size_t size, struct bpf_btf **btfp)
 
     *btfp = NULL;
     if (size < sizeof hdr) {
-        return xasprintf(".BTF: %zu bytes is too short for the header",
-                         size);
+        return xasprintf("%zu bytes is too short for the header", size);
     }
     memcpy(&hdr, data, sizeof hdr);
     if (hdr.magic != BTF_MAGIC) {
-        return xasprintf(".BTF: bad magic 0x%04x (big-endian BTF is not "
-                         "supported)", hdr.magic);
+        return xasprintf("bad magic 0x%04x (big-endian BTF is not "
+                         "supported)",
+                         hdr.magic);
     }
     if (hdr.version != BTF_VERSION) {
-        return xasprintf(".BTF: unsupported version %u", hdr.version);
+        return xasprintf("unsupported version %u", hdr.version);
     }
     if (hdr.hdr_len < sizeof hdr || hdr.hdr_len > size) {
-        return xasprintf(".BTF: bad header length %u", hdr.hdr_len);
+        return xasprintf("bad header length %u", hdr.hdr_len);
     }
     uint64_t body = size - hdr.hdr_len;
-    if ((uint64_t) hdr.type_off + hdr.type_len > body
-        || (uint64_t) hdr.str_off + hdr.str_len > body) {
-        return xasprintf(".BTF: type or string section exceeds the %zu "
-                         "bytes of the section", size);
+    if ((uint64_t)hdr.type_off + hdr.type_len > body ||
+        (uint64_t)hdr.str_off + hdr.str_len > body) {
+        return xasprintf("type or string section exceeds the %zu "
+                         "bytes of the section",
+                         size);
     }
     if (hdr.type_off % 4) {
-        return xasprintf(".BTF: misaligned type section offset %u",
-                         hdr.type_off);
+        return xasprintf("misaligned type section offset %u", hdr.type_off);
     }
-    if (!hdr.str_len || ((const char *) data)[hdr.hdr_len + hdr.str_off
-                                              + hdr.str_len - 1]) {
-        return xstrdup(".BTF: string section is empty or not "
+    if (!hdr.str_len ||
+        ((const char *)data)[hdr.hdr_len + hdr.str_off + hdr.str_len - 1]) {
+        return xstrdup("string section is empty or not "
                        "NUL-terminated");
     }
 
     struct bpf_btf *btf = xzalloc(sizeof *btf);
     btf->types_len = hdr.type_len;
     btf->types = xmalloc(hdr.type_len ? hdr.type_len : 1);
-    memcpy(btf->types, (const uint8_t *) data + hdr.hdr_len + hdr.type_off,
+    memcpy(btf->types, (const uint8_t *)data + hdr.hdr_len + hdr.type_off,
            hdr.type_len);
     btf->strs_len = hdr.str_len;
     btf->strs = xmalloc(hdr.str_len);
-    memcpy(btf->strs, (const uint8_t *) data + hdr.hdr_len + hdr.str_off,
+    memcpy(btf->strs, (const uint8_t *)data + hdr.hdr_len + hdr.str_off,
            hdr.str_len);
 
     size_t cap = 0;
@@ -138,33 +138,34 @@ bpf_btf_parse(const void *data, size_t size, struct bpf_btf **btfp)
     while (off < btf->types_len) {
         struct btf_type t;
         if (btf->types_len - off < sizeof t) {
-            return parse_fail(btf, xasprintf(".BTF: type %u is truncated",
-                                             btf->n + 1));
+            return parse_fail(btf,
+                              xasprintf("type %u is truncated", btf->n + 1));
         }
         memcpy(&t, btf->types + off, sizeof t);
-        int64_t extra = extra_size(BTF_INFO_KIND(t.info),
-                                   BTF_INFO_VLEN(t.info));
+        int64_t extra =
+            extra_size(BTF_INFO_KIND(t.info), BTF_INFO_VLEN(t.info));
         if (extra < 0) {
-            return parse_fail(btf, xasprintf(".BTF: type %u has unknown "
-                                             "kind %u", btf->n + 1,
-                                             BTF_INFO_KIND(t.info)));
+            return parse_fail(btf,
+                              xasprintf("type %u has unknown "
+                                        "kind %u",
+                                        btf->n + 1, BTF_INFO_KIND(t.info)));
         }
-        if ((uint64_t) btf->types_len - off - sizeof t < (uint64_t) extra) {
-            return parse_fail(btf, xasprintf(".BTF: type %u is truncated",
-                                             btf->n + 1));
+        if ((uint64_t)btf->types_len - off - sizeof t < (uint64_t)extra) {
+            return parse_fail(btf,
+                              xasprintf("type %u is truncated", btf->n + 1));
         }
         if (t.name_off >= btf->strs_len) {
-            return parse_fail(btf, xasprintf(".BTF: type %u has a name "
+            return parse_fail(btf, xasprintf("type %u has a name "
                                              "offset %u outside the string "
-                                             "section", btf->n + 1,
-                                             t.name_off));
+                                             "section",
+                                             btf->n + 1, t.name_off));
         }
         if (btf->n == cap) {
             cap = cap ? cap * 2 : 256;
             btf->offs = xrealloc(btf->offs, cap * sizeof *btf->offs);
         }
         btf->offs[btf->n++] = off;
-        off += sizeof t + (uint32_t) extra;
+        off += sizeof t + (uint32_t)extra;
     }
     *btfp = btf;
     return NULL;
@@ -194,8 +195,7 @@ bpf_btf_type(const struct bpf_btf *btf, uint32_t id)
         return NULL;
     }
     /* Records are 4-byte multiples from a 4-aligned malloc'd base. */
-    return (const struct btf_type *) (void *) (btf->types
-                                               + btf->offs[id - 1]);
+    return (const struct btf_type *)(void *)(btf->types + btf->offs[id - 1]);
 }
 
 const char *
@@ -261,11 +261,11 @@ type_size(const struct bpf_btf *btf, uint32_t id, int depth, uint32_t *size)
         if (err) {
             return err;
         }
-        uint64_t total = (uint64_t) elem * a.nelems;
+        uint64_t total = (uint64_t)elem * a.nelems;
         if (total > UINT32_MAX) {
             return -EINVAL;
         }
-        *size = (uint32_t) total;
+        *size = (uint32_t)total;
         return 0;
     }
     default:
@@ -284,8 +284,8 @@ bpf_btf_find_datasec(const struct bpf_btf *btf, const char *name)
 {
     for (uint32_t id = 1; id <= btf->n; id++) {
         const struct btf_type *t = bpf_btf_type(btf, id);
-        if (bpf_btf_kind(t) == BTF_KIND_DATASEC
-            && !strcmp(bpf_btf_str(btf, t->name_off), name)) {
+        if (bpf_btf_kind(t) == BTF_KIND_DATASEC &&
+            !strcmp(bpf_btf_str(btf, t->name_off), name)) {
             return id;
         }
     }
@@ -298,17 +298,19 @@ static char *
 field_uint(const struct bpf_btf *btf, const char *field, uint32_t type_id,
            uint32_t *val)
 {
-    const struct btf_type *t = bpf_btf_type(btf,
-                                            bpf_btf_skip_mods(btf, type_id));
+    const struct btf_type *t =
+        bpf_btf_type(btf, bpf_btf_skip_mods(btf, type_id));
     if (!t || bpf_btf_kind(t) != BTF_KIND_PTR) {
         return xasprintf("field '%s' is not a pointer as __uint() makes "
-                         "it", field);
+                         "it",
+                         field);
     }
-    const struct btf_type *a = bpf_btf_type(btf,
-                                            bpf_btf_skip_mods(btf, t->type));
+    const struct btf_type *a =
+        bpf_btf_type(btf, bpf_btf_skip_mods(btf, t->type));
     if (!a || bpf_btf_kind(a) != BTF_KIND_ARRAY) {
         return xasprintf("field '%s' does not point to an array as "
-                         "__uint() makes it", field);
+                         "__uint() makes it",
+                         field);
     }
     struct btf_array arr;
     memcpy(&arr, a + 1, sizeof arr);
@@ -318,18 +320,18 @@ field_uint(const struct bpf_btf *btf, const char *field, uint32_t type_id,
 
 /* __type(key, T) encodes "T *key": stores sizeof(T). */
 static char *
-field_type_size(const struct bpf_btf *btf, const char *field,
-                uint32_t type_id, uint32_t *size)
+field_type_size(const struct bpf_btf *btf, const char *field, uint32_t type_id,
+                uint32_t *size)
 {
-    const struct btf_type *t = bpf_btf_type(btf,
-                                            bpf_btf_skip_mods(btf, type_id));
+    const struct btf_type *t =
+        bpf_btf_type(btf, bpf_btf_skip_mods(btf, type_id));
     if (!t || bpf_btf_kind(t) != BTF_KIND_PTR) {
         return xasprintf("field '%s' is not a pointer as __type() makes "
-                         "it", field);
+                         "it",
+                         field);
     }
     if (bpf_btf_type_size(btf, t->type, size) || !*size) {
-        return xasprintf("field '%s' points to a type without a size",
-                         field);
+        return xasprintf("field '%s' points to a type without a size", field);
     }
     return NULL;
 }
@@ -342,12 +344,12 @@ bpf_btf_map_def(const struct bpf_btf *btf, uint32_t var_type_id,
     char *err = NULL;
 
     memset(def, 0, sizeof *def);
-    const struct btf_type *st
-        = bpf_btf_type(btf, bpf_btf_skip_mods(btf, var_type_id));
+    const struct btf_type *st =
+        bpf_btf_type(btf, bpf_btf_skip_mods(btf, var_type_id));
     if (!st || bpf_btf_kind(st) != BTF_KIND_STRUCT) {
         return xstrdup("map definition is not a struct");
     }
-    const struct btf_member *m = (const struct btf_member *) (st + 1);
+    const struct btf_member *m = (const struct btf_member *)(st + 1);
     for (unsigned int i = 0; i < bpf_btf_vlen(st) && !err; i++) {
         const char *name = bpf_btf_str(btf, m[i].name_off);
         uint32_t type = m[i].type;
@@ -365,8 +367,8 @@ bpf_btf_map_def(const struct bpf_btf *btf, uint32_t var_type_id,
             err = field_type_size(btf, name, type, &key_type_size);
         } else if (!strcmp(name, "value")) {
             err = field_type_size(btf, name, type, &value_type_size);
-        } else if (!strcmp(name, "pinning") || !strcmp(name, "numa_node")
-                   || !strcmp(name, "map_extra")) {
+        } else if (!strcmp(name, "pinning") || !strcmp(name, "numa_node") ||
+                   !strcmp(name, "map_extra")) {
             /* Pinning and NUMA placement mean nothing here. */
         } else {
             err = xasprintf("unsupported map field '%s'", name);
@@ -378,15 +380,16 @@ bpf_btf_map_def(const struct bpf_btf *btf, uint32_t var_type_id,
     if (key_type_size) {
         if (def->key_size && def->key_size != key_type_size) {
             return xasprintf("key_size %u disagrees with the key type's "
-                             "size %u", def->key_size, key_type_size);
+                             "size %u",
+                             def->key_size, key_type_size);
         }
         def->key_size = key_type_size;
     }
     if (value_type_size) {
         if (def->value_size && def->value_size != value_type_size) {
             return xasprintf("value_size %u disagrees with the value "
-                             "type's size %u", def->value_size,
-                             value_type_size);
+                             "type's size %u",
+                             def->value_size, value_type_size);
         }
         def->value_size = value_type_size;
     }

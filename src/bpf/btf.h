@@ -19,8 +19,8 @@ struct bpf_btf;
 
 /* Parses a ".BTF" section image (copied; 'data' is not kept).  Returns NULL
  * and sets '*btfp', or an error message the caller frees. */
-char *bpf_btf_parse(const void *data, size_t size, struct bpf_btf **btfp)
-    WARN_UNUSED_RESULT;
+char *bpf_btf_parse(const void *data, size_t size,
+                    struct bpf_btf **btfp) WARN_UNUSED_RESULT;
 void bpf_btf_destroy(struct bpf_btf *);
 
 /* Number of type IDs, including the implicit 'void' (ID 0). */
@@ -44,9 +44,9 @@ uint32_t bpf_btf_find_datasec(const struct bpf_btf *, const char *name);
 
 /* A map definition read from a BTF-defined map (struct in ".maps"). */
 struct bpf_btf_map_def {
-    uint32_t type;               /* Map type. */
-    uint32_t key_size;           /* Bytes. */
-    uint32_t value_size;         /* Bytes. */
+    uint32_t type;       /* Map type. */
+    uint32_t key_size;   /* Bytes. */
+    uint32_t value_size; /* Bytes. */
     uint32_t max_entries;
     uint32_t map_flags;
 };

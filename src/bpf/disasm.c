@@ -14,15 +14,13 @@
 #include "core/util.h"
 
 #define BPF_HELPER_NAME_(x) #x
-static const char *const helper_names[] = {
-    __BPF_FUNC_MAPPER(BPF_HELPER_NAME_)
-};
+static const char *const helper_names[] = {__BPF_FUNC_MAPPER(BPF_HELPER_NAME_)};
 #undef BPF_HELPER_NAME_
 
 const char *
 bpf_disasm_helper_name(int32_t id)
 {
-    if (id <= 0 || (size_t) id >= ARRAY_SIZE(helper_names)) {
+    if (id <= 0 || (size_t)id >= ARRAY_SIZE(helper_names)) {
         return NULL;
     }
     return helper_names[id];
@@ -36,7 +34,7 @@ bpf_disasm_helper_id(const char *name)
     }
     for (size_t i = 1; i < ARRAY_SIZE(helper_names); i++) {
         if (!strcmp(helper_names[i], name)) {
-            return (int) i;
+            return (int)i;
         }
     }
     return -1;
@@ -46,19 +44,32 @@ static const char *
 alu_op_str(uint8_t op, int16_t off)
 {
     switch (op) {
-    case BPF_ADD: return off ? NULL : "+=";
-    case BPF_SUB: return off ? NULL : "-=";
-    case BPF_MUL: return off ? NULL : "*=";
-    case BPF_DIV: return off == 0 ? "/=" : off == 1 ? "s/=" : NULL;
-    case BPF_OR: return off ? NULL : "|=";
-    case BPF_AND: return off ? NULL : "&=";
-    case BPF_LSH: return off ? NULL : "<<=";
-    case BPF_RSH: return off ? NULL : ">>=";
-    case BPF_MOD: return off == 0 ? "%=" : off == 1 ? "s%=" : NULL;
-    case BPF_XOR: return off ? NULL : "^=";
-    case BPF_MOV: return off ? NULL : "=";
-    case BPF_ARSH: return off ? NULL : "s>>=";
-    default: return NULL;
+    case BPF_ADD:
+        return off ? NULL : "+=";
+    case BPF_SUB:
+        return off ? NULL : "-=";
+    case BPF_MUL:
+        return off ? NULL : "*=";
+    case BPF_DIV:
+        return off == 0 ? "/=" : off == 1 ? "s/=" : NULL;
+    case BPF_OR:
+        return off ? NULL : "|=";
+    case BPF_AND:
+        return off ? NULL : "&=";
+    case BPF_LSH:
+        return off ? NULL : "<<=";
+    case BPF_RSH:
+        return off ? NULL : ">>=";
+    case BPF_MOD:
+        return off == 0 ? "%=" : off == 1 ? "s%=" : NULL;
+    case BPF_XOR:
+        return off ? NULL : "^=";
+    case BPF_MOV:
+        return off ? NULL : "=";
+    case BPF_ARSH:
+        return off ? NULL : "s>>=";
+    default:
+        return NULL;
     }
 }
 
@@ -66,18 +77,30 @@ static const char *
 jmp_op_str(uint8_t op)
 {
     switch (op) {
-    case BPF_JEQ: return "==";
-    case BPF_JGT: return ">";
-    case BPF_JGE: return ">=";
-    case BPF_JSET: return "&";
-    case BPF_JNE: return "!=";
-    case BPF_JSGT: return "s>";
-    case BPF_JSGE: return "s>=";
-    case BPF_JLT: return "<";
-    case BPF_JLE: return "<=";
-    case BPF_JSLT: return "s<";
-    case BPF_JSLE: return "s<=";
-    default: return NULL;
+    case BPF_JEQ:
+        return "==";
+    case BPF_JGT:
+        return ">";
+    case BPF_JGE:
+        return ">=";
+    case BPF_JSET:
+        return "&";
+    case BPF_JNE:
+        return "!=";
+    case BPF_JSGT:
+        return "s>";
+    case BPF_JSGE:
+        return "s>=";
+    case BPF_JLT:
+        return "<";
+    case BPF_JLE:
+        return "<=";
+    case BPF_JSLT:
+        return "s<";
+    case BPF_JSLE:
+        return "s<=";
+    default:
+        return NULL;
     }
 }
 
@@ -85,11 +108,16 @@ static const char *
 size_str(uint8_t size, bool sign)
 {
     switch (size) {
-    case BPF_B: return sign ? "s8" : "u8";
-    case BPF_H: return sign ? "s16" : "u16";
-    case BPF_W: return sign ? "s32" : "u32";
-    case BPF_DW: return sign ? NULL : "u64";
-    default: return NULL;
+    case BPF_B:
+        return sign ? "s8" : "u8";
+    case BPF_H:
+        return sign ? "s16" : "u16";
+    case BPF_W:
+        return sign ? "s32" : "u32";
+    case BPF_DW:
+        return sign ? NULL : "u64";
+    default:
+        return NULL;
     }
 }
 
@@ -97,11 +125,16 @@ static const char *
 atomic_op_str(int32_t op)
 {
     switch (op & ~BPF_FETCH) {
-    case BPF_ADD: return "add";
-    case BPF_OR: return "or";
-    case BPF_AND: return "and";
-    case BPF_XOR: return "xor";
-    default: return NULL;
+    case BPF_ADD:
+        return "add";
+    case BPF_OR:
+        return "or";
+    case BPF_AND:
+        return "and";
+    case BPF_XOR:
+        return "xor";
+    default:
+        return NULL;
     }
 }
 
@@ -112,13 +145,31 @@ put_raw(const struct bpf_insn *insn, struct ds *out)
                   insn->dst_reg, insn->src_reg, insn->off, insn->imm);
 }
 
+/* Returns the name of map 'idx' if the assembler can read it back to the
+ * same index: a unique name that cannot pass for a number and holds no
+ * bracket, blank or comment character.  Otherwise NULL (print the index). */
 static const char *
 map_name(struct bpf_map *const *maps, size_t n_maps, int32_t idx)
 {
-    if (maps && idx >= 0 && (size_t) idx < n_maps && maps[idx]->name[0]) {
-        return maps[idx]->name;
+    if (!maps || idx < 0 || (size_t)idx >= n_maps) {
+        return NULL;
     }
-    return NULL;
+    const char *name = maps[idx]->name;
+    if (!name[0] || (name[0] >= '0' && name[0] <= '9')) {
+        return NULL;
+    }
+    for (const char *c = name; *c; c++) {
+        if (*c <= ' ' || *c > '~' || *c == ']' || *c == ';' ||
+            (c[0] == '/' && c[1] == '/')) {
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < n_maps; i++) {
+        if (i != (size_t)idx && !strcmp(maps[i]->name, name)) {
+            return NULL;
+        }
+    }
+    return name;
 }
 
 /* Prints an ALU/ALU64 instruction; returns false if it is not valid. */
@@ -134,14 +185,13 @@ disasm_alu(const struct bpf_insn *insn, struct ds *out)
         if (is_x || insn->src_reg || insn->off || insn->imm) {
             return false;
         }
-        ds_put_format(out, "%c%u = -%c%u", r, insn->dst_reg, r,
-                      insn->dst_reg);
+        ds_put_format(out, "%c%u = -%c%u", r, insn->dst_reg, r, insn->dst_reg);
         return true;
     }
     if (op == BPF_END) {
         const char *kind;
-        if (insn->src_reg || insn->off
-            || (insn->imm != 16 && insn->imm != 32 && insn->imm != 64)) {
+        if (insn->src_reg || insn->off ||
+            (insn->imm != 16 && insn->imm != 32 && insn->imm != 64)) {
             return false;
         }
         if (is64) {
@@ -158,12 +208,12 @@ disasm_alu(const struct bpf_insn *insn, struct ds *out)
     }
     if (op == BPF_MOV && is_x && insn->off) {
         /* Sign-extending move (v4). */
-        if (insn->imm || (insn->off != 8 && insn->off != 16
-                          && (insn->off != 32 || !is64))) {
+        if (insn->imm ||
+            (insn->off != 8 && insn->off != 16 && (insn->off != 32 || !is64))) {
             return false;
         }
-        ds_put_format(out, "%c%u = (s%d)%c%u", r, insn->dst_reg, insn->off,
-                      r, insn->src_reg);
+        ds_put_format(out, "%c%u = (s%d)%c%u", r, insn->dst_reg, insn->off, r,
+                      insn->src_reg);
         return true;
     }
 
@@ -212,8 +262,8 @@ disasm_jmp(const struct bpf_insn *insn, struct ds *out)
         return true;
     }
     if (op == BPF_EXIT) {
-        if (!is64 || is_x || insn->dst_reg || insn->src_reg || insn->off
-            || insn->imm) {
+        if (!is64 || is_x || insn->dst_reg || insn->src_reg || insn->off ||
+            insn->imm) {
             return false;
         }
         ds_put_cstr(out, "exit");
@@ -244,8 +294,8 @@ disasm_jmp(const struct bpf_insn *insn, struct ds *out)
         if (insn->imm || insn->src_reg > 10) {
             return false;
         }
-        ds_put_format(out, "if %c%u %s %c%u goto %+d", r, insn->dst_reg, ops,
-                      r, insn->src_reg, insn->off);
+        ds_put_format(out, "if %c%u %s %c%u goto %+d", r, insn->dst_reg, ops, r,
+                      insn->src_reg, insn->off);
     } else {
         if (insn->src_reg) {
             return false;
@@ -265,8 +315,8 @@ disasm_mem(const struct bpf_insn *insn, struct ds *out)
 
     if (cls == BPF_LDX) {
         const char *s = size_str(size, mode == BPF_MEMSX);
-        if ((mode != BPF_MEM && mode != BPF_MEMSX) || !s || insn->imm
-            || insn->src_reg > 10) {
+        if ((mode != BPF_MEM && mode != BPF_MEMSX) || !s || insn->imm ||
+            insn->src_reg > 10) {
             return false;
         }
         ds_put_format(out, "r%u = *(%s *)(r%u %+d)", insn->dst_reg, s,
@@ -278,8 +328,8 @@ disasm_mem(const struct bpf_insn *insn, struct ds *out)
         if (mode != BPF_MEM || !s || insn->src_reg) {
             return false;
         }
-        ds_put_format(out, "*(%s *)(r%u %+d) = %d", s, insn->dst_reg,
-                      insn->off, insn->imm);
+        ds_put_format(out, "*(%s *)(r%u %+d) = %d", s, insn->dst_reg, insn->off,
+                      insn->imm);
         return true;
     }
     /* BPF_STX. */
@@ -308,9 +358,10 @@ disasm_mem(const struct bpf_insn *insn, struct ds *out)
         } else {
             ds_put_format(out, "lock *(%s *)(r%u %+d) %c= r%u", s,
                           insn->dst_reg, insn->off,
-                          insn->imm == BPF_ADD ? '+'
-                          : insn->imm == BPF_OR ? '|'
-                          : insn->imm == BPF_AND ? '&' : '^',
+                          insn->imm == BPF_ADD   ? '+'
+                          : insn->imm == BPF_OR  ? '|'
+                          : insn->imm == BPF_AND ? '&'
+                                                 : '^',
                           insn->src_reg);
         }
         return true;
@@ -340,9 +391,9 @@ disasm_ld(const struct bpf_insn *insns, size_t n, size_t idx,
 
     if (mode == BPF_ABS || mode == BPF_IND) {
         const char *s = size != BPF_DW ? size_str(size, false) : NULL;
-        if (!s || insn->dst_reg || insn->off
-            || (mode == BPF_ABS && insn->src_reg)
-            || (mode == BPF_IND && insn->src_reg > 10)) {
+        if (!s || insn->dst_reg || insn->off ||
+            (mode == BPF_ABS && insn->src_reg) ||
+            (mode == BPF_IND && insn->src_reg > 10)) {
             return 0;
         }
         if (mode == BPF_ABS) {
@@ -357,14 +408,14 @@ disasm_ld(const struct bpf_insn *insns, size_t n, size_t idx,
         return 0;
     }
     const struct bpf_insn *next = &insns[idx + 1];
-    if (next->code || next->dst_reg || next->src_reg || next->off
-        || insn->off) {
+    if (next->code || next->dst_reg || next->src_reg || next->off ||
+        insn->off) {
         return 0;
     }
     const char *name;
     switch (insn->src_reg) {
     case 0: {
-        uint64_t v = (uint32_t) insn->imm | (uint64_t) next->imm << 32;
+        uint64_t v = (uint32_t)insn->imm | (uint64_t)next->imm << 32;
         ds_put_format(out, "r%u = 0x%" PRIx64 " ll", insn->dst_reg, v);
         return 2;
     }
@@ -383,10 +434,10 @@ disasm_ld(const struct bpf_insn *insns, size_t n, size_t idx,
         name = map_name(maps, n_maps, insn->imm);
         if (name) {
             ds_put_format(out, "r%u = map[id:%s][0]+%u", insn->dst_reg, name,
-                          (uint32_t) next->imm);
+                          (uint32_t)next->imm);
         } else {
             ds_put_format(out, "r%u = map[id:%d][0]+%u", insn->dst_reg,
-                          insn->imm, (uint32_t) next->imm);
+                          insn->imm, (uint32_t)next->imm);
         }
         return 2;
     case BPF_PSEUDO_FUNC:

@@ -20,7 +20,7 @@ struct ds;
 
 /* RFC 9669 encodings newer than the uapi headers of this system. */
 #ifndef BPF_MEMSX
-#define BPF_MEMSX 0x80          /* Sign-extending load mode. */
+#define BPF_MEMSX 0x80 /* Sign-extending load mode. */
 #endif
 
 /* Returns the kernel helper name for 'id' without the "bpf_" prefix
@@ -33,14 +33,14 @@ int bpf_disasm_helper_id(const char *name);
  * without index or newline.  'maps' (may be NULL) names the maps that
  * LD_IMM64 pseudo-sources refer to by index.  Returns the number of
  * instruction slots consumed: 2 for a well-formed LD_IMM64, else 1. */
-unsigned int bpf_disasm_insn(const struct bpf_insn *insns, size_t n,
-                             size_t idx, struct bpf_map *const *maps,
-                             size_t n_maps, struct ds *out);
+unsigned int bpf_disasm_insn(const struct bpf_insn *insns, size_t n, size_t idx,
+                             struct bpf_map *const *maps, size_t n_maps,
+                             struct ds *out);
 
 /* Appends one line per instruction to 'out'; with 'with_idx', each line
  * starts with the instruction index ("  12: "). */
 void bpf_disasm_insns(const struct bpf_insn *insns, size_t n,
-                      struct bpf_map *const *maps, size_t n_maps,
-                      bool with_idx, struct ds *out);
+                      struct bpf_map *const *maps, size_t n_maps, bool with_idx,
+                      struct ds *out);
 
 #endif

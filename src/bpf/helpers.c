@@ -13,7 +13,10 @@
  *    rate-limited) instead of trace_pipe.
  *  - ktime_get_ns and jiffies64 read the packet's time when the caller set
  *    one (offline runs), else CLOCK_MONOTONIC; jiffies tick at 250 Hz.
- *  - get_numa_node_id is the node of the CPU the thread first ran it on. */
+ *  - get_numa_node_id is the node of the CPU the thread first ran it on.
+ *  - Where the kernel answers ENOTSUPP (524, a kernel-internal errno with
+ *    no userspace name: bpf_xdp_adjust_meta without metadata support),
+ *    sluice answers -EOPNOTSUPP. */
 #include "bpf/helpers.h"
 
 #include <errno.h>
@@ -25,10 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf/bpf_log.h"
 #include "bpf/maps.h"
-#include "core/log.h"
-
-LOG_DEFINE_MODULE(bpf);
 
 #define ETH_HLEN 14
 #define XDP_ACTION_MASK                                                        \
@@ -321,10 +322,13 @@ helper_redirect_map(uint64_t map, uint64_t key, uint64_t flags, uint64_t r4,
     return XDP_REDIRECT;
 }
 
-/* The kernel's csum_partial() as x86-64 computes it: a ones' complement
- * sum of the 32-bit little-endian words, seeded with 'seed', folded to 32
- * bits.  With at most 128 words plus the seed the 64-bit sum cannot
- * overflow, so the end-around carries are all taken by the final fold. */
+/* The kernel's bpf_csum_diff(): the ones' complement sum of the inverted
+ * 'from' words and the 'to' words (32-bit, in memory order), seeded with
+ * 'seed', folded to 16 bits (csum_from32to16).  Current kernels fold on
+ * every architecture; older x86 kernels returned the 32-bit partial sum.
+ * The differential test in test_bpf_interp.c checks this against the
+ * running kernel.  With at most 128 words plus the seed the 64-bit sum
+ * cannot overflow, so all end-around carries are taken by the folds. */
 static uint64_t
 helper_csum_diff(uint64_t from, uint64_t from_size, uint64_t to,
                  uint64_t to_size, uint64_t seed)
@@ -347,7 +351,9 @@ helper_csum_diff(uint64_t from, uint64_t from_size, uint64_t to,
     }
     uint64_t folded = (sum >> 32) + (sum & 0xffffffffu);
     folded = (folded >> 32) + (folded & 0xffffffffu);
-    return (uint32_t)folded;
+    uint32_t s32 = (uint32_t)folded;
+    s32 += (s32 >> 16) | (s32 << 16);
+    return s32 >> 16;
 }
 
 static uint8_t *

@@ -27,11 +27,9 @@
 #include <endian.h>
 #include <string.h>
 
+#include "bpf/bpf_log.h"
 #include "bpf/helpers.h"
 #include "bpf/maps.h"
-#include "core/log.h"
-
-LOG_DEFINE_MODULE(bpf);
 
 #ifndef BPF_MEMSX
 #define BPF_MEMSX 0x80 /* Sign-extending load (v4). */
@@ -182,18 +180,29 @@ bpf_interp_run(const struct bpf_prog *prog, uint64_t r1, uint64_t r2,
     static const void *const jt[256] = {
         [0 ... 255] = &&bad_opcode,
 #define ALU_OPS(CLS, P)                                                      \
-    [CLS | BPF_ADD | BPF_K] = &&P##_add_k, [CLS | BPF_ADD | BPF_X] = &&P##_add_x, \
-    [CLS | BPF_SUB | BPF_K] = &&P##_sub_k, [CLS | BPF_SUB | BPF_X] = &&P##_sub_x, \
-    [CLS | BPF_MUL | BPF_K] = &&P##_mul_k, [CLS | BPF_MUL | BPF_X] = &&P##_mul_x, \
-    [CLS | BPF_DIV | BPF_K] = &&P##_div_k, [CLS | BPF_DIV | BPF_X] = &&P##_div_x, \
-    [CLS | BPF_OR | BPF_K] = &&P##_or_k, [CLS | BPF_OR | BPF_X] = &&P##_or_x,     \
-    [CLS | BPF_AND | BPF_K] = &&P##_and_k, [CLS | BPF_AND | BPF_X] = &&P##_and_x, \
-    [CLS | BPF_LSH | BPF_K] = &&P##_lsh_k, [CLS | BPF_LSH | BPF_X] = &&P##_lsh_x, \
-    [CLS | BPF_RSH | BPF_K] = &&P##_rsh_k, [CLS | BPF_RSH | BPF_X] = &&P##_rsh_x, \
+    [CLS | BPF_ADD | BPF_K] = &&P##_add_k,                                   \
+    [CLS | BPF_ADD | BPF_X] = &&P##_add_x,                                   \
+    [CLS | BPF_SUB | BPF_K] = &&P##_sub_k,                                   \
+    [CLS | BPF_SUB | BPF_X] = &&P##_sub_x,                                   \
+    [CLS | BPF_MUL | BPF_K] = &&P##_mul_k,                                   \
+    [CLS | BPF_MUL | BPF_X] = &&P##_mul_x,                                   \
+    [CLS | BPF_DIV | BPF_K] = &&P##_div_k,                                   \
+    [CLS | BPF_DIV | BPF_X] = &&P##_div_x,                                   \
+    [CLS | BPF_OR | BPF_K] = &&P##_or_k,                                     \
+    [CLS | BPF_OR | BPF_X] = &&P##_or_x,                                     \
+    [CLS | BPF_AND | BPF_K] = &&P##_and_k,                                   \
+    [CLS | BPF_AND | BPF_X] = &&P##_and_x,                                   \
+    [CLS | BPF_LSH | BPF_K] = &&P##_lsh_k,                                   \
+    [CLS | BPF_LSH | BPF_X] = &&P##_lsh_x,                                   \
+    [CLS | BPF_RSH | BPF_K] = &&P##_rsh_k,                                   \
+    [CLS | BPF_RSH | BPF_X] = &&P##_rsh_x,                                   \
     [CLS | BPF_NEG | BPF_K] = &&P##_neg,                                     \
-    [CLS | BPF_MOD | BPF_K] = &&P##_mod_k, [CLS | BPF_MOD | BPF_X] = &&P##_mod_x, \
-    [CLS | BPF_XOR | BPF_K] = &&P##_xor_k, [CLS | BPF_XOR | BPF_X] = &&P##_xor_x, \
-    [CLS | BPF_MOV | BPF_K] = &&P##_mov_k, [CLS | BPF_MOV | BPF_X] = &&P##_mov_x, \
+    [CLS | BPF_MOD | BPF_K] = &&P##_mod_k,                                   \
+    [CLS | BPF_MOD | BPF_X] = &&P##_mod_x,                                   \
+    [CLS | BPF_XOR | BPF_K] = &&P##_xor_k,                                   \
+    [CLS | BPF_XOR | BPF_X] = &&P##_xor_x,                                   \
+    [CLS | BPF_MOV | BPF_K] = &&P##_mov_k,                                   \
+    [CLS | BPF_MOV | BPF_X] = &&P##_mov_x,                                   \
     [CLS | BPF_ARSH | BPF_K] = &&P##_arsh_k,                                 \
     [CLS | BPF_ARSH | BPF_X] = &&P##_arsh_x
         ALU_OPS(BPF_ALU64, alu64),
@@ -203,18 +212,24 @@ bpf_interp_run(const struct bpf_prog *prog, uint64_t r1, uint64_t r2,
         [BPF_ALU | BPF_END | BPF_TO_BE] = &&end_be,
         [BPF_ALU64 | BPF_END | BPF_TO_LE] = &&bswap,
 #define JMP_OPS(CLS, P)                                                      \
-    [CLS | BPF_JEQ | BPF_K] = &&P##_jeq_k, [CLS | BPF_JEQ | BPF_X] = &&P##_jeq_x, \
-    [CLS | BPF_JGT | BPF_K] = &&P##_jgt_k, [CLS | BPF_JGT | BPF_X] = &&P##_jgt_x, \
-    [CLS | BPF_JGE | BPF_K] = &&P##_jge_k, [CLS | BPF_JGE | BPF_X] = &&P##_jge_x, \
+    [CLS | BPF_JEQ | BPF_K] = &&P##_jeq_k,                                   \
+    [CLS | BPF_JEQ | BPF_X] = &&P##_jeq_x,                                   \
+    [CLS | BPF_JGT | BPF_K] = &&P##_jgt_k,                                   \
+    [CLS | BPF_JGT | BPF_X] = &&P##_jgt_x,                                   \
+    [CLS | BPF_JGE | BPF_K] = &&P##_jge_k,                                   \
+    [CLS | BPF_JGE | BPF_X] = &&P##_jge_x,                                   \
     [CLS | BPF_JSET | BPF_K] = &&P##_jset_k,                                 \
     [CLS | BPF_JSET | BPF_X] = &&P##_jset_x,                                 \
-    [CLS | BPF_JNE | BPF_K] = &&P##_jne_k, [CLS | BPF_JNE | BPF_X] = &&P##_jne_x, \
+    [CLS | BPF_JNE | BPF_K] = &&P##_jne_k,                                   \
+    [CLS | BPF_JNE | BPF_X] = &&P##_jne_x,                                   \
     [CLS | BPF_JSGT | BPF_K] = &&P##_jsgt_k,                                 \
     [CLS | BPF_JSGT | BPF_X] = &&P##_jsgt_x,                                 \
     [CLS | BPF_JSGE | BPF_K] = &&P##_jsge_k,                                 \
     [CLS | BPF_JSGE | BPF_X] = &&P##_jsge_x,                                 \
-    [CLS | BPF_JLT | BPF_K] = &&P##_jlt_k, [CLS | BPF_JLT | BPF_X] = &&P##_jlt_x, \
-    [CLS | BPF_JLE | BPF_K] = &&P##_jle_k, [CLS | BPF_JLE | BPF_X] = &&P##_jle_x, \
+    [CLS | BPF_JLT | BPF_K] = &&P##_jlt_k,                                   \
+    [CLS | BPF_JLT | BPF_X] = &&P##_jlt_x,                                   \
+    [CLS | BPF_JLE | BPF_K] = &&P##_jle_k,                                   \
+    [CLS | BPF_JLE | BPF_X] = &&P##_jle_x,                                   \
     [CLS | BPF_JSLT | BPF_K] = &&P##_jslt_k,                                 \
     [CLS | BPF_JSLT | BPF_X] = &&P##_jslt_x,                                 \
     [CLS | BPF_JSLE | BPF_K] = &&P##_jsle_k,                                 \

@@ -23,9 +23,9 @@
     (BPF_F_NUMA_NODE | BPF_F_MMAPABLE | BPF_F_RDONLY | BPF_F_WRONLY |          \
      BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG | BPF_F_PRESERVE_ELEMS |            \
      BPF_F_INNER_MAP)
-#define ARRAY_VALUE_SIZE_MAX (4u << 20) /* KMALLOC_MAX_SIZE. */
-#define PCPU_VALUE_SIZE_MAX 32768       /* PCPU_MIN_UNIT_SIZE. */
-#define ARRAY_MAX_BYTES (1ull << 34)    /* Refuse absurd sizes (E2BIG). */
+#define ARRAY_VALUE_SIZE_MAX INT32_MAX /* Arrays are vmalloc()ed. */
+#define PCPU_VALUE_SIZE_MAX 32768      /* PCPU_MIN_UNIT_SIZE. */
+#define ARRAY_MAX_BYTES (1ull << 34)   /* Refuse absurd sizes (E2BIG). */
 
 struct array {
     size_t stride;       /* Bytes per slot. */
@@ -38,13 +38,6 @@ struct prog_array {
     struct bpf_prog *const *table; /* Borrowed: programs by u32 index. */
     size_t n_table;
 };
-
-static int
-access_flags_ok(uint32_t flags)
-{
-    return !((flags & BPF_F_RDONLY_PROG) && (flags & BPF_F_WRONLY_PROG)) &&
-           !((flags & BPF_F_RDONLY) && (flags & BPF_F_WRONLY));
-}
 
 static int
 array_check(struct bpf_map *map)
@@ -61,7 +54,7 @@ array_check(struct bpf_map *map)
                                "array",
                                map->map_flags & ~ARRAY_CREATE_FLAGS);
     }
-    if (!access_flags_ok(map->map_flags)) {
+    if (!bpf_map_access_flags_ok(map->map_flags)) {
         return bpf_map_invalid(map, "contradictory access flags");
     }
     if ((map->map_flags & BPF_F_MMAPABLE) && map->type != BPF_MAP_TYPE_ARRAY) {
@@ -170,11 +163,9 @@ bpf_array_update(struct bpf_map *map, const void *key, const void *value,
     if (map->type != BPF_MAP_TYPE_PERCPU_ARRAY) {
         memcpy(slot, value, map->value_size);
     } else if (all_cpus) {
-        for (uint32_t c = 0; c < map->n_cpus; c++) {
-            memcpy(slot + c * a->value_stride,
-                   (const uint8_t *)value + c * a->value_stride,
-                   map->value_size);
-        }
+        /* Like the kernel's copy_map_value_long(): each copy with its
+         * padding to 8 bytes. */
+        memcpy(slot, value, a->value_stride * map->n_cpus);
     } else {
         uint32_t cpu =
             bpf_cur_cpu < map->n_cpus ? bpf_cur_cpu : bpf_cur_cpu % map->n_cpus;

@@ -41,11 +41,11 @@
     (BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE |               \
      BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG |     \
      BPF_F_ZERO_SEED)
-#define HTAB_KEY_SIZE_MAX                                                      \
-    512                                /* MAX_BPF_STACK: keys live on the      \
-                                        * stack. */
-#define HTAB_VALUE_SIZE_MAX (4u << 20) /* KMALLOC_MAX_SIZE. */
-#define PCPU_VALUE_SIZE_MAX 32768      /* PCPU_MIN_UNIT_SIZE. */
+/* Values must fit one kmalloc() together with the kernel's element
+ * header: KMALLOC_MAX_SIZE (4 MiB) less the header.  Keys have no limit
+ * of their own in current kernels (6.x). */
+#define HTAB_VALUE_SIZE_MAX ((4u << 20) - 48)
+#define PCPU_VALUE_SIZE_MAX 32768 /* PCPU_MIN_UNIT_SIZE. */
 #define HTAB_MAX_ENTRIES (1u << 30)
 
 struct htab_elem {
@@ -102,6 +102,9 @@ htab_alloc(struct bpf_map *map)
                map->type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
     bool percpu = bpf_map_type_is_percpu(map->type);
 
+    if (!bpf_map_access_flags_ok(map->map_flags)) {
+        return bpf_map_invalid(map, "contradictory access flags");
+    }
     if (map->map_flags & ~HTAB_CREATE_FLAGS) {
         return bpf_map_invalid(map, "unknown map_flags 0x%x for a hash map",
                                map->map_flags & ~HTAB_CREATE_FLAGS);
@@ -117,8 +120,7 @@ htab_alloc(struct bpf_map *map)
         return bpf_map_invalid(map, "max_entries, key_size and value_size "
                                     "must be non-zero");
     }
-    if (map->key_size > HTAB_KEY_SIZE_MAX ||
-        map->value_size >= HTAB_VALUE_SIZE_MAX - HTAB_KEY_SIZE_MAX ||
+    if (map->value_size >= HTAB_VALUE_SIZE_MAX ||
         (percpu && map->value_size > PCPU_VALUE_SIZE_MAX) ||
         map->max_entries > HTAB_MAX_ENTRIES) {
         return -E2BIG;
@@ -363,11 +365,9 @@ bpf_htab_update(struct bpf_map *map, const void *key, const void *value,
     if (!h->percpu) {
         memcpy(v, value, map->value_size);
     } else if (all_cpus) {
-        for (uint32_t c = 0; c < map->n_cpus; c++) {
-            memcpy(v + c * h->value_stride,
-                   (const uint8_t *)value + c * h->value_stride,
-                   map->value_size);
-        }
+        /* Like the kernel's copy_map_value_long(): each copy with its
+         * padding to 8 bytes. */
+        memcpy(v, value, h->value_stride * map->n_cpus);
     } else {
         uint32_t cpu = cpu_index(map);
         if (fresh) {

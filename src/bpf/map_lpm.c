@@ -70,6 +70,9 @@ lpm_alloc(struct bpf_map *map)
         return bpf_map_invalid(map, "an LPM trie must be created with "
                                     "BPF_F_NO_PREALLOC");
     }
+    if (!bpf_map_access_flags_ok(map->map_flags)) {
+        return bpf_map_invalid(map, "contradictory access flags");
+    }
     if (map->map_flags & ~LPM_CREATE_FLAGS) {
         return bpf_map_invalid(map,
                                "unsupported map_flags 0x%x for an LPM "

@@ -30,6 +30,9 @@ struct queue {
 static int
 queue_alloc(struct bpf_map *map)
 {
+    if (!bpf_map_access_flags_ok(map->map_flags)) {
+        return bpf_map_invalid(map, "contradictory access flags");
+    }
     if (!map->max_entries || map->key_size || !map->value_size ||
         (map->map_flags & ~QUEUE_CREATE_FLAGS)) {
         return bpf_map_invalid(map, "a queue or stack needs key_size 0, "

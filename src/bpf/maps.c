@@ -3,6 +3,7 @@
  * map_hash.c, map_array.c, map_lpm.c, map_ringbuf.c and map_queue.c, each
  * opening with its layout and costs. */
 #include "bpf/maps.h"
+#include "bpf/bpf_log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,9 +11,13 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "core/log.h"
+struct log_module bpf_log_module = {"bpf", LOG_LEVEL_WARN, NULL};
 
-LOG_DEFINE_MODULE(bpf);
+__attribute__((constructor)) static void
+bpf_log_init(void)
+{
+    log_register(&bpf_log_module);
+}
 
 BPF_TLS uint32_t bpf_cur_cpu;
 BPF_TLS struct bpf_map_costs *bpf_map_costs;
@@ -50,6 +55,13 @@ bpf_map_sys_value_size(const struct bpf_map *map)
         return ROUND_UP((size_t)map->value_size, 8) * map->n_cpus;
     }
     return map->value_size;
+}
+
+bool
+bpf_map_access_flags_ok(uint32_t flags)
+{
+    return !((flags & BPF_F_RDONLY_PROG) && (flags & BPF_F_WRONLY_PROG)) &&
+           !((flags & BPF_F_RDONLY) && (flags & BPF_F_WRONLY));
 }
 
 int

@@ -17,8 +17,9 @@
  * Concurrency: a map has one writer at a time.  Datapath threads that share
  * a non-per-CPU map must be serialised by the caller (sluice shards flows so
  * that they do not share such state); per-CPU maps are written by each CPU's
- * own thread only.  No operation allocates memory after creation: hash,
- * LRU and LPM nodes all come from pools preallocated at creation. */
+ * own thread only.  A program's lookup in an LRU map updates the recency
+ * list, so it counts as a write.  No operation allocates memory after creation:
+ * hash, LRU and LPM nodes all come from pools preallocated at creation. */
 #ifndef BPF_MAPS_H
 #define BPF_MAPS_H 1
 
@@ -153,6 +154,10 @@ int bpf_htab_update(struct bpf_map *, const void *key, const void *value,
 void *bpf_array_sys_lookup(struct bpf_map *, const void *key);
 int bpf_array_update(struct bpf_map *, const void *key, const void *value,
                      uint64_t flags, bool all_cpus);
+
+/* The kernel's bpf_map_flags_access_ok(): not both read-only and
+ * write-only, for programs or for the control plane. */
+bool bpf_map_access_flags_ok(uint32_t flags);
 
 /* Logs why a map cannot be created and returns -EINVAL. */
 int bpf_map_invalid(const struct bpf_map *, const char *fmt, ...)

@@ -23,8 +23,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <gelf.h>
+#include <inttypes.h>
 #include <libelf.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,78 +38,81 @@
 #include "bpf/maps.h"
 #include "core/util.h"
 
-#define BPF_OBJ_MAX_SIZE (256u << 20)  /* Largest object file, bytes. */
-#define BPF_LEGACY_MAP_DEF_SIZE 20     /* struct bpf_map_def, 5 x u32. */
-#define BPF_MAP_MAX_BYTES (1ull << 30) /* Largest map an object may ask
-                                        * for, like a memlock limit. */
+#define BPF_OBJ_MAX_SIZE (256u << 20) /* Largest object file, bytes. */
+#define BPF_LEGACY_MAP_DEF_SIZE 20    /* struct bpf_map_def, 5 x u32. */
+/* Most map memory (keys and values) one object may ask for, like the
+ * kernel's memlock limit: maps are preallocated, so a corrupt or hostile
+ * max_entries would otherwise become a huge allocation. */
+#define BPF_OBJ_MAX_MAP_BYTES (512ull << 20)
 
 struct bpf_object {
-    char name[BPF_NAME_LEN];     /* File name without directories. */
-    struct bpf_prog **progs;         /* Owned. */
+    char name[BPF_NAME_LEN]; /* File name without directories. */
+    struct bpf_prog **progs; /* Owned. */
     size_t n_progs;
-    struct bpf_map **maps;           /* Owned. */
+    struct bpf_map **maps; /* Owned. */
     size_t n_maps;
 };
 
 enum sec_kind {
-    SEC_OTHER,                       /* Ignored (debug info, license...). */
-    SEC_TEXT,                        /* ".text": subprograms only. */
-    SEC_PROG,                        /* Other executable sections. */
-    SEC_MAPS_BTF,                    /* ".maps". */
-    SEC_MAPS_LEGACY,                 /* "maps". */
-    SEC_DATA,                        /* .data*, .rodata*, .bss*. */
+    SEC_OTHER,       /* Ignored (debug info, license...). */
+    SEC_TEXT,        /* ".text": subprograms only. */
+    SEC_PROG,        /* Other executable sections. */
+    SEC_MAPS_BTF,    /* ".maps". */
+    SEC_MAPS_LEGACY, /* "maps". */
+    SEC_DATA,        /* .data*, .rodata*, .bss*. */
 };
 
 struct ld_sec {
-    const char *name;                /* Borrowed from the ELF image. */
+    const char *name; /* Borrowed from the ELF image. */
     GElf_Shdr shdr;
-    const uint8_t *data;             /* Section bytes; NULL for NOBITS. */
-    size_t size;                     /* Bytes. */
+    const uint8_t *data; /* Section bytes; NULL for NOBITS. */
+    size_t size;         /* Bytes. */
     enum sec_kind kind;
-    int map_idx;                     /* SEC_DATA: object map index. */
-    int32_t *insn_rel;               /* Executable: per-insn relocation
-                                      * index into 'rels', or -1. */
-    GElf_Rel *rels;                  /* Executable: its relocations. */
+    int map_idx;       /* SEC_DATA: object map index. */
+    int32_t *insn_rel; /* Executable: per-insn relocation
+                        * index into 'rels', or -1. */
+    GElf_Rel *rels;    /* Executable: its relocations. */
     size_t n_rels;
-    size_t rel_sec;                  /* Index of the .rel section, or 0. */
+    size_t rel_sec; /* Index of the .rel section, or 0. */
 };
 
 /* A function: a range of instructions of an executable section. */
 struct ld_unit {
-    size_t sec;                      /* Section index. */
-    size_t start, end;               /* Instruction range [start, end). */
-    const char *name;                /* Symbol name (borrowed). */
+    size_t sec;        /* Section index. */
+    size_t start, end; /* Instruction range [start, end). */
+    const char *name;  /* Symbol name (borrowed). */
 };
 
 /* Where a map symbol lives, for relocations against map sections. */
 struct ld_map_sym {
-    size_t sec;                      /* Section index. */
-    uint64_t off;                    /* Symbol value, bytes. */
-    size_t map_idx;                  /* Object map index. */
+    size_t sec;     /* Section index. */
+    uint64_t off;   /* Symbol value, bytes. */
+    size_t map_idx; /* Object map index. */
 };
 
 struct loader {
-    uint8_t *image;                  /* Private copy of the file (owned). */
-    size_t size;                     /* Bytes. */
+    uint8_t *image; /* Private copy of the file (owned). */
+    size_t size;    /* Bytes. */
     Elf *elf;
-    struct ld_sec *secs;             /* Indexed by ELF section index. */
+    struct ld_sec *secs; /* Indexed by ELF section index. */
     size_t n_secs;
-    GElf_Sym *syms;                  /* Symbol table. */
-    const char **sym_names;          /* Parallel to 'syms'. */
+    GElf_Sym *syms;         /* Symbol table. */
+    const char **sym_names; /* Parallel to 'syms'. */
     size_t n_syms;
-    struct bpf_btf *btf;             /* NULL without .BTF. */
+    struct bpf_btf *btf; /* NULL without .BTF. */
     struct ld_unit *units;
     size_t n_units;
     struct ld_map_sym *map_syms;
     size_t n_map_syms;
     const struct bpf_load_opts *opts;
     struct bpf_object *obj;
-    char *err;                       /* First error message. */
+    char *err;          /* First error message. */
+    uint64_t map_bytes; /* Map memory asked for so far, bytes. */
 };
 
 /* Records the first error and returns 'err' (a negative errno). */
 static int PRINTF_FORMAT(3, 4)
-ld_error(struct loader *ld, int err, const char *fmt, ...)
+    ld_error(struct loader *ld, int err, const char *fmt, ...)
 {
     if (!ld->err) {
         va_list args;
@@ -129,11 +132,11 @@ has_prefix(const char *s, const char *prefix)
 static bool
 is_data_section(const char *name)
 {
-    static const char *const bases[] = { ".data", ".rodata", ".bss" };
+    static const char *const bases[] = {".data", ".rodata", ".bss"};
     for (size_t i = 0; i < ARRAY_SIZE(bases); i++) {
         size_t len = strlen(bases[i]);
-        if (!strncmp(name, bases[i], len)
-            && (name[len] == '\0' || name[len] == '.')) {
+        if (!strncmp(name, bases[i], len) &&
+            (name[len] == '\0' || name[len] == '.')) {
             return true;
         }
     }
@@ -164,10 +167,9 @@ read_sections(struct loader *ld)
                         ld->image[EI_CLASS]);
     }
     if (ld->image[EI_DATA] != ELFDATA2LSB) {
-        return ld_error(ld, -ENOTSUP,
-                        "big-endian objects are not supported");
+        return ld_error(ld, -ENOTSUP, "big-endian objects are not supported");
     }
-    ld->elf = elf_memory((char *) ld->image, ld->size);
+    ld->elf = elf_memory((char *)ld->image, ld->size);
     if (!ld->elf || elf_kind(ld->elf) != ELF_K_ELF) {
         return ld_error(ld, -EINVAL, "not an ELF file: %s", elf_errmsg(-1));
     }
@@ -179,13 +181,13 @@ read_sections(struct loader *ld)
                         ehdr.e_machine, EM_BPF);
     }
     if (ehdr.e_type != ET_REL) {
-        return ld_error(ld, -ENOTSUP, "ELF type %u is not a relocatable "
-                        "object", ehdr.e_type);
+        return ld_error(ld, -ENOTSUP,
+                        "ELF type %u is not a relocatable "
+                        "object",
+                        ehdr.e_type);
     }
-    if (elf_getshdrnum(ld->elf, &n) || elf_getshdrstrndx(ld->elf,
-                                                         &shstrndx)) {
-        return ld_error(ld, -EINVAL, "bad section table: %s",
-                        elf_errmsg(-1));
+    if (elf_getshdrnum(ld->elf, &n) || elf_getshdrstrndx(ld->elf, &shstrndx)) {
+        return ld_error(ld, -EINVAL, "bad section table: %s", elf_errmsg(-1));
     }
     if (n == 0 || n > 65535) {
         return ld_error(ld, -EINVAL, "bad section count %zu", n);
@@ -201,48 +203,55 @@ read_sections(struct loader *ld)
         }
         sec->name = elf_strptr(ld->elf, shstrndx, sec->shdr.sh_name);
         if (!sec->name) {
-            return ld_error(ld, -EINVAL, "section %zu: bad name offset %u",
-                            i, sec->shdr.sh_name);
+            return ld_error(ld, -EINVAL, "section %zu: bad name offset %u", i,
+                            sec->shdr.sh_name);
         }
         sec->map_idx = -1;
         sec->size = sec->shdr.sh_size;
         if (sec->shdr.sh_type != SHT_NOBITS && sec->shdr.sh_type != SHT_NULL) {
-            if (sec->shdr.sh_offset > ld->size
-                || sec->shdr.sh_size > ld->size - sec->shdr.sh_offset) {
-                return ld_error(ld, -EINVAL, "section '%s': %" PRIu64
+            if (sec->shdr.sh_offset > ld->size ||
+                sec->shdr.sh_size > ld->size - sec->shdr.sh_offset) {
+                return ld_error(ld, -EINVAL,
+                                "section '%s': %" PRIu64
                                 " bytes at offset %" PRIu64 " exceed the "
-                                "%zu-byte file", sec->name,
-                                (uint64_t) sec->shdr.sh_size,
-                                (uint64_t) sec->shdr.sh_offset, ld->size);
+                                "%zu-byte file",
+                                sec->name, (uint64_t)sec->shdr.sh_size,
+                                (uint64_t)sec->shdr.sh_offset, ld->size);
             }
             sec->data = ld->image + sec->shdr.sh_offset;
         }
 
         const char *name = sec->name;
-        if (sec->shdr.sh_type == SHT_PROGBITS
-            && (sec->shdr.sh_flags & SHF_EXECINSTR)) {
+        if (sec->shdr.sh_type == SHT_PROGBITS &&
+            (sec->shdr.sh_flags & SHF_EXECINSTR)) {
             if (sec->size % sizeof(struct bpf_insn)) {
-                return ld_error(ld, -EINVAL, "section '%s': size %zu is "
-                                "not a multiple of 8", name, sec->size);
+                return ld_error(ld, -EINVAL,
+                                "section '%s': size %zu is "
+                                "not a multiple of 8",
+                                name, sec->size);
             }
             if (sec->size / sizeof(struct bpf_insn) > BPF_MAX_INSNS) {
-                return ld_error(ld, -E2BIG, "section '%s': too many "
-                                "instructions", name);
+                return ld_error(ld, -E2BIG,
+                                "section '%s': too many "
+                                "instructions",
+                                name);
             }
             sec->kind = strcmp(name, ".text") ? SEC_PROG : SEC_TEXT;
         } else if (!strcmp(name, ".maps")) {
             sec->kind = SEC_MAPS_BTF;
         } else if (!strcmp(name, "maps")) {
             sec->kind = SEC_MAPS_LEGACY;
-        } else if (is_data_section(name)
-                   && (sec->shdr.sh_type == SHT_PROGBITS
-                       || sec->shdr.sh_type == SHT_NOBITS)) {
+        } else if (is_data_section(name) &&
+                   (sec->shdr.sh_type == SHT_PROGBITS ||
+                    sec->shdr.sh_type == SHT_NOBITS)) {
             sec->kind = SEC_DATA;
         }
-        if ((sec->kind == SEC_MAPS_BTF || sec->kind == SEC_MAPS_LEGACY)
-            && !sec->data && sec->size) {
-            return ld_error(ld, -EINVAL, "section '%s': map definitions "
-                            "have no contents", name);
+        if ((sec->kind == SEC_MAPS_BTF || sec->kind == SEC_MAPS_LEGACY) &&
+            !sec->data && sec->size) {
+            return ld_error(ld, -EINVAL,
+                            "section '%s': map definitions "
+                            "have no contents",
+                            name);
         }
     }
     return 0;
@@ -266,36 +275,34 @@ read_symbols(struct loader *ld)
     }
     const struct ld_sec *sec = &ld->secs[symtab];
     if (sec->shdr.sh_entsize != sizeof(Elf64_Sym)) {
-        return ld_error(ld, -EINVAL, "section '%s': bad symbol size %"
-                        PRIu64, sec->name, (uint64_t) sec->shdr.sh_entsize);
+        return ld_error(ld, -EINVAL, "section '%s': bad symbol size %" PRIu64,
+                        sec->name, (uint64_t)sec->shdr.sh_entsize);
     }
-    if (sec->shdr.sh_link == 0 || sec->shdr.sh_link >= ld->n_secs
-        || ld->secs[sec->shdr.sh_link].shdr.sh_type != SHT_STRTAB) {
+    if (sec->shdr.sh_link == 0 || sec->shdr.sh_link >= ld->n_secs ||
+        ld->secs[sec->shdr.sh_link].shdr.sh_type != SHT_STRTAB) {
         return ld_error(ld, -EINVAL, "section '%s': bad string table link",
                         sec->name);
     }
     Elf_Data *data = elf_getdata(elf_getscn(ld->elf, symtab), NULL);
     if (!data || data->d_size != sec->size) {
-        return ld_error(ld, -EINVAL, "section '%s': cannot read: %s",
-                        sec->name, elf_errmsg(-1));
+        return ld_error(ld, -EINVAL, "section '%s': cannot read: %s", sec->name,
+                        elf_errmsg(-1));
     }
     ld->n_syms = sec->size / sizeof(Elf64_Sym);
     ld->syms = xcalloc(ld->n_syms ? ld->n_syms : 1, sizeof *ld->syms);
-    ld->sym_names = xcalloc(ld->n_syms ? ld->n_syms : 1,
-                            sizeof *ld->sym_names);
+    ld->sym_names = xcalloc(ld->n_syms ? ld->n_syms : 1, sizeof *ld->sym_names);
     for (size_t i = 0; i < ld->n_syms; i++) {
         GElf_Sym *s = &ld->syms[i];
-        if (!gelf_getsym(data, (int) i, s)) {
+        if (!gelf_getsym(data, (int)i, s)) {
             return ld_error(ld, -EINVAL, "symbol %zu: cannot read", i);
         }
-        const char *name = elf_strptr(ld->elf, sec->shdr.sh_link,
-                                      s->st_name);
+        const char *name = elf_strptr(ld->elf, sec->shdr.sh_link, s->st_name);
         if (!name) {
-            return ld_error(ld, -EINVAL, "symbol %zu: bad name offset %u",
-                            i, s->st_name);
+            return ld_error(ld, -EINVAL, "symbol %zu: bad name offset %u", i,
+                            s->st_name);
         }
-        if (GELF_ST_TYPE(s->st_info) == STT_SECTION && s->st_shndx
-            && s->st_shndx < ld->n_secs) {
+        if (GELF_ST_TYPE(s->st_info) == STT_SECTION && s->st_shndx &&
+            s->st_shndx < ld->n_secs) {
             name = ld->secs[s->st_shndx].name;
         }
         ld->sym_names[i] = name;
@@ -322,37 +329,47 @@ read_btf(struct loader *ld)
 }
 
 /* Pass 2: maps. */
+
+/* Returns a * b, or UINT64_MAX if that overflows. */
+static uint64_t
+sat_mul(uint64_t a, uint64_t b)
+{
+    return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
 static int
 add_map(struct loader *ld, struct bpf_map *map, const void *init)
 {
     struct bpf_object *obj = ld->obj;
-    /* Maps are preallocated, so a corrupt or hostile max_entries would
-     * otherwise turn into a huge allocation. */
     uint64_t bytes = map->type == BPF_MAP_TYPE_RINGBUF
-                     ? map->max_entries
-                     : ((uint64_t) map->key_size + map->value_size)
-                       * map->max_entries;
+                         ? map->max_entries
+                         : sat_mul((uint64_t)map->key_size + map->value_size,
+                                   map->max_entries);
     if (bpf_map_type_is_percpu(map->type)) {
-        bytes *= bpf_map_default_n_cpus();
+        bytes = sat_mul(bytes, bpf_map_default_n_cpus());
     }
-    if (bytes > BPF_MAP_MAX_BYTES) {
-        ld_error(ld, -E2BIG, "map '%s': %u entries of %u + %u bytes exceed "
-                 "the %llu MiB a map may use", map->name, map->max_entries,
-                 map->key_size, map->value_size, BPF_MAP_MAX_BYTES >> 20);
+    if (bytes > BPF_OBJ_MAX_MAP_BYTES - ld->map_bytes) {
+        ld_error(ld, -E2BIG,
+                 "map '%s': %u entries of %u + %u bytes would take the "
+                 "object's maps past %llu MiB",
+                 map->name, map->max_entries, map->key_size, map->value_size,
+                 BPF_OBJ_MAX_MAP_BYTES >> 20);
         free(map);
         return -E2BIG;
     }
-    if (ld->opts && ld->opts->fixed_seed
-        && (map->type == BPF_MAP_TYPE_HASH
-            || map->type == BPF_MAP_TYPE_PERCPU_HASH
-            || map->type == BPF_MAP_TYPE_LRU_HASH
-            || map->type == BPF_MAP_TYPE_LRU_PERCPU_HASH)) {
+    ld->map_bytes += bytes;
+    if (ld->opts && ld->opts->fixed_seed &&
+        (map->type == BPF_MAP_TYPE_HASH ||
+         map->type == BPF_MAP_TYPE_PERCPU_HASH ||
+         map->type == BPF_MAP_TYPE_LRU_HASH ||
+         map->type == BPF_MAP_TYPE_LRU_PERCPU_HASH)) {
         /* The kernel's flag for reproducible hash layouts. */
         map->map_flags |= BPF_F_ZERO_SEED;
     }
     int err = bpf_map_create_internal(map);
     if (err) {
-        ld_error(ld, err < 0 ? err : -EINVAL, "map '%s': cannot create "
+        ld_error(ld, err < 0 ? err : -EINVAL,
+                 "map '%s': cannot create "
                  "(type %u, key %u, value %u, max_entries %u): %s",
                  map->name, map->type, map->key_size, map->value_size,
                  map->max_entries, strerror(err < 0 ? -err : EINVAL));
@@ -365,8 +382,10 @@ add_map(struct loader *ld, struct bpf_map *map, const void *init)
         uint32_t key = 0;
         err = map->ops->update(map, &key, init, BPF_ANY);
         if (err) {
-            return ld_error(ld, err, "map '%s': cannot store the initial "
-                            "image: %s", map->name, strerror(-err));
+            return ld_error(ld, err,
+                            "map '%s': cannot store the initial "
+                            "image: %s",
+                            map->name, strerror(-err));
         }
     }
     return 0;
@@ -375,10 +394,12 @@ add_map(struct loader *ld, struct bpf_map *map, const void *init)
 static void
 note_map_sym(struct loader *ld, size_t sec, uint64_t off, size_t map_idx)
 {
-    ld->map_syms = xrealloc(ld->map_syms,
-                            (ld->n_map_syms + 1) * sizeof *ld->map_syms);
-    ld->map_syms[ld->n_map_syms++] = (struct ld_map_sym) {
-        .sec = sec, .off = off, .map_idx = map_idx,
+    ld->map_syms =
+        xrealloc(ld->map_syms, (ld->n_map_syms + 1) * sizeof *ld->map_syms);
+    ld->map_syms[ld->n_map_syms++] = (struct ld_map_sym){
+        .sec = sec,
+        .off = off,
+        .map_idx = map_idx,
     };
 }
 
@@ -397,11 +418,11 @@ find_datasec_var(const struct bpf_btf *btf, uint32_t ds_id, const char *name,
                  uint32_t *size)
 {
     const struct btf_type *ds = bpf_btf_type(btf, ds_id);
-    const struct btf_var_secinfo *vs = (const void *) (ds + 1);
+    const struct btf_var_secinfo *vs = (const void *)(ds + 1);
     for (unsigned int i = 0; i < bpf_btf_vlen(ds); i++) {
         const struct btf_type *var = bpf_btf_type(btf, vs[i].type);
-        if (var && bpf_btf_kind(var) == BTF_KIND_VAR
-            && !strcmp(bpf_btf_str(btf, var->name_off), name)) {
+        if (var && bpf_btf_kind(var) == BTF_KIND_VAR &&
+            !strcmp(bpf_btf_str(btf, var->name_off), name)) {
             if (size) {
                 *size = vs[i].size;
             }
@@ -423,12 +444,14 @@ create_btf_maps(struct loader *ld, size_t sec_idx)
 {
     const struct ld_sec *sec = &ld->secs[sec_idx];
     if (!ld->btf) {
-        return ld_error(ld, -EINVAL, "section '.maps': needs .BTF, which "
+        return ld_error(ld, -EINVAL,
+                        "section '.maps': needs .BTF, which "
                         "the object lacks (build with -g)");
     }
     uint32_t ds = bpf_btf_find_datasec(ld->btf, ".maps");
     if (!ds) {
-        return ld_error(ld, -EINVAL, "section '.maps': no DATASEC '.maps' "
+        return ld_error(ld, -EINVAL,
+                        "section '.maps': no DATASEC '.maps' "
                         "in .BTF");
     }
     for (size_t i = 0; i < ld->n_syms; i++) {
@@ -438,14 +461,17 @@ create_btf_maps(struct loader *ld, size_t sec_idx)
         }
         const char *name = sym_name(ld, i);
         if (s->st_value >= sec->size) {
-            return ld_error(ld, -EINVAL, "map '%s': offset %" PRIu64
-                            " is outside section '.maps'", name,
-                            (uint64_t) s->st_value);
+            return ld_error(ld, -EINVAL,
+                            "map '%s': offset %" PRIu64
+                            " is outside section '.maps'",
+                            name, (uint64_t)s->st_value);
         }
         uint32_t type_id = find_datasec_var(ld->btf, ds, name, NULL);
         if (!type_id) {
-            return ld_error(ld, -EINVAL, "map '%s': no BTF variable of "
-                            "that name in DATASEC '.maps'", name);
+            return ld_error(ld, -EINVAL,
+                            "map '%s': no BTF variable of "
+                            "that name in DATASEC '.maps'",
+                            name);
         }
         struct bpf_btf_map_def def;
         char *err = bpf_btf_map_def(ld->btf, type_id, &def);
@@ -482,7 +508,8 @@ create_legacy_maps(struct loader *ld, size_t sec_idx)
     }
     size_t def_size = sec->size / n;
     if (def_size < BPF_LEGACY_MAP_DEF_SIZE || sec->size % n) {
-        return ld_error(ld, -EINVAL, "section 'maps': %zu bytes do not hold "
+        return ld_error(ld, -EINVAL,
+                        "section 'maps': %zu bytes do not hold "
                         "%zu map definitions of at least %d bytes",
                         sec->size, n, BPF_LEGACY_MAP_DEF_SIZE);
     }
@@ -492,11 +519,11 @@ create_legacy_maps(struct loader *ld, size_t sec_idx)
             continue;
         }
         const char *name = sym_name(ld, i);
-        if (s->st_value > sec->size - def_size
-            || s->st_value % 4) {
-            return ld_error(ld, -EINVAL, "map '%s': offset %" PRIu64
+        if (s->st_value > sec->size - def_size || s->st_value % 4) {
+            return ld_error(ld, -EINVAL,
+                            "map '%s': offset %" PRIu64
                             " is outside section 'maps' or misaligned",
-                            name, (uint64_t) s->st_value);
+                            name, (uint64_t)s->st_value);
         }
         uint32_t def[5];
         memcpy(def, sec->data + s->st_value, sizeof def);
@@ -526,27 +553,55 @@ apply_rodata(struct loader *ld, size_t sec_idx, uint8_t *image, bool *found)
         const struct bpf_rodata_set *set = &ld->opts->rodata[r];
         for (size_t i = 0; i < ld->n_syms; i++) {
             const GElf_Sym *s = &ld->syms[i];
-            if (s->st_shndx != sec_idx || !is_map_symbol(s)
-                || strcmp(sym_name(ld, i), set->var)) {
+            if (s->st_shndx != sec_idx || !is_map_symbol(s) ||
+                strcmp(sym_name(ld, i), set->var)) {
                 continue;
             }
             uint64_t size = s->st_size;
             uint32_t btf_size = 0;
-            if (!size && ds && find_datasec_var(ld->btf, ds, set->var,
-                                                &btf_size)) {
+            if (!size && ds &&
+                find_datasec_var(ld->btf, ds, set->var, &btf_size)) {
                 size = btf_size;
             }
-            if (size != set->size) {
-                return ld_error(ld, -EINVAL, "rodata variable '%s' is %"
-                                PRIu64 " bytes, the value given has %zu",
+            uint8_t int_bytes[8];
+            const void *value = set->value;
+            if (set->size == 0) {
+                /* An integer stored at the variable's size: it must fit
+                 * as an unsigned or as a two's-complement value. */
+                uint64_t v;
+                memcpy(&v, set->value, sizeof v);
+                if (size != 1 && size != 2 && size != 4 && size != 8) {
+                    return ld_error(ld, -EINVAL,
+                                    "rodata variable '%s' is %" PRIu64
+                                    " bytes: not an integer",
+                                    set->var, size);
+                }
+                if (size < 8) {
+                    int64_t sv = (int64_t)v;
+                    int bits = (int)size * 8;
+                    if (v >> bits && (sv < -(INT64_C(1) << (bits - 1))
+                                      || sv >= 0)) {
+                        return ld_error(ld, -ERANGE,
+                                        "rodata variable '%s' (%" PRIu64
+                                        " bytes) cannot hold %" PRId64,
+                                        set->var, size, sv);
+                    }
+                }
+                memcpy(int_bytes, &v, sizeof v);   /* Little-endian. */
+                value = int_bytes;
+            } else if (size != set->size) {
+                return ld_error(ld, -EINVAL,
+                                "rodata variable '%s' is %" PRIu64
+                                " bytes, the value given has %zu",
                                 set->var, size, set->size);
             }
             if (s->st_value > sec->size || size > sec->size - s->st_value) {
-                return ld_error(ld, -EINVAL, "rodata variable '%s' lies "
-                                "outside section '%s'", set->var,
-                                sec->name);
+                return ld_error(ld, -EINVAL,
+                                "rodata variable '%s' lies "
+                                "outside section '%s'",
+                                set->var, sec->name);
             }
-            memcpy(image + s->st_value, set->value, set->size);
+            memcpy(image + s->st_value, value, size);
             found[r] = true;
         }
     }
@@ -566,9 +621,10 @@ create_data_maps(struct loader *ld)
             continue;
         }
         if (sec->size > UINT32_MAX / 2) {
-            rc = ld_error(ld, -E2BIG, "section '%s': %zu bytes is too "
-                          "large for a global data map", sec->name,
-                          sec->size);
+            rc = ld_error(ld, -E2BIG,
+                          "section '%s': %zu bytes is too "
+                          "large for a global data map",
+                          sec->name, sec->size);
             break;
         }
         bool rodata = has_prefix(sec->name, ".rodata");
@@ -583,23 +639,26 @@ create_data_maps(struct loader *ld)
             struct bpf_map *map = new_map(sec->name);
             map->type = BPF_MAP_TYPE_ARRAY;
             map->key_size = sizeof(uint32_t);
-            map->value_size = (uint32_t) sec->size;
+            map->value_size = (uint32_t)sec->size;
             map->max_entries = 1;
             map->section = sec->name[0] == '.' && sec->name[1] == 'r'
-                           ? ".rodata" : sec->name[1] == 'd' ? ".data"
-                           : ".bss";
+                               ? ".rodata"
+                           : sec->name[1] == 'd' ? ".data"
+                                                 : ".bss";
             rc = add_map(ld, map, image);
             if (!rc) {
                 map->read_only = rodata;
-                sec->map_idx = (int) ld->obj->n_maps - 1;
+                sec->map_idx = (int)ld->obj->n_maps - 1;
             }
         }
         free(image);
     }
     for (size_t r = 0; r < n_sets && !rc; r++) {
         if (!found[r]) {
-            rc = ld_error(ld, -ENOENT, "rodata variable '%s' not found in "
-                          ".rodata", ld->opts->rodata[r].var);
+            rc = ld_error(ld, -ENOENT,
+                          "rodata variable '%s' not found in "
+                          ".rodata",
+                          ld->opts->rodata[r].var);
         }
     }
     free(found);
@@ -640,21 +699,22 @@ find_units(struct loader *ld)
     size_t cap = 0;
     for (size_t i = 0; i < ld->n_syms; i++) {
         const GElf_Sym *s = &ld->syms[i];
-        if (GELF_ST_TYPE(s->st_info) != STT_FUNC || !s->st_shndx
-            || s->st_shndx >= ld->n_secs) {
+        if (GELF_ST_TYPE(s->st_info) != STT_FUNC || !s->st_shndx ||
+            s->st_shndx >= ld->n_secs) {
             continue;
         }
         const struct ld_sec *sec = &ld->secs[s->st_shndx];
         if (sec->kind != SEC_PROG && sec->kind != SEC_TEXT) {
             continue;
         }
-        if (s->st_value % 8 || s->st_size % 8 || s->st_value > sec->size
-            || s->st_size > sec->size - s->st_value) {
-            return ld_error(ld, -EINVAL, "function '%s': range [%" PRIu64
-                            ", +%" PRIu64 ") is misaligned or outside "
-                            "section '%s'", sym_name(ld, i),
-                            (uint64_t) s->st_value, (uint64_t) s->st_size,
-                            sec->name);
+        if (s->st_value % 8 || s->st_size % 8 || s->st_value > sec->size ||
+            s->st_size > sec->size - s->st_value) {
+            return ld_error(ld, -EINVAL,
+                            "function '%s': range [%" PRIu64 ", +%" PRIu64
+                            ") is misaligned or outside "
+                            "section '%s'",
+                            sym_name(ld, i), (uint64_t)s->st_value,
+                            (uint64_t)s->st_size, sec->name);
         }
         if (s->st_value == sec->size) {
             continue;
@@ -663,7 +723,7 @@ find_units(struct loader *ld)
             cap = cap ? cap * 2 : 16;
             ld->units = xrealloc(ld->units, cap * sizeof *ld->units);
         }
-        ld->units[ld->n_units++] = (struct ld_unit) {
+        ld->units[ld->n_units++] = (struct ld_unit){
             .sec = s->st_shndx,
             .start = s->st_value / 8,
             .end = s->st_size ? (s->st_value + s->st_size) / 8 : 0,
@@ -681,23 +741,27 @@ find_units(struct loader *ld)
             any = ld->units[u].sec == i;
         }
         if (!any) {
-            ld->units = xrealloc(ld->units,
-                                 (ld->n_units + 1) * sizeof *ld->units);
-            ld->units[ld->n_units++] = (struct ld_unit) {
-                .sec = i, .start = 0, .end = sec->size / 8,
+            ld->units =
+                xrealloc(ld->units, (ld->n_units + 1) * sizeof *ld->units);
+            ld->units[ld->n_units++] = (struct ld_unit){
+                .sec = i,
+                .start = 0,
+                .end = sec->size / 8,
                 .name = sec->name,
             };
         }
     }
-    qsort(ld->units, ld->n_units, sizeof *ld->units, cmp_units);
+    if (ld->n_units) {
+        qsort(ld->units, ld->n_units, sizeof *ld->units, cmp_units);
+    }
 
     /* Drop aliases, give sizeless functions the room up to the next one,
      * and refuse overlaps. */
     size_t w = 0;
     for (size_t u = 0; u < ld->n_units; u++) {
         struct ld_unit *cur = &ld->units[u];
-        if (w && ld->units[w - 1].sec == cur->sec
-            && ld->units[w - 1].start == cur->start) {
+        if (w && ld->units[w - 1].sec == cur->sec &&
+            ld->units[w - 1].start == cur->start) {
             continue;
         }
         ld->units[w++] = *cur;
@@ -713,9 +777,10 @@ find_units(struct loader *ld)
             cur->end = limit;
         }
         if (cur->end > limit) {
-            return ld_error(ld, -EINVAL, "function '%s' in section '%s' "
-                            "overlaps the next function", cur->name,
-                            ld->secs[cur->sec].name);
+            return ld_error(ld, -EINVAL,
+                            "function '%s' in section '%s' "
+                            "overlaps the next function",
+                            cur->name, ld->secs[cur->sec].name);
         }
     }
     return 0;
@@ -732,23 +797,29 @@ read_relocations(struct loader *ld)
         }
         size_t target = rs->shdr.sh_info;
         if (target == 0 || target >= ld->n_secs) {
-            return ld_error(ld, -EINVAL, "section '%s': bad target "
-                            "section %zu", rs->name, target);
+            return ld_error(ld, -EINVAL,
+                            "section '%s': bad target "
+                            "section %zu",
+                            rs->name, target);
         }
         struct ld_sec *ts = &ld->secs[target];
         if (ts->kind != SEC_PROG && ts->kind != SEC_TEXT) {
-            continue;           /* Debug info and BTF.ext: not needed. */
+            continue; /* Debug info and BTF.ext: not needed. */
         }
         if (rs->shdr.sh_type == SHT_RELA) {
-            return ld_error(ld, -ENOTSUP, "section '%s': RELA relocations "
-                            "are not supported", rs->name);
+            return ld_error(ld, -ENOTSUP,
+                            "section '%s': RELA relocations "
+                            "are not supported",
+                            rs->name);
         }
         if (ts->rel_sec) {
-            return ld_error(ld, -EINVAL, "section '%s' has two relocation "
-                            "sections", ts->name);
+            return ld_error(ld, -EINVAL,
+                            "section '%s' has two relocation "
+                            "sections",
+                            ts->name);
         }
-        if (rs->shdr.sh_entsize != sizeof(Elf64_Rel)
-            || rs->size % sizeof(Elf64_Rel) || !rs->data) {
+        if (rs->shdr.sh_entsize != sizeof(Elf64_Rel) ||
+            rs->size % sizeof(Elf64_Rel) || !rs->data) {
             return ld_error(ld, -EINVAL, "section '%s': bad entry size",
                             rs->name);
         }
@@ -761,41 +832,47 @@ read_relocations(struct loader *ld)
         ts->rel_sec = i;
         ts->n_rels = rs->size / sizeof(Elf64_Rel);
         ts->rels = xcalloc(ts->n_rels ? ts->n_rels : 1, sizeof *ts->rels);
-        ts->insn_rel = xmalloc((n_insns ? n_insns : 1)
-                               * sizeof *ts->insn_rel);
+        ts->insn_rel = xmalloc((n_insns ? n_insns : 1) * sizeof *ts->insn_rel);
         for (size_t k = 0; k < n_insns; k++) {
             ts->insn_rel[k] = -1;
         }
         for (size_t r = 0; r < ts->n_rels; r++) {
             GElf_Rel *rel = &ts->rels[r];
-            if (!gelf_getrel(data, (int) r, rel)) {
-                return ld_error(ld, -EINVAL, "section '%s': relocation %zu: "
-                                "cannot read", rs->name, r);
+            if (!gelf_getrel(data, (int)r, rel)) {
+                return ld_error(ld, -EINVAL,
+                                "section '%s': relocation %zu: "
+                                "cannot read",
+                                rs->name, r);
             }
             uint64_t sym = GELF_R_SYM(rel->r_info);
             uint64_t type = GELF_R_TYPE(rel->r_info);
             if (rel->r_offset % 8 || rel->r_offset >= ts->size) {
-                return ld_error(ld, -EINVAL, "section '%s': relocation %zu "
+                return ld_error(ld, -EINVAL,
+                                "section '%s': relocation %zu "
                                 "has offset %" PRIu64 " outside section "
-                                "'%s' or misaligned", rs->name, r,
-                                (uint64_t) rel->r_offset, ts->name);
+                                "'%s' or misaligned",
+                                rs->name, r, (uint64_t)rel->r_offset, ts->name);
             }
             if (sym == 0 || sym >= ld->n_syms) {
-                return ld_error(ld, -EINVAL, "section '%s': relocation %zu "
-                                "has bad symbol index %" PRIu64, rs->name, r,
-                                sym);
+                return ld_error(ld, -EINVAL,
+                                "section '%s': relocation %zu "
+                                "has bad symbol index %" PRIu64,
+                                rs->name, r, sym);
             }
             if (type != R_BPF_64_64 && type != R_BPF_64_32) {
-                return ld_error(ld, -ENOTSUP, "section '%s': relocation %zu "
-                                "has unsupported type %" PRIu64, rs->name, r,
-                                type);
+                return ld_error(ld, -ENOTSUP,
+                                "section '%s': relocation %zu "
+                                "has unsupported type %" PRIu64,
+                                rs->name, r, type);
             }
             size_t idx = rel->r_offset / 8;
             if (ts->insn_rel[idx] >= 0) {
-                return ld_error(ld, -EINVAL, "section '%s': two relocations "
-                                "for instruction %zu", ts->name, idx);
+                return ld_error(ld, -EINVAL,
+                                "section '%s': two relocations "
+                                "for instruction %zu",
+                                ts->name, idx);
             }
-            ts->insn_rel[idx] = (int32_t) r;
+            ts->insn_rel[idx] = (int32_t)r;
         }
     }
     return 0;
@@ -803,16 +880,16 @@ read_relocations(struct loader *ld)
 
 /* Pass 4: linking one program. */
 struct link {
-    struct bpf_insn *insns;          /* Output. */
+    struct bpf_insn *insns; /* Output. */
     size_t n, cap;
     /* Per output instruction: the call or function-address target as
      * (section, instruction index), when 'has_target'. */
     size_t *tsec, *tidx;
     bool *has_target;
-    size_t *unit_base;               /* Per unit: output base or SIZE_MAX. */
-    struct bpf_map **maps;           /* Program's map list. */
+    size_t *unit_base;     /* Per unit: output base or SIZE_MAX. */
+    struct bpf_map **maps; /* Program's map list. */
     size_t n_maps;
-    const char *prog;                /* For messages. */
+    const char *prog; /* For messages. */
 };
 
 static int
@@ -821,7 +898,7 @@ prog_map_index(struct loader *ld, struct link *lk, size_t obj_idx)
     struct bpf_map *map = ld->obj->maps[obj_idx];
     for (size_t i = 0; i < lk->n_maps; i++) {
         if (lk->maps[i] == map) {
-            return (int) i;
+            return (int)i;
         }
     }
     if (lk->n_maps >= BPF_MAX_MAPS) {
@@ -830,7 +907,7 @@ prog_map_index(struct loader *ld, struct link *lk, size_t obj_idx)
     }
     lk->maps = xrealloc(lk->maps, (lk->n_maps + 1) * sizeof *lk->maps);
     lk->maps[lk->n_maps] = map;
-    return (int) lk->n_maps++;
+    return (int)lk->n_maps++;
 }
 
 static void
@@ -854,23 +931,25 @@ reloc_ld_imm64(struct loader *ld, struct link *lk, const struct ld_sec *sec,
     struct bpf_insn *insn = &lk->insns[out];
 
     if (s->st_shndx == SHN_UNDEF) {
-        return ld_error(ld, -ENOTSUP, "section '%s': relocation %zu refers "
-                        "to undefined (extern) symbol '%s'", sec->name, r,
-                        name);
+        return ld_error(ld, -ENOTSUP,
+                        "section '%s': relocation %zu refers "
+                        "to undefined (extern) symbol '%s'",
+                        sec->name, r, name);
     }
     if (s->st_shndx >= ld->n_secs) {
-        return ld_error(ld, -ENOTSUP, "section '%s': relocation %zu refers "
-                        "to symbol '%s' in special section 0x%x", sec->name,
-                        r, name, s->st_shndx);
+        return ld_error(ld, -ENOTSUP,
+                        "section '%s': relocation %zu refers "
+                        "to symbol '%s' in special section 0x%x",
+                        sec->name, r, name, s->st_shndx);
     }
     const struct ld_sec *ts = &ld->secs[s->st_shndx];
     switch (ts->kind) {
     case SEC_MAPS_BTF:
     case SEC_MAPS_LEGACY: {
-        uint64_t off = s->st_value + (uint64_t) (int64_t) insn->imm;
+        uint64_t off = s->st_value + (uint64_t)(int64_t)insn->imm;
         for (size_t m = 0; m < ld->n_map_syms; m++) {
-            if (ld->map_syms[m].sec == s->st_shndx
-                && ld->map_syms[m].off == off) {
+            if (ld->map_syms[m].sec == s->st_shndx &&
+                ld->map_syms[m].off == off) {
                 int idx = prog_map_index(ld, lk, ld->map_syms[m].map_idx);
                 if (idx < 0) {
                     return idx;
@@ -881,31 +960,36 @@ reloc_ld_imm64(struct loader *ld, struct link *lk, const struct ld_sec *sec,
                 return 0;
             }
         }
-        return ld_error(ld, -EINVAL, "section '%s': relocation %zu refers "
+        return ld_error(ld, -EINVAL,
+                        "section '%s': relocation %zu refers "
                         "to '%s' at offset %" PRIu64 " of '%s', where no map "
-                        "is defined", sec->name, r, name, off, ts->name);
+                        "is defined",
+                        sec->name, r, name, off, ts->name);
     }
     case SEC_DATA: {
-        uint64_t off = s->st_value + (uint64_t) (int64_t) insn->imm;
+        uint64_t off = s->st_value + (uint64_t)(int64_t)insn->imm;
         if (ts->map_idx < 0 || off >= ts->size) {
-            return ld_error(ld, -EINVAL, "section '%s': relocation %zu refers "
+            return ld_error(ld, -EINVAL,
+                            "section '%s': relocation %zu refers "
                             "to offset %" PRIu64 " of '%s', outside its %zu "
-                            "bytes", sec->name, r, off, ts->name, ts->size);
+                            "bytes",
+                            sec->name, r, off, ts->name, ts->size);
         }
-        int idx = prog_map_index(ld, lk, (size_t) ts->map_idx);
+        int idx = prog_map_index(ld, lk, (size_t)ts->map_idx);
         if (idx < 0) {
             return idx;
         }
         insn->src_reg = BPF_PSEUDO_MAP_VALUE;
         insn->imm = idx;
-        insn[1].imm = (int32_t) off;
+        insn[1].imm = (int32_t)off;
         return 0;
     }
     case SEC_TEXT:
     case SEC_PROG: {
-        uint64_t off = s->st_value + (uint64_t) (int64_t) insn->imm;
+        uint64_t off = s->st_value + (uint64_t)(int64_t)insn->imm;
         if (off % 8 || off >= ts->size) {
-            return ld_error(ld, -EINVAL, "section '%s': relocation %zu takes "
+            return ld_error(ld, -EINVAL,
+                            "section '%s': relocation %zu takes "
                             "the address of '%s' at a bad offset %" PRIu64,
                             sec->name, r, name, off);
         }
@@ -915,10 +999,10 @@ reloc_ld_imm64(struct loader *ld, struct link *lk, const struct ld_sec *sec,
         return 0;
     }
     default:
-        (void) src_idx;
-        return ld_error(ld, -ENOTSUP, "section '%s': relocation %zu refers "
-                        "to symbol '%s' in unsupported section '%s'",
-                        sec->name, r, name, ts->name);
+        return ld_error(ld, -ENOTSUP,
+                        "section '%s': relocation %zu (instruction %zu) "
+                        "refers to symbol '%s' in unsupported section '%s'",
+                        sec->name, r, src_idx, name, ts->name);
     }
 }
 
@@ -930,6 +1014,12 @@ append_unit(struct loader *ld, struct link *lk, size_t u)
     size_t len = unit->end - unit->start;
     size_t base = lk->n;
 
+    if (!len) {
+        return ld_error(ld, -EINVAL,
+                        "function '%s' in section '%s' is "
+                        "empty",
+                        unit->name, sec->name);
+    }
     if (base + len > BPF_MAX_INSNS) {
         return ld_error(ld, -E2BIG, "program '%s' exceeds %d instructions",
                         lk->prog, BPF_MAX_INSNS);
@@ -939,8 +1029,8 @@ append_unit(struct loader *ld, struct link *lk, size_t u)
         lk->insns = xrealloc(lk->insns, lk->cap * sizeof *lk->insns);
         lk->tsec = xrealloc(lk->tsec, lk->cap * sizeof *lk->tsec);
         lk->tidx = xrealloc(lk->tidx, lk->cap * sizeof *lk->tidx);
-        lk->has_target = xrealloc(lk->has_target,
-                                  lk->cap * sizeof *lk->has_target);
+        lk->has_target =
+            xrealloc(lk->has_target, lk->cap * sizeof *lk->has_target);
     }
     memcpy(&lk->insns[base], sec->data + unit->start * 8, len * 8);
     memset(&lk->has_target[base], 0, len * sizeof *lk->has_target);
@@ -955,27 +1045,30 @@ append_unit(struct loader *ld, struct link *lk, size_t u)
 
         if (insn->code == (BPF_LD | BPF_IMM | BPF_DW)) {
             if (k + 1 >= len) {
-                return ld_error(ld, -EINVAL, "section '%s': LD_IMM64 at "
+                return ld_error(ld, -EINVAL,
+                                "section '%s': LD_IMM64 at "
                                 "instruction %zu is cut off by the end of "
-                                "function '%s'", sec->name, src_idx,
-                                unit->name);
+                                "function '%s'",
+                                sec->name, src_idx, unit->name);
             }
             if (sec->insn_rel && sec->insn_rel[src_idx + 1] >= 0) {
-                return ld_error(ld, -EINVAL, "section '%s': relocation on "
+                return ld_error(ld, -EINVAL,
+                                "section '%s': relocation on "
                                 "the second half of LD_IMM64 at "
-                                "instruction %zu", sec->name, src_idx);
+                                "instruction %zu",
+                                sec->name, src_idx);
             }
             if (r >= 0) {
-                int rc = reloc_ld_imm64(ld, lk, sec, src_idx, (size_t) r,
-                                        out);
+                int rc = reloc_ld_imm64(ld, lk, sec, src_idx, (size_t)r, out);
                 if (rc) {
                     return rc;
                 }
             } else if (insn->src_reg) {
-                return ld_error(ld, -EINVAL, "section '%s': LD_IMM64 at "
+                return ld_error(ld, -EINVAL,
+                                "section '%s': LD_IMM64 at "
                                 "instruction %zu has pseudo source %u but "
-                                "no relocation", sec->name, src_idx,
-                                insn->src_reg);
+                                "no relocation",
+                                sec->name, src_idx, insn->src_reg);
             }
             k++;
             continue;
@@ -986,45 +1079,52 @@ append_unit(struct loader *ld, struct link *lk, size_t u)
                     const GElf_Rel *rel = &sec->rels[r];
                     size_t si = GELF_R_SYM(rel->r_info);
                     const GElf_Sym *s = &ld->syms[si];
-                    if (!s->st_shndx || s->st_shndx >= ld->n_secs
-                        || (ld->secs[s->st_shndx].kind != SEC_TEXT
-                            && ld->secs[s->st_shndx].kind != SEC_PROG)) {
-                        return ld_error(ld, -ENOTSUP, "section '%s': call "
+                    if (!s->st_shndx || s->st_shndx >= ld->n_secs ||
+                        (ld->secs[s->st_shndx].kind != SEC_TEXT &&
+                         ld->secs[s->st_shndx].kind != SEC_PROG)) {
+                        return ld_error(ld, -ENOTSUP,
+                                        "section '%s': call "
                                         "at instruction %zu refers to "
                                         "'%s', which is not a function in "
-                                        "this object", sec->name, src_idx,
-                                        sym_name(ld, si));
+                                        "this object",
+                                        sec->name, src_idx, sym_name(ld, si));
                     }
-                    int64_t t = (int64_t) (s->st_value / 8) + insn->imm + 1;
-                    if (s->st_value % 8 || t < 0
-                        || (uint64_t) t >= ld->secs[s->st_shndx].size / 8) {
-                        return ld_error(ld, -EINVAL, "section '%s': call at "
+                    int64_t t = (int64_t)(s->st_value / 8) + insn->imm + 1;
+                    if (s->st_value % 8 || t < 0 ||
+                        (uint64_t)t >= ld->secs[s->st_shndx].size / 8) {
+                        return ld_error(ld, -EINVAL,
+                                        "section '%s': call at "
                                         "instruction %zu to '%s' lands "
-                                        "outside section '%s'", sec->name,
-                                        src_idx, sym_name(ld, si),
+                                        "outside section '%s'",
+                                        sec->name, src_idx, sym_name(ld, si),
                                         ld->secs[s->st_shndx].name);
                     }
-                    set_target(lk, out, s->st_shndx, (size_t) t);
+                    set_target(lk, out, s->st_shndx, (size_t)t);
                 } else {
-                    int64_t t = (int64_t) src_idx + insn->imm + 1;
-                    if (t < 0 || (uint64_t) t >= sec->size / 8) {
-                        return ld_error(ld, -EINVAL, "section '%s': call at "
+                    int64_t t = (int64_t)src_idx + insn->imm + 1;
+                    if (t < 0 || (uint64_t)t >= sec->size / 8) {
+                        return ld_error(ld, -EINVAL,
+                                        "section '%s': call at "
                                         "instruction %zu lands outside the "
-                                        "section", sec->name, src_idx);
+                                        "section",
+                                        sec->name, src_idx);
                     }
-                    set_target(lk, out, unit->sec, (size_t) t);
+                    set_target(lk, out, unit->sec, (size_t)t);
                 }
                 continue;
             }
             if (insn->src_reg == BPF_PSEUDO_KFUNC_CALL) {
-                return ld_error(ld, -ENOTSUP, "section '%s': instruction "
+                return ld_error(ld, -ENOTSUP,
+                                "section '%s': instruction "
                                 "%zu calls a kernel function (kfunc), which "
-                                "is not supported", sec->name, src_idx);
+                                "is not supported",
+                                sec->name, src_idx);
             }
         }
         if (r >= 0) {
             size_t si = GELF_R_SYM(sec->rels[r].r_info);
-            return ld_error(ld, -ENOTSUP, "section '%s': relocation %d "
+            return ld_error(ld, -ENOTSUP,
+                            "section '%s': relocation %d "
                             "refers to symbol '%s' from instruction %zu "
                             "(opcode 0x%02x), which takes no relocation",
                             sec->name, r, sym_name(ld, si), src_idx,
@@ -1051,18 +1151,16 @@ link_program(struct loader *ld, size_t u, struct bpf_prog *prog)
         if (!lk.has_target[i]) {
             continue;
         }
-        size_t t;
-        for (t = 0; t < ld->n_units; t++) {
-            if (ld->units[t].sec == lk.tsec[i]
-                && ld->units[t].start == lk.tidx[i]) {
-                break;
-            }
-        }
+        struct ld_unit key = {.sec = lk.tsec[i], .start = lk.tidx[i]};
+        const struct ld_unit *hit =
+            bsearch(&key, ld->units, ld->n_units, sizeof *ld->units, cmp_units);
+        size_t t = hit ? (size_t)(hit - ld->units) : ld->n_units;
         if (t == ld->n_units) {
-            rc = ld_error(ld, -EINVAL, "program '%s': call or function "
+            rc = ld_error(ld, -EINVAL,
+                          "program '%s': call or function "
                           "address targets instruction %zu of section '%s', "
-                          "which starts no function", lk.prog, lk.tidx[i],
-                          ld->secs[lk.tsec[i]].name);
+                          "which starts no function",
+                          lk.prog, lk.tidx[i], ld->secs[lk.tsec[i]].name);
             break;
         }
         if (lk.unit_base[t] == SIZE_MAX) {
@@ -1071,8 +1169,7 @@ link_program(struct loader *ld, size_t u, struct bpf_prog *prog)
                 break;
             }
         }
-        lk.insns[i].imm = (int32_t) ((int64_t) lk.unit_base[t]
-                                     - (int64_t) i - 1);
+        lk.insns[i].imm = (int32_t)((int64_t)lk.unit_base[t] - (int64_t)i - 1);
     }
     free(lk.unit_base);
     free(lk.tsec);
@@ -1084,9 +1181,9 @@ link_program(struct loader *ld, size_t u, struct bpf_prog *prog)
         return rc;
     }
     prog->insns = lk.insns;
-    prog->n_insns = (uint32_t) lk.n;
+    prog->n_insns = (uint32_t)lk.n;
     prog->maps = lk.maps;
-    prog->n_maps = (uint32_t) lk.n_maps;
+    prog->n_maps = (uint32_t)lk.n_maps;
     return 0;
 }
 
@@ -1109,8 +1206,8 @@ create_programs(struct loader *ld)
             free(prog);
             return rc;
         }
-        obj->progs = xrealloc(obj->progs,
-                              (obj->n_progs + 1) * sizeof *obj->progs);
+        obj->progs =
+            xrealloc(obj->progs, (obj->n_progs + 1) * sizeof *obj->progs);
         obj->progs[obj->n_progs++] = prog;
     }
     if (!obj->n_progs) {
@@ -1140,8 +1237,8 @@ loader_destroy(struct loader *ld)
 
 int
 bpf_object_open_mem(const void *data, size_t size, const char *name,
-                    const struct bpf_load_opts *opts,
-                    struct bpf_object **objp, char **errp)
+                    const struct bpf_load_opts *opts, struct bpf_object **objp,
+                    char **errp)
 {
     struct loader ld;
     int rc;
@@ -1158,7 +1255,9 @@ bpf_object_open_mem(const void *data, size_t size, const char *name,
     ld.obj = xzalloc(sizeof *ld.obj);
     const char *base = name ? strrchr(name, '/') : NULL;
     snprintf(ld.obj->name, sizeof ld.obj->name, "%s",
-             base ? base + 1 : name ? name : "mem");
+             base   ? base + 1
+             : name ? name
+                    : "mem");
 
     rc = read_sections(&ld);
     if (!rc) {
@@ -1182,7 +1281,7 @@ bpf_object_open_mem(const void *data, size_t size, const char *name,
     if (rc) {
         bpf_object_close(ld.obj);
         if (errp) {
-            *errp = xasprintf("%s: %s", ld.obj ? name ? name : "mem" : "",
+            *errp = xasprintf("%s: %s", name ? name : "mem",
                               ld.err ? ld.err : strerror(-rc));
         }
     } else {
@@ -1223,7 +1322,7 @@ bpf_object_open(const char *path, const struct bpf_load_opts *opts,
         }
         return -EINVAL;
     }
-    size_t size = (size_t) st.st_size;
+    size_t size = (size_t)st.st_size;
     uint8_t *buf = xmalloc(size ? size : 1);
     size_t got = 0;
     while (got < size) {
@@ -1237,7 +1336,7 @@ bpf_object_open(const char *path, const struct bpf_load_opts *opts,
             }
             return -err;
         }
-        got += (size_t) n;
+        got += (size_t)n;
     }
     close(fd);
     int rc = bpf_object_open_mem(buf, size, path, opts, objp, errp);
@@ -1286,7 +1385,8 @@ bpf_prog_from_insns(const void *insns, size_t n_insns, bool raw_ctx,
     if (!n_insns || n_insns > BPF_MAX_INSNS) {
         if (errp) {
             *errp = xasprintf("program has %zu instructions (must be 1 to "
-                              "%d)", n_insns, BPF_MAX_INSNS);
+                              "%d)",
+                              n_insns, BPF_MAX_INSNS);
         }
         return n_insns ? -E2BIG : -EINVAL;
     }
@@ -1298,7 +1398,7 @@ bpf_prog_from_insns(const void *insns, size_t n_insns, bool raw_ctx,
     prog->kind = raw_ctx ? BPF_PROG_KIND_RAW : BPF_PROG_KIND_XDP;
     prog->insns = xmalloc(n_insns * sizeof *prog->insns);
     memcpy(prog->insns, insns, n_insns * sizeof *prog->insns);
-    prog->n_insns = (uint32_t) n_insns;
+    prog->n_insns = (uint32_t)n_insns;
     obj->progs = xmalloc(sizeof *obj->progs);
     obj->progs[0] = prog;
     obj->n_progs = 1;

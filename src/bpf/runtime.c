@@ -17,12 +17,10 @@
 #include <time.h>
 
 #include "bpf/bpf_api.h"
+#include "bpf/bpf_log.h"
 #include "bpf/helpers.h"
 #include "bpf/interp.h"
 #include "bpf/maps.h"
-#include "core/log.h"
-
-LOG_DEFINE_MODULE(bpf);
 
 #define STATS_FORGOTTEN ((const struct bpf_prog *)1)
 

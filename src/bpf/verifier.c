@@ -84,6 +84,8 @@
 #define MAX_PACKET_OFF 0xffff   /* Kernel's MAX_PACKET_OFF. */
 #define MAX_REFS 16             /* Simultaneous ringbuf reservations. */
 #define MAX_STATES_PER_INSN 64  /* Stored states per prune point. */
+#define MAX_SEGMENT 256         /* Insns between checkpoints once a prune
+                                 * point has its fill of states. */
 
 enum rtype {
     T_NOT_INIT,
@@ -112,6 +114,8 @@ struct vreg {
     bool maybe_null;            /* OR_NULL variant of map value / mem. */
     uint8_t frameno;            /* T_STACK: frame the pointer points to. */
     uint8_t live;               /* LIVE_* flags. */
+    bool precise;               /* Stored scalar whose exact range matters
+                                 * below (see mark_precise()). */
     int32_t off;                /* Fixed offset of a pointer, bytes. */
     uint32_t id;                /* Packet/null/equal-scalar identity. */
     uint32_t ref_obj_id;        /* Reference held (ringbuf record). */
@@ -136,6 +140,15 @@ struct vframe {
 
 struct vsl;
 
+/* One executed instruction, for precision backtracking. */
+struct hent {
+    uint32_t idx;               /* Instruction index. */
+    uint8_t frame;              /* Frame it ran in. */
+    uint8_t sframe;             /* Frame of the stack slot (if spi >= 0). */
+    int8_t spi;                 /* Whole stack slot spilled or filled, or
+                                 * -1. */
+};
+
 struct vstate {
     struct vframe *frames[BPF_MAX_CALL_DEPTH];
     int curframe;               /* Index of the innermost frame. */
@@ -143,6 +156,8 @@ struct vstate {
     int n_refs;
     uint32_t insn_idx;          /* Next instruction to run. */
     struct vsl *parent;         /* Last stored state on this path. */
+    struct hent *hist;          /* Instructions run since 'parent'. */
+    uint32_t n_hist, cap_hist;
 };
 
 /* A stored state at a prune point. */
@@ -170,6 +185,7 @@ struct env {
     struct insn_aux *aux;
     int32_t *subprog_of;        /* Start index of each insn's subprog. */
     struct vsl **explored;      /* Per insn. */
+    struct vsl *unlisted;       /* Checkpoints not used for pruning. */
     uint32_t *n_explored;       /* Per insn. */
     struct vstate *cur;
     struct vstate *stack;       /* Pending branches. */
@@ -178,6 +194,8 @@ struct env {
     uint64_t processed;
     uint64_t n_states;
     uint32_t max_stack;         /* Bytes. */
+    int8_t hist_spi;            /* Slot of the current insn's spill/fill. */
+    uint8_t hist_sframe;
     int err;                    /* enum bpf_verr. */
     uint32_t err_insn;
     char *msg;
@@ -659,6 +677,12 @@ state_copy(struct vstate *dst, const struct vstate *src)
     for (int f = src->curframe + 1; f < BPF_MAX_CALL_DEPTH; f++) {
         dst->frames[f] = NULL;
     }
+    dst->hist = NULL;
+    dst->cap_hist = dst->n_hist = src->n_hist;
+    if (src->n_hist) {
+        dst->hist = xmalloc(src->n_hist * sizeof *dst->hist);
+        memcpy(dst->hist, src->hist, src->n_hist * sizeof *dst->hist);
+    }
 }
 
 static void
@@ -668,6 +692,9 @@ state_free(struct vstate *st)
         free(st->frames[f]);
         st->frames[f] = NULL;
     }
+    free(st->hist);
+    st->hist = NULL;
+    st->n_hist = st->cap_hist = 0;
 }
 
 static struct vframe *
@@ -818,7 +845,8 @@ regsafe(const struct vreg *o, const struct vreg *c, struct idmap *m)
         if (o->id && !check_ids(m, o->id, c->id)) {
             return false;
         }
-        return bpf_scalar_within(&o->s, &c->s);
+        /* Nothing below depended on the exact value: any scalar will do. */
+        return !o->precise || bpf_scalar_within(&o->s, &c->s);
     case T_PKT:
     case T_PKT_META:
         /* Id 0 is a group too (fresh pointers): shift it. */
@@ -861,31 +889,24 @@ stacksafe(const struct vframe *o, const struct vframe *c, struct idmap *m)
         if (!(os->live & LIVE_READ)) {
             continue;
         }
-        if (os->kind[0] == S_SPILL) {
-            if (cs->kind[0] == S_SPILL) {
-                if (!regsafe(&os->spill, &cs->spill, m)) {
-                    return false;
-                }
-                continue;
-            }
-            /* An unknown spilled scalar is as good as initialised bytes. */
-            if (os->spill.type != T_SCALAR || os->spill.id
-                || !scalar_is_unknown(&os->spill.s)) {
+        int olen = spill_len(os), start = 0;
+        if (olen) {
+            if (olen == spill_len(cs) && regsafe(&os->spill, &cs->spill, m)) {
+                start = olen;
+            } else if (os->spill.type != T_SCALAR || os->spill.id
+                       || (os->spill.precise
+                           && !scalar_is_unknown(&os->spill.s))) {
                 return false;
             }
-            for (int b = 0; b < 8; b++) {
-                if (cs->kind[b] == S_INVALID) {
-                    return false;
-                }
-            }
-            continue;
+            /* Else an imprecise spilled scalar: as good as any
+             * initialised bytes. */
         }
-        for (int b = 0; b < 8; b++) {
+        for (int b = start; b < 8; b++) {
             uint8_t ok = os->kind[b], ck = cs->kind[b];
             if (ok == S_INVALID) {
                 continue;
             }
-            if (ok == S_MISC) {
+            if (ok == S_MISC || ok == S_SPILL) {
                 if (ck == S_INVALID) {
                     return false;
                 }
@@ -1006,6 +1027,205 @@ propagate_liveness(struct env *env, const struct vstate *o)
     }
 }
 
+/* ---- Precision ---------------------------------------------------------
+ *
+ * A scalar in a stored state is "precise" when some path below it used
+ * its exact range: as a pointer offset, a helper's size, or in a branch the
+ * walk decided from it.  Only precise scalars are compared by range when
+ * pruning; an imprecise one matches any scalar.  A use marks the register
+ * precise in the stored states above it by walking the recorded
+ * instructions backwards (the kernel's mark_chain_precision): a MOV moves
+ * the demand to its source, a fill to its stack slot, a spill back to the
+ * spilled register, an ALU op with a register source adds that source. */
+
+struct bt {
+    uint16_t regs[BPF_MAX_CALL_DEPTH];  /* Demanded registers per frame. */
+    uint64_t slots[BPF_MAX_CALL_DEPTH]; /* Demanded stack slots. */
+};
+
+static bool
+bt_empty(const struct bt *b)
+{
+    for (int f = 0; f < BPF_MAX_CALL_DEPTH; f++) {
+        if (b->regs[f] || b->slots[f]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Undoes one instruction: which values before it the demanded values
+ * after it came from. */
+static void
+backtrack_insn(struct env *env, const struct hent *h, struct bt *b)
+{
+    const struct bpf_insn *i = &env->insns[h->idx];
+    int f = h->frame;
+    uint16_t *regs = &b->regs[f];
+    uint8_t cls = BPF_CLASS(i->code), op = BPF_OP(i->code);
+    uint16_t dbit = (uint16_t) (1u << i->dst_reg);
+    uint16_t sbit = (uint16_t) (1u << i->src_reg);
+    bool x = BPF_SRC(i->code) == BPF_X;
+    uint64_t slot = h->spi >= 0 ? 1ULL << h->spi : 0;
+
+    switch (cls) {
+    case BPF_ALU:
+    case BPF_ALU64:
+        if (!(*regs & dbit)) {
+            return;
+        }
+        if (op == BPF_MOV) {
+            *regs &= (uint16_t) ~dbit;
+            if (x) {
+                *regs |= sbit;
+            }
+        } else if (x && op != BPF_END && op != BPF_NEG) {
+            *regs |= sbit;
+        }
+        return;
+    case BPF_LDX:
+        if (*regs & dbit) {
+            *regs &= (uint16_t) ~dbit;
+            b->slots[h->sframe] |= slot;
+        }
+        return;
+    case BPF_ST:
+        b->slots[h->sframe] &= ~slot;
+        return;
+    case BPF_STX:
+        if (BPF_MODE(i->code) == BPF_ATOMIC) {
+            b->slots[h->sframe] &= ~slot;
+            if (i->imm == BPF_CMPXCHG) {
+                *regs &= (uint16_t) ~1u;
+            } else if (i->imm & BPF_FETCH) {
+                *regs &= (uint16_t) ~sbit;
+            }
+        } else if (b->slots[h->sframe] & slot) {
+            b->slots[h->sframe] &= ~slot;
+            *regs |= sbit;
+        }
+        return;
+    case BPF_LD:
+        *regs &= (uint16_t) ~(is_ldimm64(i) ? dbit : 0x3fu);
+        return;
+    default:
+        break;
+    }
+    if (op == BPF_CALL) {
+        if (i->src_reg == BPF_PSEUDO_CALL && f + 1 < BPF_MAX_CALL_DEPTH) {
+            /* Arguments came from the caller's r1-r5. */
+            *regs |= b->regs[f + 1] & 0x3eu;
+            b->regs[f + 1] = 0;
+            b->slots[f + 1] = 0;
+        } else {
+            *regs &= (uint16_t) ~0x3fu;
+        }
+    } else if (op == BPF_EXIT) {
+        if (f > 0) {
+            /* The caller's r0 is the callee's. */
+            if (b->regs[f - 1] & 1u) {
+                *regs |= 1u;
+            }
+            b->regs[f - 1] &= (uint16_t) ~0x3fu;
+        }
+    } else if (op != BPF_JA && x && (*regs & (dbit | sbit))) {
+        /* Each side's range came from the other's. */
+        *regs |= dbit | sbit;
+    }
+}
+
+/* Marks the demanded values precise in every stored state above 'st'. */
+static void
+mark_precise_bt(struct env *env, struct bt *b)
+{
+    const struct vstate *st = env->cur;
+    const struct hent *hist = st->hist;
+    uint32_t n = st->n_hist;
+    struct vsl *p = st->parent;
+    for (;;) {
+        while (n--) {
+            backtrack_insn(env, &hist[n], b);
+        }
+        if (!p || bt_empty(b)) {
+            return;
+        }
+        for (int f = 0; f < BPF_MAX_CALL_DEPTH; f++) {
+            if (f > p->st.curframe) {
+                b->regs[f] = 0;
+                b->slots[f] = 0;
+                continue;
+            }
+            struct vframe *fr = p->st.frames[f];
+            for (int r = 0; r < MAX_REGS; r++) {
+                if (!(b->regs[f] & (1u << r))) {
+                    continue;
+                }
+                struct vreg *v = &fr->regs[r];
+                if (v->type != T_SCALAR || v->precise) {
+                    b->regs[f] &= (uint16_t) ~(1u << r);
+                } else {
+                    v->precise = true;
+                }
+            }
+            for (int sp = 0; sp < N_SLOTS; sp++) {
+                if (!(b->slots[f] & (1ULL << sp))) {
+                    continue;
+                }
+                struct vslot *sl = &fr->stack[sp];
+                if (sl->kind[0] != S_SPILL || sl->spill.type != T_SCALAR
+                    || sl->spill.precise) {
+                    b->slots[f] &= ~(1ULL << sp);
+                } else {
+                    sl->spill.precise = true;
+                }
+            }
+        }
+        hist = p->st.hist;
+        n = p->st.n_hist;
+        p = p->parent;
+    }
+}
+
+/* The exact range of register 'regno' (current frame) matters. */
+static void
+mark_precise(struct env *env, int regno)
+{
+    struct bt b;
+    memset(&b, 0, sizeof b);
+    if (curf(env)->regs[regno].type != T_SCALAR) {
+        return;
+    }
+    b.regs[env->cur->curframe] = (uint16_t) (1u << regno);
+    mark_precise_bt(env, &b);
+}
+
+/* The current path was pruned by 'o': what was precise below 'o' is
+ * precise below the current state too. */
+static void
+propagate_precision(struct env *env, const struct vstate *o)
+{
+    struct bt b;
+    memset(&b, 0, sizeof b);
+    for (int f = 0; f <= o->curframe; f++) {
+        for (int r = 0; r < MAX_REGS; r++) {
+            const struct vreg *v = &o->frames[f]->regs[r];
+            if (v->type == T_SCALAR && v->precise) {
+                b.regs[f] |= (uint16_t) (1u << r);
+            }
+        }
+        for (int sp = 0; sp < N_SLOTS; sp++) {
+            const struct vslot *sl = &o->frames[f]->stack[sp];
+            if (sl->kind[0] == S_SPILL && sl->spill.type == T_SCALAR
+                && sl->spill.precise) {
+                b.slots[f] |= 1ULL << sp;
+            }
+        }
+    }
+    if (!bt_empty(&b)) {
+        mark_precise_bt(env, &b);
+    }
+}
+
 /* Returns 1 to prune the current path, 0 to go on, <0 on rejection. */
 static int
 is_state_visited(struct env *env, uint32_t idx)
@@ -1021,12 +1241,16 @@ is_state_visited(struct env *env, uint32_t idx)
         }
         if (states_safe(&sl->st, cur)) {
             propagate_liveness(env, &sl->st);
+            propagate_precision(env, &sl->st);
             return 1;
         }
     }
-    if (env->n_explored[idx] >= MAX_STATES_PER_INSN) {
+    bool listed = env->n_explored[idx] < MAX_STATES_PER_INSN;
+    if (!listed && cur->n_hist < MAX_SEGMENT) {
         return 0;
     }
+    /* A checkpoint that is not listed is never compared against: it only
+     * bounds the instruction history that precision backtracking walks. */
     struct vsl *sl = xzalloc(sizeof *sl);
     state_copy(&sl->st, cur);
     for (int f = 0; f <= sl->st.curframe; f++) {
@@ -1040,11 +1264,17 @@ is_state_visited(struct env *env, uint32_t idx)
     sl->parent = cur->parent;
     sl->st.parent = cur->parent;
     sl->branches = 1;
-    sl->next = env->explored[idx];
-    env->explored[idx] = sl;
-    env->n_explored[idx]++;
+    if (listed) {
+        sl->next = env->explored[idx];
+        env->explored[idx] = sl;
+        env->n_explored[idx]++;
+    } else {
+        sl->next = env->unlisted;
+        env->unlisted = sl;
+    }
     env->n_states++;
     cur->parent = sl;
+    cur->n_hist = 0;
     clear_written(cur);
     return 0;
 }
@@ -1099,35 +1329,60 @@ reg_known_zero(const struct vreg *r)
            && r->s.var_off.value == 0;
 }
 
-/* Stack write at a fixed offset 'off' (negative) in frame 'fr'. */
+/* Number of leading bytes of 'slot' holding its spilled register. */
+static int
+spill_len(const struct vslot *slot)
+{
+    int n = 0;
+    while (n < 8 && slot->kind[n] == S_SPILL) {
+        n++;
+    }
+    return n;
+}
+
+/* Forgets the register spilled in 'slot'; its bytes stay initialised. */
 static void
-stack_write_fixed(struct env *env, struct vframe *fr, int64_t off, int size,
+unspill(struct vslot *slot)
+{
+    for (int b = 0; b < 8; b++) {
+        if (slot->kind[b] == S_SPILL) {
+            slot->kind[b] = S_MISC;
+        }
+    }
+}
+
+/* Stack write at a fixed offset 'off' (negative) in frame 'fr'.  A whole
+ * register stored at the start of a slot is spilled: 8-byte stores keep
+ * any register, narrower stores keep a scalar (like the kernel's
+ * save_register_state()), so counters kept in u32 stack variables keep
+ * their bounds. */
+static void
+stack_write_fixed(struct vframe *fr, int64_t off, int size,
                   const struct vreg *val)
 {
     int spi = (int) ((-off - 1) / 8);
     struct vslot *slot = &fr->stack[spi];
+    int first = (int) (off + 8 * (spi + 1));
     if (size == 8) {
         slot->live |= LIVE_WRITTEN;
-        if (val) {
-            for (int b = 0; b < 8; b++) {
-                slot->kind[b] = S_SPILL;
-            }
-            slot->spill = *val;
-            slot->spill.live = 0;
-            return;
-        }
     }
-    if (slot->kind[0] == S_SPILL) {
-        for (int b = 0; b < 8; b++) {
-            slot->kind[b] = S_MISC;
-        }
-    }
-    int first = (int) (off + 8 * (spi + 1));
     bool zero = val && reg_known_zero(val);
+    if (val && first == 0
+        && (size == 8 || (val->type == T_SCALAR && !zero))) {
+        uint8_t old[8];
+        memcpy(old, slot->kind, 8);
+        for (int b = 0; b < 8; b++) {
+            slot->kind[b] = b < size ? S_SPILL
+                            : old[b] == S_INVALID ? S_INVALID : S_MISC;
+        }
+        slot->spill = *val;
+        slot->spill.live = 0;
+        return;
+    }
+    unspill(slot);
     for (int b = first; b < first + size; b++) {
         slot->kind[b] = zero ? S_ZERO : S_MISC;
     }
-    (void) env;
 }
 
 /* Stack read at fixed offset; fills 'dst' (may be NULL for helper reads). */
@@ -1140,15 +1395,20 @@ stack_read_fixed(struct env *env, int frameno, int64_t off, int size,
     struct vslot *slot = &fr->stack[spi];
     mark_slot_read(env, frameno, spi);
     int first = (int) (off + 8 * (spi + 1));
-    if (slot->kind[0] == S_SPILL) {
-        if (size == 8) {
-            if (dst) {
-                uint8_t live = dst->live;
-                *dst = slot->spill;
-                dst->live = live;
+    if (slot->kind[0] == S_SPILL && first == 0 && spill_len(slot) == size) {
+        if (dst) {
+            uint8_t live = dst->live;
+            *dst = slot->spill;
+            dst->live = live;
+            dst->precise = false;
+            if (sext && size < 8) {
+                dst->id = 0;
+                bpf_scalar_sext(&dst->s, size * 8);
             }
-            return 0;
         }
+        return 0;
+    }
+    if (slot->kind[0] == S_SPILL && first < spill_len(slot)) {
         if (slot->spill.type != T_SCALAR) {
             return verr(env, BPF_VERR_PARTIAL_PTR, idx,
                         "%d-byte read of a spilled %s at fp%+lld", size,
@@ -1216,8 +1476,12 @@ check_stack_access(struct env *env, const struct vreg *ptr, int32_t off,
     }
     stack_depth_note(env, lo);
     if (fixed && !helper) {
+        if (!(lo % 8)) {
+            env->hist_spi = (int8_t) ((-lo - 1) / 8);
+            env->hist_sframe = (uint8_t) frameno;
+        }
         if (write) {
-            stack_write_fixed(env, fr, lo, size, val);
+            stack_write_fixed(fr, lo, size, val);
             return 0;
         }
         return stack_read_fixed(env, frameno, lo, size, dst, sext, idx);
@@ -1232,14 +1496,10 @@ check_stack_access(struct env *env, const struct vreg *ptr, int32_t off,
                 if (size >= 8 && b == 0 && a + 8 <= hi) {
                     slot->live |= LIVE_WRITTEN;
                 }
-                if (slot->kind[0] == S_SPILL) {
-                    memset(slot->kind, S_MISC, 8);
-                }
+                unspill(slot);
                 slot->kind[b] = S_MISC;
             } else if (slot->kind[b] != S_INVALID) {
-                if (slot->kind[0] == S_SPILL) {
-                    memset(slot->kind, S_MISC, 8);
-                }
+                unspill(slot);
                 slot->kind[b] = S_MISC;
             }
             continue;
@@ -1448,8 +1708,11 @@ clear_scalar_id(struct vreg *r)
 
 static int
 ptr_arith(struct env *env, struct vreg *dst, const struct vreg *ptr,
-          const struct vreg *sc, uint8_t op, uint32_t idx)
+          const struct vreg *sc, int sc_regno, uint8_t op, uint32_t idx)
 {
+    if (sc_regno >= 0) {
+        mark_precise(env, sc_regno);
+    }
     if (ptr->maybe_null) {
         return verr(env, BPF_VERR_PTR_ARITH_PROHIBITED, idx,
                     "arithmetic on %s_or_null", rtype_names[ptr->type]);
@@ -1594,12 +1857,15 @@ do_alu(struct env *env, const struct bpf_insn *i, uint32_t idx)
         }
         if (op == BPF_ADD) {
             struct vreg d = *dst;
-            return is_ptr(&d) ? ptr_arith(env, dst, &d, &src, op, idx)
-                              : ptr_arith(env, dst, &src, &d, op, idx);
+            return is_ptr(&d)
+                   ? ptr_arith(env, dst, &d, &src, x ? i->src_reg : -1, op,
+                               idx)
+                   : ptr_arith(env, dst, &src, &d, i->dst_reg, op, idx);
         }
         if (op == BPF_SUB && is_ptr(dst)) {
             struct vreg d = *dst;
-            return ptr_arith(env, dst, &d, &src, op, idx);
+            return ptr_arith(env, dst, &d, &src, x ? i->src_reg : -1, op,
+                             idx);
         }
         return verr(env, BPF_VERR_PTR_ARITH_PROHIBITED, idx,
                     "operator 0x%02x on a pointer", op);
@@ -1748,6 +2014,13 @@ do_cond_jmp(struct env *env, const struct bpf_insn *i, uint32_t idx)
     } else {
         taken = bpf_scalar_branch(&a->s, &b->s, op, is32);
     }
+    if (taken >= 0) {
+        /* The walk follows one way because of these values. */
+        mark_precise(env, i->dst_reg);
+        if (x) {
+            mark_precise(env, i->src_reg);
+        }
+    }
     if (taken == 1) {
         env->cur->insn_idx = target;
         return 0;
@@ -1761,6 +2034,12 @@ do_cond_jmp(struct env *env, const struct bpf_insn *i, uint32_t idx)
     bool t_ok = bpf_scalar_refine(&at.s, &bt.s, op, is32);
     struct vreg af = *a, bf = *b;
     bool f_ok = bpf_scalar_refine(&af.s, &bf.s, bpf_jmp_negate(op), is32);
+    if (!t_ok || !f_ok) {
+        mark_precise(env, i->dst_reg);
+        if (x) {
+            mark_precise(env, i->src_reg);
+        }
+    }
     if (t_ok && f_ok) {
         struct vstate *other = push_state(env, target);
         struct vframe *ofr = other->frames[other->curframe];
@@ -1956,6 +2235,7 @@ do_helper_call(struct env *env, const struct bpf_insn *i, uint32_t idx)
             if (read_reg(env, regno + 1, idx)) {
                 return -EINVAL;
             }
+            mark_precise(env, regno + 1);
             if (is_ptr(sz) || sz->s.smin < 0) {
                 return verr(env, BPF_VERR_HELPER_ARG_SIZE, idx,
                             "r%d: size must be a non-negative scalar",
@@ -1994,6 +2274,7 @@ do_helper_call(struct env *env, const struct bpf_insn *i, uint32_t idx)
                             regno);
             }
             alloc_size = r->s.var_off.value;
+            mark_precise(env, regno);
             break;
         case BPF_ARG_PTR_TO_CTX:
             if (r->type != T_CTX || r->off
@@ -2403,7 +2684,20 @@ walk(struct env *env)
             rc = is_state_visited(env, idx);
         }
         if (!rc) {
+            struct hent h = { idx, (uint8_t) env->cur->curframe, 0, -1 };
+            env->hist_spi = -1;
             rc = do_insn(env);
+            if (rc == 0) {
+                h.spi = env->hist_spi;
+                h.sframe = env->hist_sframe;
+                struct vstate *st = env->cur;
+                if (st->n_hist == st->cap_hist) {
+                    st->cap_hist = st->cap_hist ? 2 * st->cap_hist : 32;
+                    st->hist = xrealloc(st->hist,
+                                        st->cap_hist * sizeof *st->hist);
+                }
+                st->hist[st->n_hist++] = h;
+            }
         }
         if (rc < 0) {
             return rc;
@@ -2448,17 +2742,23 @@ make_xlated(struct env *env)
 }
 
 static void
+vsl_free_list(struct vsl *sl)
+{
+    while (sl) {
+        struct vsl *next = sl->next;
+        state_free(&sl->st);
+        free(sl);
+        sl = next;
+    }
+}
+
+static void
 env_free(struct env *env)
 {
+    vsl_free_list(env->unlisted);
     if (env->explored) {
         for (uint32_t idx = 0; idx < env->n; idx++) {
-            struct vsl *sl = env->explored[idx];
-            while (sl) {
-                struct vsl *next = sl->next;
-                state_free(&sl->st);
-                free(sl);
-                sl = next;
-            }
+            vsl_free_list(env->explored[idx]);
         }
     }
     for (size_t s = 0; s < env->n_stack; s++) {

@@ -29,9 +29,10 @@ struct bpf_program;
 #include "cli.h"
 #include "core/util.h"
 
-#define XDP_HEADROOM 256             /* Bytes before the packet, as the
-                                      * kernel's XDP_PACKET_HEADROOM. */
-#define XDP_FRAME_SIZE 4096          /* Whole buffer, bytes. */
+#define XDP_HEADROOM                                                           \
+    256                     /* Bytes before the packet, as the                 \
+                             * kernel's XDP_PACKET_HEADROOM. */
+#define XDP_FRAME_SIZE 4096 /* Whole buffer, bytes. */
 #define MAX_REPEAT 100000000u
 
 static int
@@ -82,9 +83,10 @@ verify_or_complain(struct bpf_prog *prog)
     memset(&res, 0, sizeof res);
     bpf_prog_verify(prog, &res);
     if (!res.accepted) {
-        fprintf(stderr, "sluice: program '%s' (section '%s') rejected at "
-                "instruction %" PRIu32 "\n%s", bpf_prog_name(prog),
-                bpf_prog_section(prog), res.insn_idx,
+        fprintf(stderr,
+                "sluice: program '%s' (section '%s') rejected at "
+                "instruction %" PRIu32 "\n%s",
+                bpf_prog_name(prog), bpf_prog_section(prog), res.insn_idx,
                 res.log ? res.log : "");
         if (res.log && res.log[0] && res.log[strlen(res.log) - 1] != '\n') {
             fputc('\n', stderr);
@@ -100,8 +102,8 @@ int
 cli_cmd_prog_dump(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "section", required_argument, NULL, 's' },
-        { NULL, 0, NULL, 0 },
+        {"section", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
     };
     const char *section = NULL;
     int c;
@@ -128,15 +130,14 @@ cli_cmd_prog_dump(int argc, char **argv)
     size_t shown = 0;
     for (size_t i = 0; i < bpf_object_n_progs(obj); i++) {
         struct bpf_prog *prog = bpf_object_prog(obj, i);
-        if (section && strcmp(section, prog->section)
-            && strcmp(section, prog->name)) {
+        if (section && strcmp(section, prog->section) &&
+            strcmp(section, prog->name)) {
             continue;
         }
-        ds_put_format(&out, "%s%s: %s, %" PRIu32 " insns\n",
-                      shown ? "\n" : "", prog->section, prog->name,
-                      prog->n_insns);
-        bpf_disasm_insns(prog->insns, prog->n_insns, prog->maps,
-                         prog->n_maps, true, &out);
+        ds_put_format(&out, "%s%s: %s, %" PRIu32 " insns\n", shown ? "\n" : "",
+                      prog->section, prog->name, prog->n_insns);
+        bpf_disasm_insns(prog->insns, prog->n_insns, prog->maps, prog->n_maps,
+                         true, &out);
         shown++;
     }
     int rc = 0;
@@ -166,10 +167,11 @@ read_pcap_packet(const char *path, unsigned long index, uint8_t **pkt,
     for (unsigned long i = 0;; i++) {
         int rc = pcap_next_ex(p, &hdr, &data);
         if (rc != 1) {
-            char *msg = rc == PCAP_ERROR_BREAK
-                ? xasprintf("%s: has only %lu packets, no index %lu", path,
-                            i, index)
-                : xasprintf("%s: %s", path, pcap_geterr(p));
+            char *msg =
+                rc == PCAP_ERROR_BREAK
+                    ? xasprintf("%s: has only %lu packets, no index %lu", path,
+                                i, index)
+                    : xasprintf("%s: %s", path, pcap_geterr(p));
             pcap_close(p);
             return msg;
         }
@@ -180,8 +182,7 @@ read_pcap_packet(const char *path, unsigned long index, uint8_t **pkt,
     *len = hdr->caplen;
     *pkt = xmalloc(hdr->caplen ? hdr->caplen : 1);
     memcpy(*pkt, data, hdr->caplen);
-    *ts_ns = (uint64_t) hdr->ts.tv_sec * 1000000000u
-             + (uint64_t) hdr->ts.tv_usec;
+    *ts_ns = (uint64_t)hdr->ts.tv_sec * 1000000000u + (uint64_t)hdr->ts.tv_usec;
     pcap_close(p);
     return NULL;
 }
@@ -191,13 +192,13 @@ now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int
 cmp_u64(const void *a_, const void *b_)
 {
-    uint64_t a = *(const uint64_t *) a_, b = *(const uint64_t *) b_;
+    uint64_t a = *(const uint64_t *)a_, b = *(const uint64_t *)b_;
     return a < b ? -1 : a > b;
 }
 
@@ -216,10 +217,10 @@ run_xdp(const struct bpf_prog *prog, const uint8_t *pkt, size_t len,
         memset(frame, 0, XDP_FRAME_SIZE);
         memcpy(frame + XDP_HEADROOM, pkt, len);
         memset(&ctx, 0, sizeof ctx);
-        ctx.data_hard_start = (uintptr_t) frame;
-        ctx.data_meta = ctx.data = (uintptr_t) (frame + XDP_HEADROOM);
+        ctx.data_hard_start = (uintptr_t)frame;
+        ctx.data_meta = ctx.data = (uintptr_t)(frame + XDP_HEADROOM);
         ctx.data_end = ctx.data + len;
-        ctx.frame_end = (uintptr_t) (frame + XDP_FRAME_SIZE);
+        ctx.frame_end = (uintptr_t)(frame + XDP_FRAME_SIZE);
         ctx.ingress_ifindex = 1;
         uint64_t t0 = now_ns();
         rv = bpf_prog_run_xdp(prog, &ctx);
@@ -228,8 +229,8 @@ run_xdp(const struct bpf_prog *prog, const uint8_t *pkt, size_t len,
     qsort(times, repeat, sizeof *times, cmp_u64);
     *median_ns = times[repeat / 2];
     free(times);
-    *outp = (const uint8_t *) (uintptr_t) ctx.data;
-    *out_len = (size_t) (ctx.data_end - ctx.data);
+    *outp = (const uint8_t *)(uintptr_t)ctx.data;
+    *out_len = (size_t)(ctx.data_end - ctx.data);
     return rv;
 }
 
@@ -237,13 +238,13 @@ int
 cli_cmd_prog_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "section", required_argument, NULL, 's' },
-        { "packet", required_argument, NULL, 'p' },
-        { "pcap", required_argument, NULL, 'c' },
-        { "index", required_argument, NULL, 'i' },
-        { "repeat", required_argument, NULL, 'r' },
-        { "json", no_argument, NULL, 'j' },
-        { NULL, 0, NULL, 0 },
+        {"section", required_argument, NULL, 's'},
+        {"packet", required_argument, NULL, 'p'},
+        {"pcap", required_argument, NULL, 'c'},
+        {"index", required_argument, NULL, 'i'},
+        {"repeat", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
     };
     const char *section = NULL, *hex = NULL, *pcap = NULL;
     unsigned long index = 0, repeat = 1;
@@ -272,10 +273,10 @@ cli_cmd_prog_run(int argc, char **argv)
         case 'r':
             errno = 0;
             repeat = strtoul(optarg, &end, 10);
-            if (errno || *end || !repeat || repeat > MAX_REPEAT
-                || optarg[0] == '-') {
-                return cli_usage_error("bad --repeat '%s' (1 to %u)",
-                                       optarg, MAX_REPEAT);
+            if (errno || *end || !repeat || repeat > MAX_REPEAT ||
+                optarg[0] == '-') {
+                return cli_usage_error("bad --repeat '%s' (1 to %u)", optarg,
+                                       MAX_REPEAT);
             }
             break;
         case 'j':
@@ -305,7 +306,8 @@ cli_cmd_prog_run(int argc, char **argv)
     if (len > XDP_FRAME_SIZE - XDP_HEADROOM) {
         free(pkt);
         return cli_error("packet of %zu bytes exceeds the %d bytes an XDP "
-                         "frame holds", len, XDP_FRAME_SIZE - XDP_HEADROOM);
+                         "frame holds",
+                         len, XDP_FRAME_SIZE - XDP_HEADROOM);
     }
 
     struct bpf_object *obj;
@@ -315,16 +317,15 @@ cli_cmd_prog_run(int argc, char **argv)
         free(pkt);
         return 1;
     }
-    struct bpf_prog *prog = section ? bpf_object_find_prog(obj, section)
-                                    : bpf_object_prog(obj, 0);
+    struct bpf_prog *prog =
+        section ? bpf_object_find_prog(obj, section) : bpf_object_prog(obj, 0);
     int rc = 0;
     if (!prog) {
-        rc = cli_error("%s: no program section '%s'", argv[optind],
-                       section);
+        rc = cli_error("%s: no program section '%s'", argv[optind], section);
     } else if (!section && bpf_object_n_progs(obj) > 1) {
         rc = cli_usage_error("%s has %zu programs: choose one with "
-                             "--section", argv[optind],
-                             bpf_object_n_progs(obj));
+                             "--section",
+                             argv[optind], bpf_object_n_progs(obj));
     } else {
         rc = verify_or_complain(prog);
     }
@@ -336,19 +337,16 @@ cli_cmd_prog_run(int argc, char **argv)
         if (ts_ns) {
             bpf_set_time_ns(ts_ns);
         }
-        uint64_t rv = run_xdp(prog, pkt, len, repeat, frame, &out, &out_len,
-                              &median);
+        uint64_t rv =
+            run_xdp(prog, pkt, len, repeat, frame, &out, &out_len, &median);
         struct ds hexout = DS_EMPTY_INITIALIZER;
         ds_put_hex(&hexout, out, out_len);
         if (json) {
-            json_t *doc = json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I}",
-                                    "section", prog->section,
-                                    "program", prog->name,
-                                    "retval", (json_int_t) rv,
-                                    "verdict", xdp_verdict_name(rv),
-                                    "packet", ds_cstr(&hexout),
-                                    "repeat", (json_int_t) repeat,
-                                    "ns_per_run", (json_int_t) median);
+            json_t *doc = json_pack(
+                "{s:s, s:s, s:I, s:s, s:s, s:I, s:I}", "section", prog->section,
+                "program", prog->name, "retval", (json_int_t)rv, "verdict",
+                xdp_verdict_name(rv), "packet", ds_cstr(&hexout), "repeat",
+                (json_int_t)repeat, "ns_per_run", (json_int_t)median);
             json_dumpf(doc, stdout, JSON_INDENT(2));
             fputc('\n', stdout);
             json_decref(doc);
@@ -386,7 +384,7 @@ cli_cmd_bpf_asm(int argc, char **argv)
     }
     struct bpf_insn *insns;
     size_t n;
-    char *err = bpf_asm((const char *) text, NULL, 0, &insns, &n);
+    char *err = bpf_asm((const char *)text, NULL, 0, &insns, &n);
     free(text);
     if (err) {
         cli_error("%s", err);
@@ -417,7 +415,7 @@ read_insns(size_t *n)
         return NULL;
     }
     *n = size / sizeof(struct bpf_insn);
-    return (struct bpf_insn *) (void *) buf;
+    return (struct bpf_insn *)(void *)buf;
 }
 
 int
@@ -443,9 +441,9 @@ int
 cli_cmd_bpf_exec(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "interpret", no_argument, NULL, 'i' },
-        { "jit", no_argument, NULL, 'J' },
-        { NULL, 0, NULL, 0 },
+        {"interpret", no_argument, NULL, 'i'},
+        {"jit", no_argument, NULL, 'J'},
+        {NULL, 0, NULL, 0},
     };
     bool jit = false;
     int c;
@@ -493,8 +491,7 @@ cli_cmd_bpf_exec(int argc, char **argv)
         if (!rc) {
             /* A zero-length memory still gets a valid pointer. */
             uint8_t dummy;
-            uint64_t r0 = bpf_prog_run_raw(prog, mem ? mem : &dummy,
-                                           mem_len);
+            uint64_t r0 = bpf_prog_run_raw(prog, mem ? mem : &dummy, mem_len);
             printf("%" PRIx64 "\n", r0);
         }
         bpf_object_close(obj);

@@ -20,6 +20,7 @@
 #include "core/util.h"
 #include "dp/dp.h"
 #include "flow/flow_parse.h"
+#include "flow/flow_prog.h"
 #include "flow/pipeline.h"
 #include "pkt/pkt.h"
 #include "port/port.h"
@@ -123,6 +124,17 @@ print_run_text(struct dp *dp, uint64_t now)
     if (s.len && s.buf[s.len - 1] != '\n') {
         ds_put_char(&s, '\n');
     }
+    {
+        /* Programs, only when a configuration loads some. */
+        struct ds progs = DS_EMPTY_INITIALIZER;
+
+        flow_progs_show(dp_progs(dp), false, &progs);
+        if (progs.len) {
+            ds_put_cstr(&s, "progs:\n");
+            ds_put_cstr(&s, ds_cstr(&progs));
+        }
+        ds_destroy(&progs);
+    }
     pipeline_drop_counts(dp_pipeline(dp), drops);
     ds_put_cstr(&s, "drops:");
     put_reason_counts(&s, drops, PIPELINE_N_DROPS, drop_name, 0);
@@ -178,6 +190,17 @@ print_run_json(struct dp *dp, uint64_t now)
                          jerr.text);
     }
     json_object_set_new(doc, "flows", flows_json);
+
+    flow_progs_show(dp_progs(dp), true, &flows);
+    flows_json = json_loads(ds_cstr(&flows), 0, &jerr);
+    ds_destroy(&flows);
+    if (!flows_json) {
+        json_decref(doc);
+        return cli_error("internal error: program statistics are not "
+                         "valid JSON: %s",
+                         jerr.text);
+    }
+    json_object_set_new(doc, "progs", flows_json);
 
     pipeline_drop_counts(dp_pipeline(dp), drops);
     json_object_set_new(doc, "drops",

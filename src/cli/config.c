@@ -28,7 +28,10 @@
 #include "core/util.h"
 #include "dp/dp.h"
 #include "flow/flow_parse.h"
+#include "flow/flow_prog.h"
 #include "flow/pipeline.h"
+#include "nf/nf_p0f.h"
+#include "bpf/bpf_api.h"
 #include "port/port.h"
 
 /* Maximum tokens in one line (words plus arguments), and of words in a
@@ -67,11 +70,24 @@ struct config_cmd {
 static config_cmd_fn config_port_add;
 static config_cmd_fn config_flow_add;
 static config_cmd_fn config_flow_del;
+static config_cmd_fn config_prog_load;
+static config_cmd_fn config_prog_unload;
+static config_cmd_fn config_map_update;
+static config_cmd_fn config_map_delete;
+static config_cmd_fn config_nf_p0f_load;
 
 static const struct config_cmd config_cmds[] = {
     {"port add", config_port_add, 2, 2, false, true, "N TYPE:ARGS"},
     {"flow add", config_flow_add, 1, 1, true, false, "FLOW"},
     {"flow del", config_flow_del, 0, 1, true, false, "[MATCH]"},
+    {"prog load", config_prog_load, 2, -1, false, false,
+     "NAME FILE.o [SECTION] [rodata.VAR=VALUE ...]"},
+    {"prog unload", config_prog_unload, 1, 1, false, false, "NAME"},
+    {"map update", config_map_update, 4, 5, false, false,
+     "NAME MAP KEY_HEX VALUE_HEX [any|noexist|exist]"},
+    {"map delete", config_map_delete, 3, 3, false, false, "NAME MAP KEY_HEX"},
+    {"nf p0f load", config_nf_p0f_load, 2, 3, false, false,
+     "NAME P0F_FILE [LABEL_SUBSTRING]"},
 };
 
 /* Parses a decimal port number. */
@@ -215,6 +231,147 @@ config_flow_del(struct config_ctx *ctx, const struct config_arg *args,
     pipeline_del(dp_pipeline(ctx->dp), &spec);
     flow_spec_destroy(&spec);
     return NULL;
+}
+
+#define RODATA_PREFIX "rodata."
+
+static char *
+config_prog_load(struct config_ctx *ctx, const struct config_arg *args,
+                 int n_args, int end_col, int *err_col)
+{
+    struct flow_progs *progs = dp_progs(ctx->dp);
+    const char *section = NULL;
+    char **rodata = xcalloc((size_t)n_args, sizeof *rodata);
+    size_t n_rodata = 0;
+    char *error = NULL;
+    char *path;
+
+    if (flow_progs_lookup(progs, args[0].text)) {
+        *err_col = args[0].col;
+        free(rodata);
+        return xasprintf("a program named '%s' is already loaded",
+                         args[0].text);
+    }
+    for (int i = 2; i < n_args; i++) {
+        const char *a = args[i].text;
+
+        if (!strncmp(a, RODATA_PREFIX, strlen(RODATA_PREFIX))) {
+            const char *var = a + strlen(RODATA_PREFIX);
+            const char *eq = strchr(var, '=');
+
+            if (!eq || eq == var || !eq[1]) {
+                *err_col = args[i].col;
+                free(rodata);
+                return xasprintf("expected rodata.VAR=VALUE, got '%s'", a);
+            }
+            rodata[n_rodata++] = (char *)var;
+        } else if (i == 2) {
+            section = a;
+        } else {
+            *err_col = args[i].col;
+            free(rodata);
+            return xasprintf("expected rodata.VAR=VALUE, got '%s'", a);
+        }
+    }
+    /* Object files, like pcaps, are found relative to the config. */
+    path = port_resolve_path(ctx->base_dir, args[1].text);
+    error =
+        flow_progs_load(progs, args[0].text, path, section, rodata, n_rodata);
+    if (error) {
+        *err_col = args[1].col;
+    }
+    free(path);
+    free(rodata);
+    return error;
+}
+
+static char *
+config_prog_unload(struct config_ctx *ctx, const struct config_arg *args,
+                   int n_args, int end_col, int *err_col)
+{
+    char *error = flow_progs_unload(dp_progs(ctx->dp), args[0].text);
+
+    if (error) {
+        *err_col = args[0].col;
+    }
+    return error;
+}
+
+/* Runs "map VERB ARGS..." through the program registry. */
+static char *
+config_map_cmd(struct config_ctx *ctx, const char *verb,
+               const struct config_arg *args, int n_args, int *err_col)
+{
+    char *argv[6];
+    struct ds out = DS_EMPTY_INITIALIZER;
+    char *error;
+
+    argv[0] = (char *)verb;
+    for (int i = 0; i < n_args; i++) {
+        argv[i + 1] = args[i].text;
+    }
+    error =
+        flow_progs_map_cmd(dp_progs(ctx->dp), n_args + 1, argv, false, &out);
+    if (error) {
+        *err_col = args[0].col;
+    }
+    ds_destroy(&out);
+    return error;
+}
+
+static char *
+config_map_update(struct config_ctx *ctx, const struct config_arg *args,
+                  int n_args, int end_col, int *err_col)
+{
+    return config_map_cmd(ctx, "update", args, n_args, err_col);
+}
+
+static char *
+config_map_delete(struct config_ctx *ctx, const struct config_arg *args,
+                  int n_args, int end_col, int *err_col)
+{
+    return config_map_cmd(ctx, "delete", args, n_args, err_col);
+}
+
+/* "nf p0f load NAME FILE [LABEL]": fills the p0f program NAME's signature
+ * map from the [tcp:request] section of a p0f.fp file, keeping only labels
+ * that contain LABEL when given. */
+static char *
+config_nf_p0f_load(struct config_ctx *ctx, const struct config_arg *args,
+                   int n_args, int end_col, int *err_col)
+{
+    struct bpf_object *obj = flow_progs_object(dp_progs(ctx->dp),
+                                               args[0].text);
+    if (!obj) {
+        *err_col = args[0].col;
+        return xasprintf("no program named '%s' is loaded", args[0].text);
+    }
+    struct bpf_map *map = bpf_object_find_map(obj, "p0f_sigs");
+    if (!map) {
+        *err_col = args[0].col;
+        return xasprintf("program '%s' has no map 'p0f_sigs' (is it "
+                         "progs/p0f.o?)", args[0].text);
+    }
+
+    char *path = port_resolve_path(ctx->base_dir, args[1].text);
+    const char *label = n_args > 2 ? args[2].text : NULL;
+    struct nf_p0f_db db;
+    char *error = nf_p0f_load(path, label, &db);
+    if (!error) {
+        if (!db.n_sigs) {
+            error = xasprintf("%s: no TCP SYN signature%s%s%s", path,
+                              label ? " with a label containing '" : "",
+                              label ? label : "", label ? "'" : "");
+        } else {
+            error = nf_p0f_fill_map(&db, map);
+        }
+        nf_p0f_db_destroy(&db);
+    }
+    if (error) {
+        *err_col = args[1].col;
+    }
+    free(path);
+    return error;
 }
 
 /* A line split into tokens, with its command. */

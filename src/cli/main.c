@@ -39,6 +39,9 @@ static const struct cli_cmd commands[] = {
      "    parse_errors: REASON=N ... | none\n"
      "  flows:\n"
      "  FLOW LINES (as 'sluice flow dump', with statistics)\n"
+     "  progs:                     (only if CONFIG loads programs)\n"
+     "  NAME: FILE section S (FUNCTION), N insns\n"
+     "      runs N, matches N, insns executed N, X ns/run\n"
      "  drops: REASON=N ... | none\n"
      "  parse_errors: REASON=N ... | none   (totals over all ports)\n"
      "  -j, --json   print one JSON document instead:\n"
@@ -49,6 +52,11 @@ static const struct cli_cmd commands[] = {
      "                 \"drops\": N, \"errors\": N,\n"
      "                 \"parse_errors\": {REASON: N, ...}}, ...],\n"
      "                \"flows\": [per-rule statistics],\n"
+     "                \"progs\": [{\"name\", \"file\", \"section\", "
+     "\"function\",\n"
+     "                  \"insns\", \"runs\", \"matches\", "
+     "\"insns_executed\",\n"
+     "                  \"ns\", \"ns_per_run\"}, ...],\n"
      "                \"drops\": {REASON: N, ...},\n"
      "                \"parse_errors\": {REASON: N, ...}}\n"
      "               Every reason is present, zeros included.\n"
@@ -233,7 +241,7 @@ apply_log_option(const char *arg)
 static int
 strip_global_options(int *argcp, char **argv, int first, bool *helpp)
 {
-    int verbose = 0;
+    int verbose = 0; /* -v seen so far: 1 = info, 2 = debug. */
     int out = first;
     int argc = *argcp;
     bool rest = false;
@@ -247,9 +255,12 @@ strip_global_options(int *argcp, char **argv, int first, bool *helpp)
             rest = true;
             argv[out++] = argv[i];
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            verbose++;
+            /* Applied at once, so options act in the order given. */
+            verbose = MIN(verbose + 1, 2);
+            log_set_level_all(verbose == 1 ? LOG_LEVEL_INFO : LOG_LEVEL_DBG);
         } else if (!strcmp(a, "-vv")) {
-            verbose += 2;
+            verbose = 2;
+            log_set_level_all(LOG_LEVEL_DBG);
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             *helpp = true;
         } else if (!strcmp(a, "--log") || !strncmp(a, "--log=", 6)) {
@@ -269,9 +280,6 @@ strip_global_options(int *argcp, char **argv, int first, bool *helpp)
         } else {
             argv[out++] = argv[i];
         }
-    }
-    if (verbose) {
-        log_set_level_all(verbose == 1 ? LOG_LEVEL_INFO : LOG_LEVEL_DBG);
     }
     argv[out] = NULL;
     *argcp = out;

@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "flow/flow_prog.h"
 #include "flow/pipeline.h"
 #include "pkt/pkt.h"
 
@@ -35,6 +36,7 @@ struct dp_port {
 
 struct dp {
     struct pipeline *pipeline; /* The tables (owned). */
+    struct flow_progs *progs;  /* Loaded programs (owned). */
     struct dp_port *ports;     /* Sorted by number. */
     size_t n_ports;
     /* Index into 'ports' by port number, or -1; rebuilt on port add. */
@@ -54,6 +56,8 @@ dp_create(void)
     struct dp *dp = xzalloc(sizeof *dp);
 
     dp->pipeline = pipeline_create();
+    dp->progs = flow_progs_create();
+    pipeline_set_prog_lookup(dp->pipeline, flow_progs_lookup, dp->progs);
     dp->by_number = xmalloc((PORT_NUMBER_MAX + 1) * sizeof *dp->by_number);
     memset(dp->by_number, 0xff, (PORT_NUMBER_MAX + 1) * sizeof *dp->by_number);
     pipeline_set_output(dp->pipeline, dp_output, dp);
@@ -72,7 +76,9 @@ dp_destroy(struct dp *dp)
     }
     free(dp->ports);
     free(dp->by_number);
+    /* Rules first: they use the programs. */
     pipeline_destroy(dp->pipeline);
+    flow_progs_destroy(dp->progs);
     free(dp);
 }
 
@@ -82,12 +88,19 @@ dp_pipeline(struct dp *dp)
     return dp->pipeline;
 }
 
+struct flow_progs *
+dp_progs(struct dp *dp)
+{
+    return dp->progs;
+}
+
 static void
 dp_reindex(struct dp *dp)
 {
     uint32_t *numbers = xcalloc(dp->n_ports ? dp->n_ports : 1, sizeof *numbers);
 
-    memset(dp->by_number, 0xff, (PORT_NUMBER_MAX + 1) * sizeof *dp->by_number);
+    /* Ports are only ever added, so every number in use is overwritten
+     * and the others stay -1. */
     for (size_t i = 0; i < dp->n_ports; i++) {
         dp->by_number[dp->ports[i].number] = (int32_t)i;
         numbers[i] = dp->ports[i].number;

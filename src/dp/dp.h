@@ -26,6 +26,7 @@
 #include "port/port.h"
 
 struct dp;
+struct flow_progs;
 struct pipeline;
 
 struct dp *dp_create(void);
@@ -34,6 +35,9 @@ void dp_destroy(struct dp *);
 
 /* The pipeline, owned by the datapath. */
 struct pipeline *dp_pipeline(struct dp *);
+/* The loaded eBPF programs, owned by the datapath; the pipeline resolves
+ * prog=NAME and actions=prog:NAME through them. */
+struct flow_progs *dp_progs(struct dp *);
 
 /* Adds port 'number' with 'spec' (copied); 'port' is taken, or NULL to
  * only declare the port.  Returns 0, or -EEXIST if the number is in use

@@ -628,7 +628,12 @@ action_list_parse(struct action_list *list, const char *text,
             err = xstrdup("goto_table must be the last action");
             break;
         }
-        if (tok_is(text, &t, "drop") && !t.has_arg) {
+        if (tok_is(text, &t, "drop")) {
+            if (t.has_arg) {
+                err_ofs = t.name_ofs;
+                err = xstrdup("action 'drop' takes no argument");
+                break;
+            }
             drop_ofs = t.name_ofs;
             continue;
         }

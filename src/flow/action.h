@@ -2,8 +2,10 @@
  *
  * An action list is a plain array owned by its rule; actions that carry
  * strings (note, prog) own them.  'set_field' actions name a field from the
- * field table (field.h) and carry its value in network byte order in the
- * first bytes of 'value'. */
+ * field table (field.h) and carry its value in the field's storage form
+ * (the field's bytes as they sit in struct flow_key, network byte order,
+ * sub-fields such as dl_vlan_pcp already shifted into place) in the first
+ * bytes of 'value'; mf_set_packet() applies it to a packet. */
 #ifndef FLOW_ACTION_H
 #define FLOW_ACTION_H 1
 

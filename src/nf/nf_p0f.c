@@ -1,12 +1,14 @@
 #include "nf_p0f.h"
 
 #include <ctype.h>
+#include <linux/bpf.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf/bpf_api.h"
 #include "core/util.h"
 
 static char *
@@ -390,4 +392,27 @@ nf_p0f_db_destroy(struct nf_p0f_db *db)
     free(db->labels);
     free(db->groups);
     memset(db, 0, sizeof *db);
+}
+
+char *
+nf_p0f_fill_map(const struct nf_p0f_db *db, struct bpf_map *map)
+{
+    if (bpf_map_key_size(map) != sizeof(struct p0f_key)
+        || bpf_map_value_size(map) != sizeof(struct p0f_sigs)) {
+        return xasprintf("map '%s' has %u-byte keys and %u-byte values, "
+                         "the p0f layout needs %zu and %zu (program built "
+                         "from another progs/p0f.h?)", bpf_map_name(map),
+                         bpf_map_key_size(map), bpf_map_value_size(map),
+                         sizeof(struct p0f_key), sizeof(struct p0f_sigs));
+    }
+    for (size_t i = 0; i < db->n_groups; i++) {
+        const struct nf_p0f_group *g = &db->groups[i];
+        int rc = bpf_map_update(map, &g->key, &g->sigs, BPF_ANY);
+        if (rc < 0) {
+            return xasprintf("map '%s': cannot store signature group %zu "
+                             "of %zu: %s", bpf_map_name(map), i + 1,
+                             db->n_groups, strerror(-rc));
+        }
+    }
+    return NULL;
 }

@@ -40,4 +40,12 @@ int nf_p0f_parse_sig(const char *sig, unsigned int label,
                      char **errp);
 void nf_p0f_db_destroy(struct nf_p0f_db *);
 
+struct bpf_map;
+/* Writes every group of 'db' into 'map' (the p0f program's 'p0f_sigs'),
+ * replacing entries with the same key.  Checks the map's key and value
+ * sizes against this build's layout.  Returns NULL or an allocated
+ * reason. */
+char *nf_p0f_fill_map(const struct nf_p0f_db *, struct bpf_map *)
+    WARN_UNUSED_RESULT;
+
 #endif

@@ -15,6 +15,11 @@
 
 static const struct port_class *const classes[] = {
     &port_pcap_class,
+    &port_afpacket_class,
+#ifdef SLUICE_HAVE_AFXDP
+    &port_afxdp_class,
+#endif
+    &port_tap_class,
 };
 
 /* Returns the class whose type is the text before ':' in 'spec'. */
@@ -153,6 +158,12 @@ int
 port_flush(struct port *port)
 {
     return port->class->flush ? port->class->flush(port) : 0;
+}
+
+int
+port_fd(const struct port *port)
+{
+    return port->class->fd ? port->class->fd(port) : -1;
 }
 
 bool

@@ -78,6 +78,13 @@ struct port_class {
     /* Optional: true if received timestamps have nanosecond precision. */
     bool (*rx_nsec)(const struct port *);
 
+    /* Optional (live ports): a file descriptor that poll() reports
+     * readable (POLLIN) when the kernel has frames for rx_batch().  Only
+     * meaningful once rx_batch() has returned fewer than PACKET_BATCH_MAX
+     * packets: a full batch may leave frames (or segments of a super-frame)
+     * behind without the descriptor becoming readable again. */
+    int (*fd)(const struct port *);
+
     /* Optional: the file a spec's ARGS read from ('tx' false) or write to
      * ('tx' true), resolved against 'base_dir' (allocated), or NULL. */
     char *(*file)(const char *args, const char *base_dir, bool tx);
@@ -116,6 +123,9 @@ int port_flush(struct port *);
 bool port_can_rx(const struct port *);
 bool port_can_tx(const struct port *);
 bool port_rx_nsec(const struct port *);
+/* The port's descriptor to poll() for receive readiness (see
+ * port_class.fd), or -1 for ports that are always ready (files). */
+int port_fd(const struct port *);
 void port_set_tx_nsec(struct port *, bool nsec);
 
 /* The file that a port opened with 'spec' would read ('tx' false) or

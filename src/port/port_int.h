@@ -3,6 +3,7 @@
 #define PORT_PORT_INT_H 1
 
 #include "port.h"
+#include "port_live.h"
 
 extern const struct port_class port_pcap_class;
 

@@ -1,6 +1,8 @@
 /* Test object for test_bpf_loader.c: maps in the legacy "maps" section
  * (struct bpf_map_def, as before BTF-defined maps) used from a socket
- * filter section and a tc classifier section. */
+ * filter section and a tc classifier section, plus string literals, which
+ * clang puts in the mergeable-string section ".rodata.str1.1" and reaches
+ * through the section symbol plus an offset. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -31,7 +33,12 @@ int sock_prog(void *ctx)
 {
     unsigned long long k = 5;
     unsigned int *v = bpf_map_lookup_elem(&legacy_hash, &k);
-    return v ? *v : 0;
+    if (!v) {
+        bpf_trace_printk("no key %d\n", sizeof("no key %d\n"), (int) k);
+        bpf_trace_printk("miss\n", sizeof("miss\n"));
+        return 0;
+    }
+    return *v;
 }
 
 SEC("classifier")

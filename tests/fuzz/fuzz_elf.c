@@ -2,9 +2,11 @@
  *
  * Feeds arbitrary bytes to bpf_object_open_mem(); whatever loads is then
  * disassembled and the text assembled back, which must give the same
- * bytes.  Start from the test objects (BUILD/src/bpf/loader_*.o and
- * BUILD/progs/NAME.o) as the seed corpus:
- *   fuzz_elf -max_len=65536 CORPUS_DIR BUILD/src/bpf/ BUILD/progs/ */
+ * bytes.  Seeds in tests/fuzz/corpus/elf/: tests/bpf/loader_basic.c built
+ * with -g and then `llvm-strip --strip-debug` (BTF kept, DWARF dropped) and
+ * tests/bpf/loader_legacy.c built without -g.  For longer runs add the
+ * build's objects (BUILD/src/bpf/loader_*.o, BUILD/progs/NAME.o):
+ *   fuzz_elf -max_len=65536 CORPUS tests/fuzz/corpus/elf BUILD/progs */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void) argc;
-    (void) argv;
+    (void)argc;
+    (void)argv;
     /* Broken map definitions each log a warning; keep the output quiet. */
     log_set_level_all(LOG_LEVEL_OFF);
     return 0;
@@ -32,13 +34,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct bpf_load_opts opts = { .fixed_seed = true };
+    struct bpf_load_opts opts = {.fixed_seed = true};
     struct bpf_object *obj;
     char *err = NULL;
 
     if (bpf_object_open_mem(data, size, "fuzz.o", &opts, &obj, &err)) {
         if (!err) {
-            abort();            /* Every failure must explain itself. */
+            abort(); /* Every failure must explain itself. */
         }
         free(err);
         return 0;
@@ -49,13 +51,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct bpf_insn *insns;
         size_t n;
 
-        bpf_disasm_insns(prog->insns, prog->n_insns, prog->maps,
-                         prog->n_maps, false, &text);
-        char *aerr = bpf_asm(ds_cstr(&text), prog->maps, prog->n_maps,
-                             &insns, &n);
-        if (aerr || n != prog->n_insns
-            || memcmp(insns, prog->insns, n * sizeof *insns)) {
-            abort();            /* The round trip must be exact. */
+        bpf_disasm_insns(prog->insns, prog->n_insns, prog->maps, prog->n_maps,
+                         false, &text);
+        char *aerr =
+            bpf_asm(ds_cstr(&text), prog->maps, prog->n_maps, &insns, &n);
+        if (aerr || n != prog->n_insns ||
+            memcmp(insns, prog->insns, n * sizeof *insns)) {
+            abort(); /* The round trip must be exact. */
         }
         free(insns);
         ds_destroy(&text);

@@ -32,10 +32,18 @@ T0_NS = 1_700_000_000 * 10**9
 STEP_NS = 1_000_000
 
 
+def build_root():
+    """The build directory under test: $SLUICE_BUILD_ROOT (scripts/test sets
+    it) or build/ in the source tree.  Build products such as progs/*.o are
+    found under it."""
+    return os.environ.get("SLUICE_BUILD_ROOT", os.path.join(ROOT, "build"))
+
+
 def sluice_bin():
-    """Path of the binary under test: $SLUICE_BIN or the default build."""
+    """Path of the binary under test: $SLUICE_BIN or the one in
+    build_root()."""
     return os.environ.get("SLUICE_BIN",
-                          os.path.join(ROOT, "build", "src", "cli", "sluice"))
+                          os.path.join(build_root(), "src", "cli", "sluice"))
 
 
 def need_root(reason="needs root for network namespaces"):
@@ -105,6 +113,14 @@ def pcap_read(path):
         frames.append((sec * 10**9 + frac * scale, raw[ofs:ofs + caplen]))
         ofs += caplen
     return frames
+
+
+def pcap_packets_if_any(path):
+    """Frames of 'path', or [] if it does not exist or is still empty (an
+    output file created but never written)."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return []
+    return pcap_read(path)
 
 
 def pcap_is_nsec(path):

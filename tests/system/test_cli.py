@@ -8,8 +8,9 @@ import re
 import pytest
 
 from packets import arp, icmp4, tcp4, tcp6, udp4, udp6
-from sluicetest import (T0_NS, assert_frames, nonzero, pcap_is_nsec,
-                        pcap_read, pcap_write, run_sluice, stamp)
+from sluicetest import (ROOT, T0_NS, assert_frames, nonzero, pcap_is_nsec,
+                        pcap_packets_if_any, pcap_read, pcap_write,
+                        run_sluice, stamp)
 
 # --- configuration errors ------------------------------------------------
 
@@ -71,7 +72,7 @@ def test_bad_line_reports_file_line_column(sw, bad, tokens, words):
     assert any(w in m.group(4) for w in words), m.group(0)
     # Nothing was processed: the output pcap holds no packet.
     out = sw.path("out2.pcap")
-    assert not os.path.exists(out) or pcap_read(out) == []
+    assert pcap_packets_if_any(out) == []
     assert proc.stdout == ""
 
 
@@ -294,8 +295,7 @@ def test_trace_pcap_text_and_nothing_written(sw):
     assert proc.returncode == 0, proc.stderr
     assert "nw_dst=10.0.1.5" in re.search(r"^Final flow: (.*)$",
                                           proc.stdout, re.M).group(1)
-    assert not os.path.exists(sw.path("out2.pcap")) or \
-        pcap_read(sw.path("out2.pcap")) == []
+    assert pcap_packets_if_any(sw.path("out2.pcap")) == []
 
 
 @pytest.mark.parametrize("args", [
@@ -371,3 +371,34 @@ def test_two_inputs_merge_in_time_order(sw):
     sw.port(1, rx=a).port(2, rx=b).port(3)
     sw.flow("actions=output:3")
     assert_frames(sw.run().out[3], sorted(a + b))
+
+
+# --- help and documentation ----------------------------------------------
+
+def listed_commands():
+    proc = run_sluice(["--help"])
+    assert proc.returncode == 0, proc.stderr
+    cmds = re.findall(r"^  sluice ((?:[a-z]+ ?)+?)(?: [A-Z<(\[-]|$)",
+                      proc.stdout, re.M)
+    assert "run" in cmds and "flow dump" in cmds, proc.stdout
+    return cmds
+
+
+def test_every_command_has_help():
+    for words in listed_commands():
+        proc = run_sluice(words.split() + ["--help"])
+        assert proc.returncode == 0, (words, proc.stderr)
+        assert "sluice " + words in proc.stdout
+
+
+def test_every_command_is_documented():
+    with open(os.path.join(ROOT, "docs", "commands.md")) as f:
+        doc = f.read()
+    missing = [w for w in listed_commands() if "sluice " + w not in doc]
+    assert not missing, "not in docs/commands.md: %s" % missing
+
+
+def test_unknown_command_is_a_usage_error():
+    proc = run_sluice(["frobnicate"])
+    assert proc.returncode == 2
+    assert "frobnicate" in proc.stderr

@@ -6,7 +6,7 @@ hits come out of port 2, the misses out of port 3, in order."""
 
 import pytest
 from scapy.layers.inet import IP, UDP
-from scapy.layers.inet6 import ICMPv6EchoReply, IPv6
+from scapy.layers.inet6 import ICMPv6EchoReply, IPv6, IPv6ExtHdrFragment
 from scapy.packet import Raw
 
 from packets import (MAC_A, MAC_B, PAYLOAD, arp, eth, icmp4, icmp6, sctp4,
@@ -26,6 +26,15 @@ def later_fragment(dport=53):
     fake_udp = bytes(UDP(sport=5000, dport=dport) / PAYLOAD)
     return frozen(eth() / IP(src="10.0.0.1", dst="10.0.0.2", proto=17,
                              frag=10) / Raw(fake_udp))
+
+
+def frag6(offset, m=1, dport=53):
+    """An IPv6 fragment (fragment header) of a UDP datagram: the first
+    fragment carries the UDP header, a later one only bytes."""
+    udp = bytes(UDP(sport=5000, dport=dport) / PAYLOAD)
+    hdr = IPv6ExtHdrFragment(nh=17, offset=offset, m=m, id=7)
+    return frozen(eth() / IPv6(src="2001:db8::1", dst="2001:db8::2") / hdr /
+                  Raw(udp))
 
 
 def icmp6_reply():
@@ -80,8 +89,14 @@ CASES = [
      [later_fragment(), udp4()]),
     ("nw_frag_later", "ip,nw_frag=later", [later_fragment()],
      [first_fragment(), udp4()]),
+    ("nw_frag_not_later", "ip,nw_frag=not_later", [udp4(), first_fragment()],
+     [later_fragment()]),
     ("tp_dst_first_fragment_only", "udp,tp_dst=53", [first_fragment(53)],
      [later_fragment(53)]),
+    ("ipv6_frag_first_has_ports", "udp6,nw_frag=first,tp_dst=53",
+     [frag6(0)], [frag6(100), udp6()]),
+    ("ipv6_frag_later", "ipv6,nw_frag=later", [frag6(100)],
+     [frag6(0), udp6()]),
     # L4.
     ("tp_src", "tcp,tp_src=1234", [tcp4()], [tcp4(sport=1235)]),
     ("tp_dst", "udp,tp_dst=53", [udp4()], [udp4(dport=54)]),
@@ -91,6 +106,12 @@ CASES = [
      [udp4(dport=0x2000)]),
     ("sctp_ports", "sctp,tp_src=7000,tp_dst=7001", [sctp4()],
      [sctp4(dport=7002)]),
+    ("tcp_dst", "tcp,tcp_dst=80", [tcp4()], [tcp4(dport=81)]),
+    ("udp_src", "udp,udp_src=5000", [udp4()], [udp4(sport=5001)]),
+    ("sctp_dst", "sctp,sctp_dst=7001", [sctp4()], [sctp4(dport=7000)]),
+    ("tp_dst_behind_two_tags", "tcp,tp_dst=80",
+     [tcp4(l2=eth(vlan=30, vlan2=40))], [tcp4(l2=eth(vlan=30, vlan2=40),
+                                             dport=81)]),
     ("tcp_flags_mask", "tcp,tcp_flags=0x002/0x012", [tcp4(flags="S")],
      [tcp4(flags="SA")]),
     ("tcp_flags_names", "tcp,tcp_flags=+syn-ack", [tcp4(flags="S")],
@@ -99,9 +120,12 @@ CASES = [
     ("icmp_code", "icmp,icmp_type=3,icmp_code=1", [icmp4(type=3, code=1)],
      [icmp4(type=3, code=0)]),
     ("icmp6_type", "icmp6,icmp_type=128", [icmp6()], [icmp6_reply()]),
+    ("icmpv6_type", "icmp6,icmpv6_type=129", [icmp6_reply()], [icmp6()]),
     # ARP.
     ("arp_op", "arp,arp_op=2", [arp(op=2)], [arp(op=1)]),
     ("arp_spa", "arp,arp_spa=10.0.0.1", [arp()], [arp(psrc="10.0.0.5")]),
+    ("arp_nw_src_overload", "arp,nw_src=10.0.0.1", [arp()],
+     [arp(psrc="10.0.0.5"), tcp4()]),
     ("arp_tpa_cidr", "arp,arp_tpa=10.0.0.0/24", [arp()],
      [arp(pdst="10.0.1.2")]),
     ("arp_sha", "arp,arp_sha=%s" % MAC_A, [arp()],

@@ -168,6 +168,19 @@ def test_flow_del_by_table(sw):
     assert_frames(r.out[2], pkts[0:1], "port 2")
 
 
+def test_flow_del_by_cookie_mask(sw):
+    pkts = stamp([tcp4(), udp4()])
+    sw.port(1, rx=pkts).port(2).port(3)
+    sw.flow("priority=10,cookie=0x1a,tcp,actions=output:2",
+            "priority=10,cookie=0x2a,udp,actions=output:2",
+            "priority=1,cookie=0x1b,actions=output:3")
+    sw.line("flow del cookie=0x0a/0x0f")
+    r = sw.run()
+    assert r.out[2] == []
+    assert_frames(r.out[3], pkts)
+    assert len(r.stats["flows"]) == 1
+
+
 def test_flow_del_all(sw):
     pkts, r = del_setup(sw, "flow del")
     for n in (2, 3, 4, 5):

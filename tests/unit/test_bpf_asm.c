@@ -51,8 +51,8 @@ insn_eq(const struct bpf_insn *a, const struct bpf_insn *b)
 static void
 print_insn(const char *what, const struct bpf_insn *i)
 {
-    print_error("%s: code 0x%02x dst %u src %u off %d imm %d\n", what,
-                i->code, i->dst_reg, i->src_reg, i->off, i->imm);
+    print_error("%s: code 0x%02x dst %u src %u off %d imm %d\n", what, i->code,
+                i->dst_reg, i->src_reg, i->off, i->imm);
 }
 
 struct enc_case {
@@ -61,8 +61,10 @@ struct enc_case {
     size_t n;
 };
 
-#define E1(TEXT, CODE, DST, SRC, OFF, IMM) \
-    { TEXT, { { CODE, DST, SRC, OFF, IMM } }, 1 }
+#define E1(TEXT, CODE, DST, SRC, OFF, IMM)                                     \
+    {                                                                          \
+        TEXT, {{CODE, DST, SRC, OFF, IMM}}, 1                                  \
+    }
 
 static const struct enc_case enc_cases[] = {
     E1("r0 = *(u32 *)(r1 +4)", 0x61, 0, 1, 4, 0),
@@ -152,22 +154,23 @@ static const struct enc_case enc_cases[] = {
     E1("r0 = *(u16 *)skb[r2 -1]", 0x48, 0, 2, 0, -1),
     E1("r0 = *(u32 *)skb[r2 +0]", 0x40, 0, 2, 0, 0),
     E1(".insn 0xff, 1, 2, -3, 4", 0xff, 1, 2, -3, 4),
-    { "r1 = 0x1122334455667788 ll",
-      { { 0x18, 1, 0, 0, 0x55667788 }, { 0, 0, 0, 0, 0x11223344 } }, 2 },
-    { "r1 = 0x100000000",
-      { { 0x18, 1, 0, 0, 0 }, { 0, 0, 0, 0, 1 } }, 2 },
-    { "r1 = map[id:3]",
-      { { 0x18, 1, BPF_PSEUDO_MAP_FD, 0, 3 }, { 0, 0, 0, 0, 0 } }, 2 },
-    { "r1 = map[id:2][0]+16",
-      { { 0x18, 1, BPF_PSEUDO_MAP_VALUE, 0, 2 }, { 0, 0, 0, 0, 16 } }, 2 },
-    { "r1 = func pc+4",
-      { { 0x18, 1, BPF_PSEUDO_FUNC, 0, 4 }, { 0, 0, 0, 0, 0 } }, 2 },
+    {"r1 = 0x1122334455667788 ll",
+     {{0x18, 1, 0, 0, 0x55667788}, {0, 0, 0, 0, 0x11223344}},
+     2},
+    {"r1 = 0x100000000", {{0x18, 1, 0, 0, 0}, {0, 0, 0, 0, 1}}, 2},
+    {"r1 = map[id:3]",
+     {{0x18, 1, BPF_PSEUDO_MAP_FD, 0, 3}, {0, 0, 0, 0, 0}},
+     2},
+    {"r1 = map[id:2][0]+16",
+     {{0x18, 1, BPF_PSEUDO_MAP_VALUE, 0, 2}, {0, 0, 0, 0, 16}},
+     2},
+    {"r1 = func pc+4", {{0x18, 1, BPF_PSEUDO_FUNC, 0, 4}, {0, 0, 0, 0, 0}}, 2},
 };
 
 static void
 test_encodings(void **state)
 {
-    (void) state;
+    (void)state;
     for (size_t i = 0; i < ARRAY_SIZE(enc_cases); i++) {
         const struct enc_case *c = &enc_cases[i];
         struct bpf_insn *insns;
@@ -177,8 +180,7 @@ test_encodings(void **state)
             fail_msg("'%s': %s", c->text, err);
         }
         if (n != c->n) {
-            fail_msg("'%s': %zu instructions, expected %zu", c->text, n,
-                     c->n);
+            fail_msg("'%s': %zu instructions, expected %zu", c->text, n, c->n);
         }
         for (size_t k = 0; k < n; k++) {
             if (!insn_eq(&insns[k], &c->insn[k])) {
@@ -211,26 +213,26 @@ test_disasm_text(void **state)
         struct bpf_insn insn[2];
         const char *text;
     } cases[] = {
-        { { { 0x61, 0, 1, 4, 0 } }, "r0 = *(u32 *)(r1 +4)" },
-        { { { 0x2d, 2, 3, 5, 0 } }, "if r2 > r3 goto +5" },
-        { { { 0x85, 0, 0, 0, 1 } }, "call bpf_map_lookup_elem#1" },
-        { { { 0x85, 0, 0, 0, 99999 } }, "call unknown#99999" },
-        { { { 0xbc, 1, 2, 8, 0 } }, "w1 = (s8)w2" },
-        { { { 0xd7, 3, 0, 0, 32 } }, "r3 = bswap32 r3" },
-        { { { 0x06, 0, 0, 0, -7 } }, "gotol -7" },
-        { { { 0xdb, 1, 2, 0, 0xf1 } },
-          "r0 = atomic64_cmpxchg((u64 *)(r1 +0), r0, r2)" },
-        { { { 0x95, 0, 0, 0, 1 } }, ".insn 0x95, 0, 0, 0, 1" },
-        { { { 0x07, 11, 0, 0, 1 } }, ".insn 0x07, 11, 0, 0, 1" },
-        { { { 0x18, 1, BPF_PSEUDO_MAP_FD, 0, 0 }, { 0, 0, 0, 0, 0 } },
-          "r1 = map[id:conns]" },
+        {{{0x61, 0, 1, 4, 0}}, "r0 = *(u32 *)(r1 +4)"},
+        {{{0x2d, 2, 3, 5, 0}}, "if r2 > r3 goto +5"},
+        {{{0x85, 0, 0, 0, 1}}, "call bpf_map_lookup_elem#1"},
+        {{{0x85, 0, 0, 0, 99999}}, "call unknown#99999"},
+        {{{0xbc, 1, 2, 8, 0}}, "w1 = (s8)w2"},
+        {{{0xd7, 3, 0, 0, 32}}, "r3 = bswap32 r3"},
+        {{{0x06, 0, 0, 0, -7}}, "gotol -7"},
+        {{{0xdb, 1, 2, 0, 0xf1}},
+         "r0 = atomic64_cmpxchg((u64 *)(r1 +0), r0, r2)"},
+        {{{0x95, 0, 0, 0, 1}}, ".insn 0x95, 0, 0, 0, 1"},
+        {{{0x07, 11, 0, 0, 1}}, ".insn 0x07, 11, 0, 0, 1"},
+        {{{0x18, 1, BPF_PSEUDO_MAP_FD, 0, 0}, {0, 0, 0, 0, 0}},
+         "r1 = map[id:conns]"},
     };
     struct bpf_map map;
     memset(&map, 0, sizeof map);
     snprintf(map.name, sizeof map.name, "conns");
-    struct bpf_map *maps[] = { &map };
+    struct bpf_map *maps[] = {&map};
 
-    (void) state;
+    (void)state;
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct ds out = DS_EMPTY_INITIALIZER;
         size_t n = cases[i].insn[0].code == 0x18 ? 2 : 1;
@@ -287,27 +289,41 @@ static void
 test_round_trip_all_opcodes(void **state)
 {
     static const int32_t imms[] = {
-        0, 1, -1, 8, 16, 32, 64, 0x7fffffff, INT32_MIN, BPF_ADD,
-        BPF_ADD | BPF_FETCH, BPF_OR, BPF_AND | BPF_FETCH, BPF_XOR,
-        BPF_XCHG, BPF_CMPXCHG, 0x12345678,
+        0,
+        1,
+        -1,
+        8,
+        16,
+        32,
+        64,
+        0x7fffffff,
+        INT32_MIN,
+        BPF_ADD,
+        BPF_ADD | BPF_FETCH,
+        BPF_OR,
+        BPF_AND | BPF_FETCH,
+        BPF_XOR,
+        BPF_XCHG,
+        BPF_CMPXCHG,
+        0x12345678,
     };
-    static const int16_t offs[] = { 0, 1, -1, 8, 16, 32, 0x7fff, -0x8000 };
+    static const int16_t offs[] = {0, 1, -1, 8, 16, 32, 0x7fff, -0x8000};
     uint64_t seed = 0x9e3779b97f4a7c15ULL;
     size_t checked = 0;
 
-    (void) state;
+    (void)state;
     for (unsigned int code = 0; code < 256; code++) {
         for (size_t i = 0; i < ARRAY_SIZE(imms); i++) {
             for (size_t o = 0; o < ARRAY_SIZE(offs); o++) {
                 uint64_t r = rnd(&seed);
                 struct bpf_insn insns[2] = {
                     mk(code, r % 12, (r >> 8) % 12, offs[o], imms[i]),
-                    mk(0, 0, 0, 0, (int32_t) (r >> 32)),
+                    mk(0, 0, 0, 0, (int32_t)(r >> 32)),
                 };
                 /* Vary the second slot so LD_IMM64 forms and raw second
                  * halves are both covered. */
                 if (r & 0x10000) {
-                    insns[1].code = (uint8_t) (r >> 20);
+                    insns[1].code = (uint8_t)(r >> 20);
                 }
                 if ((r & 0x60000) == 0) {
                     insns[0].src_reg = (r >> 24) % 7;
@@ -321,10 +337,10 @@ test_round_trip_all_opcodes(void **state)
     for (int i = 0; i < 100000; i++) {
         uint64_t r = rnd(&seed), r2 = rnd(&seed);
         struct bpf_insn insns[2] = {
-            mk((uint8_t) r, (r >> 8) & 15, (r >> 12) & 15,
-               (int16_t) (r >> 16), (int32_t) (r >> 32)),
-            mk((uint8_t) r2 & (r2 & 0x100 ? 0xff : 0), 0, 0, 0,
-               (int32_t) (r2 >> 32)),
+            mk((uint8_t)r, (r >> 8) & 15, (r >> 12) & 15, (int16_t)(r >> 16),
+               (int32_t)(r >> 32)),
+            mk((uint8_t)r2 & (r2 & 0x100 ? 0xff : 0), 0, 0, 0,
+               (int32_t)(r2 >> 32)),
         };
         round_trip(insns, 2);
         checked++;
@@ -335,22 +351,21 @@ test_round_trip_all_opcodes(void **state)
 static void
 test_labels_and_comments(void **state)
 {
-    static const char *text =
-        "; a comment line\n"
-        "start:  r0 = 0          // trailing comment\n"
-        "        r1 = 10\n"
-        "loop:\n"
-        "   3: (0f) r0 += r1\n"
-        "        r1 -= 1\n"
-        "        if r1 != 0 goto loop\n"
-        "        gotol end\n"
-        "        r0 = 99\n"
-        "end:    exit\n";
+    static const char *text = "; a comment line\n"
+                              "start:  r0 = 0          // trailing comment\n"
+                              "        r1 = 10\n"
+                              "loop:\n"
+                              "   3: (0f) r0 += r1\n"
+                              "        r1 -= 1\n"
+                              "        if r1 != 0 goto loop\n"
+                              "        gotol end\n"
+                              "        r0 = 99\n"
+                              "end:    exit\n";
     struct bpf_insn *insns;
     size_t n;
     char *err = bpf_asm(text, NULL, 0, &insns, &n);
 
-    (void) state;
+    (void)state;
     assert_null(err);
     assert_int_equal(n, 8);
     assert_int_equal(insns[4].code, BPF_JMP | BPF_JNE | BPF_K);
@@ -367,26 +382,26 @@ test_errors(void **state)
         const char *text;
         const char *msg;
     } cases[] = {
-        { "r0 = 1\nr11 = 2\n", "line 2, column 1" },
-        { "r0 += \n", "line 1, column 7: expected register or number" },
-        { "foo\n", "line 1, column 1: expected instruction" },
-        { "if r1 > r2 goto nowhere\nexit\n", "undefined label 'nowhere'" },
-        { "call bpf_no_such_helper\n", "unknown helper name" },
-        { "r0 = *(u24 *)(r1 +0)\n", "unknown access size" },
-        { "w1 = 0x100000000\n", "32-bit immediate out of range" },
-        { "r1 = le17 r1\n", "byte swap width" },
-        { "r1 = (s32)r2\nw1 = (s32)w2\n", "line 2" },
-        { "goto +40000\n", "number out of range" },
-        { "x: exit\nx: exit\n", "duplicate label" },
-        { "r1 = map[id:foo]\n", "unknown map name" },
-        { "r2 = atomic64_fetch_add((u64 *)(r1 +0), r3)\n",
-          "must be the source register" },
-        { "r1 = *(u8 *)skb[0]\n", "packet loads" },
-        { "r1 = r2 r3\n", "line 1, column 9: expected end of line" },
-        { "w1 += r2\n", "mixed rN and wN" },
+        {"r0 = 1\nr11 = 2\n", "line 2, column 1"},
+        {"r0 += \n", "line 1, column 7: expected register or number"},
+        {"foo\n", "line 1, column 1: expected instruction"},
+        {"if r1 > r2 goto nowhere\nexit\n", "undefined label 'nowhere'"},
+        {"call bpf_no_such_helper\n", "unknown helper name"},
+        {"r0 = *(u24 *)(r1 +0)\n", "unknown access size"},
+        {"w1 = 0x100000000\n", "32-bit immediate out of range"},
+        {"r1 = le17 r1\n", "byte swap width"},
+        {"r1 = (s32)r2\nw1 = (s32)w2\n", "line 2"},
+        {"goto +40000\n", "number out of range"},
+        {"x: exit\nx: exit\n", "duplicate label"},
+        {"r1 = map[id:foo]\n", "unknown map name"},
+        {"r2 = atomic64_fetch_add((u64 *)(r1 +0), r3)\n",
+         "must be the source register"},
+        {"r1 = *(u8 *)skb[0]\n", "packet loads"},
+        {"r1 = r2 r3\n", "line 1, column 9: expected end of line"},
+        {"w1 += r2\n", "mixed rN and wN"},
     };
 
-    (void) state;
+    (void)state;
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct bpf_insn *insns = NULL;
         size_t n;
@@ -432,8 +447,8 @@ read_file(const char *path)
 static bool
 parse_isa_case(char *text, struct isa_case *c)
 {
-    struct ds sect[3] = { DS_EMPTY_INITIALIZER, DS_EMPTY_INITIALIZER,
-                          DS_EMPTY_INITIALIZER };
+    struct ds sect[3] = {DS_EMPTY_INITIALIZER, DS_EMPTY_INITIALIZER,
+                         DS_EMPTY_INITIALIZER};
     int cur = -1;
     char *save = NULL;
 
@@ -441,9 +456,10 @@ parse_isa_case(char *text, struct isa_case *c)
     for (char *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         if (!strncmp(line, "-- ", 3)) {
-            cur = !strcmp(line + 3, "asm") ? 0
-                  : !strcmp(line + 3, "mem") ? 1
-                  : !strcmp(line + 3, "result") ? 2 : -2;
+            cur = !strcmp(line + 3, "asm")      ? 0
+                  : !strcmp(line + 3, "mem")    ? 1
+                  : !strcmp(line + 3, "result") ? 2
+                                                : -2;
             if (cur == -2) {
                 return false;
             }
@@ -470,7 +486,7 @@ parse_isa_case(char *text, struct isa_case *c)
 static int
 cmp_str(const void *a, const void *b)
 {
-    return strcmp(*(char *const *) a, *(char *const *) b);
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static void
@@ -482,7 +498,7 @@ test_conformance(void **state)
     char **names = NULL;
     size_t n_names = 0, failed = 0;
 
-    (void) state;
+    (void)state;
     if (!d) {
         fail_msg("cannot open %s: %s", dir, strerror(errno));
     }
@@ -539,11 +555,10 @@ test_conformance(void **state)
             failed++;
         } else {
             uint8_t dummy[8];
-            uint64_t r0 = bpf_prog_run_raw(prog, mem ? mem : dummy,
-                                           mem_len);
+            uint64_t r0 = bpf_prog_run_raw(prog, mem ? mem : dummy, mem_len);
             if (r0 != c.result) {
-                print_error("%s: r0 = 0x%" PRIx64 ", expected 0x%" PRIx64
-                            "\n", names[i], r0, c.result);
+                print_error("%s: r0 = 0x%" PRIx64 ", expected 0x%" PRIx64 "\n",
+                            names[i], r0, c.result);
                 failed++;
             }
         }

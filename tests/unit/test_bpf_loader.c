@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <elf.h>
 
 #include "bpf/bpf_api.h"
 #include "bpf/bpf_int.h"
@@ -44,10 +45,10 @@ read_obj(const char *name, size_t *size)
     fseek(f, 0, SEEK_END);
     long len = ftell(f);
     fseek(f, 0, SEEK_SET);
-    uint8_t *buf = xmalloc(len > 0 ? (size_t) len : 1);
-    assert_int_equal(fread(buf, 1, (size_t) len, f), (size_t) len);
+    uint8_t *buf = xmalloc(len > 0 ? (size_t)len : 1);
+    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
     fclose(f);
-    *size = (size_t) len;
+    *size = (size_t)len;
     return buf;
 }
 
@@ -77,13 +78,13 @@ find_map_ref(const struct bpf_prog *prog, const char *name, uint8_t src,
         if (insn->code != (BPF_LD | BPF_IMM | BPF_DW)) {
             continue;
         }
-        if (insn->src_reg == src && insn->imm >= 0
-            && (uint32_t) insn->imm < prog->n_maps
-            && !strcmp(prog->maps[insn->imm]->name, name)) {
+        if (insn->src_reg == src && insn->imm >= 0 &&
+            (uint32_t)insn->imm < prog->n_maps &&
+            !strcmp(prog->maps[insn->imm]->name, name)) {
             if (off) {
                 *off = insn[1].imm;
             }
-            return (int) i;
+            return (int)i;
         }
         i++;
     }
@@ -97,12 +98,12 @@ test_sections(void **state)
     static const struct {
         const char *name, *section;
     } expect[] = {
-        { "xdp_main", "xdp" }, { "xdp_second", "xdp/second" },
-        { "xdp_one", "xdp.frags" }, { "xdp_two", "xdp.frags" },
-        { "xdp_loop", "xdp/loop" },
+        {"xdp_main", "xdp"},      {"xdp_second", "xdp/second"},
+        {"xdp_one", "xdp.frags"}, {"xdp_two", "xdp.frags"},
+        {"xdp_loop", "xdp/loop"},
     };
 
-    (void) state;
+    (void)state;
     assert_int_equal(bpf_object_n_progs(obj), ARRAY_SIZE(expect));
     for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
         struct bpf_prog *prog = bpf_object_find_prog(obj, expect[i].name);
@@ -112,8 +113,7 @@ test_sections(void **state)
         assert_int_equal(prog->kind, BPF_PROG_KIND_XDP);
         assert_true(bpf_prog_n_insns(prog) > 2);
     }
-    assert_string_equal(bpf_prog_name(bpf_object_find_prog(obj,
-                                                           "xdp/second")),
+    assert_string_equal(bpf_prog_name(bpf_object_find_prog(obj, "xdp/second")),
                         "xdp_second");
     assert_null(bpf_object_find_prog(obj, "nope"));
     assert_null(bpf_object_prog(obj, 99));
@@ -130,15 +130,15 @@ test_btf_maps(void **state)
         const char *name;
         uint32_t type, key, value, max;
     } expect[] = {
-        { "conns", BPF_MAP_TYPE_HASH, 4, 24, 1024 },
-        { "stats", BPF_MAP_TYPE_ARRAY, 4, 16, 4 },
-        { "counters", BPF_MAP_TYPE_PERCPU_ARRAY, 4, 40, 2 },
-        { ".rodata", BPF_MAP_TYPE_ARRAY, 4, 5, 1 },
-        { ".data", BPF_MAP_TYPE_ARRAY, 4, 8, 1 },
-        { ".bss", BPF_MAP_TYPE_ARRAY, 4, 4, 1 },
+        {"conns", BPF_MAP_TYPE_HASH, 4, 24, 1024},
+        {"stats", BPF_MAP_TYPE_ARRAY, 4, 16, 4},
+        {"counters", BPF_MAP_TYPE_PERCPU_ARRAY, 4, 40, 2},
+        {".rodata", BPF_MAP_TYPE_ARRAY, 4, 5, 1},
+        {".data", BPF_MAP_TYPE_ARRAY, 4, 8, 1},
+        {".bss", BPF_MAP_TYPE_ARRAY, 4, 4, 1},
     };
 
-    (void) state;
+    (void)state;
     assert_int_equal(bpf_object_n_maps(obj), ARRAY_SIZE(expect));
     for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
         struct bpf_map *map = bpf_object_find_map(obj, expect[i].name);
@@ -167,20 +167,20 @@ test_global_data(void **state)
     uint8_t ro[5], data[8], bss[4];
     uint64_t total;
 
-    (void) state;
-    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".rodata"),
-                                    &key, ro), 0);
+    (void)state;
+    assert_int_equal(
+        bpf_map_lookup(bpf_object_find_map(obj, ".rodata"), &key, ro), 0);
     uint32_t threshold;
     memcpy(&threshold, ro, 4);
     assert_int_equal(threshold, 7);
     assert_int_equal(ro[4], 1);
-    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".data"),
-                                    &key, data), 0);
+    assert_int_equal(
+        bpf_map_lookup(bpf_object_find_map(obj, ".data"), &key, data), 0);
     memcpy(&total, data, 8);
     assert_int_equal(total, 42);
     memset(bss, 0xff, sizeof bss);
-    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".bss"),
-                                    &key, bss), 0);
+    assert_int_equal(
+        bpf_map_lookup(bpf_object_find_map(obj, ".bss"), &key, bss), 0);
     assert_int_equal(bss[0] | bss[1] | bss[2] | bss[3], 0);
 
     /* Relocations: map references and global-data offsets. */
@@ -189,11 +189,9 @@ test_global_data(void **state)
     assert_true(find_map_ref(prog, "conns", BPF_PSEUDO_MAP_FD, NULL) >= 0);
     assert_true(find_map_ref(prog, ".bss", BPF_PSEUDO_MAP_VALUE, &off) >= 0);
     assert_int_equal(off, 0);
-    assert_true(find_map_ref(prog, ".rodata", BPF_PSEUDO_MAP_VALUE, &off)
-                >= 0);
-    assert_int_equal(off, 4);   /* 'mode' follows the u32 'threshold'. */
-    assert_true(find_map_ref(prog, ".data", BPF_PSEUDO_MAP_VALUE, &off)
-                >= 0);
+    assert_true(find_map_ref(prog, ".rodata", BPF_PSEUDO_MAP_VALUE, &off) >= 0);
+    assert_int_equal(off, 4); /* 'mode' follows the u32 'threshold'. */
+    assert_true(find_map_ref(prog, ".data", BPF_PSEUDO_MAP_VALUE, &off) >= 0);
     assert_int_equal(off, 0);
     /* Each program lists only the maps it uses. */
     prog = bpf_object_find_prog(obj, "xdp_one");
@@ -212,12 +210,12 @@ check_calls(const struct bpf_prog *prog, unsigned int *n_calls,
     *n_calls = *n_funcs = 0;
     for (uint32_t i = 0; i < prog->n_insns; i++) {
         const struct bpf_insn *insn = &prog->insns[i];
-        bool call = insn->code == (BPF_JMP | BPF_CALL)
-                    && insn->src_reg == BPF_PSEUDO_CALL;
-        bool func = insn->code == (BPF_LD | BPF_IMM | BPF_DW)
-                    && insn->src_reg == BPF_PSEUDO_FUNC;
+        bool call = insn->code == (BPF_JMP | BPF_CALL) &&
+                    insn->src_reg == BPF_PSEUDO_CALL;
+        bool func = insn->code == (BPF_LD | BPF_IMM | BPF_DW) &&
+                    insn->src_reg == BPF_PSEUDO_FUNC;
         if (call || func) {
-            int64_t t = (int64_t) i + insn->imm + 1;
+            int64_t t = (int64_t)i + insn->imm + 1;
             if (t <= 0 || t >= prog->n_insns) {
                 fail_msg("%s: insn %u targets %" PRId64 " outside [0, %u)",
                          prog->name, i, t, prog->n_insns);
@@ -235,7 +233,7 @@ test_calls(void **state)
     struct bpf_object *obj = open_obj("loader_basic", NULL);
     unsigned int calls, funcs, exits = 0;
 
-    (void) state;
+    (void)state;
     /* xdp_main -> global_helper (global, .text) -> twice (static, called
      * within .text without a relocation). */
     struct bpf_prog *prog = bpf_object_find_prog(obj, "xdp_main");
@@ -244,7 +242,7 @@ test_calls(void **state)
     for (uint32_t i = 0; i < prog->n_insns; i++) {
         exits += prog->insns[i].code == (BPF_JMP | BPF_EXIT);
     }
-    assert_int_equal(exits, 3);  /* Main and two functions, each once. */
+    assert_int_equal(exits, 3); /* Main and two functions, each once. */
 
     /* xdp_second calls the static function through the section symbol. */
     check_calls(bpf_object_find_prog(obj, "xdp_second"), &calls, &funcs);
@@ -275,29 +273,29 @@ run_main(struct bpf_object *obj)
     memset(frame, 0, sizeof frame);
     struct bpf_xdp_buff ctx;
     memset(&ctx, 0, sizeof ctx);
-    ctx.data_hard_start = (uintptr_t) frame;
-    ctx.data = ctx.data_meta = (uintptr_t) frame + 256;
+    ctx.data_hard_start = (uintptr_t)frame;
+    ctx.data = ctx.data_meta = (uintptr_t)frame + 256;
     ctx.data_end = ctx.data + 64;
-    ctx.frame_end = (uintptr_t) frame + sizeof frame;
+    ctx.frame_end = (uintptr_t)frame + sizeof frame;
     ctx.ingress_ifindex = 1;
     return bpf_prog_run_xdp(prog, &ctx);
 }
 
+/* Runs xdp_main of 'name' with and without .rodata overrides. */
 static void
-test_run_and_rodata(void **state)
+run_and_rodata(const char *name)
 {
     uint32_t key = 0, seen = 0;
     uint64_t total = 0;
 
-    (void) state;
     /* threshold = 7: global_helper(0) = 0 * 2 + 7 + 1 <= 100 -> PASS. */
-    struct bpf_object *obj = open_obj("loader_basic", NULL);
+    struct bpf_object *obj = open_obj(name, NULL);
     assert_int_equal(run_main(obj), XDP_PASS);
-    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".bss"), &key,
-                                    &seen), 0);
+    assert_int_equal(
+        bpf_map_lookup(bpf_object_find_map(obj, ".bss"), &key, &seen), 0);
     assert_int_equal(seen, 1);
-    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".data"),
-                                    &key, &total), 0);
+    assert_int_equal(
+        bpf_map_lookup(bpf_object_find_map(obj, ".data"), &key, &total), 0);
     assert_int_equal(total, 43);
     bpf_object_close(obj);
 
@@ -305,16 +303,26 @@ test_run_and_rodata(void **state)
     uint32_t threshold = 200;
     uint8_t mode = 5;
     struct bpf_rodata_set sets[] = {
-        { "threshold", &threshold, sizeof threshold },
-        { "mode", &mode, sizeof mode },
+        {"threshold", &threshold, sizeof threshold},
+        {"mode", &mode, sizeof mode},
     };
-    struct bpf_load_opts opts = { .rodata = sets, .n_rodata = 2 };
-    obj = open_obj("loader_basic", &opts);
+    struct bpf_load_opts opts = {.rodata = sets, .n_rodata = 2};
+    obj = open_obj(name, &opts);
     assert_int_equal(run_main(obj), XDP_DROP);
-    assert_int_equal(bpf_map_lookup(bpf_object_find_map(obj, ".data"),
-                                    &key, &total), 0);
+    assert_int_equal(
+        bpf_map_lookup(bpf_object_find_map(obj, ".data"), &key, &total), 0);
     assert_int_equal(total, 47);
     bpf_object_close(obj);
+}
+
+static void
+test_run_and_rodata(void **state)
+{
+    (void)state;
+    /* The same source built for -mcpu=v3, v2 and v1. */
+    run_and_rodata("loader_basic");
+    run_and_rodata("loader_basic_v2");
+    run_and_rodata("loader_basic_v1");
 }
 
 static void
@@ -325,22 +333,22 @@ test_rodata_errors(void **state)
     char *err;
     uint64_t v = 1;
 
-    (void) state;
-    struct bpf_rodata_set unknown = { "no_such_var", &v, 4 };
-    struct bpf_load_opts opts = { .rodata = &unknown, .n_rodata = 1 };
+    (void)state;
+    struct bpf_rodata_set unknown = {"no_such_var", &v, 4};
+    struct bpf_load_opts opts = {.rodata = &unknown, .n_rodata = 1};
     assert_int_equal(bpf_object_open(path, &opts, &obj, &err), -ENOENT);
     assert_null(obj);
     assert_non_null(strstr(err, "'no_such_var'"));
     free(err);
 
-    struct bpf_rodata_set wrong = { "threshold", &v, 8 };
+    struct bpf_rodata_set wrong = {"threshold", &v, 8};
     opts.rodata = &wrong;
     assert_int_equal(bpf_object_open(path, &opts, &obj, &err), -EINVAL);
     assert_non_null(strstr(err, "'threshold' is 4 bytes"));
     free(err);
 
     /* .data is not .rodata: its variables are not settable. */
-    struct bpf_rodata_set data = { "total", &v, 8 };
+    struct bpf_rodata_set data = {"total", &v, 8};
     opts.rodata = &data;
     assert_int_equal(bpf_object_open(path, &opts, &obj, &err), -ENOENT);
     free(err);
@@ -352,8 +360,8 @@ test_legacy_maps(void **state)
 {
     struct bpf_object *obj = open_obj("loader_legacy", NULL);
 
-    (void) state;
-    assert_int_equal(bpf_object_n_maps(obj), 2);
+    (void)state;
+    assert_int_equal(bpf_object_n_maps(obj), 3);
     struct bpf_map *h = bpf_object_find_map(obj, "legacy_hash");
     struct bpf_map *a = bpf_object_find_map(obj, "legacy_array");
     assert_non_null(h);
@@ -367,8 +375,36 @@ test_legacy_maps(void **state)
     assert_int_equal(a->max_entries, 8);
     assert_non_null(bpf_object_find_prog(obj, "socket"));
     assert_non_null(bpf_object_find_prog(obj, "classifier"));
-    assert_true(find_map_ref(bpf_object_find_prog(obj, "sock_prog"),
-                             "legacy_hash", BPF_PSEUDO_MAP_FD, NULL) >= 0);
+    struct bpf_prog *prog = bpf_object_find_prog(obj, "sock_prog");
+    assert_true(find_map_ref(prog, "legacy_hash", BPF_PSEUDO_MAP_FD, NULL) >=
+                0);
+
+    /* String literals: ".rodata.str1.1" is a read-only global-data map,
+     * referenced as section symbol + offset. */
+    struct bpf_map *str = bpf_object_find_map(obj, ".rodata.str1.1");
+    assert_non_null(str);
+    assert_true(str->read_only);
+    assert_string_equal(str->section, ".rodata");
+    char image[64];
+    uint32_t key = 0;
+    assert_true(str->value_size <= sizeof image);
+    assert_int_equal(bpf_map_lookup(str, &key, image), 0);
+    int offs[2], n_offs = 0;
+    for (uint32_t i = 0; i + 1 < prog->n_insns; i++) {
+        const struct bpf_insn *insn = &prog->insns[i];
+        if (insn->code == (BPF_LD | BPF_IMM | BPF_DW)) {
+            if (insn->src_reg == BPF_PSEUDO_MAP_VALUE &&
+                prog->maps[insn->imm] == str && n_offs < 2) {
+                offs[n_offs++] = insn[1].imm;
+            }
+            i++;
+        }
+    }
+    assert_int_equal(n_offs, 2);
+    assert_true(offs[0] >= 0 && (uint32_t)offs[0] < str->value_size);
+    assert_true(offs[1] >= 0 && (uint32_t)offs[1] < str->value_size);
+    assert_string_equal(image + offs[0], "no key %d\n");
+    assert_string_equal(image + offs[1], "miss\n");
     bpf_object_close(obj);
 }
 
@@ -379,7 +415,7 @@ test_extern(void **state)
     struct bpf_object *obj;
     char *err;
 
-    (void) state;
+    (void)state;
     assert_int_equal(bpf_object_open(path, NULL, &obj, &err), -ENOTSUP);
     assert_null(obj);
     assert_non_null(strstr(err, "section 'xdp'"));
@@ -389,8 +425,7 @@ test_extern(void **state)
 }
 
 static void
-expect_error(const uint8_t *data, size_t size, int rc_expected,
-             const char *msg)
+expect_error(const uint8_t *data, size_t size, int rc_expected, const char *msg)
 {
     struct bpf_object *obj;
     char *err = NULL;
@@ -414,21 +449,127 @@ test_bad_headers(void **state)
     size_t size;
     uint8_t *buf = read_obj("loader_basic", &size);
 
-    (void) state;
+    (void)state;
     expect_error(buf, 0, -EINVAL, "not an ELF file");
-    expect_error((const uint8_t *) "hello world, not elf", 20, -EINVAL,
+    expect_error((const uint8_t *)"hello world, not elf", 20, -EINVAL,
                  "not an ELF file");
     uint8_t *copy = xmalloc(size);
     memcpy(copy, buf, size);
-    copy[18] = 62;              /* e_machine = EM_X86_64. */
+    copy[18] = 62; /* e_machine = EM_X86_64. */
     copy[19] = 0;
     expect_error(copy, size, -ENOTSUP, "is not BPF");
     memcpy(copy, buf, size);
-    copy[4] = 1;                /* ELFCLASS32. */
+    copy[4] = 1; /* ELFCLASS32. */
     expect_error(copy, size, -ENOTSUP, "not 64-bit");
     memcpy(copy, buf, size);
-    copy[5] = 2;                /* Big-endian. */
+    copy[5] = 2; /* Big-endian. */
     expect_error(copy, size, -ENOTSUP, "big-endian");
+    free(copy);
+    free(buf);
+}
+
+/* Returns the section header of section 'name' in an ELF64 image. */
+static Elf64_Shdr *
+find_shdr(uint8_t *image, const char *name)
+{
+    Elf64_Ehdr *eh = (Elf64_Ehdr *)(void *)image;
+    Elf64_Shdr *sh = (Elf64_Shdr *)(void *)(image + eh->e_shoff);
+    const char *strs = (const char *)image + sh[eh->e_shstrndx].sh_offset;
+    for (unsigned int i = 0; i < eh->e_shnum; i++) {
+        if (!strcmp(strs + sh[i].sh_name, name)) {
+            return &sh[i];
+        }
+    }
+    fail_msg("no section '%s'", name);
+    return NULL;
+}
+
+static void
+test_bad_structures(void **state)
+{
+    size_t size;
+    uint8_t *buf = read_obj("loader_basic", &size);
+    uint8_t *copy = xmalloc(size);
+    Elf64_Rel *rel;
+
+    (void)state;
+    /* A relocation naming a symbol past the symbol table. */
+    memcpy(copy, buf, size);
+    rel = (Elf64_Rel *)(void *)(copy + find_shdr(copy, ".relxdp")->sh_offset);
+    rel->r_info = ELF64_R_INFO(0xfffff, ELF64_R_TYPE(rel->r_info));
+    expect_error(copy, size, -EINVAL,
+                 "section '.relxdp': relocation 0 has bad symbol index");
+
+    /* A map reference redirected to a symbol in a section that holds
+     * neither maps nor data nor code. */
+    memcpy(copy, buf, size);
+    Elf64_Shdr *symtab = find_shdr(copy, ".symtab");
+    Elf64_Sym *syms = (Elf64_Sym *)(void *)(copy + symtab->sh_offset);
+    const char *names =
+        (const char *)copy +
+        ((Elf64_Shdr *)(void *)(copy + ((Elf64_Ehdr *)(void *)copy)
+                                           ->e_shoff))[symtab->sh_link]
+            .sh_offset;
+    size_t license = 0;
+    for (size_t i = 1; i < symtab->sh_size / sizeof *syms; i++) {
+        if (!strcmp(names + syms[i].st_name, "LICENSE")) {
+            license = i;
+        }
+    }
+    assert_true(license > 0);
+    rel = (Elf64_Rel *)(void *)(copy + find_shdr(copy, ".relxdp")->sh_offset);
+    rel->r_info = ELF64_R_INFO(license, ELF64_R_TYPE(rel->r_info));
+    expect_error(copy, size, -ENOTSUP,
+                 "refers to symbol 'LICENSE' in unsupported section 'license'");
+
+    /* A relocation outside its section. */
+    memcpy(copy, buf, size);
+    rel = (Elf64_Rel *)(void *)(copy + find_shdr(copy, ".relxdp")->sh_offset);
+    rel->r_offset = 1u << 20;
+    expect_error(copy, size, -EINVAL, "outside section 'xdp'");
+
+    /* A relocation type the loader does not know. */
+    memcpy(copy, buf, size);
+    rel = (Elf64_Rel *)(void *)(copy + find_shdr(copy, ".relxdp")->sh_offset);
+    rel->r_info = ELF64_R_INFO(ELF64_R_SYM(rel->r_info), 7);
+    expect_error(copy, size, -ENOTSUP, "unsupported type 7");
+
+    /* A relocation on an instruction that takes none. */
+    memcpy(copy, buf, size);
+    rel = (Elf64_Rel *)(void *)(copy + find_shdr(copy, ".relxdp")->sh_offset);
+    rel->r_offset = 0; /* xdp_main's first insn is "r6 = r1". */
+    expect_error(copy, size, -ENOTSUP, "which takes no relocation");
+
+    /* A code section whose size is not whole instructions. */
+    memcpy(copy, buf, size);
+    find_shdr(copy, "xdp")->sh_size -= 4;
+    expect_error(copy, size, -EINVAL, "section 'xdp': size");
+
+    /* Section contents beyond the end of the file. */
+    memcpy(copy, buf, size);
+    find_shdr(copy, ".maps")->sh_offset = size;
+    expect_error(copy, size, -EINVAL, "section '.maps'");
+
+    /* Broken BTF. */
+    memcpy(copy, buf, size);
+    copy[find_shdr(copy, ".BTF")->sh_offset] ^= 0xff;
+    expect_error(copy, size, -EINVAL, "section '.BTF': bad magic");
+    memcpy(copy, buf, size);
+    Elf64_Shdr *btf = find_shdr(copy, ".BTF");
+    btf->sh_size = 30; /* Cuts the type section. */
+    expect_error(copy, size, -EINVAL, "section '.BTF'");
+
+    /* A map the BTF does not describe: rename the 'conns' symbol's BTF
+     * variable by breaking the DATASEC name. */
+    memcpy(copy, buf, size);
+    btf = find_shdr(copy, ".BTF");
+    uint8_t *b = copy + btf->sh_offset;
+    for (size_t i = 0; i + 5 < btf->sh_size; i++) {
+        if (!memcmp(b + i, ".maps", 6)) {
+            b[i + 1] = 'X';
+        }
+    }
+    expect_error(copy, size, -EINVAL, "no DATASEC '.maps'");
     free(copy);
     free(buf);
 }
@@ -436,9 +577,9 @@ test_bad_headers(void **state)
 static void
 test_truncated(void **state)
 {
-    static const char *const objs[] = { "loader_basic", "loader_legacy" };
+    static const char *const objs[] = {"loader_basic", "loader_legacy"};
 
-    (void) state;
+    (void)state;
     for (size_t o = 0; o < ARRAY_SIZE(objs); o++) {
         size_t size;
         uint8_t *buf = read_obj(objs[o], &size);
@@ -448,8 +589,7 @@ test_truncated(void **state)
             memcpy(copy, buf, len);
             struct bpf_object *obj;
             char *err = NULL;
-            int rc = bpf_object_open_mem(copy, len, "t.o", NULL, &obj,
-                                         &err);
+            int rc = bpf_object_open_mem(copy, len, "t.o", NULL, &obj, &err);
             if (rc >= 0 || !err || !err[0]) {
                 fail_msg("%s cut to %zu bytes: rc %d", objs[o], len, rc);
             }
@@ -472,11 +612,11 @@ rnd(uint64_t *s)
 static void
 test_corrupted(void **state)
 {
-    static const char *const objs[] = { "loader_basic", "loader_legacy" };
+    static const char *const objs[] = {"loader_basic", "loader_legacy"};
     uint64_t seed = 12345;
     size_t n_err = 0, n_ok = 0;
 
-    (void) state;
+    (void)state;
     /* Corrupted map definitions are refused with a warning each. */
     log_set_level("bpf", LOG_LEVEL_OFF);
     for (size_t o = 0; o < ARRAY_SIZE(objs); o++) {
@@ -485,20 +625,19 @@ test_corrupted(void **state)
         uint8_t *copy = xmalloc(size);
         for (int iter = 0; iter < 5000; iter++) {
             memcpy(copy, buf, size);
-            int flips = 1 + (int) (rnd(&seed) % 4);
+            int flips = 1 + (int)(rnd(&seed) % 4);
             for (int f = 0; f < flips; f++) {
                 uint64_t r = rnd(&seed);
                 /* Half the time aim at the first 64 bytes or at the
                  * section table, where damage matters most. */
-                size_t pos = (r & 1) ? (r >> 8) % size
+                size_t pos = (r & 1)   ? (r >> 8) % size
                              : (r & 2) ? (r >> 8) % 64
-                             : size - 1 - (r >> 8) % MIN(size, 1024);
-                copy[pos] ^= (uint8_t) (1u << ((r >> 4) & 7));
+                                       : size - 1 - (r >> 8) % MIN(size, 1024);
+                copy[pos] ^= (uint8_t)(1u << ((r >> 4) & 7));
             }
             struct bpf_object *obj;
             char *err = NULL;
-            int rc = bpf_object_open_mem(copy, size, "t.o", NULL, &obj,
-                                         &err);
+            int rc = bpf_object_open_mem(copy, size, "t.o", NULL, &obj, &err);
             if (rc == 0) {
                 assert_non_null(obj);
                 assert_null(err);
@@ -529,7 +668,7 @@ test_raw_insns(void **state)
     struct bpf_object *obj;
     char *err;
 
-    (void) state;
+    (void)state;
     memset(insns, 0, sizeof insns);
     insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
     insns[0].imm = 3;
@@ -542,8 +681,7 @@ test_raw_insns(void **state)
     assert_int_equal(bpf_object_n_maps(obj), 0);
     bpf_object_close(obj);
 
-    assert_int_equal(bpf_prog_from_insns(insns, 0, true, &obj, &err),
-                     -EINVAL);
+    assert_int_equal(bpf_prog_from_insns(insns, 0, true, &obj, &err), -EINVAL);
     assert_null(obj);
     assert_non_null(err);
     free(err);
@@ -563,6 +701,7 @@ main(void)
         cmocka_unit_test(test_legacy_maps),
         cmocka_unit_test(test_extern),
         cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_bad_structures),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupted),
         cmocka_unit_test(test_raw_insns),

@@ -12,6 +12,14 @@
 
 #include <cmocka.h>
 
+/* With libbpf present, the same operations also run on kernel maps and
+ * every result is compared (skipped where the bpf() syscall is refused). */
+#if __has_include(<bpf/bpf.h>) && __has_include(<bpf/libbpf.h>)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#define HAVE_KERNEL_DIFF 1
+#endif
+
 #include "bpf/bpf_api.h"
 #include "bpf/maps.h"
 #include "core/log.h"
@@ -181,7 +189,7 @@ test_hash_create_errors(void **state)
     assert_int_equal(create_err(BPF_MAP_TYPE_HASH, 0, 4, 4, 0), -EINVAL);
     assert_int_equal(create_err(BPF_MAP_TYPE_HASH, 4, 0, 4, 0), -EINVAL);
     assert_int_equal(create_err(BPF_MAP_TYPE_HASH, 4, 4, 0, 0), -EINVAL);
-    assert_int_equal(create_err(BPF_MAP_TYPE_HASH, 513, 4, 4, 0), -E2BIG);
+    assert_int_equal(create_err(BPF_MAP_TYPE_HASH, 4, 4u << 20, 4, 0), -E2BIG);
     assert_int_equal(create_err(BPF_MAP_TYPE_HASH, 4, 4, 4, 1u << 20), -EINVAL);
     assert_int_equal(
         create_err(BPF_MAP_TYPE_HASH, 4, 4, 4, BPF_F_NO_COMMON_LRU), -EINVAL);
@@ -569,6 +577,11 @@ test_lpm_overlap_and_errors(void **state)
         assert_int_equal(err, i < 3 ? 0 : -ENOENT);
     }
 
+    /* A key that is not stored restarts at the first key. */
+    struct lpm4 missing = lpm4(24, 0x0a000000);
+    assert_int_equal(bpf_map_next_key(m, &missing, &it), 0);
+    assert_memory_equal(&it, &order[0], sizeof it);
+
     /* Flags (kernel >= 6.13), full, bad prefix length. */
     assert_int_equal(bpf_map_update(m, &k16, &va, BPF_NOEXIST), -EEXIST);
     assert_int_equal(bpf_map_update(m, &k16, &va, BPF_EXIST), 0);
@@ -587,6 +600,35 @@ test_lpm_overlap_and_errors(void **state)
     assert_int_equal(bpf_map_lookup(m, &q, &out), 0);
     assert_int_equal(out, 3);
     assert_int_equal(bpf_map_update(m, &k8, &va, BPF_ANY), 0);
+    map_del(m);
+}
+
+/* IPv6 keys: 16 data bytes, prefixes up to /128. */
+static void
+test_lpm_ipv6(void **state)
+{
+    struct bpf_map *m =
+        map_new(BPF_MAP_TYPE_LPM_TRIE, 20, 4, 8, BPF_F_NO_PREALLOC);
+    struct {
+        uint32_t prefixlen;
+        uint8_t addr[16];
+    } k = {32, {0x20, 0x01, 0x0d, 0xb8}};
+    uint32_t v = 32, out;
+
+    assert_int_equal(bpf_map_update(m, &k, &v, BPF_ANY), 0);
+    k.prefixlen = 128;
+    k.addr[15] = 1;
+    v = 128;
+    assert_int_equal(bpf_map_update(m, &k, &v, BPF_ANY), 0);
+    assert_int_equal(bpf_map_lookup(m, &k, &out), 0);
+    assert_int_equal(out, 128);
+    k.addr[15] = 2;
+    assert_int_equal(bpf_map_lookup(m, &k, &out), 0);
+    assert_int_equal(out, 32);
+    k.addr[3] = 0xb9;
+    assert_int_equal(bpf_map_lookup(m, &k, &out), -ENOENT);
+    k.prefixlen = 129;
+    assert_int_equal(bpf_map_update(m, &k, &v, BPF_ANY), -EINVAL);
     map_del(m);
 }
 
@@ -815,6 +857,220 @@ test_costs(void **state)
     map_del(m);
 }
 
+#ifdef HAVE_KERNEL_DIFF
+/* ---- Differential tests against the running kernel ---- */
+
+static int
+kernel_map(uint32_t type, uint32_t ks, uint32_t vs, uint32_t max,
+           uint32_t flags)
+{
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+    return bpf_map_create(type, "sluice_test", ks, vs, max, &opts);
+}
+
+static bool
+kernel_maps_usable(void)
+{
+    int fd = kernel_map(BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0);
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* Creation errno for valid and invalid attributes, kernel vs sluice. */
+static void
+test_kernel_create_errno(void **state)
+{
+    if (!kernel_maps_usable()) {
+        skip();
+    }
+    uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE);
+    const struct {
+        uint32_t type, ks, vs, max, flags;
+    } cases[] = {
+        {BPF_MAP_TYPE_HASH, 4, 8, 16, 0},
+        {BPF_MAP_TYPE_HASH, 0, 8, 16, 0},
+        {BPF_MAP_TYPE_HASH, 4, 0, 16, 0},
+        {BPF_MAP_TYPE_HASH, 4, 8, 0, 0},
+        {BPF_MAP_TYPE_HASH, 513, 8, 16, 0},
+        {BPF_MAP_TYPE_HASH, 4, 8, 16, BPF_F_NO_PREALLOC},
+        {BPF_MAP_TYPE_HASH, 4, 8, 16, BPF_F_NO_COMMON_LRU},
+        {BPF_MAP_TYPE_HASH, 4, 8, 16, BPF_F_MMAPABLE},
+        {BPF_MAP_TYPE_HASH, 4, 8, 16, BPF_F_RDONLY | BPF_F_WRONLY},
+        {BPF_MAP_TYPE_PERCPU_HASH, 4, 40000, 16, 0},
+        {BPF_MAP_TYPE_LRU_HASH, 4, 8, 16, BPF_F_NO_COMMON_LRU},
+        {BPF_MAP_TYPE_ARRAY, 4, 8, 16, 0},
+        {BPF_MAP_TYPE_ARRAY, 8, 8, 16, 0},
+        {BPF_MAP_TYPE_ARRAY, 4, 0, 16, 0},
+        {BPF_MAP_TYPE_ARRAY, 4, 8, 0, 0},
+        {BPF_MAP_TYPE_ARRAY, 4, 8, 16, BPF_F_NO_PREALLOC},
+        {BPF_MAP_TYPE_ARRAY, 4, 8, 16, BPF_F_MMAPABLE},
+        {BPF_MAP_TYPE_ARRAY, 4, 8, 16, BPF_F_ZERO_SEED},
+        {BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 16, BPF_F_MMAPABLE},
+        {BPF_MAP_TYPE_PERCPU_ARRAY, 4, 40000, 16, 0},
+        {BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 16, 0},
+        {BPF_MAP_TYPE_PROG_ARRAY, 4, 8, 16, 0},
+        {BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 16, BPF_F_RDONLY_PROG},
+        {BPF_MAP_TYPE_LPM_TRIE, 8, 4, 16, BPF_F_NO_PREALLOC},
+        {BPF_MAP_TYPE_LPM_TRIE, 8, 4, 16, 0},
+        {BPF_MAP_TYPE_LPM_TRIE, 4, 4, 16, BPF_F_NO_PREALLOC},
+        {BPF_MAP_TYPE_LPM_TRIE, 261, 4, 16, BPF_F_NO_PREALLOC},
+        {BPF_MAP_TYPE_LPM_TRIE, 8, 0, 16, BPF_F_NO_PREALLOC},
+        {BPF_MAP_TYPE_LPM_TRIE, 8, 4, 0, BPF_F_NO_PREALLOC},
+        {BPF_MAP_TYPE_RINGBUF, 0, 0, page, 0},
+        {BPF_MAP_TYPE_RINGBUF, 0, 0, page * 3, 0},
+        {BPF_MAP_TYPE_RINGBUF, 4, 0, page, 0},
+        {BPF_MAP_TYPE_RINGBUF, 0, 0, 64, 0},
+        {BPF_MAP_TYPE_RINGBUF, 0, 0, page, BPF_F_NO_PREALLOC},
+        {BPF_MAP_TYPE_QUEUE, 0, 4, 16, 0},
+        {BPF_MAP_TYPE_QUEUE, 4, 4, 16, 0},
+        {BPF_MAP_TYPE_STACK, 0, 0, 16, 0},
+        {BPF_MAP_TYPE_STACK, 0, 4, 0, 0},
+        {BPF_MAP_TYPE_STACK, 0, 4, 16, BPF_F_NO_PREALLOC},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        int kfd = kernel_map(cases[i].type, cases[i].ks, cases[i].vs,
+                             cases[i].max, cases[i].flags);
+        int kerr = kfd < 0 ? kfd : 0;
+        if (kfd >= 0) {
+            close(kfd);
+        }
+        int ours = create_err(cases[i].type, cases[i].ks, cases[i].vs,
+                              cases[i].max, cases[i].flags);
+        if (kerr != ours) {
+            fail_msg("create case %zu (type %u): kernel %d, sluice %d", i,
+                     cases[i].type, kerr, ours);
+        }
+    }
+}
+
+/* Runs the same random operations on a kernel map and on ours: every
+ * return code, every value read and (for deterministic layouts) every
+ * get_next_key result must agree. */
+static void
+kernel_diff_run(uint32_t type, uint32_t ks, uint32_t vs, uint32_t max,
+                uint32_t flags, bool ordered_keys, unsigned int seed)
+{
+    int fd = kernel_map(type, ks, vs, max, flags);
+    assert_true(fd >= 0);
+    struct bpf_map *m = calloc(1, sizeof *m);
+    strcpy(m->name, "diff");
+    m->type = type;
+    m->key_size = ks;
+    m->value_size = vs;
+    m->max_entries = max;
+    m->map_flags = flags;
+    m->n_cpus = (uint32_t)libbpf_num_possible_cpus();
+    assert_int_equal(bpf_map_create_internal(m), 0);
+    size_t vbytes = bpf_map_sys_value_size(m);
+    uint8_t key[16], kv[4096], ov[4096], knext[16], onext[16];
+
+    for (int step = 0; step < 3000; step++) {
+        /* Few distinct keys so that updates, hits and misses all occur. */
+        memset(key, 0, sizeof key);
+        uint32_t r = (uint32_t)rand_r(&seed);
+        if (type == BPF_MAP_TYPE_LPM_TRIE) {
+            uint32_t plen = r % 33, addr = (r >> 8) & 0xff0f0000;
+            addr &= plen ? ~0u << (32 - plen) : 0;
+            memcpy(key, &plen, 4);
+            key[4] = (uint8_t)(addr >> 24);
+            key[5] = (uint8_t)(addr >> 16);
+            key[6] = (uint8_t)(addr >> 8);
+            key[7] = (uint8_t)addr;
+        } else if (ks) {
+            uint32_t k = (r >> 4) % (max + max / 2 + 2);
+            memcpy(key, &k, 4);
+        }
+        const void *kp = ks ? key : NULL;
+        int op = (int)(r % 5);
+        int kret, oret;
+        memset(kv, 0, sizeof kv);
+        memset(ov, 0, sizeof ov);
+        for (size_t b = 0; b < vbytes; b++) {
+            kv[b] = (uint8_t)rand_r(&seed);
+        }
+        switch (op) {
+        case 0: {
+            uint64_t fl = (uint64_t)(r >> 12) % 5; /* 3, 4: invalid. */
+            if (fl == 3) {
+                fl = BPF_ANY;
+            }
+            kret = type == BPF_MAP_TYPE_QUEUE || type == BPF_MAP_TYPE_STACK
+                       ? bpf_map_update_elem(fd, NULL, kv, fl)
+                       : bpf_map_update_elem(fd, kp, kv, fl);
+            oret = bpf_map_update(m, kp, kv, fl);
+            break;
+        }
+        case 1:
+            kret = bpf_map_lookup_elem(fd, kp, kv);
+            oret = bpf_map_lookup(m, kp, ov);
+            if (!kret && !oret) {
+                assert_memory_equal(kv, ov, vbytes);
+            }
+            break;
+        case 2:
+            if (type == BPF_MAP_TYPE_QUEUE || type == BPF_MAP_TYPE_STACK) {
+                kret = bpf_map_lookup_and_delete_elem(fd, NULL, kv);
+                oret = bpf_map_lookup_and_delete(m, NULL, ov);
+                if (!kret && !oret) {
+                    assert_memory_equal(kv, ov, vbytes);
+                }
+            } else {
+                kret = bpf_map_delete_elem(fd, kp);
+                oret = bpf_map_delete(m, kp);
+            }
+            break;
+        default:
+            if (type == BPF_MAP_TYPE_QUEUE || type == BPF_MAP_TYPE_STACK) {
+                kret = bpf_map_lookup_elem(fd, NULL, kv);
+                oret = bpf_map_lookup(m, NULL, ov);
+                if (!kret && !oret) {
+                    assert_memory_equal(kv, ov, vbytes);
+                }
+                break;
+            }
+            /* From a given key, the answer depends on the iteration
+             * order, which only ordered types share with the kernel. */
+            if (!ordered_keys) {
+                op = 4;
+            }
+            kret = bpf_map_get_next_key(fd, op == 3 ? kp : NULL, knext);
+            oret = bpf_map_next_key(m, op == 3 ? kp : NULL, onext);
+            if (ordered_keys && !kret && !oret) {
+                assert_memory_equal(knext, onext, ks);
+            }
+            break;
+        }
+        if (kret != oret) {
+            fail_msg("type %u step %d op %d: kernel %d, sluice %d", type, step,
+                     op, kret, oret);
+        }
+    }
+    close(fd);
+    map_del(m);
+}
+
+static void
+test_kernel_diff_ops(void **state)
+{
+    if (!kernel_maps_usable()) {
+        skip();
+    }
+    /* Hash iteration order depends on the hash function, so only the
+     * first key's return code is compared there. */
+    kernel_diff_run(BPF_MAP_TYPE_HASH, 4, 12, 16, 0, false, 1);
+    kernel_diff_run(BPF_MAP_TYPE_PERCPU_HASH, 4, 4, 8, 0, false, 2);
+    kernel_diff_run(BPF_MAP_TYPE_ARRAY, 4, 12, 16, 0, true, 3);
+    kernel_diff_run(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 4, 8, 0, true, 4);
+    kernel_diff_run(BPF_MAP_TYPE_LPM_TRIE, 8, 4, 24, BPF_F_NO_PREALLOC, true,
+                    5);
+    kernel_diff_run(BPF_MAP_TYPE_QUEUE, 0, 8, 6, 0, false, 6);
+    kernel_diff_run(BPF_MAP_TYPE_STACK, 0, 8, 6, 0, false, 7);
+}
+#endif
+
 int
 main(void)
 {
@@ -837,10 +1093,15 @@ main(void)
         cmocka_unit_test(test_lpm_create),
         cmocka_unit_test(test_lpm_all_lengths),
         cmocka_unit_test(test_lpm_overlap_and_errors),
+        cmocka_unit_test(test_lpm_ipv6),
         cmocka_unit_test(test_lpm_random_vs_linear),
         cmocka_unit_test(test_ringbuf),
         cmocka_unit_test(test_queue_stack),
         cmocka_unit_test(test_costs),
+#ifdef HAVE_KERNEL_DIFF
+        cmocka_unit_test(test_kernel_create_errno),
+        cmocka_unit_test(test_kernel_diff_ops),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

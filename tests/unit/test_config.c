@@ -593,6 +593,98 @@ test_run_nsec_output(void **state)
     free(out_path);
 }
 
+static void
+test_prog_commands(void **state)
+{
+    /* Errors point at the offending argument. */
+    assert_line_error(NULL, "prog load fw", 13, "needs NAME FILE.o");
+    assert_line_error(NULL, "prog load fw nothere.o", 14, "nothere.o");
+    assert_line_error(NULL, "prog load fw x.o xdp junk", 22,
+                      "expected rodata.VAR=VALUE, got 'junk'");
+    assert_line_error(NULL, "prog load fw x.o rodata.x", 18,
+                      "expected rodata.VAR=VALUE, got 'rodata.x'");
+    assert_line_error(NULL, "prog load fw x.o s rodata.=1", 20,
+                      "expected rodata.VAR=VALUE");
+    assert_line_error(NULL, "prog load fw x.o s rodata.v=", 20,
+                      "expected rodata.VAR=VALUE");
+    assert_line_error(NULL, "prog unload fw", 13, "fw");
+    assert_line_error(NULL, "map update fw m 00 00", 12, "fw");
+    assert_line_error(NULL, "map delete fw m", 16, "needs NAME MAP KEY_HEX");
+    assert_line_error(NULL, "flow add prog=nope,actions=drop", 10, "nope");
+}
+
+/* Writes one UDP frame 10.0.0.SRC:SPORT -> 10.0.0.DST:DPORT per entry of
+ * 'f' (src, dst, sport, dport) at times 1 s, 2 s, ... */
+static void
+write_udp_flows(const char *name, const uint8_t (*f)[4], size_t n)
+{
+    char *path = xasprintf("%s/%s", tmpdir, name);
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t *d = pcap_dump_open(dead, path);
+
+    assert_non_null(d);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t frame[64];
+        struct pcap_pkthdr h;
+
+        h.len = h.caplen = (uint32_t)make_udp(frame, f[i][0]);
+        frame[33] = f[i][1];
+        frame[34] = 0;
+        frame[35] = f[i][2];
+        frame[36] = 0;
+        frame[37] = f[i][3];
+        h.ts.tv_sec = (time_t)(i + 1);
+        h.ts.tv_usec = 0;
+        pcap_dump((u_char *)d, &h, frame);
+    }
+    pcap_dump_close(d);
+    pcap_close(dead);
+    free(path);
+}
+
+static void
+test_prog_firewall_run(void **state)
+{
+    /* The firewall from progs/ as a filter: a reply to a flow opened from
+     * port 1 passes, unsolicited traffic from port 2 does not. */
+    const char *build = getenv("SLUICE_BUILD_ROOT");
+    /* Inside 10.0.0.1:10 -> 10.0.0.2:20 opens the flow. */
+    static const uint8_t inside[1][4] = {{1, 2, 10, 20}};
+    /* Its reply, then a stranger (10.0.0.3) and a wrong port. */
+    static const uint8_t outside[3][4] = {
+        {2, 1, 20, 10},
+        {3, 1, 20, 10},
+        {2, 1, 21, 10},
+    };
+    uint8_t got[4];
+    uint64_t got_ts[4];
+    char *text, *path, *error;
+    struct dp *dp;
+
+    if (!build) {
+        skip();
+    }
+    write_udp_flows("fw-in.pcap", inside, 1);
+    write_udp_flows("fw-out.pcap", outside, 3);
+    text = xasprintf("port add 1 pcap:rx=fw-in.pcap,tx=fw-o1.pcap\n"
+                     "port add 2 pcap:rx=fw-out.pcap,tx=fw-o2.pcap\n"
+                     "prog load fw %s/progs/firewall.o xdp\n"
+                     "flow add in_port=1,prog=fw,actions=output:2\n"
+                     "flow add in_port=2,prog=fw,actions=output:1\n",
+                     build);
+    path = write_text("fw.conf", text);
+    dp = dp_create();
+    error = config_load(dp, path, CONFIG_OPEN_PORTS);
+    assert_null(error);
+    assert_int_equal(dp_run(dp), 0);
+    dp_destroy(dp);
+    assert_int_equal(read_udp_capture("fw-o2.pcap", got, got_ts, 4), 1);
+    assert_int_equal(read_udp_capture("fw-o1.pcap", got, got_ts, 4), 1);
+    assert_int_equal(got[0], 2);
+    free(text);
+    free(path);
+}
+
 int
 main(void)
 {
@@ -605,6 +697,8 @@ main(void)
         cmocka_unit_test(test_run_merge_and_stats),
         cmocka_unit_test(test_run_timeouts_in_packet_time),
         cmocka_unit_test(test_run_nsec_output),
+        cmocka_unit_test(test_prog_commands),
+        cmocka_unit_test(test_prog_firewall_run),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -561,6 +561,7 @@ test_errors(void **state)
         {FLOW_PARSE_ADD, "actions=prog:", 14, "bad program name"},
         {FLOW_PARSE_ADD, "actions=drop,output:1", 9,
          "drop must be the only action"},
+        {FLOW_PARSE_ADD, "actions=drop:1", 9, "takes no argument"},
         {FLOW_PARSE_ADD, "actions=goto_table:2,output:1", 9,
          "goto_table must be the last action"},
         {FLOW_PARSE_ADD, "table=3,actions=goto_table:3", 28,

@@ -1,0 +1,927 @@
+/* Tests of the x86-64 JIT (src/bpf/jit_x86.c), with the interpreter as the
+ * reference implementation: every program here runs in both, and r0, the
+ * memory it wrote and every register it left are compared.
+ *
+ *  - Each ALU, jump, load/store and atomic operation with every pair of
+ *    destination and source registers (the x86 encodings of rax, rcx, rdx,
+ *    rbp and r12..r15 each have special cases) and a set of edge values.
+ *  - The data-driven instruction-set suite (tests/bpf/isa/) replayed in
+ *    both modes, through the verifier, against the expected results.
+ *  - Frames, tail calls, LD_ABS aborts, raw-mode guards and budget, code
+ *    memory protection, and the run-time dispatch (exec modes).
+ *
+ * Raw-instruction programs are marked verified by hand, as in
+ * test_bpf_interp.c: they test translation, not verdicts. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bpf/asm.h"
+#include "bpf/bpf_api.h"
+#include "bpf/bpf_int.h"
+#include "bpf/helpers.h"
+#include "bpf/interp.h"
+#include "bpf/jit.h"
+#include "bpf/maps.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#define INSN(CODE, DST, SRC, OFF, IMM)                                         \
+    ((struct bpf_insn){.code = (CODE),                                         \
+                       .dst_reg = (DST),                                       \
+                       .src_reg = (SRC),                                       \
+                       .off = (OFF),                                           \
+                       .imm = (IMM)})
+#define LD64_LO(D, V) INSN(BPF_LD | BPF_DW | BPF_IMM, D, 0, 0, (int32_t)(V))
+#define LD64_HI(V) INSN(0, 0, 0, 0, (int32_t)((uint64_t)(V) >> 32))
+#define MOV64_K(D, I) INSN(BPF_ALU64 | BPF_MOV | BPF_K, D, 0, 0, I)
+#define MOV64_X(D, S) INSN(BPF_ALU64 | BPF_MOV | BPF_X, D, S, 0, 0)
+#define ADD64_K(D, I) INSN(BPF_ALU64 | BPF_ADD | BPF_K, D, 0, 0, I)
+#define STX_DW(D, S, OFF) INSN(BPF_STX | BPF_MEM | BPF_DW, D, S, OFF, 0)
+#define LDX_DW(D, S, OFF) INSN(BPF_LDX | BPF_MEM | BPF_DW, D, S, OFF, 0)
+#define CALL(ID) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, ID)
+#define CALL_LOCAL(REL) INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, REL)
+#define EXIT INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define MAX_TEST_INSNS 64
+#define MEM_SIZE 128
+
+static const uint64_t values[] = {
+    0,
+    1,
+    2,
+    7,
+    0x7f,
+    0x80,
+    0xff,
+    0x8000,
+    0xffff,
+    0x7fffffff,
+    0x80000000,
+    0xffffffff,
+    0x100000000ull,
+    0x123456789abcdef0ull,
+    0x7fffffffffffffffull,
+    0x8000000000000000ull,
+    0xfffffffffffffff9ull,
+    0xffffffffffffffffull,
+};
+
+static const int32_t imms[] = {0, 1, -1, 3, 31, 32, 63, 64, 127, -128,
+                               0x7fffffff, INT32_MIN, -7, 0x12345};
+
+struct test_prog {
+    struct bpf_insn insns[MAX_TEST_INSNS];
+    size_t n;
+};
+
+static void
+add(struct test_prog *tp, struct bpf_insn insn)
+{
+    assert_true(tp->n < MAX_TEST_INSNS);
+    tp->insns[tp->n++] = insn;
+}
+
+static void
+add_ld64(struct test_prog *tp, int reg, uint64_t v)
+{
+    add(tp, LD64_LO(reg, v));
+    add(tp, LD64_HI(v));
+}
+
+/* Program prefix: r1 (the memory) is parked on the stack, every register
+ * r0..r9 gets a distinct value (the ones named in 'init' get theirs). */
+static void
+prefix(struct test_prog *tp, const uint64_t init[10])
+{
+    add(tp, STX_DW(10, 1, -8));
+    for (int r = 0; r < 10; r++) {
+        add_ld64(tp, r, init[r]);
+    }
+}
+
+/* Program suffix: every register r0..r9 stored at mem[0..80), then
+ * r0 = r0 of the operation. */
+static void
+suffix(struct test_prog *tp)
+{
+    add(tp, STX_DW(10, 0, -16));
+    add(tp, LDX_DW(0, 10, -8));
+    for (int r = 1; r < 10; r++) {
+        add(tp, STX_DW(0, r, 8 * r));
+    }
+    add(tp, LDX_DW(1, 10, -16));
+    add(tp, STX_DW(0, 1, 0));
+    add(tp, MOV64_X(0, 1));
+    add(tp, EXIT);
+}
+
+static struct bpf_prog
+prog_of(const struct bpf_insn *insns, size_t n, enum bpf_prog_kind kind)
+{
+    struct bpf_prog p = {.name = "jit-test",
+                         .kind = kind,
+                         .insns = (struct bpf_insn *)insns,
+                         .n_insns = (uint32_t)n,
+                         .verified = true};
+    return p;
+}
+
+/* Runs 'prog' in the interpreter and in the JIT on copies of 'mem' and
+ * fails on any difference in r0 or the memory. */
+static uint64_t
+run_both_kind(const struct bpf_insn *insns, size_t n, const void *mem,
+              size_t len, enum bpf_prog_kind kind)
+{
+    struct bpf_prog p = prog_of(insns, n, kind);
+    uint8_t m_int[MEM_SIZE], m_jit[MEM_SIZE];
+    uint64_t count = 0;
+    enum bpf_jit_stop stop;
+    char *err = NULL;
+
+    /* Both runs use the same buffer, so that pointers into it that a
+     * program stores compare equal. */
+    assert_true(len <= MEM_SIZE);
+    memset(m_jit, 0, sizeof m_jit);
+    memcpy(m_jit, mem, len);
+
+    struct bpf_run_ctx ctx = {.mem = m_jit, .mem_len = len, .prog = &p};
+    bpf_run_cur = &ctx;
+    uint64_t r_int = bpf_interp_run(&p, (uintptr_t)m_jit, len, &count);
+    memcpy(m_int, m_jit, sizeof m_int);
+    memset(m_jit, 0, sizeof m_jit);
+    memcpy(m_jit, mem, len);
+
+    int rc = bpf_jit_compile(&p, &err);
+    if (rc) {
+        fail_msg("JIT failed: %s", err);
+    }
+    uint64_t r_jit = bpf_jit_run(&p, (uintptr_t)m_jit, len, &stop);
+    bpf_run_cur = NULL;
+    bpf_jit_free(&p);
+
+    if (r_int != r_jit || memcmp(m_int, m_jit, sizeof m_int)) {
+        for (size_t i = 0; i < n; i++) {
+            print_error("  %02zu: code %02x dst %u src %u off %d imm %d\n", i,
+                        insns[i].code, insns[i].dst_reg, insns[i].src_reg,
+                        insns[i].off, insns[i].imm);
+        }
+        for (size_t i = 0; i < MEM_SIZE / 8; i++) {
+            uint64_t a, b;
+            memcpy(&a, m_int + 8 * i, 8);
+            memcpy(&b, m_jit + 8 * i, 8);
+            if (a != b) {
+                print_error("  mem[%zu]: interp 0x%" PRIx64 " jit 0x%" PRIx64
+                            "\n",
+                            8 * i, a, b);
+            }
+        }
+        fail_msg("%s: r0 interp 0x%" PRIx64 " jit 0x%" PRIx64 " (stop %d)",
+                 kind == BPF_PROG_KIND_RAW ? "raw" : "direct", r_int, r_jit,
+                 stop);
+    }
+    return r_jit;
+}
+
+/* Both kinds: raw (guarded accesses) and XDP (direct accesses; r1 is the
+ * memory instead of a context, which these programs never read as one). */
+static uint64_t
+run_both(const struct test_prog *tp, const void *mem, size_t len)
+{
+    uint64_t r = run_both_kind(tp->insns, tp->n, mem, len, BPF_PROG_KIND_RAW);
+    assert_int_equal(
+        run_both_kind(tp->insns, tp->n, mem, len, BPF_PROG_KIND_XDP), r);
+    return r;
+}
+
+static void
+init_regs(uint64_t init[10], unsigned int seed)
+{
+    for (int r = 0; r < 10; r++) {
+        init[r] = 0x1111111111111111ull * (uint64_t)(r + 1) + seed;
+    }
+}
+
+/* ---- ALU ---- */
+
+static void
+test_alu_all_registers(void **state)
+{
+    static const uint8_t ops[] = {BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV,
+                                  BPF_OR,  BPF_AND, BPF_LSH, BPF_RSH,
+                                  BPF_MOD, BPF_XOR, BPF_MOV, BPF_ARSH};
+    uint8_t zero[MEM_SIZE] = {0};
+    size_t runs = 0;
+
+    for (size_t o = 0; o < ARRAY_SIZE(ops); o++) {
+        for (int cls = 0; cls < 2; cls++) {
+            uint8_t c = cls ? BPF_ALU64 : BPF_ALU;
+            for (int sgn = 0; sgn < 2; sgn++) {
+                if (sgn && ops[o] != BPF_DIV && ops[o] != BPF_MOD) {
+                    continue;
+                }
+                for (int dst = 0; dst < 10; dst++) {
+                    for (int src = 0; src < 10; src++) {
+                        for (size_t v = 0; v < ARRAY_SIZE(values); v += 3) {
+                            struct test_prog tp = {.n = 0};
+                            uint64_t init[10];
+                            init_regs(init, (unsigned int)v);
+                            init[dst] = values[v];
+                            if (src != dst) {
+                                init[src] =
+                                    values[(v * 7 + 5) % ARRAY_SIZE(values)];
+                            }
+                            prefix(&tp, init);
+                            add(&tp, INSN(c | ops[o] | BPF_X, dst, src,
+                                          (int16_t)sgn, 0));
+                            suffix(&tp);
+                            run_both(&tp, zero, 96);
+                            runs++;
+                        }
+                    }
+                    for (size_t k = 0; k < ARRAY_SIZE(imms); k++) {
+                        struct test_prog tp = {.n = 0};
+                        uint64_t init[10];
+                        init_regs(init, (unsigned int)k);
+                        init[dst] = values[(k * 5) % ARRAY_SIZE(values)];
+                        prefix(&tp, init);
+                        add(&tp, INSN(c | ops[o] | BPF_K, dst, 0, (int16_t)sgn,
+                                      imms[k]));
+                        suffix(&tp);
+                        run_both(&tp, zero, 96);
+                        runs++;
+                    }
+                }
+            }
+        }
+    }
+    assert_true(runs > 10000);
+}
+
+static void
+test_neg_swap_movsx(void **state)
+{
+    uint8_t zero[MEM_SIZE] = {0};
+    struct bpf_insn ops[] = {
+        INSN(BPF_ALU64 | BPF_NEG, 0, 0, 0, 0),
+        INSN(BPF_ALU | BPF_NEG, 0, 0, 0, 0),
+        INSN(BPF_ALU | BPF_END | BPF_TO_BE, 0, 0, 0, 16),
+        INSN(BPF_ALU | BPF_END | BPF_TO_BE, 0, 0, 0, 32),
+        INSN(BPF_ALU | BPF_END | BPF_TO_BE, 0, 0, 0, 64),
+        INSN(BPF_ALU | BPF_END | BPF_TO_LE, 0, 0, 0, 16),
+        INSN(BPF_ALU | BPF_END | BPF_TO_LE, 0, 0, 0, 32),
+        INSN(BPF_ALU | BPF_END | BPF_TO_LE, 0, 0, 0, 64),
+        INSN(BPF_ALU64 | BPF_END | BPF_TO_LE, 0, 0, 0, 16),
+        INSN(BPF_ALU64 | BPF_END | BPF_TO_LE, 0, 0, 0, 32),
+        INSN(BPF_ALU64 | BPF_END | BPF_TO_LE, 0, 0, 0, 64),
+        INSN(BPF_ALU64 | BPF_MOV | BPF_X, 0, 0, 8, 0),
+        INSN(BPF_ALU64 | BPF_MOV | BPF_X, 0, 0, 16, 0),
+        INSN(BPF_ALU64 | BPF_MOV | BPF_X, 0, 0, 32, 0),
+        INSN(BPF_ALU | BPF_MOV | BPF_X, 0, 0, 8, 0),
+        INSN(BPF_ALU | BPF_MOV | BPF_X, 0, 0, 16, 0),
+    };
+    for (size_t o = 0; o < ARRAY_SIZE(ops); o++) {
+        for (int dst = 0; dst < 10; dst++) {
+            for (int src = 0; src < 10; src++) {
+                bool uses_src = BPF_OP(ops[o].code) == BPF_MOV;
+                if (!uses_src && src) {
+                    continue;
+                }
+                for (size_t v = 0; v < ARRAY_SIZE(values); v++) {
+                    struct test_prog tp = {.n = 0};
+                    uint64_t init[10];
+                    init_regs(init, (unsigned int)v);
+                    init[uses_src ? src : dst] = values[v] ^ 0x5a5a00;
+                    prefix(&tp, init);
+                    struct bpf_insn insn = ops[o];
+                    insn.dst_reg = (uint8_t)dst;
+                    insn.src_reg = uses_src ? (uint8_t)src : 0;
+                    add(&tp, insn);
+                    suffix(&tp);
+                    run_both(&tp, zero, 96);
+                }
+            }
+        }
+    }
+}
+
+/* ---- Jumps ---- */
+
+static void
+test_jumps_all_conditions(void **state)
+{
+    static const uint8_t ops[] = {BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET,
+                                  BPF_JNE, BPF_JSGT, BPF_JSGE, BPF_JLT,
+                                  BPF_JLE, BPF_JSLT, BPF_JSLE};
+    uint8_t zero[MEM_SIZE] = {0};
+
+    for (size_t o = 0; o < ARRAY_SIZE(ops); o++) {
+        for (int cls = 0; cls < 2; cls++) {
+            uint8_t c = cls ? BPF_JMP : BPF_JMP32;
+            for (int dst = 0; dst < 10; dst++) {
+                for (size_t a = 0; a < ARRAY_SIZE(values); a += 2) {
+                    for (size_t b = 0; b < ARRAY_SIZE(values); b += 3) {
+                        int src = (dst + 3) % 10;
+                        struct test_prog tp = {.n = 0};
+                        uint64_t init[10];
+                        init_regs(init, 0);
+                        init[dst] = values[a];
+                        init[src] = values[b];
+                        prefix(&tp, init);
+                        add(&tp, INSN(c | ops[o] | BPF_X, dst, src, 1, 0));
+                        add(&tp, MOV64_K(dst, 77));
+                        suffix(&tp);
+                        run_both(&tp, zero, 96);
+
+                        tp.n = 0;
+                        prefix(&tp, init);
+                        add(&tp, INSN(c | ops[o] | BPF_K, dst, 0, 1,
+                                      (int32_t)values[b]));
+                        add(&tp, MOV64_K(dst, 77));
+                        suffix(&tp);
+                        run_both(&tp, zero, 96);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Long jumps (rel32) and short ones, forward and backward, and a loop. */
+static void
+test_jump_distances(void **state)
+{
+    struct bpf_insn p[600];
+    size_t n = 0;
+    uint8_t zero[MEM_SIZE] = {0};
+
+    p[n++] = MOV64_K(0, 0);
+    p[n++] = MOV64_K(2, 50);
+    /* loop: r0 += 3 ... (long body), r2 -= 1, if r2 != 0 goto loop */
+    size_t loop = n;
+    for (int i = 0; i < 200; i++) {
+        p[n++] = ADD64_K(0, 3);
+    }
+    p[n++] = ADD64_K(2, -1);
+    p[n] = INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0,
+                (int16_t)((int64_t)loop - (int64_t)n - 1), 0);
+    n++;
+    /* forward long jump over 300 instructions */
+    p[n++] = INSN(BPF_JMP | BPF_JA, 0, 0, 300, 0);
+    for (int i = 0; i < 300; i++) {
+        p[n++] = ADD64_K(0, 1000);
+    }
+    p[n++] = INSN(BPF_JMP32 | BPF_JA, 0, 0, 0, 1); /* gotol +1 */
+    p[n++] = ADD64_K(0, 5);
+    p[n++] = EXIT;
+    assert_int_equal(run_both_kind(p, n, zero, 8, BPF_PROG_KIND_RAW),
+                     50 * 200 * 3);
+    assert_int_equal(run_both_kind(p, n, zero, 8, BPF_PROG_KIND_XDP),
+                     50 * 200 * 3);
+}
+
+/* ---- Memory ---- */
+
+static void
+test_loads_stores_all_registers(void **state)
+{
+    static const uint8_t sizes[] = {BPF_B, BPF_H, BPF_W, BPF_DW};
+    uint8_t mem[MEM_SIZE];
+
+    for (size_t i = 0; i < sizeof mem; i++) {
+        mem[i] = (uint8_t)(0x80 + i * 37);
+    }
+    for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+        for (int base = 0; base < 10; base++) {
+            for (int reg = 0; reg < 10; reg++) {
+                for (int kind = 0; kind < 5; kind++) {
+                    /* kind: 0 ldx, 1 ldsx, 2 stx, 3 st, 4 stack round
+                     * trip. */
+                    if (kind == 1 && sizes[s] == BPF_DW) {
+                        continue;
+                    }
+                    struct test_prog tp = {.n = 0};
+                    uint64_t init[10];
+                    init_regs(init, (unsigned int)(s + base));
+                    prefix(&tp, init);
+                    /* base = memory + 96 (offsets reach back), */
+                    add(&tp, LDX_DW(base, 10, -8));
+                    add(&tp, ADD64_K(base, 96));
+                    int16_t off = (int16_t)(-7 - 3 * (int)s);
+                    switch (kind) {
+                    case 0:
+                        add(&tp, INSN(BPF_LDX | BPF_MEM | sizes[s], reg, base,
+                                      off, 0));
+                        break;
+                    case 1:
+                        add(&tp, INSN(BPF_LDX | 0x80 | sizes[s], reg, base,
+                                      off, 0));
+                        break;
+                    case 2:
+                        add(&tp, INSN(BPF_STX | BPF_MEM | sizes[s], base, reg,
+                                      off, 0));
+                        break;
+                    case 3:
+                        add(&tp, INSN(BPF_ST | BPF_MEM | sizes[s], base, 0,
+                                      off, (int32_t)0x89abcdef));
+                        break;
+                    default:
+                        if (reg == base) {
+                            continue;
+                        }
+                        add(&tp, INSN(BPF_STX | BPF_MEM | sizes[s], 10, reg,
+                                      -40, 0));
+                        add(&tp, INSN(BPF_LDX | BPF_MEM | sizes[s], base, 10,
+                                      -40, 0));
+                        break;
+                    }
+                    suffix(&tp);
+                    run_both(&tp, mem, sizeof mem);
+                }
+            }
+        }
+    }
+}
+
+static void
+test_atomics_all_registers(void **state)
+{
+    static const int32_t ops[] = {
+        BPF_ADD,  BPF_ADD | BPF_FETCH, BPF_OR,  BPF_OR | BPF_FETCH,
+        BPF_AND,  BPF_AND | BPF_FETCH, BPF_XOR, BPF_XOR | BPF_FETCH,
+        BPF_XCHG, BPF_CMPXCHG,
+    };
+    uint8_t mem[MEM_SIZE];
+
+    for (size_t i = 0; i < sizeof mem; i++) {
+        mem[i] = (uint8_t)(0x31 + i * 11);
+    }
+    for (size_t o = 0; o < ARRAY_SIZE(ops); o++) {
+        for (int w = 0; w < 2; w++) {
+            for (int base = 0; base < 10; base++) {
+                for (int src = 0; src < 10; src++) {
+                    for (int eq = 0; eq < 2; eq++) {
+                        struct test_prog tp = {.n = 0};
+                        uint64_t init[10];
+                        init_regs(init, (unsigned int)(o * 3 + w));
+                        prefix(&tp, init);
+                        add(&tp, LDX_DW(base, 10, -8));
+                        add(&tp, ADD64_K(base, 88));
+                        if (eq && base != 0) {
+                            /* cmpxchg that succeeds: r0 = the value. */
+                            add(&tp, INSN(BPF_LDX | BPF_MEM |
+                                              (w ? BPF_DW : BPF_W),
+                                          0, base, -8, 0));
+                        }
+                        if (src == base) {
+                            /* Keep the address; the source is the same
+                             * register. */
+                        }
+                        add(&tp, INSN(BPF_STX | BPF_ATOMIC |
+                                          (w ? BPF_DW : BPF_W),
+                                      base, src, -8, ops[o]));
+                        suffix(&tp);
+                        run_both(&tp, mem, sizeof mem);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- Calls, frames, tail calls, packet loads ---- */
+
+static void
+test_local_calls_and_stack(void **state)
+{
+    /* main: r6 = 5, stack[-8] = 100; call f(r1 = &stack[-8]); r0 += r6;
+     * f: r6 = 1000 (callee's own r6), *r1 += 11 via its pointer, r0 = its
+     * own stack round trip + *r1, calls g, which recurses once. */
+    const struct bpf_insn p[] = {
+        MOV64_K(6, 5),
+        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 100),
+        MOV64_X(1, 10),
+        ADD64_K(1, -8),
+        CALL_LOCAL(5),
+        ADD64_K(0, 0),
+        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 6, 0, 0),
+        LDX_DW(2, 10, -8),
+        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 2, 0, 0),
+        EXIT,
+        /* f (insn 10) */
+        MOV64_K(6, 1000),
+        LDX_DW(2, 1, 0),
+        ADD64_K(2, 11),
+        STX_DW(1, 2, 0),
+        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 3),
+        MOV64_K(1, 2),
+        CALL_LOCAL(3),
+        LDX_DW(3, 10, -8),
+        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 3, 0, 0),
+        EXIT,
+        /* g (insn 20): r0 = r1 ? g(r1 - 1) + 10 : 1 */
+        MOV64_K(0, 1),
+        INSN(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 4, 0),
+        ADD64_K(1, -1),
+        CALL_LOCAL(-4),
+        ADD64_K(0, 10),
+        INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 0, 0, 0),
+        EXIT,
+    };
+    uint8_t zero[8] = {0};
+    /* g(2) = 21; f: 21 + 3 = 24; main: 24 + 5 + 111 = 140 */
+    assert_int_equal(run_both_kind(p, ARRAY_SIZE(p), zero, 8,
+                                   BPF_PROG_KIND_RAW),
+                     140);
+    assert_int_equal(run_both_kind(p, ARRAY_SIZE(p), zero, 8,
+                                   BPF_PROG_KIND_XDP),
+                     140);
+}
+
+/* Unbounded recursion stops at BPF_MAX_CALL_DEPTH frames with r0 = 0. */
+static void
+test_call_depth_stop(void **state)
+{
+    const struct bpf_insn p[] = {
+        MOV64_K(0, 1),
+        CALL_LOCAL(-2),
+        EXIT,
+    };
+    uint8_t zero[8] = {0};
+    struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_XDP);
+    enum bpf_jit_stop stop;
+
+    assert_int_equal(bpf_jit_compile(&prog, NULL), 0);
+    assert_int_equal(bpf_jit_run(&prog, (uintptr_t)zero, 8, &stop), 0);
+    assert_int_equal(stop, BPF_JIT_STOP_CALL_DEPTH);
+    bpf_jit_free(&prog);
+    assert_int_equal(run_both_kind(p, ARRAY_SIZE(p), zero, 8,
+                                   BPF_PROG_KIND_XDP),
+                     0);
+}
+
+static void
+test_ld_abs_ind(void **state)
+{
+    uint8_t mem[MEM_SIZE];
+    for (size_t i = 0; i < sizeof mem; i++) {
+        mem[i] = (uint8_t)(i * 13 + 1);
+    }
+    for (int size = 0; size < 3; size++) {
+        uint8_t sz = size == 0 ? BPF_B : size == 1 ? BPF_H : BPF_W;
+        for (int32_t off = -2; off < MEM_SIZE + 2; off += 5) {
+            for (int reg = 0; reg < 10; reg++) {
+                struct test_prog tp = {.n = 0};
+                uint64_t init[10];
+                init_regs(init, 1);
+                init[reg] = 0xffffffff00000000ull | 5;
+                prefix(&tp, init);
+                add(&tp, INSN(BPF_LD | BPF_ABS | sz, 0, 0, 0, off));
+                add(&tp, INSN(BPF_LD | BPF_IND | sz, 0, reg, 0, off - 5));
+                suffix(&tp);
+                run_both(&tp, mem, sizeof mem);
+            }
+        }
+    }
+    /* An out-of-range load inside a subprogram ends the whole run. */
+    const struct bpf_insn p[] = {
+        CALL_LOCAL(2),
+        MOV64_K(0, 9),
+        EXIT,
+        INSN(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, MEM_SIZE - 2),
+        EXIT,
+    };
+    assert_int_equal(run_both_kind(p, ARRAY_SIZE(p), mem, sizeof mem,
+                                   BPF_PROG_KIND_RAW),
+                     0);
+}
+
+static void
+test_helpers_and_tail_calls(void **state)
+{
+    struct bpf_map progs_map = {.name = "progs",
+                                .type = BPF_MAP_TYPE_PROG_ARRAY,
+                                .key_size = 4,
+                                .value_size = 4,
+                                .max_entries = 2};
+    struct bpf_map hash = {.name = "h",
+                           .type = BPF_MAP_TYPE_HASH,
+                           .key_size = 4,
+                           .value_size = 8,
+                           .max_entries = 4};
+    assert_int_equal(bpf_map_create_internal(&progs_map), 0);
+    assert_int_equal(bpf_map_create_internal(&hash), 0);
+    struct bpf_map *maps[] = {&progs_map, &hash};
+
+    /* A program that counts its runs in hash[0] and tail-calls itself:
+     * 1 + 33 runs, then the failed tail call falls through. */
+    const struct bpf_insn p[] = {
+        STX_DW(10, 1, -16),
+        INSN(BPF_ST | BPF_MEM | BPF_W, 10, 0, -4, 0),
+        INSN(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, 1),
+        INSN(0, 0, 0, 0, 0),
+        MOV64_X(2, 10),
+        ADD64_K(2, -4),
+        CALL(BPF_FUNC_map_lookup_elem),
+        INSN(BPF_JMP | BPF_JNE | BPF_K, 0, 0, 10, 0),
+        /* Missing: insert 1. */
+        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -24, 1),
+        INSN(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, 1),
+        INSN(0, 0, 0, 0, 0),
+        MOV64_X(2, 10),
+        ADD64_K(2, -4),
+        MOV64_X(3, 10),
+        ADD64_K(3, -24),
+        MOV64_K(4, BPF_ANY),
+        CALL(BPF_FUNC_map_update_elem),
+        INSN(BPF_JMP | BPF_JA, 0, 0, 2, 0),
+        /* Present: add 1 atomically. */
+        MOV64_K(1, 1),
+        INSN(BPF_STX | BPF_ATOMIC | BPF_DW, 0, 1, 0, BPF_ADD),
+        /* Tail call slot 0. */
+        LDX_DW(1, 10, -16),
+        INSN(BPF_LD | BPF_DW | BPF_IMM, 2, BPF_PSEUDO_MAP_FD, 0, 0),
+        INSN(0, 0, 0, 0, 0),
+        MOV64_K(3, 0),
+        CALL(BPF_FUNC_tail_call),
+        MOV64_K(0, 3),
+        EXIT,
+    };
+    struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_XDP);
+    prog.maps = maps;
+    prog.n_maps = 2;
+    assert_int_equal(bpf_prog_array_set(&progs_map, 0, &prog), 0);
+
+    uint8_t pkt[64] = {0};
+    struct bpf_xdp_buff xdp = {.data = (uintptr_t)pkt,
+                               .data_end = (uintptr_t)(pkt + sizeof pkt)};
+    uint32_t key = 0;
+    uint64_t runs;
+    for (int mode = 0; mode < 2; mode++) {
+        bpf_map_delete(&hash, &key);
+        bpf_prog_set_exec_mode(&prog,
+                               mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
+        assert_int_equal(bpf_prog_run_xdp(&prog, &xdp), 3);
+        assert_int_equal(bpf_map_lookup(&hash, &key, &runs), 0);
+        assert_int_equal(runs, 1 + BPF_MAX_TAIL_CALLS);
+    }
+    assert_non_null(prog.jit);
+    bpf_jit_free(&prog);
+    assert_null(prog.jit);
+    bpf_map_free_internal(&progs_map);
+    bpf_map_free_internal(&hash);
+}
+
+/* ---- Raw-mode guards ---- */
+
+static void
+test_raw_guards(void **state)
+{
+    uint8_t mem[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    enum bpf_jit_stop stop;
+    struct {
+        struct bpf_insn insn;
+        bool ok;
+    } cases[] = {
+        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 1, 8, 0), true},
+        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 1, 9, 0), false},
+        {INSN(BPF_LDX | BPF_MEM | BPF_B, 0, 1, 15, 0), true},
+        {INSN(BPF_LDX | BPF_MEM | BPF_B, 0, 1, 16, 0), false},
+        {INSN(BPF_LDX | BPF_MEM | BPF_B, 0, 1, -1, 0), false},
+        {INSN(BPF_STX | BPF_MEM | BPF_W, 1, 1, 13, 0), false},
+        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, -8, 0), true},
+        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, -512, 0), true},
+        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, 3584, 0), false},
+        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, -520, 0), false},
+        {INSN(BPF_STX | BPF_ATOMIC | BPF_DW, 1, 2, 12, BPF_ADD), false},
+        {INSN(BPF_STX | BPF_ATOMIC | BPF_DW, 1, 2, 8, BPF_OR | BPF_FETCH),
+         true},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct bpf_insn p[] = {
+            INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 0),
+            INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -512, 0),
+            MOV64_K(0, 0), MOV64_K(2, 1), cases[i].insn, EXIT};
+        struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_RAW);
+        assert_int_equal(bpf_jit_compile(&prog, NULL), 0);
+        bpf_jit_run(&prog, (uintptr_t)mem, sizeof mem, &stop);
+        assert_int_equal(stop, cases[i].ok ? BPF_JIT_STOP_NONE
+                                           : BPF_JIT_STOP_MEM_OOB);
+        bpf_jit_free(&prog);
+    }
+    /* An endless loop spends the budget. */
+    const struct bpf_insn loop[] = {MOV64_K(0, 1), INSN(BPF_JMP | BPF_JA, 0, 0,
+                                                        -1, 0),
+                                    EXIT};
+    struct bpf_prog prog = prog_of(loop, ARRAY_SIZE(loop), BPF_PROG_KIND_RAW);
+    assert_int_equal(bpf_jit_compile(&prog, NULL), 0);
+    assert_int_equal(bpf_jit_run(&prog, (uintptr_t)mem, sizeof mem, &stop), 0);
+    assert_int_equal(stop, BPF_JIT_STOP_BUDGET);
+    bpf_jit_free(&prog);
+}
+
+/* ---- Code memory ---- */
+
+static void
+test_code_memory_never_writable(void **state)
+{
+    const struct bpf_insn p[] = {MOV64_K(0, 42), EXIT};
+    struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_XDP);
+    assert_int_equal(bpf_jit_compile(&prog, NULL), 0);
+    uintptr_t code = (uintptr_t)prog.jit->code;
+    assert_true(prog.jit->size > 0);
+    assert_true(prog.jit->insn_off[2] == prog.jit->size);
+
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[512];
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        uintptr_t lo, hi;
+        char perms[5];
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s", &lo, &hi, perms) ==
+                3 &&
+            code >= lo && code < hi) {
+            found = true;
+            assert_string_equal(perms, "r-xp");
+        }
+    }
+    fclose(f);
+    assert_true(found);
+    bpf_jit_free(&prog);
+    bpf_jit_free(&prog); /* No image: no-op. */
+}
+
+/* Programs the JIT cannot translate say why and keep running in the
+ * interpreter. */
+static void
+test_untranslatable(void **state)
+{
+    const struct bpf_insn p[] = {INSN(0xff, 0, 0, 0, 0), EXIT};
+    struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_RAW);
+    char *err = NULL;
+    assert_int_equal(bpf_jit_compile(&prog, &err), -EINVAL);
+    assert_non_null(strstr(err, "insn 0"));
+    free(err);
+    assert_null(prog.jit);
+}
+
+/* ---- The instruction-set suite in both modes ---- */
+
+static char *
+read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return NULL;
+    }
+    struct ds ds;
+    ds_init(&ds);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        ds_put_buf(&ds, buf, n);
+    }
+    fclose(f);
+    return ds_steal_cstr(&ds);
+}
+
+/* The sections of a case file: "-- asm", "-- mem" (optional), "-- result".
+ * Returns pointers into 'text' (modified). */
+static bool
+split_case(char *text, char **asm_text, char **mem_hex, char **result)
+{
+    *asm_text = *mem_hex = *result = NULL;
+    char **cur = NULL;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strncmp(line, "-- ", 3)) {
+            cur = !strcmp(line + 3, "asm")      ? asm_text
+                  : !strcmp(line + 3, "mem")    ? mem_hex
+                  : !strcmp(line + 3, "result") ? result
+                                                : NULL;
+            continue;
+        }
+        if (cur) {
+            if (!*cur) {
+                *cur = xstrdup(line);
+            } else {
+                char *s = xasprintf("%s\n%s", *cur, line);
+                free(*cur);
+                *cur = s;
+            }
+        }
+    }
+    return *asm_text && *result;
+}
+
+static void
+test_isa_suite_both_modes(void **state)
+{
+    const char *root = getenv("SLUICE_SOURCE_ROOT");
+    char *dir = xasprintf("%s/tests/bpf/isa", root ? root : ".");
+    DIR *d = opendir(dir);
+    size_t n_cases = 0, failed = 0, jited = 0;
+
+    if (!d) {
+        fail_msg("cannot open %s", dir);
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len <= 5 || strcmp(e->d_name + len - 5, ".data")) {
+            continue;
+        }
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        char *text = read_text(path);
+        char *asm_text, *mem_hex, *result;
+        assert_non_null(text);
+        assert_true(split_case(text, &asm_text, &mem_hex, &result));
+        uint64_t expect = strtoull(result, NULL, 0);
+        struct bpf_insn *insns;
+        size_t n;
+        uint8_t *mem = NULL;
+        size_t mem_len = 0;
+        char *err = bpf_asm(asm_text, NULL, 0, &insns, &n);
+        if (!err && mem_hex) {
+            for (char *c = mem_hex; *c; c++) {
+                if (*c == '\n') {
+                    *c = ' ';
+                }
+            }
+            err = hex_to_bytes(mem_hex, &mem, &mem_len);
+        }
+        assert_null(err);
+
+        uint64_t r0[2];
+        for (int mode = 0; mode < 2; mode++) {
+            struct bpf_object *obj;
+            assert_int_equal(bpf_prog_from_insns(insns, n, true, &obj, &err),
+                             0);
+            struct bpf_prog *prog = bpf_object_prog(obj, 0);
+            struct bpf_verify_result res;
+            memset(&res, 0, sizeof res);
+            assert_int_equal(bpf_prog_verify(prog, &res), 0);
+            assert_true(res.accepted);
+            bpf_prog_set_exec_mode(prog,
+                                   mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
+            uint8_t copy[512] = {0};
+            assert_true(mem_len <= sizeof copy);
+            memcpy(copy, mem, mem_len);
+            r0[mode] = bpf_prog_run_raw(prog, copy, mem_len);
+            if (mode) {
+                jited += prog->jit != NULL;
+            }
+            bpf_verify_result_destroy(&res);
+            bpf_object_close(obj);
+        }
+        if (r0[0] != expect || r0[1] != expect) {
+            print_error("%s: interp 0x%" PRIx64 " jit 0x%" PRIx64
+                        " expected 0x%" PRIx64 "\n",
+                        e->d_name, r0[0], r0[1], expect);
+            failed++;
+        }
+        n_cases++;
+        free(insns);
+        free(mem);
+        free(asm_text);
+        free(mem_hex);
+        free(result);
+        free(text);
+        free(path);
+    }
+    closedir(d);
+    free(dir);
+    assert_true(n_cases >= 100);
+    assert_int_equal(jited, n_cases);
+    assert_int_equal(failed, 0);
+}
+
+int
+main(void)
+{
+    log_set_level_all(LOG_LEVEL_ERR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alu_all_registers),
+        cmocka_unit_test(test_neg_swap_movsx),
+        cmocka_unit_test(test_jumps_all_conditions),
+        cmocka_unit_test(test_jump_distances),
+        cmocka_unit_test(test_loads_stores_all_registers),
+        cmocka_unit_test(test_atomics_all_registers),
+        cmocka_unit_test(test_local_calls_and_stack),
+        cmocka_unit_test(test_call_depth_stop),
+        cmocka_unit_test(test_ld_abs_ind),
+        cmocka_unit_test(test_helpers_and_tail_calls),
+        cmocka_unit_test(test_raw_guards),
+        cmocka_unit_test(test_code_memory_never_writable),
+        cmocka_unit_test(test_untranslatable),
+        cmocka_unit_test(test_isa_suite_both_modes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
