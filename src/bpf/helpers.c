@@ -32,10 +32,8 @@
 #include "bpf/maps.h"
 
 #define ETH_HLEN 14
-#define XDP_ACTION_MASK                                                        \
-    3ull                  /* BPF_F_ACTION_MASK: XDP_ABORTED ..                 \
-                           * XDP_TX. */
-#define CSUM_DIFF_MAX 512 /* Bytes: the kernel's scratch area. */
+/* The kernel's BPF_F_ACTION_MASK: XDP_ABORTED to XDP_TX. */
+#define XDP_ACTION_MASK 3ull
 #define PRINTK_ARGS_MAX 3
 #define PRINTK_STR_MAX 256
 
@@ -322,38 +320,63 @@ helper_redirect_map(uint64_t map, uint64_t key, uint64_t flags, uint64_t r4,
     return XDP_REDIRECT;
 }
 
-/* The kernel's bpf_csum_diff(): the ones' complement sum of the inverted
- * 'from' words and the 'to' words (32-bit, in memory order), seeded with
- * 'seed', folded to 16 bits (csum_from32to16).  Current kernels fold on
- * every architecture; older x86 kernels returned the 32-bit partial sum.
- * The differential test in test_bpf_interp.c checks this against the
- * running kernel.  With at most 128 words plus the seed the 64-bit sum
- * cannot overflow, so all end-around carries are taken by the folds. */
+/* The kernel's csum_partial() as x86-64 computes it: 64-bit little-endian
+ * words added with end-around carry, a zero-padded tail, then folded to
+ * 32 bits.  Ones' complement sums give 0 only for all-zero input, so the
+ * order of the additions does not change the result. */
+static uint64_t
+add64_with_carry(uint64_t a, uint64_t b)
+{
+    uint64_t r = a + b;
+    return r + (r < b);
+}
+
+static uint32_t
+csum_partial(const uint8_t *p, uint64_t len, uint32_t sum)
+{
+    uint64_t t = sum, w;
+
+    for (; len >= 8; len -= 8, p += 8) {
+        memcpy(&w, p, 8);
+        t = add64_with_carry(t, w);
+    }
+    if (len) {
+        w = 0;
+        memcpy(&w, p, len);
+        t = add64_with_carry(t, w);
+    }
+    return (uint32_t)((t + (t >> 32 | t << 32)) >> 32);
+}
+
+static uint32_t
+csum_sub(uint32_t a, uint32_t b)
+{
+    uint32_t r = a + ~b;
+    return r + (r < ~b);
+}
+
+/* bpf_csum_diff() of current kernels (6.13 and later): any sizes, the
+ * difference csum(to) - csum(from) seeded with 'seed', folded to 16 bits
+ * on every architecture (older kernels required multiples of 4 bytes, at
+ * most 512, and returned x86's 32-bit sum).  The differential test in
+ * test_bpf_interp.c checks this against the running kernel. */
 static uint64_t
 helper_csum_diff(uint64_t from, uint64_t from_size, uint64_t to,
                  uint64_t to_size, uint64_t seed)
 {
-    if (((from_size | to_size) & 3) || from_size + to_size > CSUM_DIFF_MAX ||
-        from_size > CSUM_DIFF_MAX || to_size > CSUM_DIFF_MAX) {
-        return (uint64_t)-EINVAL;
+    uint32_t ret = (uint32_t)seed;
+
+    if (from_size && to_size) {
+        ret = csum_sub(csum_partial(ptr(to), to_size, ret),
+                       csum_partial(ptr(from), from_size, 0));
+    } else if (to_size) {
+        ret = csum_partial(ptr(to), to_size, ret);
+    } else if (from_size) {
+        ret = ~csum_partial(ptr(from), from_size, ~ret);
     }
-    uint64_t sum = (uint32_t)seed;
-    const uint8_t *f = ptr(from), *t = ptr(to);
-    for (uint64_t i = 0; i < from_size; i += 4) {
-        uint32_t w;
-        memcpy(&w, f + i, 4);
-        sum += (uint32_t)~w;
-    }
-    for (uint64_t i = 0; i < to_size; i += 4) {
-        uint32_t w;
-        memcpy(&w, t + i, 4);
-        sum += w;
-    }
-    uint64_t folded = (sum >> 32) + (sum & 0xffffffffu);
-    folded = (folded >> 32) + (folded & 0xffffffffu);
-    uint32_t s32 = (uint32_t)folded;
-    s32 += (s32 >> 16) | (s32 << 16);
-    return s32 >> 16;
+    /* csum_from32to16(): add the halves with end-around carry. */
+    ret += ret >> 16 | ret << 16;
+    return ret >> 16;
 }
 
 static uint8_t *

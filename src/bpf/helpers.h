@@ -82,6 +82,8 @@ extern BPF_TLS bool bpf_time_set;
  * xdp_frame (40 bytes on 64-bit), which bpf_xdp_adjust_head and
  * bpf_xdp_adjust_meta cannot grow into. */
 #define BPF_XDP_FRAME_SIZE 40
-#define BPF_XDP_META_MAX 32
+/* Largest XDP metadata: skb_shared_info.meta_len is a u8, so 255 bytes
+ * (252 once 4-aligned), as current kernels check; older ones allowed 32. */
+#define BPF_XDP_META_MAX 255
 
 #endif

@@ -16,16 +16,17 @@
  * with a prologue.  The trampoline saves C's callee-saved registers and
  * carves from the machine stack, 16-byte aligned:
  *
- *     r12 + 0    run state: the rsp to unwind to on abort, call depth,
- *                tail-call count, where to report a stop, raw-mode memory
- *                bounds and instruction budget;
+ *     r12 + 0    run state: the rsp to unwind to on abort, tail-call
+ *                count, where to report a stop, raw-mode memory bounds
+ *                and instruction budget;
  *     r12 + 64   the BPF stack: BPF_MAX_CALL_DEPTH frames of 512 bytes,
  *                frame d at [64 + 512 d, 64 + 512 (d + 1)), as in the
  *                interpreter (so stack pointers passed to callees work).
  *
  * A function's prologue pushes the caller's r6..r10 (BPF's callee-saved
- * registers), counts the call depth and moves r10 up one frame; its exit
- * undoes that and returns.  The program's main function is entered with a
+ * registers; for insn 0's function, C's) and moves r10 up one frame,
+ * stopping the run if that is past the last frame; its exit pops them and
+ * returns.  The program's main function is entered with a
  * near call from the trampoline, so insn 0 is a function like any other.
  * A tail call jumps to the target image's first instruction past its
  * prologue, keeping the running frame (its stack and its return address),
@@ -91,8 +92,7 @@ static const uint8_t reg_map[MAX_BPF_REG] = {
 };
 
 /* Run state, at r12. */
-#define RS_RSP 0       /* rsp after the trampoline's pushes. */
-#define RS_DEPTH 8     /* Frames below the running one (-1 at entry). */
+#define RS_RSP 0       /* Where insn 0's prologue saved C's registers. */
 #define RS_TAIL 16     /* Tail calls taken. */
 #define RS_STOP 24     /* int *: where a stop reason is written. */
 #define RS_MEM 32      /* Raw mode: memory start, */
@@ -101,9 +101,12 @@ static const uint8_t reg_map[MAX_BPF_REG] = {
 #define RS_BUDGET 56   /* and the budget left. */
 #define RS_SIZE 64
 #define STACK_AREA (BPF_MAX_CALL_DEPTH * BPF_STACK_SIZE)
-/* Trampoline frame: run state + BPF stack + 8 so that rsp is 16-aligned
- * after the six pushes. */
-#define TRAMP_FRAME (RS_SIZE + STACK_AREA + 8)
+/* Trampoline frame: run state + BPF stack, a multiple of 16 so that rsp
+ * is 16-aligned at every call the program makes. */
+#define TRAMP_FRAME (RS_SIZE + STACK_AREA)
+_Static_assert(TRAMP_FRAME % 16 == 0, "trampoline frame alignment");
+/* Bytes pushed by a function's call and prologue. */
+#define FUNC_PUSHED (8 + 5 * 8)
 
 #define MAX_PASSES 20
 
@@ -121,6 +124,7 @@ struct jit {
     uint32_t *nbody, *nend, *nfstart;
     bool *is_func;            /* Function entry (insn 0, call targets). */
     bool *is_target;          /* Some jump or call lands here. */
+    bool main_called;         /* Insn 0 is also a call target. */
     uint32_t abort_off[BPF_JIT_STOP_BUDGET + 1]; /* Stub per stop code. */
     char *err;
 };
@@ -349,28 +353,33 @@ enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_BE = 6, CC_A = 7,
 
 /* ---- Pieces of the frame ---- */
 
+/* Saves the caller's r6..r10 and moves r10 up one frame.  The call depth
+ * needs no counter: r10 says which frame runs, and a callee whose frame
+ * would lie past the last one stops the run (insn 0's function, entered
+ * from the trampoline, is frame 0 unless something calls it). */
 static void
-emit_prologue(struct jit *j)
+emit_prologue(struct jit *j, bool main)
 {
     emit_push(j, RBX);
     emit_push(j, R13);
     emit_push(j, R14);
     emit_push(j, R15);
     emit_push(j, RBP);
-    RM(j, true, 0xff, 0, R12, RS_DEPTH); /* inc qword [r12 + depth] */
-    emit_alu_imm_mem(j, true, 7, R12, RS_DEPTH, BPF_MAX_CALL_DEPTH);
-    emit_jcc32_to(j, CC_GE, j->abort_off[BPF_JIT_STOP_CALL_DEPTH]);
     if (j->raw) {
         emit_alu_imm_mem(j, true, 5, R12, RS_BUDGET, 1);
         emit_jcc32_to(j, CC_L, j->abort_off[BPF_JIT_STOP_BUDGET]);
     }
     emit_alu_imm(j, true, 0, RBP, BPF_STACK_SIZE);
+    if (!main) {
+        RM(j, true, 0x8d, R11, R12, RS_SIZE + STACK_AREA);
+        RR(j, true, 0x39, R11, RBP); /* cmp rbp, r11 */
+        emit_jcc32_to(j, CC_A, j->abort_off[BPF_JIT_STOP_CALL_DEPTH]);
+    }
 }
 
 static void
 emit_epilogue(struct jit *j)
 {
-    RM(j, true, 0xff, 1, R12, RS_DEPTH); /* dec qword [r12 + depth] */
     emit_pop(j, RBP);
     emit_pop(j, R15);
     emit_pop(j, R14);
@@ -379,37 +388,19 @@ emit_epilogue(struct jit *j)
     emit(j, 0xc3);
 }
 
-static void
-emit_pop_c_saved(struct jit *j)
-{
-    emit_pop(j, R15);
-    emit_pop(j, R14);
-    emit_pop(j, R13);
-    emit_pop(j, R12);
-    emit_pop(j, RBX);
-    emit_pop(j, RBP);
-    emit(j, 0xc3);
-}
-
-/* Entry from C: uint64_t code(uint64_t r1, uint64_t r2, int *stop).  The
- * call to insn 0 is patched by the caller once the offsets are known, so
- * this returns where its rel32 ends. */
+/* Entry from C: uint64_t code(uint64_t r1, uint64_t r2, int *stop).  C's
+ * callee-saved registers are r12, saved here, and the ones insn 0's
+ * prologue saves as BPF's r6..r10.  The call to insn 0 is patched once the
+ * offsets are known, so this returns where its rel32 ends. */
 static size_t
 emit_trampoline(struct jit *j)
 {
-    emit_push(j, RBP);
-    emit_push(j, RBX);
     emit_push(j, R12);
-    emit_push(j, R13);
-    emit_push(j, R14);
-    emit_push(j, R15);
     RR(j, true, 0x81, 5, RSP); /* sub rsp, TRAMP_FRAME */
     emit32(j, TRAMP_FRAME);
     emit_mov_rr(j, true, R12, RSP);
-    RM(j, true, 0x8d, R9, RSP, TRAMP_FRAME); /* lea r9, [rsp + frame] */
+    RM(j, true, 0x8d, R9, RSP, -FUNC_PUSHED); /* lea r9, [rsp - pushed] */
     RM(j, true, 0x89, R9, R12, RS_RSP);
-    RM(j, true, 0xc7, 0, R12, RS_DEPTH);
-    emit32(j, UINT32_MAX);
     RM(j, true, 0xc7, 0, R12, RS_TAIL);
     emit32(j, 0);
     RM(j, true, 0x89, RDX, R12, RS_STOP);
@@ -425,17 +416,26 @@ emit_trampoline(struct jit *j)
     emit(j, 0xe8);
     emit32(j, 0);
     size_t call_end = j->len;
+    uint32_t out = (uint32_t)j->len;
     RR(j, true, 0x81, 0, RSP); /* add rsp, TRAMP_FRAME */
     emit32(j, TRAMP_FRAME);
-    emit_pop_c_saved(j);
+    emit_pop(j, R12);
+    emit(j, 0xc3);
 
-    /* Abort stubs: r9d = stop code, then unwind everything. */
+    /* Abort stubs: r9d = stop code, then unwind to insn 0's saved
+     * registers, restore them and leave through the trampoline. */
     uint32_t common = (uint32_t)j->len;
     RM(j, true, 0x8b, R11, R12, RS_STOP);
     RM(j, false, 0x89, R9, R11, 0);
     RM(j, true, 0x8b, RSP, R12, RS_RSP);
     RR(j, false, 0x31, RAX, RAX);
-    emit_pop_c_saved(j);
+    emit_pop(j, RBP);
+    emit_pop(j, R15);
+    emit_pop(j, R14);
+    emit_pop(j, R13);
+    emit_pop(j, RBX);
+    emit_alu_imm(j, true, 0, RSP, 8); /* the return address */
+    emit_jcc32_to(j, -1, out);
     for (int code = BPF_JIT_STOP_LD_PKT; code <= BPF_JIT_STOP_BUDGET; code++) {
         j->abort_off[code] = (uint32_t)j->len;
         emit_mov_imm32(j, R9, (uint32_t)code);
@@ -1253,7 +1253,7 @@ jit_pass(struct jit *j)
     for (uint32_t i = 0; i < j->n; i++) {
         if (j->is_func[i]) {
             j->nfstart[i] = (uint32_t)j->len;
-            emit_prologue(j);
+            emit_prologue(j, i == 0 && !j->main_called);
         } else {
             j->nfstart[i] = (uint32_t)j->len;
         }
@@ -1321,6 +1321,7 @@ jit_scan(struct jit *j)
         j->is_target[t] = true;
         if (op == BPF_CALL) {
             j->is_func[t] = true;
+            j->main_called |= t == 0;
         }
     }
     return 0;

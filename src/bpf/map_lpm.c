@@ -251,8 +251,10 @@ lpm_update(struct bpf_map *map, const void *key_, const void *value,
     }
     if (node && node->prefixlen == matchlen &&
         node->prefixlen == key->prefixlen) {
-        /* An intermediate node of exactly this prefix becomes real. */
+        /* An intermediate node of exactly this prefix becomes real, with
+         * the key's bytes (its own came from one of its children). */
         node->flags &= ~LPM_FLAG_IM;
+        memcpy(node->data, key->data, t->data_size);
         memcpy(node->data + t->value_off, value, map->value_size);
         t->n_entries++;
         return 0;

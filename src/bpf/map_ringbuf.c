@@ -28,9 +28,9 @@
 #define RB_DISCARD_BIT (1u << 30)
 #define RB_HDR_SIZE 8
 #define RB_MAX_RECORD (UINT32_MAX / 4)
-#define RB_MAX_DATA                                                            \
-    ((1ull << 24) - 3) /* Pages: 32-bit page offsets less                      \
-                        * the kernel's reserved bits. */
+/* Largest data area, in pages: the kernel keeps page offsets in 24 bits
+ * and reserves three pages for its control pages. */
+#define RB_MAX_DATA ((1ull << 24) - 3)
 
 struct ringbuf {
     uint64_t mask;     /* Data size - 1. */

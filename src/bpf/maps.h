@@ -4,22 +4,22 @@
  * values from <linux/bpf.h>, errno values of the BPF syscall and helpers), so
  * a program built against libbpf sees the same behaviour here as in the
  * kernel.  The per-type layouts and their costs are described at the top of
- * maps.c, one paragraph per type.
+ * each map_*.c file.
  *
  * Two views of a map:
  *  - the program view, through map->ops (lookup returns a pointer into the
  *    map, update copies one value): per-CPU types show the copy of the CPU
  *    set with bpf_set_cpu() on the running thread;
- *  - the control-plane view (bpf_map_lookup() and friends in bpf_api.h), which
- *    for per-CPU types reads and writes all copies at once, each rounded up
- *    to 8 bytes and concatenated in CPU order, like the syscall.
+ *  - the control-plane view (bpf_map_lookup() and friends in bpf_api.h),
+ *    which for per-CPU types reads and writes all copies at once, each
+ *    rounded up to 8 bytes and concatenated in CPU order, like the syscall.
  *
  * Concurrency: a map has one writer at a time.  Datapath threads that share
  * a non-per-CPU map must be serialised by the caller (sluice shards flows so
  * that they do not share such state); per-CPU maps are written by each CPU's
  * own thread only.  A program's lookup in an LRU map updates the recency
- * list, so it counts as a write.  No operation allocates memory after creation:
- * hash, LRU and LPM nodes all come from pools preallocated at creation. */
+ * list, so it counts as a write.  No operation allocates memory after
+ * creation: hash, LRU and LPM nodes all come from preallocated pools. */
 #ifndef BPF_MAPS_H
 #define BPF_MAPS_H 1
 
@@ -39,7 +39,8 @@ struct bpf_prog;
  * tests, which gives seed 0.  map->n_cpus of 0 means the default (see
  * bpf_map_set_default_n_cpus()); it is set only for per-CPU types.
  * Returns 0, -EINVAL with the reason logged (module "bpf"), -E2BIG for
- * sizes that would overflow, -EOPNOTSUPP for a type sluice does not run, or
+ * sizes that would overflow, -EOPNOTSUPP for a type sluice does not run
+ * (and for LRU with BPF_F_NO_PREALLOC, where the kernel says ENOTSUPP), or
  * -ENOMEM. */
 int bpf_map_create_internal(struct bpf_map *);
 

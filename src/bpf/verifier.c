@@ -83,7 +83,7 @@
 #define MAX_VAR_OFF (1 << 29)   /* Kernel's BPF_MAX_VAR_OFF. */
 #define MAX_PACKET_OFF 0xffff   /* Kernel's MAX_PACKET_OFF. */
 #define MAX_REFS 16             /* Simultaneous ringbuf reservations. */
-#define MAX_STATES_PER_INSN 64  /* Stored states per prune point. */
+#define MAX_STATES_PER_INSN 4096 /* Stored states per prune point. */
 #define MAX_SEGMENT 256         /* Insns between checkpoints once a prune
                                  * point has its fill of states. */
 
@@ -165,6 +165,7 @@ struct vsl {
     struct vsl *next;           /* Same instruction. */
     struct vsl *parent;         /* Stored ancestor. */
     uint32_t branches;          /* Paths below still being explored. */
+    uint32_t hits, misses;      /* Pruning successes and failures. */
     struct vstate st;
 };
 
@@ -719,6 +720,28 @@ curf(struct env *env)
         }                                                                 \
     }
 
+/* Number of leading bytes of 'slot' holding its spilled register. */
+static int
+spill_len(const struct vslot *slot)
+{
+    int n = 0;
+    while (n < 8 && slot->kind[n] == S_SPILL) {
+        n++;
+    }
+    return n;
+}
+
+/* Forgets the register spilled in 'slot'; its bytes stay initialised. */
+static void
+unspill(struct vslot *slot)
+{
+    for (int b = 0; b < 8; b++) {
+        if (slot->kind[b] == S_SPILL) {
+            slot->kind[b] = S_MISC;
+        }
+    }
+}
+
 /* ---- Liveness ---------------------------------------------------------- */
 
 static void
@@ -805,9 +828,13 @@ struct idmap {
     int n;
 };
 
-/* Old id 'o' must always correspond to current id 'c'. */
+/* Old id 'o' must always correspond to current id 'c': values linked in
+ * the old state must be linked in the current one.  Linking more values
+ * than the old state did only gives the current state more knowledge, so
+ * the map need not be one-to-one -- except for references ('bijective'),
+ * which must be released one by one. */
 static bool
-check_ids(struct idmap *m, uint32_t o, uint32_t c)
+check_ids_map(struct idmap *m, uint32_t o, uint32_t c, bool bijective)
 {
     if (!o) {
         return true;
@@ -819,7 +846,7 @@ check_ids(struct idmap *m, uint32_t o, uint32_t c)
         if (m->old[i] == o) {
             return m->cur[i] == c;
         }
-        if (m->cur[i] == c) {
+        if (bijective && m->cur[i] == c) {
             return false;
         }
     }
@@ -829,6 +856,12 @@ check_ids(struct idmap *m, uint32_t o, uint32_t c)
     m->old[m->n] = o;
     m->cur[m->n++] = c;
     return true;
+}
+
+static bool
+check_ids(struct idmap *m, uint32_t o, uint32_t c)
+{
+    return check_ids_map(m, o, c, false);
 }
 
 static bool
@@ -858,7 +891,7 @@ regsafe(const struct vreg *o, const struct vreg *c, struct idmap *m)
         return o->maybe_null == c->maybe_null && o->map == c->map
                && o->off == c->off && o->range == c->range
                && (!o->maybe_null || check_ids(m, o->id, c->id))
-               && check_ids(m, o->ref_obj_id, c->ref_obj_id)
+               && check_ids_map(m, o->ref_obj_id, c->ref_obj_id, true)
                && (o->ref_obj_id || !c->ref_obj_id)
                && bpf_scalar_within(&o->s, &c->s);
     case T_STACK:
@@ -931,7 +964,7 @@ states_safe(const struct vstate *o, const struct vstate *c)
         return false;
     }
     for (int i = 0; i < o->n_refs; i++) {
-        if (!check_ids(&m, o->refs[i], c->refs[i])) {
+        if (!check_ids_map(&m, o->refs[i], c->refs[i], true)) {
             return false;
         }
     }
@@ -1231,19 +1264,34 @@ static int
 is_state_visited(struct env *env, uint32_t idx)
 {
     struct vstate *cur = env->cur;
-    for (struct vsl *sl = env->explored[idx]; sl; sl = sl->next) {
+    struct vsl **link = &env->explored[idx];
+    while (*link) {
+        struct vsl *sl = *link;
         if (sl->branches) {
             if (states_equal_exact(&sl->st, cur)) {
                 return verr(env, BPF_VERR_LOOP_UNBOUNDED, idx,
                             "the state at insn %u repeats", idx);
             }
+            link = &sl->next;
             continue;
         }
         if (states_safe(&sl->st, cur)) {
+            sl->hits++;
             propagate_liveness(env, &sl->st);
             propagate_precision(env, &sl->st);
             return 1;
         }
+        /* A complete state that keeps failing to prune is dropped, like
+         * the kernel's miss_cnt heuristic: nothing follows pointers to
+         * complete states. */
+        if (++sl->misses > sl->hits * 16 + 16) {
+            *link = sl->next;
+            env->n_explored[idx]--;
+            state_free(&sl->st);
+            free(sl);
+            continue;
+        }
+        link = &sl->next;
     }
     bool listed = env->n_explored[idx] < MAX_STATES_PER_INSN;
     if (!listed && cur->n_hist < MAX_SEGMENT) {
@@ -1329,28 +1377,6 @@ reg_known_zero(const struct vreg *r)
            && r->s.var_off.value == 0;
 }
 
-/* Number of leading bytes of 'slot' holding its spilled register. */
-static int
-spill_len(const struct vslot *slot)
-{
-    int n = 0;
-    while (n < 8 && slot->kind[n] == S_SPILL) {
-        n++;
-    }
-    return n;
-}
-
-/* Forgets the register spilled in 'slot'; its bytes stay initialised. */
-static void
-unspill(struct vslot *slot)
-{
-    for (int b = 0; b < 8; b++) {
-        if (slot->kind[b] == S_SPILL) {
-            slot->kind[b] = S_MISC;
-        }
-    }
-}
-
 /* Stack write at a fixed offset 'off' (negative) in frame 'fr'.  A whole
  * register stored at the start of a slot is spilled: 8-byte stores keep
  * any register, narrower stores keep a scalar (like the kernel's
@@ -1409,6 +1435,12 @@ stack_read_fixed(struct env *env, int frameno, int64_t off, int size,
         return 0;
     }
     if (slot->kind[0] == S_SPILL && first < spill_len(slot)) {
+        for (int b = first; b < first + size; b++) {
+            if (slot->kind[b] == S_INVALID) {
+                return verr(env, BPF_VERR_UNINIT_STACK, idx,
+                            "fp%+lld size %d", (long long) off, size);
+            }
+        }
         if (slot->spill.type != T_SCALAR) {
             return verr(env, BPF_VERR_PARTIAL_PTR, idx,
                         "%d-byte read of a spilled %s at fp%+lld", size,

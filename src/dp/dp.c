@@ -94,6 +94,17 @@ dp_progs(struct dp *dp)
     return dp->progs;
 }
 
+struct pipeline *
+dp_replace_pipeline(struct dp *dp, struct pipeline *pl)
+{
+    struct pipeline *old = dp->pipeline;
+
+    pipeline_set_prog_lookup(pl, flow_progs_lookup, dp->progs);
+    pipeline_set_output(pl, dp_output, dp);
+    dp->pipeline = pl;
+    return old;
+}
+
 static void
 dp_reindex(struct dp *dp)
 {

@@ -38,6 +38,12 @@ struct pipeline *dp_pipeline(struct dp *);
 /* The loaded eBPF programs, owned by the datapath; the pipeline resolves
  * prog=NAME and actions=prog:NAME through them. */
 struct flow_progs *dp_progs(struct dp *);
+/* Makes 'pl' the datapath's pipeline (taken) and returns the old one, which
+ * the caller destroys.  The live switch rebuilds its rule table this way
+ * (to drop expired rules or modify actions) without touching the loaded
+ * programs the rules use.  The datapath's output callback and program
+ * lookup are installed on 'pl'; its port list is the caller's to set. */
+struct pipeline *dp_replace_pipeline(struct dp *, struct pipeline *pl);
 
 /* Adds port 'number' with 'spec' (copied); 'port' is taken, or NULL to
  * only declare the port.  Returns 0, or -EEXIST if the number is in use

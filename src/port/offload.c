@@ -128,8 +128,7 @@ offload_csum_complete(uint8_t *frame, uint32_t len, uint32_t csum_start,
     }
     /* As the kernel's skb_checksum_help(): a zero result is sent as
      * 0xffff, which means the same and keeps UDP's "no checksum" free. */
-    csum = csum_fold(offload_csum_add(frame + csum_start, len - csum_start,
-                                      0));
+    csum = csum_fold(offload_csum_add(frame + csum_start, len - csum_start, 0));
     if (!csum) {
         csum = 0xffff;
     }
@@ -165,8 +164,8 @@ seg_parse(struct offload_seg *s, bool any)
         return -EINVAL;
     }
     type = get16(f + 12);
-    for (int i = 0; i < 2 && (type == ETHERTYPE_VLAN ||
-                              type == ETHERTYPE_QINQ); i++) {
+    for (int i = 0; i < 2 && (type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ);
+         i++) {
         if (s->len < ofs + 4) {
             return -EINVAL;
         }
@@ -262,6 +261,32 @@ offload_seg_init(struct offload_seg *s, const uint8_t *frame, uint32_t len,
     return 0;
 }
 
+void
+offload_seg_set_vlan(struct offload_seg *s, uint16_t tpid, uint16_t tci)
+{
+    s->vlan = true;
+    s->vlan_tpid = tpid;
+    s->vlan_tci = tci;
+}
+
+int
+offload_vlan_insert(struct packet *p, uint16_t tpid, uint16_t tci)
+{
+    uint8_t *d;
+
+    if (p->len < 12) {
+        return -EINVAL;
+    }
+    d = packet_push(p, 4);
+    if (!d) {
+        return -ENOSPC;
+    }
+    memmove(d, d + 4, 12);
+    put16(d + 12, tpid);
+    put16(d + 14, tci);
+    return 0;
+}
+
 uint32_t
 offload_seg_count(const struct offload_seg *s)
 {
@@ -292,7 +317,7 @@ bool
 offload_seg_next(struct offload_seg *s, struct packet *out)
 {
     uint32_t payload = s->len - s->hdr_len;
-    uint32_t n, seg_len, l4_len, sum;
+    uint32_t n, seg_len, l4_len, sum, shift = s->vlan ? 4 : 0;
     uint16_t csum;
     bool last;
     uint8_t *d, *ip, *l4;
@@ -309,11 +334,16 @@ offload_seg_next(struct offload_seg *s, struct packet *out)
         packet_set_data(out, s->frame, seg_len);
     }
     packet_set_data(out, s->frame, s->hdr_len);
+    if (shift) {
+        offload_vlan_insert(out, s->vlan_tpid, s->vlan_tci);
+    }
     d = packet_data(out);
-    memcpy(d + s->hdr_len, s->frame + s->hdr_len + s->pos, n);
-    out->len = seg_len;
-    out->orig_len = (uint16_t)MIN(seg_len, UINT16_MAX);
+    memcpy(d + s->hdr_len + shift, s->frame + s->hdr_len + s->pos, n);
+    out->len = seg_len + shift;
+    out->orig_len = (uint16_t)MIN(out->len, UINT16_MAX);
 
+    /* From here on 'd' is the segment without the inserted tag. */
+    d += shift;
     ip = d + s->l3_ofs;
     l4 = d + s->l4_ofs;
     l4_len = seg_len - s->l4_ofs;
@@ -335,7 +365,7 @@ offload_seg_next(struct offload_seg *s, struct packet *out)
         put16(l4 + 4, (uint16_t)(seq >> 16));
         put16(l4 + 6, (uint16_t)seq);
         if (!last) {
-            l4[13] &= (uint8_t)~(TCP_FLAG_FIN | TCP_FLAG_PSH);
+            l4[13] &= (uint8_t) ~(TCP_FLAG_FIN | TCP_FLAG_PSH);
         }
         if (s->index) {
             l4[13] &= (uint8_t)~TCP_FLAG_CWR;
@@ -359,7 +389,7 @@ offload_seg_next(struct offload_seg *s, struct packet *out)
 int
 offload_csum_fix_partial(uint8_t *frame, uint32_t len)
 {
-    struct offload_seg s = { .frame = frame, .len = len };
+    struct offload_seg s = {.frame = frame, .len = len};
     uint32_t l4_len, field, pseudo;
     uint16_t stored, partial;
 
@@ -387,7 +417,6 @@ offload_csum_fix_partial(uint8_t *frame, uint32_t len)
         !csum_fold(offload_csum_add(frame + s.l4_ofs, l4_len, pseudo))) {
         return 0;
     }
-    offload_csum_complete(frame, s.l4_ofs + l4_len, s.l4_ofs,
-                          field - s.l4_ofs);
+    offload_csum_complete(frame, s.l4_ofs + l4_len, s.l4_ofs, field - s.l4_ofs);
     return 1;
 }

@@ -87,6 +87,9 @@ struct offload_seg {
     bool tcp;             /* TCP (else UDP). */
     uint32_t mss;         /* Payload bytes per segment. */
     uint32_t pos;         /* Payload bytes already emitted. */
+    bool vlan;            /* Insert a VLAN tag into every segment. */
+    uint16_t vlan_tpid;   /* Its TPID, host order. */
+    uint16_t vlan_tci;    /* Its TCI, host order. */
     uint32_t index;       /* Segments already emitted. */
 };
 
@@ -97,8 +100,18 @@ struct offload_seg {
  * -EINVAL if the headers are not Ethernet (up to two VLAN tags) + IPv4 or
  * IPv6 (extension headers allowed) + TCP/UDP matching the GSO type, or if
  * gso_size is 0. */
-int offload_seg_init(struct offload_seg *, const uint8_t *frame,
-                     uint32_t len, const struct offload_meta *meta);
+int offload_seg_init(struct offload_seg *, const uint8_t *frame, uint32_t len,
+                     const struct offload_meta *meta);
+
+/* Makes every segment carry an outer VLAN tag ('tpid', 'tci') inserted
+ * after the MAC addresses: for a super-frame whose tag the kernel had
+ * moved into metadata (VLAN acceleration on AF_PACKET). */
+void offload_seg_set_vlan(struct offload_seg *, uint16_t tpid, uint16_t tci);
+
+/* Inserts an outer VLAN tag ('tpid', 'tci') after the MAC addresses of
+ * 'p', using 4 bytes of its headroom.  Returns 0, or -ENOSPC without
+ * headroom or -EINVAL for a frame shorter than two MAC addresses. */
+int offload_vlan_insert(struct packet *p, uint16_t tpid, uint16_t tci);
 
 /* Number of segments the iterator yields in all. */
 uint32_t offload_seg_count(const struct offload_seg *);

@@ -31,7 +31,8 @@ struct port_stats {
     uint64_t rx_bytes;   /* Bytes received (captured length). */
     uint64_t tx_packets; /* Packets transmitted. */
     uint64_t tx_bytes;   /* Bytes transmitted. */
-    uint64_t drops;      /* Packets sent to a port that cannot send. */
+    uint64_t drops;      /* Packets sent to a port that cannot send, or
+                          * lost to a full ring or queue (live ports). */
     uint64_t errors;     /* Packets lost to I/O errors. */
 };
 

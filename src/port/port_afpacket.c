@@ -14,7 +14,10 @@
  * on, up to 64 KiB) is cut into MSS-sized segments by offload.c, across
  * rx_batch() calls if it yields more than a batch.  The pipeline therefore
  * only sees ordinary frames with correct checksums, and TCP between
- * namespaces works with the kernel's default offloads.
+ * namespaces works with the kernel's default offloads.  Likewise a VLAN
+ * tag that the kernel moved into the frame's metadata (VLAN acceleration,
+ * TP_STATUS_VLAN_VALID; veth does this) is put back into the frame (into
+ * every segment of a super-frame), since flows match on it.
  *
  * Transmit uses a second socket, bound to the interface with protocol 0 so
  * it never receives, with a TPACKET_V2 TX ring and PACKET_QDISC_BYPASS: tx
@@ -34,6 +37,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,36 +56,37 @@
 
 LOG_DEFINE_MODULE(port_afpacket);
 
-#define AFP_BLOCK_SIZE (1u << 19)   /* Receive block, in bytes. */
-#define AFP_BLOCK_NR 16             /* Receive blocks. */
-#define AFP_BLOCK_TIMEOUT_MS 1      /* Hand over a partial block after. */
-#define AFP_RX_FRAME_SIZE 2048      /* Nominal V3 frame size, in bytes. */
-#define AFP_TX_FRAME_NR 1024        /* Transmit ring slots. */
+#define AFP_BLOCK_SIZE (1u << 19) /* Receive block, in bytes. */
+#define AFP_BLOCK_NR 16           /* Receive blocks. */
+#define AFP_BLOCK_TIMEOUT_MS 1    /* Hand over a partial block after. */
+#define AFP_RX_FRAME_SIZE 2048    /* Nominal V3 frame size, in bytes. */
+#define AFP_TX_FRAME_NR 1024      /* Transmit ring slots. */
 
 struct afp {
-    struct port up;  /* Generic part. */
+    struct port up;           /* Generic part. */
     char ifname[IF_NAMESIZE]; /* Interface name. */
-    int ifindex;     /* Interface index. */
-    int rx_fd;       /* TPACKET_V3 receive socket. */
-    int tx_fd;       /* TPACKET_V2 transmit socket. */
+    int ifindex;              /* Interface index. */
+    int rx_fd;                /* TPACKET_V3 receive socket. */
+    int tx_fd;                /* TPACKET_V2 transmit socket. */
 
-    uint8_t *rx_ring;       /* Mapped receive blocks. */
-    size_t rx_ring_size;    /* Bytes mapped at 'rx_ring'. */
-    unsigned int rx_block;  /* Block being read, or next to wait for. */
-    bool rx_in_block;       /* Reading 'rx_block' (owned by us). */
-    uint32_t rx_left;       /* Frames not yet taken in 'rx_block'. */
-    struct tpacket3_hdr *rx_frame;  /* Next frame in 'rx_block'. */
-    bool rx_in_seg;                 /* Segmenting a super-frame. */
-    struct offload_seg rx_seg;      /* Its iterator (frame in the ring). */
-    uint64_t rx_seg_ts;             /* Its timestamp, ns. */
+    uint8_t *rx_ring;              /* Mapped receive blocks. */
+    size_t rx_ring_size;           /* Bytes mapped at 'rx_ring'. */
+    unsigned int rx_block;         /* Block being read, or next to wait for. */
+    bool rx_in_block;              /* Reading 'rx_block' (owned by us). */
+    uint32_t rx_left;              /* Frames not yet taken in 'rx_block'. */
+    struct tpacket3_hdr *rx_frame; /* Next frame in 'rx_block'. */
+    bool rx_in_seg;                /* Segmenting a super-frame. */
+    struct offload_seg rx_seg;     /* Its iterator (frame in the ring). */
+    uint64_t rx_seg_ts;            /* Its timestamp, ns. */
     struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers. */
-    struct log_rl rx_rl;            /* Limits bad-frame warnings. */
+    struct log_rl rx_rl;                      /* Limits bad-frame warnings. */
 
-    uint8_t *tx_ring;          /* Mapped transmit slots. */
-    size_t tx_ring_size;       /* Bytes mapped at 'tx_ring'. */
-    uint32_t tx_frame_size;    /* Bytes per slot. */
-    uint32_t tx_head;          /* Next slot to fill. */
-    uint32_t tx_pending;       /* Slots filled since the last flush. */
+    uint8_t *tx_ring;       /* Mapped transmit slots. */
+    size_t tx_ring_size;    /* Bytes mapped at 'tx_ring'. */
+    uint32_t tx_frame_size; /* Bytes per slot. */
+    uint32_t tx_max_len;    /* Largest frame the link takes, bytes. */
+    uint32_t tx_head;       /* Next slot to fill. */
+    uint32_t tx_pending;    /* Slots filled since the last flush. */
 };
 
 static struct afp *
@@ -99,8 +104,8 @@ port_ifname_check(const char *name, size_t len, int *err_col)
     }
     if (len >= IF_NAMESIZE) {
         *err_col = IF_NAMESIZE;
-        return xasprintf("interface name '%.*s' longer than %d bytes",
-                         (int)len, name, IF_NAMESIZE - 1);
+        return xasprintf("interface name '%.*s' longer than %d bytes", (int)len,
+                         name, IF_NAMESIZE - 1);
     }
     if ((len == 1 && name[0] == '.') ||
         (len == 2 && name[0] == '.' && name[1] == '.')) {
@@ -112,7 +117,8 @@ port_ifname_check(const char *name, size_t len, int *err_col)
         if (c == '/' || c == ':' || c == ',' || c <= ' ' || c == 0x7f) {
             *err_col = (int)i + 1;
             return xasprintf("character '%c' not allowed in an interface "
-                             "name", c > ' ' && c < 0x7f ? c : '?');
+                             "name",
+                             c > ' ' && c < 0x7f ? c : '?');
         }
     }
     return NULL;
@@ -161,8 +167,8 @@ afp_setopt(int fd, int opt, const void *val, socklen_t len, const char *what,
     if (setsockopt(fd, SOL_PACKET, opt, val, len) < 0) {
         int err = -errno;
 
-        *errp = xasprintf("afpacket:%s: %s: %s", ap->ifname, what,
-                          strerror(errno));
+        *errp =
+            xasprintf("afpacket:%s: %s: %s", ap->ifname, what, strerror(errno));
         return err;
     }
     return 0;
@@ -180,8 +186,7 @@ afp_bind(int fd, const struct afp *ap, uint16_t proto, char **errp)
     if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
         int err = -errno;
 
-        *errp = xasprintf("afpacket:%s: bind: %s", ap->ifname,
-                          strerror(errno));
+        *errp = xasprintf("afpacket:%s: bind: %s", ap->ifname, strerror(errno));
         return err;
     }
     return 0;
@@ -208,12 +213,11 @@ afp_open_rx(struct afp *ap, char **errp)
 
     /* Protocol 0 until bound, so nothing from other interfaces queues up
      * before the bind. */
-    ap->rx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       0);
+    ap->rx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (ap->rx_fd < 0) {
         err = -errno;
-        *errp = xasprintf("afpacket:%s: socket: %s", ap->ifname,
-                          strerror(errno));
+        *errp =
+            xasprintf("afpacket:%s: socket: %s", ap->ifname, strerror(errno));
         return err;
     }
     err = afp_setopt(ap->rx_fd, PACKET_VERSION, &version, sizeof version,
@@ -226,8 +230,7 @@ afp_open_rx(struct afp *ap, char **errp)
         return err;
     }
     /* Older kernels lack it; the pkttype check in rx covers them. */
-    setsockopt(ap->rx_fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one,
-               sizeof one);
+    setsockopt(ap->rx_fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
     err = afp_setopt(ap->rx_fd, PACKET_RX_RING, &req, sizeof req,
                      "PACKET_RX_RING", ap, errp);
     if (err) {
@@ -250,8 +253,8 @@ afp_open_rx(struct afp *ap, char **errp)
     }
     err = afp_bind(ap->rx_fd, ap, ETH_P_ALL, errp);
     if (!err) {
-        err = afp_setopt(ap->rx_fd, PACKET_ADD_MEMBERSHIP, &mreq,
-                         sizeof mreq, "promiscuous mode", ap, errp);
+        err = afp_setopt(ap->rx_fd, PACKET_ADD_MEMBERSHIP, &mreq, sizeof mreq,
+                         "promiscuous mode", ap, errp);
     }
     return err;
 }
@@ -268,26 +271,42 @@ afp_open_tx(struct afp *ap, char **errp)
     uint32_t mtu = 1500;
     int err;
 
-    ap->tx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       0);
+    ap->tx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (ap->tx_fd < 0) {
         err = -errno;
-        *errp = xasprintf("afpacket:%s: socket: %s", ap->ifname,
-                          strerror(errno));
+        *errp =
+            xasprintf("afpacket:%s: socket: %s", ap->ifname, strerror(errno));
         return err;
+    }
+    /* The pipeline parses Ethernet; an L3 device (tun, wireguard) would
+     * hand over bare IP packets. */
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, ap->ifname, sizeof ap->ifname);
+    if (!ioctl(ap->tx_fd, SIOCGIFHWADDR, &ifr) &&
+        ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+        *errp = xasprintf("afpacket:%s: not an Ethernet interface (link "
+                          "type %d)",
+                          ap->ifname, ifr.ifr_hwaddr.sa_family);
+        return -EPROTONOSUPPORT;
     }
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, ap->ifname, sizeof ap->ifname);
     if (!ioctl(ap->tx_fd, SIOCGIFMTU, &ifr) && ifr.ifr_mtu > 0) {
         mtu = (uint32_t)ifr.ifr_mtu;
     }
-    /* Room for the header, Ethernet with two VLAN tags, and the MTU. */
-    ap->tx_frame_size = ROUND_UP(TPACKET2_HDRLEN + 14 + 8 + mtu, 2048u);
+    /* The kernel's limit: the MTU plus Ethernet and one VLAN tag. */
+    ap->tx_max_len = mtu + 14 + 4;
+    /* Room for the header, Ethernet with two VLAN tags, and the MTU, as a
+     * power of two so that slots tile the page-sized (or larger) blocks
+     * without gaps and slot i sits at i * tx_frame_size. */
+    ap->tx_frame_size = 2048;
+    while (ap->tx_frame_size < TPACKET2_HDRLEN + 14 + 8 + mtu) {
+        ap->tx_frame_size *= 2;
+    }
     req.tp_frame_size = ap->tx_frame_size;
     req.tp_frame_nr = AFP_TX_FRAME_NR;
     req.tp_block_size = MAX(ap->tx_frame_size, (uint32_t)getpagesize());
-    req.tp_block_nr = AFP_TX_FRAME_NR / (req.tp_block_size /
-                                         ap->tx_frame_size);
+    req.tp_block_nr = AFP_TX_FRAME_NR / (req.tp_block_size / ap->tx_frame_size);
     err = afp_setopt(ap->tx_fd, PACKET_VERSION, &version, sizeof version,
                      "TPACKET_V2", ap, errp);
     if (err) {
@@ -295,6 +314,13 @@ afp_open_tx(struct afp *ap, char **errp)
     }
     /* Without the bypass (older kernels) frames go through the qdisc. */
     setsockopt(ap->tx_fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+    /* A frame the kernel rejects must not stall the ring: with
+     * PACKET_LOSS it is skipped instead of blocking every later slot. */
+    err = afp_setopt(ap->tx_fd, PACKET_LOSS, &one, sizeof one, "PACKET_LOSS",
+                     ap, errp);
+    if (err) {
+        return err;
+    }
     err = afp_setopt(ap->tx_fd, PACKET_TX_RING, &req, sizeof req,
                      "PACKET_TX_RING", ap, errp);
     if (err) {
@@ -314,8 +340,8 @@ afp_open_tx(struct afp *ap, char **errp)
 }
 
 static int
-afp_open(const char *args, const char *base_dir,
-         struct port **portp, char **errp)
+afp_open(const char *args, const char *base_dir, struct port **portp,
+         char **errp)
 {
     struct afp *ap = xzalloc(sizeof *ap);
     int err;
@@ -330,9 +356,10 @@ afp_open(const char *args, const char *base_dir,
         afp_free(ap);
         return err ? err : -ENODEV;
     }
-    err = afp_open_rx(ap, errp);
+    /* Transmit first: it checks the link type before anything else. */
+    err = afp_open_tx(ap, errp);
     if (!err) {
-        err = afp_open_tx(ap, errp);
+        err = afp_open_rx(ap, errp);
     }
     if (err) {
         afp_free(ap);
@@ -380,14 +407,16 @@ afp_count_losses(struct afp *ap)
 /* Turns one ring frame into packets: copies an ordinary frame into
  * 'b' (completing its checksum), or starts segmenting a super-frame. */
 static void
-afp_take_frame(struct afp *ap, struct tpacket3_hdr *h,
-               struct packet_batch *b)
+afp_take_frame(struct afp *ap, struct tpacket3_hdr *h, struct packet_batch *b)
 {
     const uint8_t *frame = (const uint8_t *)h + h->tp_mac;
     const struct sockaddr_ll *sll =
         (const struct sockaddr_ll *)((const uint8_t *)h +
                                      TPACKET_ALIGN(sizeof *h));
     uint64_t ts = (uint64_t)h->tp_sec * 1000000000u + h->tp_nsec;
+    bool vlan = (h->tp_status & TP_STATUS_VLAN_VALID) != 0;
+    uint16_t tpid =
+        h->tp_status & TP_STATUS_VLAN_TPID_VALID ? h->hv1.tp_vlan_tpid : 0x8100;
     struct offload_meta meta;
     struct packet *p;
 
@@ -406,10 +435,14 @@ afp_take_frame(struct afp *ap, struct tpacket3_hdr *h,
         if (offload_seg_init(&ap->rx_seg, frame, h->tp_snaplen, &meta)) {
             if (log_rl_allow(&ap->rx_rl)) {
                 LOG_WARN("afpacket:%s: dropped a GSO frame that cannot be "
-                         "segmented", ap->ifname);
+                         "segmented",
+                         ap->ifname);
             }
             ap->up.stats.errors++;
             return;
+        }
+        if (vlan) {
+            offload_seg_set_vlan(&ap->rx_seg, tpid, h->hv1.tp_vlan_tci);
         }
         ap->rx_in_seg = true;
         ap->rx_seg_ts = ts;
@@ -420,6 +453,10 @@ afp_take_frame(struct afp *ap, struct tpacket3_hdr *h,
     if (meta.needs_csum &&
         offload_csum_complete(packet_data(p), p->len, meta.csum_start,
                               meta.csum_offset)) {
+        ap->up.stats.errors++;
+        return;
+    }
+    if (vlan && offload_vlan_insert(p, tpid, h->hv1.tp_vlan_tci)) {
         ap->up.stats.errors++;
         return;
     }
@@ -455,22 +492,23 @@ afp_rx_batch(struct port *port, struct packet_batch *b)
         if (!ap->rx_in_block) {
             struct tpacket_block_desc *bd = afp_block(ap, ap->rx_block);
 
-            if (!(__atomic_load_n(&bd->hdr.bh1.block_status,
-                                  __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+            if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) &
+                  TP_STATUS_USER)) {
                 break;
             }
             ap->rx_in_block = true;
             ap->rx_left = bd->hdr.bh1.num_pkts;
-            ap->rx_frame = (struct tpacket3_hdr *)
-                ((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
+            ap->rx_frame =
+                (struct tpacket3_hdr *)((uint8_t *)bd +
+                                        bd->hdr.bh1.offset_to_first_pkt);
         }
         if (!ap->rx_left) {
             afp_release_block(ap);
             continue;
         }
         h = ap->rx_frame;
-        ap->rx_frame = (struct tpacket3_hdr *)((uint8_t *)h +
-                                               h->tp_next_offset);
+        ap->rx_frame =
+            (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
         ap->rx_left--;
         afp_take_frame(ap, h, b);
     }
@@ -480,8 +518,7 @@ afp_rx_batch(struct port *port, struct packet_batch *b)
 static struct tpacket2_hdr *
 afp_tx_slot(const struct afp *ap, uint32_t i)
 {
-    return (struct tpacket2_hdr *)(ap->tx_ring +
-                                   (size_t)i * ap->tx_frame_size);
+    return (struct tpacket2_hdr *)(ap->tx_ring + (size_t)i * ap->tx_frame_size);
 }
 
 static int
@@ -491,7 +528,7 @@ afp_tx(struct port *port, const struct packet *p)
     struct tpacket2_hdr *h = afp_tx_slot(ap, ap->tx_head);
     uint32_t data_ofs = TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
 
-    if (p->len + data_ofs > ap->tx_frame_size) {
+    if (p->len > ap->tx_max_len || p->len + data_ofs > ap->tx_frame_size) {
         port->stats.errors++;
         return -EMSGSIZE;
     }
@@ -503,8 +540,7 @@ afp_tx(struct port *port, const struct packet *p)
     }
     memcpy((uint8_t *)h + data_ofs, packet_data(p), p->len);
     h->tp_len = p->len;
-    __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST,
-                     __ATOMIC_RELEASE);
+    __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
     ap->tx_head = (ap->tx_head + 1) % AFP_TX_FRAME_NR;
     ap->tx_pending++;
     port->stats.tx_packets++;

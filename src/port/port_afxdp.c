@@ -56,29 +56,29 @@
 LOG_DEFINE_MODULE(port_afxdp);
 
 #define AFX_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE /* Bytes per frame. */
-#define AFX_NUM_FRAMES 8192                        /* Frames in the UMEM. */
-#define AFX_RX_FRAMES (AFX_NUM_FRAMES / 2)         /* Of which receive. */
-#define AFX_RING_SIZE 4096                         /* Descriptors/ring. */
+#define AFX_NUM_FRAMES 8192                         /* Frames in the UMEM. */
+#define AFX_RX_FRAMES (AFX_NUM_FRAMES / 2)          /* Of which receive. */
+#define AFX_RING_SIZE 4096                          /* Descriptors/ring. */
 #define AFX_QUEUE_MAX 65535
 
 struct afx {
-    struct port up;              /* Generic part. */
-    char ifname[IF_NAMESIZE];    /* Interface name. */
-    uint32_t queue;              /* Receive queue. */
-    int promisc_fd;              /* Holds the promiscuous membership. */
+    struct port up;           /* Generic part. */
+    char ifname[IF_NAMESIZE]; /* Interface name. */
+    uint32_t queue;           /* Receive queue. */
+    int promisc_fd;           /* Holds the promiscuous membership. */
 
-    void *umem_area;             /* Frame memory. */
-    struct xsk_umem *umem;       /* The UMEM. */
-    struct xsk_socket *xsk;      /* The socket. */
-    struct xsk_ring_prod fill;   /* Frames the kernel may receive into. */
-    struct xsk_ring_cons comp;   /* Frames the kernel has sent. */
-    struct xsk_ring_cons rx;     /* Received frames. */
-    struct xsk_ring_prod tx;     /* Frames to send. */
+    void *umem_area;           /* Frame memory. */
+    struct xsk_umem *umem;     /* The UMEM. */
+    struct xsk_socket *xsk;    /* The socket. */
+    struct xsk_ring_prod fill; /* Frames the kernel may receive into. */
+    struct xsk_ring_cons comp; /* Frames the kernel has sent. */
+    struct xsk_ring_cons rx;   /* Received frames. */
+    struct xsk_ring_prod tx;   /* Frames to send. */
 
     uint64_t tx_free[AFX_NUM_FRAMES - AFX_RX_FRAMES]; /* Free tx frames. */
-    uint32_t tx_n_free;          /* Entries in 'tx_free'. */
-    uint32_t tx_pending;         /* Descriptors written, not submitted. */
-    uint32_t tx_outstanding;     /* Submitted, not completed. */
+    uint32_t tx_n_free;      /* Entries in 'tx_free'. */
+    uint32_t tx_pending;     /* Descriptors written, not submitted. */
+    uint32_t tx_outstanding; /* Submitted, not completed. */
 
     struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers. */
 };
@@ -132,7 +132,8 @@ afx_args_parse(const char *args, struct afx_args *a, int *err_col)
             if (*c < '0' || *c > '9') {
                 *err_col = (int)(c - args) + 1;
                 return xasprintf("queue: expected a decimal number, got "
-                                 "'%.*s'", (int)(opt + olen - v), v);
+                                 "'%.*s'",
+                                 (int)(opt + olen - v), v);
             }
             q = q * 10 + (unsigned long)(*c - '0');
             if (q > AFX_QUEUE_MAX) {
@@ -267,8 +268,8 @@ afx_open(const char *args, const char *base_dir, struct port **portp,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (xp->umem_area == MAP_FAILED) {
         xp->umem_area = NULL;
-        *errp = xasprintf("afxdp:%s: cannot map %zu bytes of UMEM",
-                          xp->ifname, area_size);
+        *errp = xasprintf("afxdp:%s: cannot map %zu bytes of UMEM", xp->ifname,
+                          area_size);
         afx_free(xp);
         return -ENOMEM;
     }
@@ -286,14 +287,15 @@ afx_open(const char *args, const char *base_dir, struct port **portp,
      * route that to our debug log for the duration. */
     old_bpf_print = libbpf_set_print(afx_bpf_print);
     old_xdp_print = libxdp_set_print(afx_xdp_print);
-    err = xsk_socket__create(&xp->xsk, xp->ifname, xp->queue, xp->umem,
-                             &xp->rx, &xp->tx, &scfg);
+    err = xsk_socket__create(&xp->xsk, xp->ifname, xp->queue, xp->umem, &xp->rx,
+                             &xp->tx, &scfg);
     libbpf_set_print(old_bpf_print);
     libxdp_set_print(old_xdp_print);
     if (err) {
         xp->xsk = NULL;
         *errp = xasprintf("afxdp:%s: cannot create XSK socket on queue %u: "
-                          "%s", xp->ifname, xp->queue, strerror(-err));
+                          "%s",
+                          xp->ifname, xp->queue, strerror(-err));
         afx_free(xp);
         return err;
     }
@@ -385,10 +387,11 @@ afx_rx_batch(struct port *port, struct packet_batch *b)
         uint64_t addr = xsk_umem__extract_addr(d->addr);
         struct packet *p = xp->rx_pkts[i];
 
-        packet_set_data(p, xsk_umem__get_data(xp->umem_area,
-                                              xsk_umem__add_offset_to_addr(
-                                                  d->addr)),
-                        d->len);
+        packet_set_data(
+            p,
+            xsk_umem__get_data(xp->umem_area,
+                               xsk_umem__add_offset_to_addr(d->addr)),
+            d->len);
         offload_csum_fix_partial(packet_data(p), p->len);
         p->in_port = port->number;
         p->ts_ns = ts;

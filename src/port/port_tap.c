@@ -37,19 +37,19 @@ LOG_DEFINE_MODULE(port_tap);
 #define TAP_MAX_FRAME (65536 + 14 + 8) /* Largest super-frame, in bytes. */
 
 struct tap {
-    struct port up;               /* Generic part. */
-    char ifname[IF_NAMESIZE];     /* Device name. */
-    int fd;                       /* /dev/net/tun file. */
-    bool set_up;                  /* We brought the device up. */
+    struct port up;           /* Generic part. */
+    char ifname[IF_NAMESIZE]; /* Device name. */
+    int fd;                   /* /dev/net/tun file. */
+    bool set_up;              /* We brought the device up. */
 
-    uint8_t *rx_buf;              /* vnet header + frame being read. */
-    bool rx_in_seg;               /* Segmenting the frame in 'rx_buf'. */
-    struct offload_seg rx_seg;    /* Its iterator. */
-    uint64_t rx_seg_ts;           /* Its timestamp, ns. */
+    uint8_t *rx_buf;           /* vnet header + frame being read. */
+    bool rx_in_seg;            /* Segmenting the frame in 'rx_buf'. */
+    struct offload_seg rx_seg; /* Its iterator. */
+    uint64_t rx_seg_ts;        /* Its timestamp, ns. */
     struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers. */
-    struct log_rl rx_rl;          /* Limits bad-frame warnings. */
+    struct log_rl rx_rl;                      /* Limits bad-frame warnings. */
 
-    unsigned int tx_count;        /* Frames in 'tx_pkts'. */
+    unsigned int tx_count;                    /* Frames in 'tx_pkts'. */
     struct packet *tx_pkts[PACKET_BATCH_MAX]; /* Transmit queue. */
 };
 
@@ -94,8 +94,8 @@ tap_set_up(const struct tap *tp, bool up)
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, tp->ifname, sizeof tp->ifname);
     if (!ioctl(s, SIOCGIFFLAGS, &ifr) && !(ifr.ifr_flags & IFF_UP) == up) {
-        ifr.ifr_flags = (short)(up ? ifr.ifr_flags | IFF_UP
-                                   : ifr.ifr_flags & ~IFF_UP);
+        ifr.ifr_flags =
+            (short)(up ? ifr.ifr_flags | IFF_UP : ifr.ifr_flags & ~IFF_UP);
         changed = !ioctl(s, SIOCSIFFLAGS, &ifr);
     }
     close(s);
@@ -117,8 +117,8 @@ tap_open(const char *args, const char *base_dir, struct port **portp,
     tp->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (tp->fd < 0) {
         err = -errno;
-        *errp = xasprintf("tap:%s: /dev/net/tun: %s", tp->ifname,
-                          strerror(errno));
+        *errp =
+            xasprintf("tap:%s: /dev/net/tun: %s", tp->ifname, strerror(errno));
         tap_free(tp);
         return err;
     }
@@ -154,8 +154,7 @@ tap_open(const char *args, const char *base_dir, struct port **portp,
 static int
 tap_read_one(struct tap *tp, struct packet_batch *b, uint64_t ts)
 {
-    ssize_t n = read(tp->fd, tp->rx_buf,
-                     OFFLOAD_VNET_HDR_LEN + TAP_MAX_FRAME);
+    ssize_t n = read(tp->fd, tp->rx_buf, OFFLOAD_VNET_HDR_LEN + TAP_MAX_FRAME);
     const uint8_t *frame = tp->rx_buf + OFFLOAD_VNET_HDR_LEN;
     struct offload_meta meta;
     struct packet *p;
@@ -178,7 +177,8 @@ tap_read_one(struct tap *tp, struct packet_batch *b, uint64_t ts)
         if (offload_seg_init(&tp->rx_seg, frame, len, &meta)) {
             if (log_rl_allow(&tp->rx_rl)) {
                 LOG_WARN("tap:%s: dropped a GSO frame that cannot be "
-                         "segmented", tp->ifname);
+                         "segmented",
+                         tp->ifname);
             }
             tp->up.stats.errors++;
             return 1;
@@ -249,8 +249,8 @@ tap_flush(struct port *port)
     for (unsigned int i = 0; i < tp->tx_count; i++) {
         struct packet *p = tp->tx_pkts[i];
         struct iovec iov[2] = {
-            { vnet, sizeof vnet },
-            { packet_data(p), p->len },
+            {vnet, sizeof vnet},
+            {packet_data(p), p->len},
         };
 
         if (writev(tp->fd, iov, 2) < 0) {

@@ -16,6 +16,7 @@
  * packet or in the contents of either map aborts.  Run it with
  *   fuzz_jit -max_total_time=120 */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -453,11 +454,22 @@ new_map(const char *name, uint32_t type, uint32_t max_entries)
     m->key_size = 4;
     m->value_size = VALUE_SIZE;
     m->max_entries = max_entries;
-    m->map_flags = BPF_F_ZERO_SEED;
+    m->map_flags = type == BPF_MAP_TYPE_HASH ? BPF_F_ZERO_SEED : 0;
     if (bpf_map_create_internal(m)) {
         abort();
     }
     return m;
+}
+
+/* How many generated programs the verifier accepted (printed at exit when
+ * FUZZ_JIT_STATS is set, to keep the generator honest). */
+static uint64_t n_generated, n_accepted;
+
+static void
+print_stats(void)
+{
+    fprintf(stderr, "fuzz_jit: %llu of %llu programs accepted and compared\n",
+            (unsigned long long)n_accepted, (unsigned long long)n_generated);
 }
 
 int
@@ -466,6 +478,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     log_set_level_all(LOG_LEVEL_OFF);
+    if (getenv("FUZZ_JIT_STATS")) {
+        atexit(print_stats);
+    }
     return 0;
 }
 
@@ -497,6 +512,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .n_maps = 2};
     struct bpf_verify_result res;
     memset(&res, 0, sizeof res);
+    n_generated++;
     if (!n || bpf_prog_verify(&prog, &res) || !res.accepted) {
         bpf_verify_result_destroy(&res);
         free(prog.xlated);
@@ -504,6 +520,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
+    n_accepted++;
     struct state *st = xzalloc(2 * sizeof *st);
     for (int mode = 0; mode < 2; mode++) {
         struct state *s = &st[mode];

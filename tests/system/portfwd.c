@@ -64,10 +64,9 @@ print_stats(const struct port *p)
     const struct port_stats *s = &p->stats;
 
     printf("port %u rx_packets=%llu rx_bytes=%llu tx_packets=%llu "
-           "tx_bytes=%llu drops=%llu errors=%llu\n", p->number,
-           (unsigned long long)s->rx_packets,
-           (unsigned long long)s->rx_bytes,
-           (unsigned long long)s->tx_packets,
+           "tx_bytes=%llu drops=%llu errors=%llu\n",
+           p->number, (unsigned long long)s->rx_packets,
+           (unsigned long long)s->rx_bytes, (unsigned long long)s->tx_packets,
            (unsigned long long)s->tx_bytes, (unsigned long long)s->drops,
            (unsigned long long)s->errors);
 }
@@ -75,11 +74,12 @@ print_stats(const struct port *p)
 int
 main(int argc, char *argv[])
 {
-    struct port *ports[2] = { NULL, NULL };
+    struct port *ports[2] = {NULL, NULL};
     double timeout = 60, deadline;
     struct sigaction sa;
     int argi = 1;
     int status = 0;
+    int col;
 
     if (argc > 2 && !strcmp(argv[1], "--timeout")) {
         timeout = atof(argv[2]);
@@ -90,9 +90,19 @@ main(int argc, char *argv[])
         return 2;
     }
     for (int i = 0; i < 2; i++) {
+        char *error = port_spec_check(argv[argi + i], &col);
+
+        if (error) {
+            fprintf(stderr, "portfwd: %s: column %d: %s\n", argv[argi + i], col,
+                    error);
+            free(error);
+            return 1;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
         char *error = NULL;
-        int err = port_open((uint32_t)i + 1, argv[argi + i], NULL,
-                            &ports[i], &error);
+        int err =
+            port_open((uint32_t)i + 1, argv[argi + i], NULL, &ports[i], &error);
 
         if (err) {
             fprintf(stderr, "portfwd: %s\n", error);

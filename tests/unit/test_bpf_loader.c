@@ -1,12 +1,15 @@
 /* Tests of the ELF object loader (src/bpf/object.c, btf.c).
  *
  * The objects are built from tests/bpf/NAME.c by the build with clang
- * (-O2 -g -target bpf -mcpu=v3) and found under SLUICE_BUILD_ROOT/src/bpf.
- * Checked: program sections and the splitting of a section into several
- * programs, BTF-defined and legacy maps, global data maps and their
- * initial images, .rodata overrides at load time, map and global-data
- * relocations, BPF-to-BPF calls and function addresses, extern symbols,
- * and that truncated or corrupted files give errors, never crashes. */
+ * (-O2 -g -target bpf -mcpu=v3; loader_basic also at v1 and v2) and found
+ * under SLUICE_BUILD_ROOT/src/bpf.  Checked: program sections and the
+ * splitting of a section into several programs, BTF-defined and legacy
+ * maps, global data maps (string literals included) and their initial
+ * images, .rodata overrides at load time, map and global-data relocations,
+ * BPF-to-BPF calls and function addresses, extern symbols, running a
+ * loaded program through the verifier and interpreter, the disassembly
+ * round trip of every loaded program, and that truncated, corrupted or
+ * malformed files give errors naming the section, never crashes. */
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -21,8 +24,10 @@
 #include <cmocka.h>
 #include <elf.h>
 
+#include "bpf/asm.h"
 #include "bpf/bpf_api.h"
 #include "bpf/bpf_int.h"
+#include "bpf/disasm.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -323,6 +328,43 @@ test_run_and_rodata(void **state)
     run_and_rodata("loader_basic");
     run_and_rodata("loader_basic_v2");
     run_and_rodata("loader_basic_v1");
+}
+
+/* Disassembling each relocated program (map names included) and assembling
+ * the text back gives the same instructions. */
+static void
+test_disasm_round_trip(void **state)
+{
+    static const char *const objs[] = {
+        "loader_basic",
+        "loader_basic_v1",
+        "loader_basic_v2",
+        "loader_legacy",
+    };
+
+    (void)state;
+    for (size_t o = 0; o < ARRAY_SIZE(objs); o++) {
+        struct bpf_object *obj = open_obj(objs[o], NULL);
+        for (size_t i = 0; i < bpf_object_n_progs(obj); i++) {
+            struct bpf_prog *prog = bpf_object_prog(obj, i);
+            struct ds text = DS_EMPTY_INITIALIZER;
+            struct bpf_insn *insns;
+            size_t n;
+            bpf_disasm_insns(prog->insns, prog->n_insns, prog->maps,
+                             prog->n_maps, true, &text);
+            assert_null(strstr(ds_cstr(&text), ".insn"));
+            char *err =
+                bpf_asm(ds_cstr(&text), prog->maps, prog->n_maps, &insns, &n);
+            if (err) {
+                fail_msg("%s/%s: %s", objs[o], prog->name, err);
+            }
+            assert_int_equal(n, prog->n_insns);
+            assert_memory_equal(insns, prog->insns, n * sizeof *insns);
+            free(insns);
+            ds_destroy(&text);
+        }
+        bpf_object_close(obj);
+    }
 }
 
 static void
@@ -697,6 +739,7 @@ main(void)
         cmocka_unit_test(test_global_data),
         cmocka_unit_test(test_calls),
         cmocka_unit_test(test_run_and_rodata),
+        cmocka_unit_test(test_disasm_round_trip),
         cmocka_unit_test(test_rodata_errors),
         cmocka_unit_test(test_legacy_maps),
         cmocka_unit_test(test_extern),

@@ -3,7 +3,8 @@
  * here independently (headers patched field by field, checksums computed
  * from scratch with pkt's csum_partial()), for IPv4 with and without
  * options, IPv6 with an extension header, VLAN tags, TCP options,
- * FIN/PSH/CWR placement, odd sizes, UDP segmentation, and bad input. */
+ * FIN/PSH/CWR placement, odd sizes, UDP segmentation, recognising the
+ * checksum-partial form in frames without metadata, and bad input. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -22,14 +23,14 @@
 
 /* How to build one test frame. */
 struct frame_spec {
-    bool ipv6;          /* IPv6 (else IPv4). */
-    bool tcp;           /* TCP (else UDP). */
-    int n_vlans;        /* VLAN tags, 0..2. */
-    int ip_opt_len;     /* IPv4 option bytes (multiple of 4). */
-    bool ipv6_ext;      /* An 8-byte destination options header. */
-    int tcp_opt_len;    /* TCP option bytes (multiple of 4). */
-    uint8_t tcp_flags;  /* TCP flags of the super-frame. */
-    uint32_t payload;   /* Payload bytes. */
+    bool ipv6;         /* IPv6 (else IPv4). */
+    bool tcp;          /* TCP (else UDP). */
+    int n_vlans;       /* VLAN tags, 0..2. */
+    int ip_opt_len;    /* IPv4 option bytes (multiple of 4). */
+    bool ipv6_ext;     /* An 8-byte destination options header. */
+    int tcp_opt_len;   /* TCP option bytes (multiple of 4). */
+    uint8_t tcp_flags; /* TCP flags of the super-frame. */
+    uint32_t payload;  /* Payload bytes. */
 };
 
 /* Offsets of a built frame. */
@@ -58,8 +59,8 @@ get32(const uint8_t *p)
 
 /* Pseudo-header sum (not folded) for an L4 part of 'l4_len' bytes. */
 static uint32_t
-ref_pseudo(const uint8_t *f, const struct frame_layout *l, bool ipv6,
-           bool tcp, uint32_t l4_len)
+ref_pseudo(const uint8_t *f, const struct frame_layout *l, bool ipv6, bool tcp,
+           uint32_t l4_len)
 {
     uint8_t ph[40];
     size_t n;
@@ -166,8 +167,8 @@ build_frame(uint8_t *f, const struct frame_spec *s, struct frame_layout *l,
         put16(f + l->l3 + 4, (uint16_t)(l->len - l->l3 - 40));
     } else {
         put16(f + l->l3 + 2, (uint16_t)(l->len - l->l3));
-        put16(f + l->l3 + 10, csum_fold(csum_partial(f + l->l3,
-                                                     l->l4 - l->l3, 0)));
+        put16(f + l->l3 + 10,
+              csum_fold(csum_partial(f + l->l3, l->l4 - l->l3, 0)));
     }
     if (!s->tcp) {
         put16(f + l->l4 + 4, (uint16_t)(l->len - l->l4));
@@ -225,15 +226,14 @@ check_completion(const struct frame_spec *s)
     make_partial(f, &l, s->ipv6, s->tcp);
     field = l.l4 + (s->tcp ? 16 : 6);
     assert_memory_not_equal(f + field, want + field, 2);
-    assert_int_equal(offload_csum_complete(f, l.len, l.l4, field - l.l4),
-                     0);
+    assert_int_equal(offload_csum_complete(f, l.len, l.l4, field - l.l4), 0);
     assert_memory_equal(f, want, l.len);
 }
 
 static void
 test_csum_complete(void **state)
 {
-    struct frame_spec s = { .tcp = true, .tcp_flags = 0x18 };
+    struct frame_spec s = {.tcp = true, .tcp_flags = 0x18};
 
     for (uint32_t payload = 0; payload < 1500; payload += 97) {
         s.payload = payload;
@@ -252,23 +252,89 @@ test_csum_complete(void **state)
 static void
 test_csum_complete_bad_offsets(void **state)
 {
-    uint8_t f[64] = { 0 };
+    uint8_t f[64] = {0};
 
     assert_int_equal(offload_csum_complete(f, 64, 64, 0), -EINVAL);
     assert_int_equal(offload_csum_complete(f, 64, 50, 13), -EINVAL);
     assert_int_equal(offload_csum_complete(f, 64, 50, 12), 0);
 }
 
+static void
+check_fix_partial(const struct frame_spec *s)
+{
+    uint8_t f[2000], want[2000];
+    struct frame_layout l;
+    uint32_t field;
+
+    build_frame(f, s, &l, s->payload + 1);
+    field = l.l4 + (s->tcp ? 16 : 6);
+    /* Ethernet padding after the IP packet must not be summed. */
+    memset(f + l.len, 0xee, 8);
+    memcpy(want, f, l.len + 8);
+
+    /* A correct checksum is left alone. */
+    assert_int_equal(offload_csum_fix_partial(f, l.len + 8), 0);
+    assert_memory_equal(f, want, l.len + 8);
+
+    /* The partial form is completed. */
+    make_partial(f, &l, s->ipv6, s->tcp);
+    assert_int_equal(offload_csum_fix_partial(f, l.len + 8), 1);
+    assert_memory_equal(f, want, l.len + 8);
+
+    /* Any other wrong value stays wrong. */
+    f[field] ^= 0x5a;
+    assert_int_equal(offload_csum_fix_partial(f, l.len + 8), 0);
+    assert_int_not_equal(f[field], want[field]);
+
+    /* A frame cut short of its IP length is not touched. */
+    make_partial(f, &l, s->ipv6, s->tcp);
+    memcpy(want, f, l.len);
+    assert_int_equal(offload_csum_fix_partial(f, l.len - 1), 0);
+    assert_memory_equal(f, want, l.len);
+}
+
+static void
+test_csum_fix_partial(void **state)
+{
+    struct frame_spec s = {.tcp = true, .tcp_flags = 0x12};
+    uint8_t f[200];
+    struct frame_layout l;
+
+    for (uint32_t payload = 1; payload < 1400; payload += 211) {
+        s.payload = payload;
+        s.ipv6 = false;
+        s.tcp = true;
+        check_fix_partial(&s);
+        s.n_vlans = 1;
+        s.ipv6 = true;
+        check_fix_partial(&s);
+        s.ipv6_ext = true;
+        s.tcp = false;
+        check_fix_partial(&s);
+        s.ipv6 = false;
+        s.n_vlans = 0;
+        check_fix_partial(&s);
+    }
+
+    /* UDP over IPv4 without a checksum stays without. */
+    s = (struct frame_spec){.payload = 50};
+    build_frame(f, &s, &l, 3);
+    put16(f + l.l4 + 6, 0);
+    assert_int_equal(offload_csum_fix_partial(f, l.len), 0);
+    assert_int_equal(get16(f + l.l4 + 6), 0);
+}
+
 /* Segments the frame built from 's' with 'mss' and checks every segment
  * against a reference patched here field by field. */
 static void
-check_segmentation(const struct frame_spec *s, uint16_t mss)
+check_segmentation_ex(const struct frame_spec *s, uint16_t mss, bool accel)
 {
-    static uint8_t f[70000];
+    static uint8_t f[70000], src[70000];
     struct offload_meta meta = {
         .needs_csum = true,
-        .gso = !s->tcp ? OFFLOAD_GSO_UDP
-               : s->ipv6 ? OFFLOAD_GSO_TCPV6 : OFFLOAD_GSO_TCPV4,
+        .gso = !s->tcp   ? OFFLOAD_GSO_UDP
+               : s->ipv6 ? OFFLOAD_GSO_TCPV6
+                         : OFFLOAD_GSO_TCPV4,
         .gso_size = mss,
     };
     struct packet *p = packet_new(64); /* Small: must grow. */
@@ -282,7 +348,17 @@ check_segmentation(const struct frame_spec *s, uint16_t mss)
     meta.csum_offset = s->tcp ? 16 : 6;
     n_want = s->payload ? (s->payload + mss - 1) / mss : 1;
 
-    assert_int_equal(offload_seg_init(&seg, f, l.len, &meta), 0);
+    if (accel) {
+        /* The kernel hands the frame over without its outer tag, which
+         * comes as metadata; segments must carry it again. */
+        assert_true(s->n_vlans > 0);
+        memcpy(src, f, 12);
+        memcpy(src + 12, f + 16, l.len - 16);
+        assert_int_equal(offload_seg_init(&seg, src, l.len - 4, &meta), 0);
+        offload_seg_set_vlan(&seg, get16(f + 12), get16(f + 14));
+    } else {
+        assert_int_equal(offload_seg_init(&seg, f, l.len, &meta), 0);
+    }
     assert_int_equal(offload_seg_count(&seg), n_want);
     while (offload_seg_next(&seg, p)) {
         uint32_t n = MIN(mss, s->payload - pos);
@@ -343,10 +419,42 @@ check_segmentation(const struct frame_spec *s, uint16_t mss)
 }
 
 static void
+check_segmentation(const struct frame_spec *s, uint16_t mss)
+{
+    check_segmentation_ex(s, mss, false);
+    if (s->n_vlans) {
+        check_segmentation_ex(s, mss, true);
+    }
+}
+
+static void
+test_vlan_insert(void **state)
+{
+    static const uint8_t frame[14] = {1, 2, 3,  4,  5,  6,    7,
+                                      8, 9, 10, 11, 12, 0x08, 0x00};
+    static const uint8_t want[18] = {1,    2,    3,    4,    5,    6,
+                                     7,    8,    9,    10,   11,   12,
+                                     0x88, 0xa8, 0x20, 0x64, 0x08, 0x00};
+    struct packet *p = packet_new(64);
+
+    packet_set_data(p, frame, sizeof frame);
+    assert_int_equal(offload_vlan_insert(p, 0x88a8, 0x2064), 0);
+    assert_int_equal(p->len, sizeof want);
+    assert_memory_equal(packet_data(p), want, sizeof want);
+
+    packet_set_data(p, frame, 11);
+    assert_int_equal(offload_vlan_insert(p, 0x8100, 1), -EINVAL);
+    packet_set_data(p, frame, sizeof frame);
+    p->data_ofs = 2; /* Not enough headroom. */
+    assert_int_equal(offload_vlan_insert(p, 0x8100, 1), -ENOSPC);
+    packet_destroy(p);
+}
+
+static void
 test_segment_tcpv4(void **state)
 {
-    struct frame_spec s = { .tcp = true, .tcp_flags = 0x19 | 0x80,
-                            .payload = 65000 };
+    struct frame_spec s = {
+        .tcp = true, .tcp_flags = 0x19 | 0x80, .payload = 65000};
 
     check_segmentation(&s, 1448);
     s.ip_opt_len = 12;
@@ -355,7 +463,7 @@ test_segment_tcpv4(void **state)
     s.n_vlans = 2;
     s.payload = 4097; /* Odd: a short, odd last segment. */
     check_segmentation(&s, 1000);
-    s.payload = 999;  /* Less than one segment. */
+    s.payload = 999; /* Less than one segment. */
     check_segmentation(&s, 1000);
     s.payload = 3000; /* Exactly three. */
     check_segmentation(&s, 1000);
@@ -363,15 +471,15 @@ test_segment_tcpv4(void **state)
     check_segmentation(&s, 1001); /* Odd MSS. */
     s.n_vlans = 1;
     s.tcp_flags = 0x10;
-    s.payload = 0;    /* A bare header still yields one segment. */
+    s.payload = 0; /* A bare header still yields one segment. */
     check_segmentation(&s, 1448);
 }
 
 static void
 test_segment_tcpv6(void **state)
 {
-    struct frame_spec s = { .ipv6 = true, .tcp = true, .tcp_flags = 0x18,
-                            .payload = 64000 };
+    struct frame_spec s = {
+        .ipv6 = true, .tcp = true, .tcp_flags = 0x18, .payload = 64000};
 
     check_segmentation(&s, 1428);
     s.ipv6_ext = true;
@@ -386,7 +494,7 @@ test_segment_tcpv6(void **state)
 static void
 test_segment_udp(void **state)
 {
-    struct frame_spec s = { .payload = 20000 };
+    struct frame_spec s = {.payload = 20000};
 
     check_segmentation(&s, 1472);
     s.ipv6 = true;
@@ -398,8 +506,8 @@ static void
 test_segment_bad_input(void **state)
 {
     uint8_t f[3000];
-    struct frame_spec s = { .tcp = true, .payload = 2000 };
-    struct offload_meta meta = { .gso = OFFLOAD_GSO_TCPV4, .gso_size = 1000 };
+    struct frame_spec s = {.tcp = true, .payload = 2000};
+    struct offload_meta meta = {.gso = OFFLOAD_GSO_TCPV4, .gso_size = 1000};
     struct frame_layout l;
     struct offload_seg seg;
 
@@ -482,6 +590,8 @@ main(void)
         cmocka_unit_test(test_csum_add_matches_reference),
         cmocka_unit_test(test_csum_complete),
         cmocka_unit_test(test_csum_complete_bad_offsets),
+        cmocka_unit_test(test_csum_fix_partial),
+        cmocka_unit_test(test_vlan_insert),
         cmocka_unit_test(test_segment_tcpv4),
         cmocka_unit_test(test_segment_tcpv6),
         cmocka_unit_test(test_segment_udp),

@@ -10,6 +10,12 @@ namespaces with `ip netns exec` (the machine has no ping, nc or iperf).
   nettool.py send ADDR PORT BYTES   TCP client: sends BYTES pseudo-random
                                     bytes, checks the server's count and
                                     digest, prints "ok BYTES SECONDS"
+  nettool.py vlan-send DEV VID N    sends N broadcast frames tagged with
+                                    VLAN VID (ethertype 0x88b5 inside)
+  nettool.py vlan-recv DEV SECS     prints "tagged VID" or "untagged" for
+                                    each 0x88b5 frame seen on DEV within
+                                    SECS (from the frame or, when the
+                                    kernel moved the tag out, PACKET_AUXDATA)
 """
 import hashlib
 import os
@@ -127,6 +133,58 @@ def send(addr, port, nbytes):
     return 0
 
 
+ETH_P_ALL = 0x0003
+ETH_P_TEST = 0x88B5
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 1 << 4
+
+
+def vlan_send(dev, vid, count):
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((dev, 0))
+    for i in range(count):
+        frame = (b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01"
+                 + struct.pack("!HHH", 0x8100, vid, ETH_P_TEST)
+                 + b"sluice-vlan-test-%d" % i).ljust(60, b"\0")
+        sock.send(frame)
+        time.sleep(0.05)
+    return 0
+
+
+def vlan_recv(dev, secs):
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                         socket.htons(ETH_P_ALL))
+    sock.bind((dev, 0))
+    sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    print("listening", flush=True)
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        sock.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            data, anc, _, addr = sock.recvmsg(65535, 1024)
+        except socket.timeout:
+            break
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        aux_vid = None
+        for level, kind, cdata in anc:
+            if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                status = struct.unpack_from("I", cdata, 0)[0]
+                tci = struct.unpack_from("H", cdata, 16)[0]
+                if status & TP_STATUS_VLAN_VALID:
+                    aux_vid = tci & 0xfff
+        etype = struct.unpack_from("!H", data, 12)[0]
+        if etype == 0x8100 and \
+                struct.unpack_from("!H", data, 16)[0] == ETH_P_TEST:
+            print("tagged %d" % (struct.unpack_from("!H", data, 14)[0]
+                                 & 0xfff), flush=True)
+        elif etype == ETH_P_TEST:
+            print("tagged %d" % aux_vid if aux_vid is not None
+                  else "untagged", flush=True)
+    return 0
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "ping":
         return ping(argv[1], int(argv[2]) if len(argv) > 2 else 3)
@@ -134,6 +192,10 @@ def main(argv):
         return serve(int(argv[1]))
     if len(argv) == 4 and argv[0] == "send":
         return send(argv[1], int(argv[2]), int(argv[3]))
+    if len(argv) == 4 and argv[0] == "vlan-send":
+        return vlan_send(argv[1], int(argv[2]), int(argv[3]))
+    if len(argv) == 3 and argv[0] == "vlan-recv":
+        return vlan_recv(argv[1], float(argv[2]))
     print(__doc__, file=sys.stderr)
     return 2
 
