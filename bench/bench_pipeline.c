@@ -9,11 +9,13 @@
  *
  *   - 1 rule: a catch-all, so the cost is the parse plus one lookup;
  *   - 1,000 rules over ten mask shapes (prefixes of several lengths, ports,
- *     MACs, TOS, in_port) with random priorities, about half of them
- *     derived from real flows so that lookups end in different subtables;
+ *     MACs, TOS, in_port), narrower shapes at higher priorities, about
+ *     half of them derived from real flows so that lookups end in many
+ *     different rules and subtables;
  *   - 100,000 exact 5-tuple rules, 10,000 of which match the flows.
  *
- * A "parse only" row gives the parser's share.  Every scenario is run once
+ * A "parse only" row gives the parser's share; the "hit" column counts the
+ * rules that matched at least one packet.  Every scenario is run once
  * to warm up and then 5 times; the median is printed (min and max beside
  * it).  Every rule outputs to port 2 and a catch-all backs the rule sets,
  * so each packet must come out exactly once: the benchmark checks that
@@ -36,12 +38,12 @@
 #define N_RUNS 5
 #define N_MIXED_RULES 1000
 #define N_EXACT_RULES 100000
-#define EXACT_STRIDE (N_EXACT_RULES / N_FLOWS)  /* Rule i*10 = flow i. */
+#define EXACT_STRIDE (N_EXACT_RULES / N_FLOWS) /* Rule i*10 = flow i. */
 
 struct bench {
-    struct packet **pkts;       /* N_PACKETS packets, in arrival order. */
-    struct flow_key *flows;     /* N_FLOWS keys the packets are made of. */
-    uint64_t outputs;           /* Packets the output callback saw. */
+    struct packet **pkts;   /* N_PACKETS packets, in arrival order. */
+    struct flow_key *flows; /* N_FLOWS keys the packets are made of. */
+    uint64_t outputs;       /* Packets the output callback saw. */
 };
 
 /* A small fixed-seed generator (xorshift64*), so that every run of the
@@ -72,8 +74,8 @@ now_ns(void)
 static void
 make_flow(struct flow_key *k, uint32_t i)
 {
-    static const uint8_t src_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
-    static const uint8_t dst_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+    static const uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+    static const uint8_t dst_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 
     memset(k, 0, sizeof *k);
     k->in_port = 1;
@@ -126,8 +128,8 @@ add_rule(struct pipeline *pl, const char *text)
         err = pipeline_add(pl, &spec, 0);
     }
     if (err) {
-        fprintf(stderr, "bench_pipeline: rule '%s': column %d: %s\n", text,
-                col, err);
+        fprintf(stderr, "bench_pipeline: rule '%s': column %d: %s\n", text, col,
+                err);
         exit(1);
     }
     flow_spec_destroy(&spec);
@@ -138,18 +140,27 @@ ip_str(be32 addr, char buf[16])
 {
     uint32_t a = ntohl(addr);
 
-    snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255,
-             (a >> 8) & 255, a & 255);
+    snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+             a & 255);
     return buf;
 }
 
+/* Significant address and port bits of each mask shape of
+ * add_mixed_rule(): as in real rule sets, narrower rules get higher
+ * priorities, so that packets end in many different rules. */
+static const unsigned int shape_bits[10] = {
+    8, 16, 56, 32, 36, 40, 12, 48, 48, 34,
+};
+
 /* One rule of mask shape 'shape' (0..9).  With 'real', the values come from
  * flow 'f' so that the rule can match; otherwise from addresses and ports no
- * flow uses. */
+ * flow uses.  (The MAC and UDP shapes never match the TCP flows: they only
+ * add subtables to search.) */
 static void
 add_mixed_rule(struct pipeline *pl, int shape, bool real,
-               const struct flow_key *f, unsigned int prio)
+               const struct flow_key *f)
 {
+    unsigned int prio = shape_bits[shape] * 1000 + rng() % 1000;
     char a[16], d[16];
     be32 src = real ? f->nw_src : htonl(0x0b000000u | (rng() & 0xffffff));
     be32 dst = real ? f->nw_dst : htonl(0xac100000u | (rng() & 0xfffff));
@@ -162,8 +173,7 @@ add_mixed_rule(struct pipeline *pl, int shape, bool real,
         text = xasprintf("priority=%u,ip,nw_src=%s/8", prio, ip_str(src, a));
         break;
     case 1:
-        text = xasprintf("priority=%u,ip,nw_src=%s/16", prio,
-                         ip_str(src, a));
+        text = xasprintf("priority=%u,ip,nw_src=%s/16", prio, ip_str(src, a));
         break;
     case 2:
         text = xasprintf("priority=%u,ip,nw_src=%s/24,nw_dst=%s", prio,
@@ -178,18 +188,20 @@ add_mixed_rule(struct pipeline *pl, int shape, bool real,
                          ip_str(src, a), dport);
         break;
     case 5:
-        text = xasprintf("priority=%u,tcp,nw_dst=%s,tp_src=0x%x/0xff00",
-                         prio, ip_str(dst, d), sport & 0xff00);
+        text = xasprintf("priority=%u,tcp,nw_dst=%s,tp_src=0x%x/0xff00", prio,
+                         ip_str(dst, d), sport & 0xff00);
         break;
     case 6:
         text = xasprintf("priority=%u,in_port=%u,ip,nw_src=%s/12", prio,
                          real ? 1 : 3 + rng() % 100, ip_str(src, a));
         break;
-    case 7:
-        text = xasprintf("priority=%u,dl_src=02:00:00:00:%02x:%02x", prio,
-                         real ? 0 : 1 + rng() % 255,
-                         real ? 1 : rng() % 256);
+    case 7: {
+        unsigned int hi = 1 + rng() % 255;
+
+        text = xasprintf("priority=%u,dl_src=02:00:00:00:%02x:%02x", prio, hi,
+                         rng() % 256);
         break;
+    }
     case 8:
         text = xasprintf("priority=%u,udp,nw_src=%s,tp_dst=%u", prio,
                          ip_str(src, a), dport);
@@ -215,7 +227,7 @@ enum scenario {
 static struct pipeline *
 build_pipeline(struct bench *b, enum scenario sc)
 {
-    static const uint32_t ports[] = { 1, 2 };
+    static const uint32_t ports[] = {1, 2};
     struct pipeline *pl = pipeline_create();
     char a[16];
 
@@ -224,16 +236,19 @@ build_pipeline(struct bench *b, enum scenario sc)
     add_rule(pl, "priority=0,actions=output:2");
     if (sc == SC_MIXED) {
         for (int i = 0; i < N_MIXED_RULES; i++) {
-            add_mixed_rule(pl, i % 10, rng() & 1,
-                           &b->flows[rng() % N_FLOWS], 1 + rng() % 60000);
+            /* Separate statements: the order of rng() calls must not depend
+             * on the compiler's order of evaluating arguments. */
+            bool real = rng() & 1;
+            const struct flow_key *f = &b->flows[rng() % N_FLOWS];
+
+            add_mixed_rule(pl, i % 10, real, f);
         }
     } else if (sc == SC_EXACT) {
         for (uint32_t i = 0; i < N_EXACT_RULES; i++) {
             /* Rule i carries flow i / EXACT_STRIDE when i is a multiple
              * of the stride; the others differ in tp_src. */
             uint32_t f = i / EXACT_STRIDE;
-            unsigned int sport = i % EXACT_STRIDE ? 60001
-                                                  : 1024 + f % 50000;
+            unsigned int sport = i % EXACT_STRIDE ? 60001 : 1024 + f % 50000;
             char *rule = xasprintf(
                 "priority=100,in_port=1,tcp,nw_src=%s,nw_dst=192.168.0.1,"
                 "tp_src=%u,tp_dst=80,actions=output:2",
@@ -254,8 +269,7 @@ run_once(struct bench *b, struct pipeline *pl)
 
     for (uint32_t i = 0; i < N_PACKETS; i += PACKET_BATCH_MAX) {
         packet_batch_init(&batch);
-        for (uint32_t j = i; j < N_PACKETS && j < i + PACKET_BATCH_MAX;
-             j++) {
+        for (uint32_t j = i; j < N_PACKETS && j < i + PACKET_BATCH_MAX; j++) {
             packet_batch_add(&batch, b->pkts[j]);
         }
         pkt_parse_batch(&batch);
@@ -264,6 +278,23 @@ run_once(struct bench *b, struct pipeline *pl)
         }
     }
     return now_ns() - t0;
+}
+
+/* How many rules matched at least one packet (from the statistics dump),
+ * to show that a scenario spreads its packets over many rules. */
+static size_t
+rules_hit(const struct pipeline *pl)
+{
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    size_t n = 0;
+
+    pipeline_dump(pl, true, 1000000000ull, &ds);
+    for (const char *s = ds_cstr(&ds); (s = strstr(s, "n_packets="));) {
+        s += strlen("n_packets=");
+        n += *s != '0';
+    }
+    ds_destroy(&ds);
+    return n;
 }
 
 static int
@@ -277,26 +308,27 @@ cmp_u64(const void *a_, const void *b_)
 static int
 bench_scenario(struct bench *b, enum scenario sc, const char *name)
 {
-    struct pipeline *pl = sc == SC_PARSE_ONLY ? NULL
-                                              : build_pipeline(b, sc);
+    struct pipeline *pl = sc == SC_PARSE_ONLY ? NULL : build_pipeline(b, sc);
     size_t n_rules = pl ? pipeline_n_rules(pl) : 0;
     uint64_t t[N_RUNS];
 
-    run_once(b, pl);                  /* Warm-up: caches, page faults. */
+    run_once(b, pl); /* Warm-up: caches, page faults. */
     for (int r = 0; r < N_RUNS; r++) {
         b->outputs = 0;
         t[r] = run_once(b, pl);
         if (pl && b->outputs != N_PACKETS) {
-            fprintf(stderr, "bench_pipeline: %s: %" PRIu64 " packets "
-                    "output, expected %d\n", name, b->outputs, N_PACKETS);
+            fprintf(stderr,
+                    "bench_pipeline: %s: %" PRIu64 " packets "
+                    "output, expected %d\n",
+                    name, b->outputs, N_PACKETS);
             pipeline_destroy(pl);
             return 1;
         }
     }
     qsort(t, N_RUNS, sizeof t[0], cmp_u64);
     double med = (double)t[N_RUNS / 2] / N_PACKETS;
-    printf("%-28s %7zu %8.2f %8.1f   %6.1f .. %6.1f\n", name, n_rules,
-           1e3 / med, med, (double)t[0] / N_PACKETS,
+    printf("%-28s %7zu %7zu %8.2f %8.1f   %6.1f .. %6.1f\n", name, n_rules,
+           pl ? rules_hit(pl) : 0, 1e3 / med, med, (double)t[0] / N_PACKETS,
            (double)t[N_RUNS - 1] / N_PACKETS);
     fflush(stdout);
     pipeline_destroy(pl);
@@ -312,9 +344,9 @@ main(void)
     bench_init(&b);
     printf("sluice pipeline benchmark: %d packets (%u-byte TCP/IPv4) over "
            "%d flows,\nbatches of %d, one thread; median of %d runs "
-           "after a warm-up run.\n\n", N_PACKETS, b.pkts[0]->len, N_FLOWS,
-           PACKET_BATCH_MAX, N_RUNS);
-    printf("%-28s %7s %8s %8s   %s\n", "scenario", "rules", "Mpps",
+           "after a warm-up run.\n\n",
+           N_PACKETS, b.pkts[0]->len, N_FLOWS, PACKET_BATCH_MAX, N_RUNS);
+    printf("%-28s %7s %7s %8s %8s   %s\n", "scenario", "rules", "hit", "Mpps",
            "ns/pkt", "ns/pkt min .. max");
     err |= bench_scenario(&b, SC_PARSE_ONLY, "parse only (no pipeline)");
     err |= bench_scenario(&b, SC_ONE_RULE, "1 rule");

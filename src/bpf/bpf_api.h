@@ -90,6 +90,29 @@ uint64_t bpf_prog_run_xdp(const struct bpf_prog *, struct bpf_xdp_buff *ctx);
 /* Runs a verified raw program on 'mem' of 'len' bytes. */
 uint64_t bpf_prog_run_raw(const struct bpf_prog *, void *mem, size_t len);
 
+/* Execution mode (added with the JIT).  Programs run as native code by
+ * default, compiled at their first run; SLUICE_BPF_JIT=0 in the
+ * environment makes the interpreter the default.  The global default and a
+ * per-program choice can be changed at any time; a program the JIT cannot
+ * translate runs in the interpreter.  The JIT does not count executed
+ * instructions (bpf_prog_stats.insns stays 0 for its runs). */
+enum bpf_exec_mode {
+    BPF_EXEC_DEFAULT,        /* Per program: follow the global default. */
+    BPF_EXEC_JIT,
+    BPF_EXEC_INTERP,
+};
+void bpf_set_default_exec_mode(enum bpf_exec_mode);
+enum bpf_exec_mode bpf_default_exec_mode(void);
+void bpf_prog_set_exec_mode(struct bpf_prog *, enum bpf_exec_mode);
+/* Compiles 'prog' now instead of at its first run (for `prog dump
+ * --jited`).  Returns 0 or a negative errno with the reason in '*errp'. */
+int bpf_prog_jit(struct bpf_prog *, char **errp);
+/* The native code of 'prog' once compiled: its bytes, and for each of its
+ * 'n' instructions the offset where its code starts ('offs' has n + 1
+ * entries, the last one being 'size').  Returns false before compilation. */
+bool bpf_prog_jited(const struct bpf_prog *, const uint8_t **code,
+                    size_t *size, const uint32_t **offs, size_t *n);
+
 /* The clock and CPU seen by helpers (ktime_get_ns, jiffies64,
  * get_smp_processor_id) on this thread.  Offline, the caller sets the
  * packet's timestamp before each run; when unset, CLOCK_MONOTONIC. */

@@ -21,6 +21,7 @@
 #define BPF_NAME_LEN 64               /* Our names; the kernel's are 16. */
 
 struct bpf_map;
+struct bpf_jit_image;
 
 /* Operations of one map type.  Semantics and errno values are the kernel's:
  * lookup returns a pointer to the value (stable until the element is
@@ -84,6 +85,10 @@ struct bpf_prog {
                                       * for struct bpf_xdp_buff. */
     uint32_t n_xlated;
     uint32_t max_stack;              /* Deepest stack use, bytes. */
+    /* JIT (jit.h; helper "jit"): native code made at the first run. */
+    struct bpf_jit_image *jit;       /* Owned, or NULL. */
+    uint8_t exec_mode;               /* enum bpf_exec_mode (0 = default). */
+    bool jit_failed;                 /* Not translatable: interpreter. */
 };
 
 /* What r1 points to when an XDP program runs.  The verifier checks accesses

@@ -10,6 +10,7 @@
 #include "bpf/btf.h"
 
 #include <errno.h>
+#include <linux/bpf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,6 +337,35 @@ field_type_size(const struct bpf_btf *btf, const char *field, uint32_t type_id,
     return NULL;
 }
 
+/* __array(values, T) encodes a flexible array "typeof(T) *values[]" whose
+ * slots the object fills with relocations: records where it starts. */
+static char *
+field_values(const struct bpf_btf *btf, const struct btf_type *st,
+             const struct btf_member *m, struct bpf_btf_map_def *def)
+{
+    const struct btf_type *a =
+        bpf_btf_type(btf, bpf_btf_skip_mods(btf, m->type));
+    if (!a || bpf_btf_kind(a) != BTF_KIND_ARRAY) {
+        return xstrdup("field 'values' is not an array as __array() makes "
+                       "it");
+    }
+    struct btf_array arr;
+    memcpy(&arr, a + 1, sizeof arr);
+    const struct btf_type *elem =
+        bpf_btf_type(btf, bpf_btf_skip_mods(btf, arr.type));
+    if (!elem || bpf_btf_kind(elem) != BTF_KIND_PTR) {
+        return xstrdup("field 'values' is not an array of pointers");
+    }
+    uint32_t bits =
+        BTF_INFO_KFLAG(st->info) ? BTF_MEMBER_BIT_OFFSET(m->offset) : m->offset;
+    if (bits % 64 || bits / 8 > st->size) {
+        return xasprintf("field 'values' at bit offset %u is misplaced", bits);
+    }
+    def->has_values = true;
+    def->values_off = bits / 8;
+    return NULL;
+}
+
 char *
 bpf_btf_map_def(const struct bpf_btf *btf, uint32_t var_type_id,
                 struct bpf_btf_map_def *def)
@@ -367,6 +397,8 @@ bpf_btf_map_def(const struct bpf_btf *btf, uint32_t var_type_id,
             err = field_type_size(btf, name, type, &key_type_size);
         } else if (!strcmp(name, "value")) {
             err = field_type_size(btf, name, type, &value_type_size);
+        } else if (!strcmp(name, "values")) {
+            err = field_values(btf, st, &m[i], def);
         } else if (!strcmp(name, "pinning") || !strcmp(name, "numa_node") ||
                    !strcmp(name, "map_extra")) {
             /* Pinning and NUMA placement mean nothing here. */
@@ -396,5 +428,18 @@ bpf_btf_map_def(const struct bpf_btf *btf, uint32_t var_type_id,
     if (!def->type) {
         return xstrdup("map definition has no 'type' field");
     }
+    if (def->has_values) {
+        if (def->type != BPF_MAP_TYPE_PROG_ARRAY) {
+            return xstrdup("initial 'values' are supported for program "
+                           "arrays only");
+        }
+        /* Slots hold program references: 4-byte ids, as in libbpf. */
+        if (def->value_size && def->value_size != 4) {
+            return xasprintf("value_size %u of a program array must be 4",
+                             def->value_size);
+        }
+        def->value_size = 4;
+    }
+    def->struct_size = st->size;
     return NULL;
 }

@@ -10,6 +10,7 @@
 #define BPF_BTF_H 1
 
 #include <linux/btf.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,9 @@ struct bpf_btf_map_def {
     uint32_t value_size; /* Bytes. */
     uint32_t max_entries;
     uint32_t map_flags;
+    uint32_t struct_size; /* Bytes of the definition struct. */
+    bool has_values;      /* Program array with __array(values, ...). */
+    uint32_t values_off;  /* Bytes from the struct start to 'values'. */
 };
 
 /* Reads the definition of the ".maps" variable of type 'var_type_id'.

@@ -42,6 +42,8 @@ struct bpf_jit_image {
                                   * code of insn i is [insn_off[i],
                                   * insn_off[i + 1]) (for prog dump). */
     bool raw;                    /* Raw-mode guards compiled in. */
+    struct bpf_insn *insns;      /* Copy of what was translated (n_insns),
+                                  * for bpf_jit_stale(). */
 };
 
 /* Compiles 'prog' (prog->xlated when the verifier made it, else
@@ -52,8 +54,14 @@ struct bpf_jit_image {
  * '*errp', if errp is not NULL, names it) or -ENOMEM. */
 int bpf_jit_compile(struct bpf_prog *, char **errp);
 
-/* Releases prog->jit.  No-op when there is none. */
+/* Releases prog->jit.  No-op when there is none.  No other thread may be
+ * running the program. */
 void bpf_jit_free(struct bpf_prog *);
+
+/* Whether prog->jit was translated from other instructions than the
+ * program has now.  Programs do not change once loaded; only tests that
+ * edit instructions between runs need this (SLUICE_BPF_JIT=2). */
+bool bpf_jit_stale(const struct bpf_prog *);
 
 /* Runs the compiled image of 'prog' with r1 and r2 as given and returns
  * r0.  '*stop' (if not NULL) says whether the run ended early.  The caller

@@ -24,7 +24,7 @@
  *                interpreter (so stack pointers passed to callees work).
  *
  * A function's prologue pushes the caller's r6..r10 (BPF's callee-saved
- * registers; for insn 0's function, C's) and moves r10 up one frame,
+ * registers; for insn 0's function, mostly C's) and moves r10 up one frame,
  * stopping the run if that is past the last frame; its exit pops them and
  * returns.  The program's main function is entered with a
  * near call from the trampoline, so insn 0 is a function like any other.
@@ -40,7 +40,10 @@
  * programs are checked only structurally, so in them every memory access
  * is guarded against [mem, mem + len) and the BPF stack, and every
  * backward jump and call spends one unit of a budget; either failure stops
- * the run with r0 = 0 and a stop reason for the caller.  Run-time checks
+ * the run with r0 = 0 and a stop reason for the caller.  (Raw programs
+ * that reference maps exist only when built by hand in tests, since raw
+ * bytecode cannot name maps; those are trusted, as the interpreter trusts
+ * every raw program.)  Run-time checks
  * the interpreter makes in every mode are kept too: the call depth (the
  * verifier also bounds it) and LD_ABS/LD_IND outside the packet, which the
  * kernel defines as ending the program with r0 = 0.
@@ -101,10 +104,10 @@ static const uint8_t reg_map[MAX_BPF_REG] = {
 #define RS_BUDGET 56   /* and the budget left. */
 #define RS_SIZE 64
 #define STACK_AREA (BPF_MAX_CALL_DEPTH * BPF_STACK_SIZE)
-/* Trampoline frame: run state + BPF stack, a multiple of 16 so that rsp
- * is 16-aligned at every call the program makes. */
-#define TRAMP_FRAME (RS_SIZE + STACK_AREA)
-_Static_assert(TRAMP_FRAME % 16 == 0, "trampoline frame alignment");
+/* Trampoline frame: run state + BPF stack + 8, so that after its two
+ * pushes rsp is 16-aligned at every call the program makes. */
+#define TRAMP_FRAME (RS_SIZE + STACK_AREA + 8)
+_Static_assert(TRAMP_FRAME % 16 == 8, "trampoline frame alignment");
 /* Bytes pushed by a function's call and prologue. */
 #define FUNC_PUSHED (8 + 5 * 8)
 
@@ -389,13 +392,14 @@ emit_epilogue(struct jit *j)
 }
 
 /* Entry from C: uint64_t code(uint64_t r1, uint64_t r2, int *stop).  C's
- * callee-saved registers are r12, saved here, and the ones insn 0's
- * prologue saves as BPF's r6..r10.  The call to insn 0 is patched once the
- * offsets are known, so this returns where its rel32 ends. */
+ * callee-saved registers are r12 and rbp, saved here, and the ones insn
+ * 0's prologue saves as BPF's r6..r9.  The call to insn 0 is patched once
+ * the offsets are known, so this returns where its rel32 ends. */
 static size_t
 emit_trampoline(struct jit *j)
 {
     emit_push(j, R12);
+    emit_push(j, RBP);
     RR(j, true, 0x81, 5, RSP); /* sub rsp, TRAMP_FRAME */
     emit32(j, TRAMP_FRAME);
     emit_mov_rr(j, true, R12, RSP);
@@ -419,6 +423,7 @@ emit_trampoline(struct jit *j)
     uint32_t out = (uint32_t)j->len;
     RR(j, true, 0x81, 0, RSP); /* add rsp, TRAMP_FRAME */
     emit32(j, TRAMP_FRAME);
+    emit_pop(j, RBP);
     emit_pop(j, R12);
     emit(j, 0xc3);
 
@@ -1335,6 +1340,7 @@ image_free(struct bpf_jit_image *img)
     if (img) {
         munmap(img->code, img->map_size);
         free(img->insn_off);
+        free(img->insns);
         free(img);
     }
 }
@@ -1348,7 +1354,10 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp,
         .prog = prog,
         .insns = prog->xlated ? prog->xlated : prog->insns,
         .n = prog->xlated ? prog->n_xlated : prog->n_insns,
-        .raw = prog->kind == BPF_PROG_KIND_RAW,
+        /* Raw programs with maps are built by hand (tests): what they
+         * reach through their maps has no bounds known here, so like the
+         * interpreter the JIT trusts them. */
+        .raw = prog->kind == BPF_PROG_KIND_RAW && prog->n_maps == 0,
     };
     struct bpf_jit_image *img = NULL;
     int err = -ENOMEM;
@@ -1431,7 +1440,8 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp,
     img->n_insns = j.n;
     img->raw = j.raw;
     img->insn_off = malloc(n1 * sizeof *img->insn_off);
-    if (!img->insn_off) {
+    img->insns = malloc(j.n * sizeof *img->insns);
+    if (!img->insn_off || !img->insns) {
         image_free(img);
         img = NULL;
         err = -ENOMEM;
@@ -1441,6 +1451,7 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp,
         img->insn_off[i] = j.fstart[i];
     }
     img->insn_off[j.n] = (uint32_t)j.len;
+    memcpy(img->insns, j.insns, j.n * sizeof *img->insns);
     err = 0;
 
 out:
@@ -1482,6 +1493,17 @@ bpf_jit_free(struct bpf_prog *prog)
     pthread_mutex_unlock(&jit_lock);
 }
 
+bool
+bpf_jit_stale(const struct bpf_prog *prog)
+{
+    const struct bpf_jit_image *img = prog->jit;
+    const struct bpf_insn *insns = prog->xlated ? prog->xlated : prog->insns;
+    uint32_t n = prog->xlated ? prog->n_xlated : prog->n_insns;
+
+    return img && (img->n_insns != n ||
+                   memcmp(img->insns, insns, n * sizeof *insns));
+}
+
 uint64_t
 bpf_jit_run(const struct bpf_prog *prog, uint64_t r1, uint64_t r2,
             enum bpf_jit_stop *stop)
@@ -1500,6 +1522,12 @@ bpf_jit_run(const struct bpf_prog *prog, uint64_t r1, uint64_t r2,
 }
 
 #else /* !__x86_64__ */
+
+bool
+bpf_jit_stale(const struct bpf_prog *prog)
+{
+    return false;
+}
 
 int
 bpf_jit_compile(struct bpf_prog *prog, char **errp)

@@ -35,11 +35,15 @@
 
 #include "bpf/bpf_int.h"
 #include "bpf/btf.h"
+#include "bpf/jit.h"
 #include "bpf/maps.h"
 #include "core/util.h"
 
 #define BPF_OBJ_MAX_SIZE (256u << 20) /* Largest object file, bytes. */
-#define BPF_LEGACY_MAP_DEF_SIZE 20    /* struct bpf_map_def, 5 x u32. */
+#ifndef R_BPF_64_ABS64
+#define R_BPF_64_ABS64 2 /* 64-bit absolute address (data). */
+#endif
+#define BPF_LEGACY_MAP_DEF_SIZE 20 /* struct bpf_map_def, 5 x u32. */
 /* Most map memory (keys and values) one object may ask for, like the
  * kernel's memlock limit: maps are preallocated, so a corrupt or hostile
  * max_entries would otherwise become a huge allocation. */
@@ -85,9 +89,12 @@ struct ld_unit {
 
 /* Where a map symbol lives, for relocations against map sections. */
 struct ld_map_sym {
-    size_t sec;     /* Section index. */
-    uint64_t off;   /* Symbol value, bytes. */
-    size_t map_idx; /* Object map index. */
+    size_t sec;          /* Section index. */
+    uint64_t off;        /* Symbol value, bytes. */
+    uint64_t size;       /* Bytes of the definition. */
+    size_t map_idx;      /* Object map index. */
+    bool has_values;     /* Program array with initial 'values'. */
+    uint32_t values_off; /* Bytes from 'off' to the 'values' slots. */
 };
 
 struct loader {
@@ -108,6 +115,7 @@ struct loader {
     struct bpf_object *obj;
     char *err;          /* First error message. */
     uint64_t map_bytes; /* Map memory asked for so far, bytes. */
+    size_t *prog_units; /* Per object program: its unit index. */
 };
 
 /* Records the first error and returns 'err' (a negative errno). */
@@ -392,15 +400,11 @@ add_map(struct loader *ld, struct bpf_map *map, const void *init)
 }
 
 static void
-note_map_sym(struct loader *ld, size_t sec, uint64_t off, size_t map_idx)
+note_map_sym(struct loader *ld, const struct ld_map_sym *ms)
 {
     ld->map_syms =
         xrealloc(ld->map_syms, (ld->n_map_syms + 1) * sizeof *ld->map_syms);
-    ld->map_syms[ld->n_map_syms++] = (struct ld_map_sym){
-        .sec = sec,
-        .off = off,
-        .map_idx = map_idx,
-    };
+    ld->map_syms[ld->n_map_syms++] = *ms;
 }
 
 static struct bpf_map *
@@ -490,7 +494,14 @@ create_btf_maps(struct loader *ld, size_t sec_idx)
         if (rc) {
             return rc;
         }
-        note_map_sym(ld, sec_idx, s->st_value, ld->obj->n_maps - 1);
+        note_map_sym(ld, &(struct ld_map_sym){
+                             .sec = sec_idx,
+                             .off = s->st_value,
+                             .size = MAX(def.struct_size, s->st_size),
+                             .map_idx = ld->obj->n_maps - 1,
+                             .has_values = def.has_values,
+                             .values_off = def.values_off,
+                         });
     }
     return 0;
 }
@@ -537,7 +548,12 @@ create_legacy_maps(struct loader *ld, size_t sec_idx)
         if (rc) {
             return rc;
         }
-        note_map_sym(ld, sec_idx, s->st_value, ld->obj->n_maps - 1);
+        note_map_sym(ld, &(struct ld_map_sym){
+                             .sec = sec_idx,
+                             .off = s->st_value,
+                             .size = def_size,
+                             .map_idx = ld->obj->n_maps - 1,
+                         });
     }
     return 0;
 }
@@ -579,15 +595,15 @@ apply_rodata(struct loader *ld, size_t sec_idx, uint8_t *image, bool *found)
                 if (size < 8) {
                     int64_t sv = (int64_t)v;
                     int bits = (int)size * 8;
-                    if (v >> bits && (sv < -(INT64_C(1) << (bits - 1))
-                                      || sv >= 0)) {
+                    if (v >> bits &&
+                        (sv < -(INT64_C(1) << (bits - 1)) || sv >= 0)) {
                         return ld_error(ld, -ERANGE,
                                         "rodata variable '%s' (%" PRIu64
                                         " bytes) cannot hold %" PRId64,
                                         set->var, size, sv);
                     }
                 }
-                memcpy(int_bytes, &v, sizeof v);   /* Little-endian. */
+                memcpy(int_bytes, &v, sizeof v); /* Little-endian. */
                 value = int_bytes;
             } else if (size != set->size) {
                 return ld_error(ld, -EINVAL,
@@ -1208,10 +1224,139 @@ create_programs(struct loader *ld)
         }
         obj->progs =
             xrealloc(obj->progs, (obj->n_progs + 1) * sizeof *obj->progs);
+        ld->prog_units = xrealloc(ld->prog_units,
+                                  (obj->n_progs + 1) * sizeof *ld->prog_units);
+        ld->prog_units[obj->n_progs] = u;
         obj->progs[obj->n_progs++] = prog;
     }
     if (!obj->n_progs) {
         return ld_error(ld, -ENOENT, "no program sections in the object");
+    }
+    return 0;
+}
+
+/* Returns the program that unit 'u' became, or NULL. */
+static struct bpf_prog *
+unit_prog(const struct loader *ld, size_t u)
+{
+    for (size_t i = 0; i < ld->obj->n_progs; i++) {
+        if (ld->prog_units[i] == u) {
+            return ld->obj->progs[i];
+        }
+    }
+    return NULL;
+}
+
+/* Fills one slot of a program array from relocation 'r' of 'rs', which
+ * applies to the BTF map section 'msec'. */
+static int
+fill_prog_slot(struct loader *ld, const struct ld_sec *rs, size_t msec,
+               size_t r, const GElf_Rel *rel)
+{
+    uint64_t si = GELF_R_SYM(rel->r_info);
+    if (si == 0 || si >= ld->n_syms) {
+        return ld_error(ld, -EINVAL,
+                        "section '%s': relocation %zu has bad symbol "
+                        "index %" PRIu64,
+                        rs->name, r, si);
+    }
+    if (GELF_R_TYPE(rel->r_info) != R_BPF_64_ABS64) {
+        return ld_error(ld, -ENOTSUP,
+                        "section '%s': relocation %zu has unsupported "
+                        "type %" PRIu64,
+                        rs->name, r, (uint64_t)GELF_R_TYPE(rel->r_info));
+    }
+    const struct ld_map_sym *ms = NULL;
+    for (size_t i = 0; i < ld->n_map_syms && !ms; i++) {
+        const struct ld_map_sym *c = &ld->map_syms[i];
+        if (c->sec == msec && rel->r_offset >= c->off &&
+            rel->r_offset - c->off < c->size) {
+            ms = c;
+        }
+    }
+    if (!ms) {
+        return ld_error(ld, -EINVAL,
+                        "section '%s': relocation %zu at offset %" PRIu64
+                        " lies in no map definition",
+                        rs->name, r, (uint64_t)rel->r_offset);
+    }
+    struct bpf_map *map = ld->obj->maps[ms->map_idx];
+    uint64_t rel_off = rel->r_offset - ms->off;
+    if (!ms->has_values || rel_off < ms->values_off ||
+        (rel_off - ms->values_off) % 8) {
+        return ld_error(ld, -EINVAL,
+                        "map '%s': relocation %zu of '%s' is not a slot of "
+                        "its 'values'",
+                        map->name, r, rs->name);
+    }
+    uint64_t slot = (rel_off - ms->values_off) / 8;
+    const GElf_Sym *s = &ld->syms[si];
+    struct ld_unit key = {.sec = s->st_shndx, .start = s->st_value / 8};
+    const struct ld_unit *hit =
+        GELF_ST_TYPE(s->st_info) == STT_FUNC && s->st_value % 8 == 0
+            ? bsearch(&key, ld->units, ld->n_units, sizeof *ld->units,
+                      cmp_units)
+            : NULL;
+    struct bpf_prog *prog = hit ? unit_prog(ld, hit - ld->units) : NULL;
+    if (!prog) {
+        return ld_error(ld, -EINVAL,
+                        "map '%s': slot %" PRIu64 " refers to '%s', which "
+                        "is not a program of this object",
+                        map->name, slot, sym_name(ld, si));
+    }
+    int rc = slot < map->max_entries
+                 ? bpf_prog_array_set(map, (uint32_t)slot, prog)
+                 : -E2BIG;
+    if (rc) {
+        return ld_error(
+            ld, rc < 0 ? rc : -EINVAL,
+            "map '%s': cannot put program '%s' in slot %" PRIu64 ": %s",
+            map->name, prog->name, slot, strerror(rc < 0 ? -rc : EINVAL));
+    }
+    return 0;
+}
+
+/* Pass 5: program arrays get the object's programs as their table (for
+ * control-plane updates by index) and their static initial 'values',
+ * which arrive as relocations of ".maps" against program symbols. */
+static int
+fill_prog_arrays(struct loader *ld)
+{
+    struct bpf_object *obj = ld->obj;
+    for (size_t i = 0; i < obj->n_maps; i++) {
+        if (obj->maps[i]->type == BPF_MAP_TYPE_PROG_ARRAY) {
+            bpf_prog_array_bind(obj->maps[i], obj->progs, obj->n_progs);
+        }
+    }
+    for (size_t i = 1; i < ld->n_secs; i++) {
+        const struct ld_sec *rs = &ld->secs[i];
+        size_t target = rs->shdr.sh_info;
+        if (rs->shdr.sh_type != SHT_REL || target == 0 ||
+            target >= ld->n_secs || ld->secs[target].kind != SEC_MAPS_BTF) {
+            continue;
+        }
+        if (rs->shdr.sh_entsize != sizeof(Elf64_Rel) ||
+            rs->size % sizeof(Elf64_Rel) || !rs->data) {
+            return ld_error(ld, -EINVAL, "section '%s': bad entry size",
+                            rs->name);
+        }
+        Elf_Data *data = elf_getdata(elf_getscn(ld->elf, i), NULL);
+        if (!data || data->d_size != rs->size) {
+            return ld_error(ld, -EINVAL, "section '%s': cannot read: %s",
+                            rs->name, elf_errmsg(-1));
+        }
+        for (size_t r = 0; r < rs->size / sizeof(Elf64_Rel); r++) {
+            GElf_Rel rel;
+            if (!gelf_getrel(data, (int)r, &rel)) {
+                return ld_error(ld, -EINVAL,
+                                "section '%s': relocation %zu: cannot read",
+                                rs->name, r);
+            }
+            int rc = fill_prog_slot(ld, rs, target, r, &rel);
+            if (rc) {
+                return rc;
+            }
+        }
     }
     return 0;
 }
@@ -1228,6 +1373,7 @@ loader_destroy(struct loader *ld)
     free(ld->sym_names);
     free(ld->units);
     free(ld->map_syms);
+    free(ld->prog_units);
     bpf_btf_destroy(ld->btf);
     if (ld->elf) {
         elf_end(ld->elf);
@@ -1277,6 +1423,9 @@ bpf_object_open_mem(const void *data, size_t size, const char *name,
     }
     if (!rc) {
         rc = create_programs(&ld);
+    }
+    if (!rc) {
+        rc = fill_prog_arrays(&ld);
     }
     if (rc) {
         bpf_object_close(ld.obj);
@@ -1348,6 +1497,7 @@ static void
 prog_free(struct bpf_prog *prog)
 {
     if (prog) {
+        bpf_jit_free(prog);
         free(prog->insns);
         free(prog->maps);
         free(prog->xlated);

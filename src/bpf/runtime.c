@@ -20,6 +20,7 @@
 #include "bpf/bpf_log.h"
 #include "bpf/helpers.h"
 #include "bpf/interp.h"
+#include "bpf/jit.h"
 #include "bpf/maps.h"
 
 #define STATS_FORGOTTEN ((const struct bpf_prog *)1)
@@ -172,6 +173,96 @@ mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- Execution mode (JIT or interpreter) ---- */
+
+static int default_mode = -1; /* enum bpf_exec_mode; -1 = not read yet. */
+static bool jit_recheck;      /* SLUICE_BPF_JIT=2: recompile programs
+                               * whose instructions changed (tests). */
+
+void
+bpf_set_default_exec_mode(enum bpf_exec_mode mode)
+{
+    __atomic_store_n(&default_mode,
+                     mode == BPF_EXEC_INTERP ? BPF_EXEC_INTERP : BPF_EXEC_JIT,
+                     __ATOMIC_RELAXED);
+}
+
+enum bpf_exec_mode
+bpf_default_exec_mode(void)
+{
+    int mode = __atomic_load_n(&default_mode, __ATOMIC_RELAXED);
+    if (unlikely(mode < 0)) {
+        const char *env = getenv("SLUICE_BPF_JIT");
+        mode = env && !strcmp(env, "0") ? BPF_EXEC_INTERP : BPF_EXEC_JIT;
+        jit_recheck = env && !strcmp(env, "2");
+        __atomic_store_n(&default_mode, mode, __ATOMIC_RELAXED);
+    }
+    return (enum bpf_exec_mode)mode;
+}
+
+void
+bpf_prog_set_exec_mode(struct bpf_prog *prog, enum bpf_exec_mode mode)
+{
+    prog->exec_mode = (uint8_t)mode;
+}
+
+int
+bpf_prog_jit(struct bpf_prog *prog, char **errp)
+{
+    int err = bpf_jit_compile(prog, errp);
+    if (err) {
+        prog->jit_failed = true;
+    }
+    return err;
+}
+
+bool
+bpf_prog_jited(const struct bpf_prog *prog, const uint8_t **code,
+               size_t *size, const uint32_t **offs, size_t *n)
+{
+    const struct bpf_jit_image *img = __atomic_load_n(&prog->jit,
+                                                      __ATOMIC_ACQUIRE);
+    if (!img) {
+        return false;
+    }
+    *code = img->code;
+    *size = img->size;
+    *offs = img->insn_off;
+    *n = img->n_insns;
+    return true;
+}
+
+/* Whether this run goes to the JIT.  The first JIT run compiles the
+ * program (once, whatever the number of threads); a program that does
+ * not translate runs in the interpreter from then on. */
+static bool
+use_jit(const struct bpf_prog *prog)
+{
+    enum bpf_exec_mode mode = prog->exec_mode
+                                  ? (enum bpf_exec_mode)prog->exec_mode
+                                  : bpf_default_exec_mode();
+    if (mode != BPF_EXEC_JIT) {
+        return false;
+    }
+    if (unlikely(jit_recheck) && bpf_jit_stale(prog)) {
+        bpf_jit_free((struct bpf_prog *)prog);
+    }
+    if (likely(__atomic_load_n(&prog->jit, __ATOMIC_ACQUIRE) != NULL)) {
+        return true;
+    }
+    if (prog->jit_failed) {
+        return false;
+    }
+    char *err = NULL;
+    if (bpf_prog_jit((struct bpf_prog *)prog, &err)) {
+        LOG_WARN("program '%s' runs in the interpreter: %s", prog->name,
+                 err ? err : "the JIT failed");
+        free(err);
+        return false;
+    }
+    return true;
+}
+
 static uint64_t
 run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
     struct bpf_run_ctx *ctx, uint64_t r1, uint64_t r2)
@@ -199,7 +290,19 @@ run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
     if (timed) {
         start = mono_ns();
     }
-    uint64_t ret = bpf_interp_run(prog, r1, r2, &insns);
+    uint64_t ret;
+    if (use_jit(prog)) {
+        enum bpf_jit_stop stop;
+        ret = bpf_jit_run(prog, r1, r2, &stop);
+        if (unlikely(stop >= BPF_JIT_STOP_MEM_OOB)) {
+            LOG_WARN_RL("program '%s' stopped: %s", prog->name,
+                        stop == BPF_JIT_STOP_MEM_OOB
+                            ? "memory access out of bounds"
+                            : "instruction budget spent");
+        }
+    } else {
+        ret = bpf_interp_run(prog, r1, r2, &insns);
+    }
     if (s) {
         if (timed) {
             s->s.ns += mono_ns() - start;

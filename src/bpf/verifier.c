@@ -84,6 +84,7 @@
 #define MAX_PACKET_OFF 0xffff   /* Kernel's MAX_PACKET_OFF. */
 #define MAX_REFS 16             /* Simultaneous ringbuf reservations. */
 #define MAX_STATES_PER_INSN 4096 /* Stored states per prune point. */
+#define MAX_OPEN_PER_INSN 64    /* Unfinished stored states per insn. */
 #define MAX_SEGMENT 256         /* Insns between checkpoints once a prune
                                  * point has its fill of states. */
 
@@ -166,6 +167,7 @@ struct vsl {
     struct vsl *parent;         /* Stored ancestor. */
     uint32_t branches;          /* Paths below still being explored. */
     uint32_t hits, misses;      /* Pruning successes and failures. */
+    uint64_t fingerprint;       /* state_fingerprint() of 'st'. */
     struct vstate st;
 };
 
@@ -1030,6 +1032,31 @@ states_equal_exact(const struct vstate *o, const struct vstate *c)
     return true;
 }
 
+/* A hash of what states_equal_exact() compares in the innermost frame's
+ * registers, so most comparisons with states on the current path (loop
+ * detection) are one integer compare. */
+static uint64_t
+state_fingerprint(const struct vstate *st)
+{
+    const struct vframe *fr = st->frames[st->curframe];
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t) st->curframe;
+    for (int r = 0; r < MAX_REGS; r++) {
+        const struct vreg *v = &fr->regs[r];
+        uint64_t x = v->type;
+        if (v->type != T_NOT_INIT) {
+            x = x * 31 + (uint64_t) v->off;
+            x = x * 31 + v->s.umin;
+            x = x * 31 + v->s.umax;
+            x = x * 31 + (uint64_t) v->s.smin;
+            x = x * 31 + v->s.var_off.mask;
+            x = x * 31 + v->s.var_off.value;
+            x = x * 31 + v->range;
+        }
+        h = (h ^ x) * 1099511628211ULL;
+    }
+    return h;
+}
+
 /* A path ended: its stored ancestors may now be complete. */
 static void
 update_branch_counts(struct vsl *p)
@@ -1265,10 +1292,13 @@ is_state_visited(struct env *env, uint32_t idx)
 {
     struct vstate *cur = env->cur;
     struct vsl **link = &env->explored[idx];
+    uint64_t fp = state_fingerprint(cur);
+    int n_open = 0;
     while (*link) {
         struct vsl *sl = *link;
         if (sl->branches) {
-            if (states_equal_exact(&sl->st, cur)) {
+            n_open++;
+            if (sl->fingerprint == fp && states_equal_exact(&sl->st, cur)) {
                 return verr(env, BPF_VERR_LOOP_UNBOUNDED, idx,
                             "the state at insn %u repeats", idx);
             }
@@ -1293,7 +1323,10 @@ is_state_visited(struct env *env, uint32_t idx)
         }
         link = &sl->next;
     }
-    bool listed = env->n_explored[idx] < MAX_STATES_PER_INSN;
+    /* Many states still open here means a loop being unrolled: its
+     * iterations differ and will not prune one another, so store fewer. */
+    bool listed = env->n_explored[idx] < MAX_STATES_PER_INSN
+                  && n_open < MAX_OPEN_PER_INSN;
     if (!listed && cur->n_hist < MAX_SEGMENT) {
         return 0;
     }
@@ -1312,6 +1345,7 @@ is_state_visited(struct env *env, uint32_t idx)
     sl->parent = cur->parent;
     sl->st.parent = cur->parent;
     sl->branches = 1;
+    sl->fingerprint = fp;
     if (listed) {
         sl->next = env->explored[idx];
         env->explored[idx] = sl;

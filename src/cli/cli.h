@@ -38,9 +38,21 @@ int cli_cmd_run(int argc, char **argv);       /* sluice run */
 int cli_cmd_trace(int argc, char **argv);     /* sluice trace */
 int cli_cmd_flow_dump(int argc, char **argv); /* sluice flow dump */
 
+/* cli_switch.c: */
+int cli_cmd_switch(int argc, char **argv); /* sluice switch */
+
+/* cli_ctl.c: commands sent to a running switch over its control socket
+ * (the handler reads argv[0], the command words, as the request's
+ * command).  flow dump and trace pick their offline form (above) when
+ * their first argument is an existing file. */
+int cli_cmd_ctl(int argc, char **argv);
+int cli_cmd_flow_dump_any(int argc, char **argv);
+int cli_cmd_trace_any(int argc, char **argv);
+
 /* cli_bpf.c: */
 int cli_cmd_prog_dump(int argc, char **argv);  /* sluice prog dump */
 int cli_cmd_prog_run(int argc, char **argv);   /* sluice prog run */
+int cli_cmd_prog_check(int argc, char **argv); /* sluice prog check */
 int cli_cmd_bpf_asm(int argc, char **argv);    /* sluice bpf asm */
 int cli_cmd_bpf_disasm(int argc, char **argv); /* sluice bpf disasm */
 int cli_cmd_bpf_exec(int argc, char **argv);   /* sluice bpf exec */

@@ -29,12 +29,15 @@ struct bpf_program;
 #include "cli.h"
 #include "core/util.h"
 
-#define XDP_HEADROOM                                                           \
-    256                     /* Bytes before the packet, as the                 \
-                             * kernel's XDP_PACKET_HEADROOM. */
-#define XDP_FRAME_SIZE 4096 /* Whole buffer, bytes. */
-#define MAX_REPEAT 100000000u
+/* Bytes before the packet, as the kernel's XDP_PACKET_HEADROOM. */
+#define XDP_HEADROOM 256
+/* The whole XDP buffer, bytes. */
+#define XDP_FRAME_SIZE 4096
+/* Most runs of `prog run --repeat` (one timing each is kept). */
+#define MAX_REPEAT 10000000u
 
+/* getopt_long() found an unknown option or a missing value (its own
+ * message is turned off with 'opterr' so that this one is the only one). */
 static int
 bad_option(char **argv)
 {
@@ -98,6 +101,32 @@ verify_or_complain(struct bpf_prog *prog)
     return 0;
 }
 
+/* Sets the engine of 'prog' (after verification): with 'jit', compiles it
+ * now so that a program the JIT cannot take is an error, not a silent fall
+ * back to the interpreter.  Returns 0 or 1 with the reason printed. */
+static int
+choose_engine(struct bpf_prog *prog, enum bpf_exec_mode mode)
+{
+    if (mode == BPF_EXEC_DEFAULT) {
+        return 0;
+    }
+    bpf_prog_set_exec_mode(prog, mode);
+    if (mode == BPF_EXEC_JIT) {
+        char *err = NULL;
+        int rc = bpf_prog_jit(prog, &err);
+        if (rc) {
+            cli_error("--jit: %s",
+                      err ? err
+                      : rc == -EOPNOTSUPP
+                          ? "the JIT is not available on this machine"
+                          : strerror(-rc));
+            free(err);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int
 cli_cmd_prog_dump(int argc, char **argv)
 {
@@ -108,6 +137,7 @@ cli_cmd_prog_dump(int argc, char **argv)
     const char *section = NULL;
     int c;
 
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
         if (c == 's') {
             section = optarg;
@@ -244,14 +274,18 @@ cli_cmd_prog_run(int argc, char **argv)
         {"index", required_argument, NULL, 'i'},
         {"repeat", required_argument, NULL, 'r'},
         {"json", no_argument, NULL, 'j'},
+        {"interpret", no_argument, NULL, 'I'},
+        {"jit", no_argument, NULL, 'J'},
         {NULL, 0, NULL, 0},
     };
+    enum bpf_exec_mode mode = BPF_EXEC_DEFAULT;
     const char *section = NULL, *hex = NULL, *pcap = NULL;
     unsigned long index = 0, repeat = 1;
     bool json = false;
     char *end;
     int c;
 
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "s:p:c:i:r:j", opts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -281,6 +315,12 @@ cli_cmd_prog_run(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'I':
+            mode = BPF_EXEC_INTERP;
+            break;
+        case 'J':
+            mode = BPF_EXEC_JIT;
             break;
         default:
             return bad_option(argv);
@@ -328,6 +368,9 @@ cli_cmd_prog_run(int argc, char **argv)
                              argv[optind], bpf_object_n_progs(obj));
     } else {
         rc = verify_or_complain(prog);
+        if (!rc) {
+            rc = choose_engine(prog, mode);
+        }
     }
     if (!rc) {
         uint8_t *frame = xmalloc(XDP_FRAME_SIZE);
@@ -445,23 +488,23 @@ cli_cmd_bpf_exec(int argc, char **argv)
         {"jit", no_argument, NULL, 'J'},
         {NULL, 0, NULL, 0},
     };
-    bool jit = false;
+    /* The interpreter unless asked otherwise: conformance runs compare
+     * engines explicitly. */
+    enum bpf_exec_mode mode = BPF_EXEC_INTERP;
     int c;
 
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'i') {
-            jit = false;
+            mode = BPF_EXEC_INTERP;
         } else if (c == 'J') {
-            jit = true;
+            mode = BPF_EXEC_JIT;
         } else {
             return bad_option(argv);
         }
     }
     if (argc - optind > 1) {
         return cli_usage_error("expected at most one MEMORY_HEX argument");
-    }
-    if (jit) {
-        return cli_error("--jit: the JIT is not available");
     }
     uint8_t *mem = NULL;
     size_t mem_len = 0;
@@ -488,6 +531,9 @@ cli_cmd_bpf_exec(int argc, char **argv)
     } else {
         struct bpf_prog *prog = bpf_object_prog(obj, 0);
         rc = verify_or_complain(prog);
+        if (!rc) {
+            rc = choose_engine(prog, mode);
+        }
         if (!rc) {
             /* A zero-length memory still gets a valid pointer. */
             uint8_t dummy;

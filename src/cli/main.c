@@ -27,6 +27,7 @@
 
 #include "cli.h"
 #include "core/log.h"
+#include "ctl/ctl.h"
 
 static const struct cli_cmd commands[] = {
     {"run", cli_cmd_run, "CONFIG [-j]",
@@ -62,7 +63,8 @@ static const struct cli_cmd commands[] = {
      "               Every reason is present, zeros included.\n"
      "Exit status: 0, or 1 if CONFIG is bad (nothing is processed) or an\n"
      "I/O error happened."},
-    {"trace", cli_cmd_trace, "CONFIG (PACKET | --pcap FILE --index N) [-j]",
+    {"trace", cli_cmd_trace_any,
+     "CONFIG (PACKET | --pcap FILE --index N) [-j] | PACKET [-j] [--ctl S]",
      "Traces one packet through the flow tables of CONFIG.\n"
      "Prints, table by table, the rule that matched (priority and text),\n"
      "the actions run, the packet after rewrites and the final verdict,\n"
@@ -73,13 +75,79 @@ static const struct cli_cmd commands[] = {
      "  --index N      ... the N-th one, counting from 0 (default 0)\n"
      "  --in-port N    ingress port for --pcap (default: the port of CONFIG\n"
      "                 that reads FILE)\n"
-     "  -j, --json     print the trace as a JSON object"},
-    {"flow dump", cli_cmd_flow_dump, "CONFIG [--no-stats]",
+     "  -j, --json     print the trace as a JSON object\n"
+     "Without CONFIG (the first argument is not an existing file) the\n"
+     "packet is traced through the running switch's tables instead\n"
+     "(--ctl SOCKET, default $SLUICE_CTL or " CTL_DEFAULT_PATH ")."},
+    {"flow dump", cli_cmd_flow_dump_any,
+     "CONFIG [--no-stats] | [--no-stats] [-j] [--ctl S]",
      "Prints the flows of CONFIG in canonical ovs-ofctl form.\n"
      "Table by table, priority descending, in ovs-ofctl dump-flows format;\n"
      "each line parses back to the same flow.  No file of CONFIG is read\n"
      "or written, so the statistics are all zero.\n"
-     "  --no-stats   omit the cookie/duration/n_packets/... prefix"},
+     "  --no-stats   omit the cookie/duration/n_packets/... prefix\n"
+     "Without CONFIG (no argument, or not an existing file) the flows of\n"
+     "the running switch are printed, with live statistics (-j: JSON).\n"
+     "The rule: an existing file argument means offline."},
+    {"switch", cli_cmd_switch,
+     "[--config FILE] [--ctl SOCKET] [--detach --pidfile FILE] "
+     "[--threads N]",
+     "Runs the switch on live ports (afpacket:IF, afxdp:IF[,queue=Q],\n"
+     "tap:NAME) until SIGTERM or SIGINT.  Other sluice commands talk to it\n"
+     "over its control socket (JSON lines; see docs/switch.md).\n"
+     "  --config FILE   load FILE first (same commands as run configs);\n"
+     "                  SIGHUP or 'sluice reload' loads it again, keeping\n"
+     "                  unchanged flows and their counters\n"
+     "  --ctl SOCKET    control socket (default $SLUICE_CTL, else\n"
+     "                  " CTL_DEFAULT_PATH ")\n"
+     "  --detach        run in the background once ready\n"
+     "  --pidfile FILE  write the process id to FILE\n"
+     "  --threads N     datapath threads (default 1); ports are spread\n"
+     "                  over them"},
+    {"flow add", cli_cmd_ctl, "FLOW [-j] [--ctl S]",
+     "Adds FLOW to the running switch (OpenFlow add: a flow with the same\n"
+     "table, priority and match is replaced, counters reset)."},
+    {"flow del", cli_cmd_ctl, "[MATCH] [--ctl S]",
+     "Deletes the running switch's flows covered by MATCH (non-strict, as\n"
+     "ovs-ofctl del-flows; no MATCH deletes all)."},
+    {"flow mod", cli_cmd_ctl, "FLOW [--ctl S]",
+     "OpenFlow modify (non-strict): the flows covered by FLOW's match get\n"
+     "its actions and keep their counters and age."},
+    {"port add", cli_cmd_ctl, "N TYPE:ARGS [--ctl S]",
+     "Opens a live port on the running switch as port N."},
+    {"port del", cli_cmd_ctl, "N [--ctl S]",
+     "Removes port N from the running switch and closes it."},
+    {"port show", cli_cmd_ctl, "[-j] [--ctl S]",
+     "Per port: spec, thread, rx/tx packets and bytes, parse errors,\n"
+     "drops and errors."},
+    {"prog load", cli_cmd_ctl,
+     "NAME FILE.o [SECTION] [rodata.VAR=VALUE ...] [--ctl S]",
+     "Loads and verifies a program into the running switch."},
+    {"prog unload", cli_cmd_ctl, "NAME [--ctl S]",
+     "Unloads a program no flow uses."},
+    {"prog show", cli_cmd_ctl, "[-j] [--ctl S]",
+     "Loaded programs with their run statistics."},
+    {"map dump", cli_cmd_ctl, "NAME MAP [-j] [--ctl S]",
+     "Prints every entry of a program's map."},
+    {"map lookup", cli_cmd_ctl, "NAME MAP KEY_HEX [-j] [--ctl S]",
+     "Prints one entry of a program's map."},
+    {"map update", cli_cmd_ctl,
+     "NAME MAP KEY_HEX VALUE_HEX [any|noexist|exist] [--ctl S]",
+     "Writes one entry of a program's map."},
+    {"map delete", cli_cmd_ctl, "NAME MAP KEY_HEX [--ctl S]",
+     "Deletes one entry of a program's map."},
+    {"nf p0f load", cli_cmd_ctl, "NAME P0F_FILE [LABEL] [--ctl S]",
+     "Fills p0f program NAME's signatures from a p0f.fp file."},
+    {"stats", cli_cmd_ctl, "[-j] [--ctl S]",
+     "Per datapath thread: packets, batches, average batch, ns per packet,\n"
+     "polls, idle polls, sleeps; drop counters; rule and port counts."},
+    {"reload", cli_cmd_ctl, "[--ctl S]",
+     "Makes the running switch load its --config file again (as SIGHUP)."},
+    {"prog check", cli_cmd_prog_check, "FILE.o [-j]",
+     "Verifies every program of FILE.o: per section, accepted or rejected,\n"
+     "instructions, instructions processed, states, verification time; on\n"
+     "rejection the reason code, the message and the instructions around\n"
+     "the culprit.  -j: JSON.  Exit status 0 only if all are accepted."},
     {"prog dump", cli_cmd_prog_dump, "FILE.o [--section S]",
      "Disassembles every program of FILE.o (or the one in section S).\n"
      "  --section S   only the program of section (or function) S"},

@@ -207,7 +207,8 @@ ctl_server_create(const char *path, ctl_handler_cb *handler, void *aux,
         *errp = xasprintf("socket: %s", strerror(errno));
         return err;
     }
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) && errno == EADDRINUSE) {
+    err = bind(fd, (struct sockaddr *)&sun, sizeof sun) ? -errno : 0;
+    if (err == -EADDRINUSE) {
         /* A stale file from a switch that died, or a live switch? */
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         bool alive = probe >= 0 &&
@@ -222,12 +223,13 @@ ctl_server_create(const char *path, ctl_handler_cb *handler, void *aux,
             return -EADDRINUSE;
         }
         unlink(path);
-        errno = 0;
-        bind(fd, (struct sockaddr *)&sun, sizeof sun);
+        err = bind(fd, (struct sockaddr *)&sun, sizeof sun) ? -errno : 0;
     }
-    if (errno || listen(fd, 16)) {
+    if (!err && listen(fd, 16)) {
         err = -errno;
-        *errp = xasprintf("%s: %s", path, strerror(errno));
+    }
+    if (err) {
+        *errp = xasprintf("%s: %s", path, strerror(-err));
         close(fd);
         return err;
     }

@@ -109,7 +109,6 @@ struct dpl_rec {
     uint64_t base_bytes;
     uint64_t cur_packets;  /* Current version (scratch of dpl_collect). */
     uint64_t cur_bytes;
-    uint64_t last_total;   /* Packets at the last collect. */
     uint64_t used_ns;      /* Wall clock when it last matched. */
     bool mark;             /* Scratch. */
 };
@@ -130,6 +129,7 @@ struct dpl {
     size_t n_retired;
     struct dpl_rec *recs[DPL_REC_BUCKETS];  /* Rule records. */
     uint64_t base_drops[PIPELINE_N_DROPS];  /* From retired versions. */
+    size_t n_timed;               /* Rules with an idle or hard timeout. */
 };
 
 static uint64_t
@@ -355,6 +355,16 @@ dpl_count_version(struct dpl *dpl, const struct dpl_version *v,
             uint64_t bytes =
                 (uint64_t)json_integer_value(json_object_get(r, "n_bytes"));
 
+            if (rec && n) {
+                /* The thread's rule was created when the version was, so
+                 * a hit rule's idle age dates its last hit. */
+                uint64_t age = (uint64_t)json_integer_value(
+                                   json_object_get(r, "idle_age")) *
+                               NS_PER_SEC;
+                uint64_t used = now > age ? now - age : 0;
+
+                rec->used_ns = MAX(rec->used_ns, used);
+            }
             if (rec && into_base) {
                 rec->base_packets += n;
                 rec->base_bytes += bytes;
@@ -368,8 +378,8 @@ dpl_count_version(struct dpl *dpl, const struct dpl_version *v,
     }
 }
 
-/* Refreshes every record's 'cur' counters from the published version and
- * notes which rules matched since the last call. */
+/* Refreshes every record's 'cur' counters and last use from the published
+ * version. */
 static void
 dpl_collect(struct dpl *dpl, uint64_t now)
 {
@@ -379,16 +389,6 @@ dpl_collect(struct dpl *dpl, uint64_t now)
         }
     }
     dpl_count_version(dpl, dpl->version, false, now);
-    for (size_t b = 0; b < DPL_REC_BUCKETS; b++) {
-        for (struct dpl_rec *r = dpl->recs[b]; r; r = r->next) {
-            uint64_t total = r->base_packets + r->cur_packets;
-
-            if (total != r->last_total) {
-                r->last_total = total;
-                r->used_ns = now;
-            }
-        }
-    }
 }
 
 /* Drops the records of rules that no longer exist ('mark' false). */
@@ -565,12 +565,16 @@ dpl_publish(struct dpl *dpl, const json_t *reset, struct dp *old_shadow)
 
     /* Records follow the shadow's rules. */
     rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
+    dpl->n_timed = 0;
     json_array_foreach (rules, i, r) {
+        dpl->n_timed +=
+            json_integer_value(json_object_get(r, "idle_timeout")) ||
+            json_integer_value(json_object_get(r, "hard_timeout"));
         char *key = dpl_rule_key(r);
         struct dpl_rec *rec = dpl_rec_find(dpl, key, true, now);
 
         if (reset && json_object_get(reset, key)) {
-            rec->base_packets = rec->base_bytes = rec->last_total = 0;
+            rec->base_packets = rec->base_bytes = 0;
             rec->used_ns = now;
         }
         rec->mark = true;
@@ -609,8 +613,875 @@ dpl_create(unsigned int n_threads)
         dpl->threads[t].id = t;
     }
     dpl->shadow = dp_create();
-    error = dpl_publish(dpl, NULL, NULL);
     /* An empty table cannot fail to build. */
-    ovs_ignore_error_(error);
+    error = dpl_publish(dpl, NULL, NULL);
+    free(error);
     return dpl;
+}
+
+int
+dpl_start(struct dpl *dpl, char **errp)
+{
+    for (unsigned int t = 0; t < dpl->n_threads; t++) {
+        int err = pthread_create(&dpl->threads[t].tid, NULL, dpl_thread_main,
+                                 &dpl->threads[t]);
+
+        if (err) {
+            *errp = xasprintf("cannot start datapath thread %u: %s", t,
+                              strerror(err));
+            uatomic_set(&dpl->stop, 1);
+            for (unsigned int k = 0; k < t; k++) {
+                pthread_join(dpl->threads[k].tid, NULL);
+            }
+            return -err;
+        }
+    }
+    dpl->started = true;
+    return 0;
+}
+
+static void
+dpl_port_free(struct dpl_port *dpp)
+{
+    int err = port_close(dpp->port);
+
+    if (err) {
+        LOG_WARN("port %u: close: %s", dpp->number, strerror(-err));
+    }
+    pthread_spin_destroy(&dpp->tx_lock);
+    free(dpp->spec);
+    free(dpp);
+}
+
+void
+dpl_destroy(struct dpl *dpl)
+{
+    if (!dpl) {
+        return;
+    }
+    if (dpl->started) {
+        uatomic_set(&dpl->stop, 1);
+        for (unsigned int t = 0; t < dpl->n_threads; t++) {
+            pthread_join(dpl->threads[t].tid, NULL);
+        }
+    }
+    dpl_version_free(dpl, dpl->version);
+    for (size_t i = 0; i < dpl->n_ports; i++) {
+        dpl_port_free(dpl->ports[i]);
+    }
+    for (size_t i = 0; i < dpl->n_retired; i++) {
+        dpl_port_free(dpl->retired[i]);
+    }
+    free(dpl->ports);
+    free(dpl->retired);
+    dp_destroy(dpl->shadow);
+    for (size_t b = 0; b < DPL_REC_BUCKETS; b++) {
+        while (dpl->recs[b]) {
+            struct dpl_rec *r = dpl->recs[b];
+
+            dpl->recs[b] = r->next;
+            free(r->key);
+            free(r);
+        }
+    }
+    free(dpl);
+}
+
+/* ---- Ports. ---- */
+
+static struct dpl_port *
+dpl_port_find(const struct dpl *dpl, uint32_t number, size_t *idx)
+{
+    for (size_t i = 0; i < dpl->n_ports; i++) {
+        if (dpl->ports[i]->number == number) {
+            if (idx) {
+                *idx = i;
+            }
+            return dpl->ports[i];
+        }
+    }
+    return NULL;
+}
+
+/* Opens a port; the thread polling it is the one with the fewest ports. */
+static char *
+dpl_port_open(struct dpl *dpl, uint32_t number, const char *spec,
+              struct dpl_port **dppp)
+{
+    unsigned int load[DPL_MAX_THREADS] = {0};
+    struct dpl_port *dpp;
+    struct port *port;
+    char *error = NULL;
+    int err = port_open(number, spec, NULL, &port, &error);
+
+    if (err) {
+        return error ? error : xasprintf("%s: %s", spec, strerror(-err));
+    }
+    dpp = xzalloc(sizeof *dpp);
+    dpp->number = number;
+    dpp->spec = xstrdup(spec);
+    dpp->port = port;
+    dpp->can_rx = port_can_rx(port);
+    pthread_spin_init(&dpp->tx_lock, PTHREAD_PROCESS_PRIVATE);
+    for (size_t i = 0; i < dpl->n_ports; i++) {
+        load[dpl->ports[i]->thread]++;
+    }
+    for (unsigned int t = 1; t < dpl->n_threads; t++) {
+        if (load[t] < load[dpp->thread]) {
+            dpp->thread = t;
+        }
+    }
+    *dppp = dpp;
+    return NULL;
+}
+
+static void
+dpl_ports_insert(struct dpl *dpl, struct dpl_port *dpp)
+{
+    size_t pos = 0;
+
+    while (pos < dpl->n_ports && dpl->ports[pos]->number < dpp->number) {
+        pos++;
+    }
+    dpl->ports = xrealloc(dpl->ports, (dpl->n_ports + 1) * sizeof *dpl->ports);
+    memmove(&dpl->ports[pos + 1], &dpl->ports[pos],
+            (dpl->n_ports - pos) * sizeof *dpl->ports);
+    dpl->ports[pos] = dpp;
+    dpl->n_ports++;
+}
+
+static void
+dpl_ports_retire(struct dpl *dpl, size_t idx)
+{
+    dpl->retired = xrealloc(dpl->retired,
+                            (dpl->n_retired + 1) * sizeof *dpl->retired);
+    dpl->retired[dpl->n_retired++] = dpl->ports[idx];
+    memmove(&dpl->ports[idx], &dpl->ports[idx + 1],
+            (dpl->n_ports - idx - 1) * sizeof *dpl->ports);
+    dpl->n_ports--;
+}
+
+/* The shadow pipeline's idea of which ports exist (flood, output checks). */
+static void
+dpl_shadow_set_ports(struct dpl *dpl)
+{
+    uint32_t *numbers;
+
+    dpl_port_numbers(dpl->ports, dpl->n_ports, &numbers);
+    pipeline_set_ports(dp_pipeline(dpl->shadow), numbers, dpl->n_ports);
+    free(numbers);
+}
+
+static char *
+dpl_parse_port_number(const char *s, uint32_t *number)
+{
+    unsigned long v;
+    char *end;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (!s[0] || s[0] == '-' || s[0] == '+' || *end || errno ||
+        v < PORT_NUMBER_MIN || v > PORT_NUMBER_MAX) {
+        return xasprintf("bad port number '%s' (expected %d..%d)", s,
+                         PORT_NUMBER_MIN, PORT_NUMBER_MAX);
+    }
+    *number = (uint32_t)v;
+    return NULL;
+}
+
+static char *
+dpl_cmd_port_add(struct dpl *dpl, size_t argc, const char *const *argv)
+{
+    struct dpl_port *dpp;
+    uint32_t number;
+    char *error;
+    int col;
+
+    if (argc != 2) {
+        return xstrdup("usage: port add N TYPE:ARGS");
+    }
+    error = dpl_parse_port_number(argv[0], &number);
+    if (error) {
+        return error;
+    }
+    if (dpl_port_find(dpl, number, NULL)) {
+        return xasprintf("port %u already exists", number);
+    }
+    error = port_spec_check(argv[1], &col);
+    if (error) {
+        char *msg = xasprintf("'%s' column %d: %s", argv[1], col, error);
+
+        free(error);
+        return msg;
+    }
+    for (size_t i = 0; i < dpl->n_ports; i++) {
+        if (!strcmp(dpl->ports[i]->spec, argv[1])) {
+            return xasprintf("'%s' is already port %u", argv[1],
+                             dpl->ports[i]->number);
+        }
+    }
+    error = dpl_port_open(dpl, number, argv[1], &dpp);
+    if (error) {
+        return error;
+    }
+    dpl_ports_insert(dpl, dpp);
+    dpl_shadow_set_ports(dpl);
+    return dpl_publish(dpl, NULL, NULL);
+}
+
+static char *
+dpl_cmd_port_del(struct dpl *dpl, size_t argc, const char *const *argv)
+{
+    uint32_t number;
+    char *error;
+    size_t idx;
+
+    if (argc != 1) {
+        return xstrdup("usage: port del N");
+    }
+    error = dpl_parse_port_number(argv[0], &number);
+    if (error) {
+        return error;
+    }
+    if (!dpl_port_find(dpl, number, &idx)) {
+        return xasprintf("no port %u", number);
+    }
+    dpl_ports_retire(dpl, idx);
+    dpl_shadow_set_ports(dpl);
+    return dpl_publish(dpl, NULL, NULL);
+}
+
+static void
+dpl_cmd_port_show(struct dpl *dpl, bool json, struct ds *out)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < dpl->n_ports; i++) {
+        const struct dpl_port *dpp = dpl->ports[i];
+        struct port_stats s = dpp->port->stats;
+
+        if (json) {
+            json_t *j = json_object();
+
+            json_object_set_new(j, "port", json_integer(dpp->number));
+            json_object_set_new(j, "spec", json_string(dpp->spec));
+            json_object_set_new(j, "thread", json_integer(dpp->thread));
+            json_object_set_new(j, "rx_packets", json_integer(s.rx_packets));
+            json_object_set_new(j, "rx_bytes", json_integer(s.rx_bytes));
+            json_object_set_new(j, "tx_packets", json_integer(s.tx_packets));
+            json_object_set_new(j, "tx_bytes", json_integer(s.tx_bytes));
+            json_object_set_new(j, "drops", json_integer(s.drops));
+            json_object_set_new(j, "errors", json_integer(s.errors));
+            json_object_set_new(j, "parse_errors",
+                                json_integer(dpp->parse_errors));
+            json_array_append_new(arr, j);
+        } else {
+            ds_put_format(out,
+                          "port %u: %s (thread %u)\n"
+                          "    rx: packets=%" PRIu64 " bytes=%" PRIu64
+                          " parse_errors=%" PRIu64 "\n"
+                          "    tx: packets=%" PRIu64 " bytes=%" PRIu64 "\n"
+                          "    drops=%" PRIu64 " errors=%" PRIu64 "\n",
+                          dpp->number, dpp->spec, dpp->thread, s.rx_packets,
+                          s.rx_bytes, dpp->parse_errors, s.tx_packets,
+                          s.tx_bytes, s.drops, s.errors);
+        }
+    }
+    if (json) {
+        char *text = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+        ds_put_cstr(out, text);
+        free(text);
+    }
+    json_decref(arr);
+}
+
+/* ---- Flows and other configuration commands. ---- */
+
+/* "COMMAND ARG ARG..." as one configuration line. */
+static char *
+dpl_join(const char *command, size_t argc, const char *const *argv)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+
+    ds_put_cstr(&s, command);
+    for (size_t i = 0; i < argc; i++) {
+        ds_put_format(&s, " %s", argv[i]);
+    }
+    return ds_steal_cstr(&s);
+}
+
+/* Runs a configuration command on the shadow.  Errors name the column
+ * within the arguments. */
+static char *
+dpl_exec_config(struct dpl *dpl, const char *command, size_t argc,
+                const char *const *argv)
+{
+    char *line = dpl_join(command, argc, argv);
+    int col = 1;
+    char *error = config_exec_line(dpl->shadow, line, NULL, 0, dpl_now(),
+                                   &col);
+
+    if (error) {
+        int arg_col = col - (int)strlen(command) - 1;
+        char *msg = arg_col >= 1 ? xasprintf("column %d: %s", arg_col, error)
+                                 : xstrdup(error);
+
+        free(error);
+        error = msg;
+    }
+    free(line);
+    return error;
+}
+
+/* The record key of a flow given as text (for "flow add"). */
+static char *
+dpl_spec_key(const struct flow_spec *spec)
+{
+    struct ds m = DS_EMPTY_INITIALIZER;
+    char *key;
+
+    flow_match_format(&spec->match, spec->prog_name, &m);
+    key = xasprintf("%u/%u/%s", (unsigned int)spec->table,
+                    (unsigned int)spec->priority, m.len ? ds_cstr(&m) : "");
+    ds_destroy(&m);
+    return key;
+}
+
+static char *
+dpl_cmd_flow_add(struct dpl *dpl, size_t argc, const char *const *argv)
+{
+    char *text = dpl_join("", argc, argv);
+    struct flow_spec spec;
+    json_t *reset;
+    char *error;
+    int col = 1;
+
+    if (!argc) {
+        free(text);
+        return xstrdup("usage: flow add FLOW");
+    }
+    error = flow_spec_parse(&spec, text + 1, FLOW_PARSE_ADD, &col);
+    free(text);
+    if (error) {
+        char *msg = xasprintf("column %d: %s", col, error);
+
+        flow_spec_destroy(&spec);
+        free(error);
+        return msg;
+    }
+    error = dpl_exec_config(dpl, "flow add", argc, argv);
+    if (error) {
+        flow_spec_destroy(&spec);
+        return error;
+    }
+    /* OpenFlow add replaces a rule with the same match: new counters. */
+    reset = json_object();
+    text = dpl_spec_key(&spec);
+    json_object_set_new(reset, text, json_true());
+    free(text);
+    flow_spec_destroy(&spec);
+    error = dpl_publish(dpl, reset, NULL);
+    json_decref(reset);
+    return error;
+}
+
+static char *
+dpl_cmd_flow_del(struct dpl *dpl, size_t argc, const char *const *argv)
+{
+    char *error = dpl_exec_config(dpl, "flow del", argc, argv);
+
+    return error ? error : dpl_publish(dpl, NULL, NULL);
+}
+
+/* OpenFlow modify, non-strict: every rule that "flow del MATCH" would
+ * delete gets the new actions and keeps its counters and age.  The rules
+ * concerned are found by deleting from a scratch copy of the table, so
+ * the covering rule is exactly pipeline_del()'s. */
+static char *
+dpl_cmd_flow_mod(struct dpl *dpl, size_t argc, const char *const *argv)
+{
+    char *text = dpl_join("", argc, argv);
+    uint64_t now = dpl_now();
+    json_t *rules = NULL, *left = NULL, *kept = NULL, *out = NULL;
+    struct pipeline *scratch = NULL;
+    struct flow_spec mod;
+    struct ds acts = DS_EMPTY_INITIALIZER;
+    char *error;
+    size_t i, n_mod = 0;
+    json_t *r;
+    int col = 1;
+
+    if (!argc) {
+        free(text);
+        return xstrdup("usage: flow mod FLOW");
+    }
+    error = flow_spec_parse(&mod, text + 1, FLOW_PARSE_ADD, &col);
+    free(text);
+    if (error) {
+        char *msg = xasprintf("column %d: %s", col, error);
+
+        flow_spec_destroy(&mod);
+        free(error);
+        return msg;
+    }
+    rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
+    scratch = dpl_new_pipeline(dpl->shadow, dpl->ports, dpl->n_ports);
+    error = dpl_add_rules(scratch, rules, true, now);
+    if (error) {
+        goto out;
+    }
+    pipeline_del(scratch, &mod);
+    left = dpl_rules_json(scratch, now);
+    kept = json_object();
+    json_array_foreach (left, i, r) {
+        json_object_set_new(kept, json_string_value(json_object_get(r, "flow")),
+                            json_true());
+    }
+    /* The new rule list: covered rules get the new actions. */
+    out = json_array();
+    json_array_foreach (rules, i, r) {
+        const char *flow = json_string_value(json_object_get(r, "flow"));
+        json_t *copy = json_deep_copy(r);
+        struct flow_spec spec;
+
+        if (!json_object_get(kept, flow)) {
+            struct action_list tmp;
+            int c = 1;
+
+            error = flow_spec_parse(&spec, flow, FLOW_PARSE_ADD, &c);
+            if (error) {
+                flow_spec_destroy(&spec);
+                json_decref(copy);
+                goto out;
+            }
+            tmp = spec.actions;
+            spec.actions = mod.actions;
+            mod.actions = tmp;
+            ds_clear(&acts);
+            flow_spec_format(&spec, &acts);
+            json_object_set_new(copy, "flow", json_string(ds_cstr(&acts)));
+            tmp = spec.actions;
+            spec.actions = mod.actions;
+            mod.actions = tmp;
+            flow_spec_destroy(&spec);
+            n_mod++;
+        }
+        json_array_append_new(out, copy);
+    }
+    if (n_mod) {
+        /* Check the whole new table before touching the shadow. */
+        pipeline_destroy(scratch);
+        scratch = dpl_new_pipeline(dpl->shadow, dpl->ports, dpl->n_ports);
+        error = dpl_add_rules(scratch, out, true, now);
+        if (!error) {
+            error = dpl_shadow_set_rules(dpl, out);
+        }
+        if (!error) {
+            error = dpl_publish(dpl, NULL, NULL);
+        }
+    }
+out:
+    pipeline_destroy(scratch);
+    flow_spec_destroy(&mod);
+    ds_destroy(&acts);
+    json_decref(rules);
+    json_decref(left);
+    json_decref(kept);
+    json_decref(out);
+    return error;
+}
+
+static void
+dpl_put_json(struct ds *out, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+    ds_put_cstr(out, text);
+    free(text);
+    json_decref(j);
+}
+
+static char *
+dpl_cmd_flow_dump(struct dpl *dpl, size_t argc, const char *const *argv,
+                  bool json, struct ds *out)
+{
+    uint64_t now = dpl_now();
+    bool stats = true;
+    json_t *rules;
+    size_t i;
+    json_t *r;
+
+    for (i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-stats")) {
+            stats = false;
+        } else {
+            return xasprintf("unexpected argument '%s' (usage: flow dump "
+                             "[--no-stats])",
+                             argv[i]);
+        }
+    }
+    dpl_collect(dpl, now);
+    rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
+    json_array_foreach (rules, i, r) {
+        char *key = dpl_rule_key(r);
+        struct dpl_rec *rec = dpl_rec_find(dpl, key, false, now);
+        uint64_t packets = rec ? rec->base_packets + rec->cur_packets : 0;
+        uint64_t bytes = rec ? rec->base_bytes + rec->cur_bytes : 0;
+        uint64_t used = rec ? rec->used_ns : now;
+        uint64_t age = now > used ? (now - used) / NS_PER_SEC : 0;
+        uint64_t d = (uint64_t)llround(
+            json_number_value(json_object_get(r, "duration")) * 1e9);
+        int idle = (int)json_integer_value(json_object_get(r, "idle_timeout"));
+        int hard = (int)json_integer_value(json_object_get(r, "hard_timeout"));
+        const char *match = json_string_value(json_object_get(r, "match"));
+
+        free(key);
+        if (json) {
+            json_object_set_new(r, "n_packets", json_integer((json_int_t)packets));
+            json_object_set_new(r, "n_bytes", json_integer((json_int_t)bytes));
+            json_object_set_new(r, "idle_age", json_integer((json_int_t)age));
+            continue;
+        }
+        if (!stats) {
+            ds_put_format(out, "%s\n",
+                          json_string_value(json_object_get(r, "flow")));
+            continue;
+        }
+        ds_put_format(out,
+                      " cookie=%s, duration=%" PRIu64 ".%03us, table=%d, "
+                      "n_packets=%" PRIu64 ", n_bytes=%" PRIu64 ", ",
+                      json_string_value(json_object_get(r, "cookie")),
+                      (uint64_t)(d / NS_PER_SEC),
+                      (unsigned int)(d % NS_PER_SEC / 1000000),
+                      (int)json_integer_value(json_object_get(r, "table")),
+                      packets, bytes);
+        if (idle) {
+            ds_put_format(out, "idle_timeout=%d, ", idle);
+        }
+        if (hard) {
+            ds_put_format(out, "hard_timeout=%d, ", hard);
+        }
+        ds_put_format(out, "idle_age=%" PRIu64 ", priority=%d%s%s actions=%s\n",
+                      age,
+                      (int)json_integer_value(json_object_get(r, "priority")),
+                      match[0] ? "," : "", match,
+                      json_string_value(json_object_get(r, "actions")));
+    }
+    if (json) {
+        dpl_put_json(out, rules);
+    } else {
+        json_decref(rules);
+    }
+    return NULL;
+}
+
+static char *
+dpl_cmd_trace(struct dpl *dpl, size_t argc, const char *const *argv,
+              bool json, struct ds *out)
+{
+    struct flow_key key;
+    struct packet *p;
+    char *error;
+    int col = 1;
+
+    if (argc != 1) {
+        return xstrdup("usage: trace PACKET (flow syntax, e.g. "
+                       "in_port=1,tcp,nw_dst=10.0.0.2,tp_dst=80)");
+    }
+    error = flow_key_parse(&key, argv[0], &col);
+    if (error) {
+        char *msg = xasprintf("PACKET column %d: %s", col, error);
+
+        free(error);
+        return msg;
+    }
+    p = packet_new(PACKET_DEFAULT_SIZE);
+    pkt_compose(p, &key);
+    p->in_port = key.in_port;
+    pkt_parse(p);
+    pipeline_trace(dp_pipeline(dpl->shadow), p, dpl_now(), json, out);
+    packet_destroy(p);
+    return NULL;
+}
+
+static void
+dpl_cmd_stats(struct dpl *dpl, bool json, struct ds *out)
+{
+    uint64_t drops[PIPELINE_N_DROPS], d[PIPELINE_N_DROPS];
+    json_t *j = json_object(), *threads = json_array(), *jd = json_object();
+
+    memcpy(drops, dpl->base_drops, sizeof drops);
+    for (unsigned int t = 0; t < dpl->n_threads; t++) {
+        pipeline_drop_counts(dpl->version->pl[t], d);
+        for (size_t k = 0; k < PIPELINE_N_DROPS; k++) {
+            drops[k] += d[k];
+        }
+    }
+    for (unsigned int t = 0; t < dpl->n_threads; t++) {
+        const struct dpl_thread *th = &dpl->threads[t];
+        json_t *jt = json_object();
+        double avg = th->batches ? (double)th->packets / th->batches : 0;
+        double ns = th->packets ? (double)th->busy_ns / th->packets : 0;
+        size_t n_ports = 0;
+
+        for (size_t i = 0; i < dpl->n_ports; i++) {
+            n_ports += dpl->ports[i]->thread == t;
+        }
+        json_object_set_new(jt, "thread", json_integer(t));
+        json_object_set_new(jt, "ports", json_integer((json_int_t)n_ports));
+        json_object_set_new(jt, "packets", json_integer(th->packets));
+        json_object_set_new(jt, "batches", json_integer(th->batches));
+        json_object_set_new(jt, "avg_batch", json_real(avg));
+        json_object_set_new(jt, "ns_per_packet", json_real(ns));
+        json_object_set_new(jt, "polls", json_integer(th->polls));
+        json_object_set_new(jt, "idle_polls", json_integer(th->idle_polls));
+        json_object_set_new(jt, "sleeps", json_integer(th->sleeps));
+        json_array_append_new(threads, jt);
+        ds_put_format(out,
+                      "thread %u: ports=%zu packets=%" PRIu64
+                      " batches=%" PRIu64 " avg_batch=%.1f ns/packet=%.0f "
+                      "polls=%" PRIu64 " idle_polls=%" PRIu64
+                      " sleeps=%" PRIu64 "\n",
+                      t, n_ports, th->packets, th->batches, avg, ns, th->polls,
+                      th->idle_polls, th->sleeps);
+    }
+    ds_put_cstr(out, "drops:");
+    for (size_t k = 0; k < PIPELINE_N_DROPS; k++) {
+        json_object_set_new(jd, pipeline_drop_name(k),
+                            json_integer((json_int_t)drops[k]));
+        ds_put_format(out, " %s=%" PRIu64, pipeline_drop_name(k), drops[k]);
+    }
+    ds_put_format(out, "\nrules=%zu ports=%zu\n",
+                  pipeline_n_rules(dp_pipeline(dpl->shadow)), dpl->n_ports);
+    json_object_set_new(j, "threads", threads);
+    json_object_set_new(j, "drops", jd);
+    json_object_set_new(j, "rules", json_integer((json_int_t)pipeline_n_rules(
+                                        dp_pipeline(dpl->shadow))));
+    json_object_set_new(j, "ports", json_integer((json_int_t)dpl->n_ports));
+    if (json) {
+        ds_clear(out);
+        dpl_put_json(out, j);
+    } else {
+        json_decref(j);
+    }
+}
+
+/* ---- Configuration files. ---- */
+
+char *
+dpl_load_config(struct dpl *dpl, const char *path)
+{
+    struct dp *nd = dp_create();
+    char *error = config_load(nd, path, 0);
+    size_t n = dp_n_ports(nd);
+    struct dpl_port **list;
+    json_t *old_rules, *new_rules, *ages, *reset;
+    uint64_t now = dpl_now();
+    size_t i;
+    json_t *r;
+
+    if (error) {
+        dp_destroy(nd);
+        return error;
+    }
+    /* Ports: keep those whose spec did not change, open the new ones. */
+    list = xcalloc(n ? n : 1, sizeof *list);
+    for (i = 0; i < n && !error; i++) {
+        uint32_t number = dp_port_number(nd, i);
+        const char *spec = dp_port_spec(nd, i);
+        struct dpl_port *old = dpl_port_find(dpl, number, NULL);
+
+        if (old && !strcmp(old->spec, spec)) {
+            list[i] = old;
+        } else {
+            char *e = dpl_port_open(dpl, number, spec, &list[i]);
+
+            if (e) {
+                error = xasprintf("%s: port %u: %s", path, number, e);
+                free(e);
+            }
+        }
+    }
+    if (error) {
+        for (size_t k = 0; k < i; k++) {
+            /* Close what was opened for this load, not the kept ports. */
+            if (list[k] &&
+                list[k] != dpl_port_find(dpl, list[k]->number, NULL)) {
+                dpl_port_free(list[k]);
+            }
+        }
+        free(list);
+        dp_destroy(nd);
+        return error;
+    }
+    for (size_t k = 0; k < dpl->n_ports; k++) {
+        bool kept = false;
+
+        for (i = 0; i < n; i++) {
+            kept |= list[i] == dpl->ports[k];
+        }
+        if (!kept) {
+            dpl->retired = xrealloc(dpl->retired, (dpl->n_retired + 1) *
+                                                      sizeof *dpl->retired);
+            dpl->retired[dpl->n_retired++] = dpl->ports[k];
+        }
+    }
+    free(dpl->ports);
+    dpl->ports = list;
+    dpl->n_ports = n;
+
+    /* Rules: an unchanged flow keeps its age and counters. */
+    old_rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
+    ages = json_object();
+    json_array_foreach (old_rules, i, r) {
+        json_object_set(ages, json_string_value(json_object_get(r, "flow")),
+                        json_object_get(r, "duration"));
+    }
+    new_rules = dpl_rules_json(dp_pipeline(nd), now);
+    reset = json_object();
+    json_array_foreach (new_rules, i, r) {
+        json_t *age = json_object_get(ages, json_string_value(
+                                                json_object_get(r, "flow")));
+
+        if (age) {
+            json_object_set(r, "duration", age);
+        } else {
+            char *key = dpl_rule_key(r);
+
+            json_object_set_new(r, "duration", json_real(0));
+            json_object_set_new(reset, key, json_true());
+            free(key);
+        }
+    }
+    {
+        struct dp *old_shadow = dpl->shadow;
+
+        dpl->shadow = nd;
+        error = dpl_shadow_set_rules(dpl, new_rules);
+        if (!error) {
+            error = dpl_publish(dpl, reset, old_shadow);
+        }
+    }
+    json_decref(old_rules);
+    json_decref(new_rules);
+    json_decref(ages);
+    json_decref(reset);
+    return error;
+}
+
+/* ---- Timeouts. ---- */
+
+void
+dpl_tick(struct dpl *dpl)
+{
+    uint64_t now = dpl_now();
+    json_t *rules, *left;
+    size_t i, expired = 0;
+    json_t *r;
+
+    if (!dpl->n_timed) {
+        return;
+    }
+    dpl_collect(dpl, now);
+    rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
+    left = json_array();
+    json_array_foreach (rules, i, r) {
+        uint64_t idle = (uint64_t)json_integer_value(
+            json_object_get(r, "idle_timeout")) * NS_PER_SEC;
+        uint64_t hard = (uint64_t)json_integer_value(
+            json_object_get(r, "hard_timeout")) * NS_PER_SEC;
+        uint64_t d = (uint64_t)llround(
+            json_number_value(json_object_get(r, "duration")) * 1e9);
+        char *key = dpl_rule_key(r);
+        struct dpl_rec *rec = dpl_rec_find(dpl, key, false, now);
+
+        free(key);
+        if ((hard && d >= hard) ||
+            (idle && rec && now - MIN(now, rec->used_ns) >= idle)) {
+            expired++;
+        } else {
+            json_array_append(left, r);
+        }
+    }
+    if (expired) {
+        char *error = dpl_shadow_set_rules(dpl, left);
+
+        if (!error) {
+            error = dpl_publish(dpl, NULL, NULL);
+        }
+        if (error) {
+            LOG_ERR("expiring rules: %s", error);
+            free(error);
+        } else {
+            LOG_INFO("%zu rules expired", expired);
+        }
+    }
+    json_decref(rules);
+    json_decref(left);
+}
+
+/* ---- Dispatcher. ---- */
+
+static bool
+dpl_is(const char *command, const char *words)
+{
+    return !strcmp(command, words);
+}
+
+char *
+dpl_command(struct dpl *dpl, const char *c, size_t argc,
+            const char *const *argv, bool json, struct ds *out)
+{
+    if (dpl_is(c, "port add")) {
+        return dpl_cmd_port_add(dpl, argc, argv);
+    } else if (dpl_is(c, "port del")) {
+        return dpl_cmd_port_del(dpl, argc, argv);
+    } else if (dpl_is(c, "port show")) {
+        if (argc) {
+            return xasprintf("unexpected argument '%s'", argv[0]);
+        }
+        dpl_cmd_port_show(dpl, json, out);
+        return NULL;
+    } else if (dpl_is(c, "flow add")) {
+        return dpl_cmd_flow_add(dpl, argc, argv);
+    } else if (dpl_is(c, "flow del")) {
+        return dpl_cmd_flow_del(dpl, argc, argv);
+    } else if (dpl_is(c, "flow mod")) {
+        return dpl_cmd_flow_mod(dpl, argc, argv);
+    } else if (dpl_is(c, "flow dump")) {
+        return dpl_cmd_flow_dump(dpl, argc, argv, json, out);
+    } else if (dpl_is(c, "prog load") || dpl_is(c, "map update") ||
+               dpl_is(c, "map delete") || dpl_is(c, "nf p0f load")) {
+        return dpl_exec_config(dpl, c, argc, argv);
+    } else if (dpl_is(c, "prog unload")) {
+        return dpl_exec_config(dpl, c, argc, argv);
+    } else if (dpl_is(c, "prog show")) {
+        if (argc) {
+            return xasprintf("unexpected argument '%s'", argv[0]);
+        }
+        flow_progs_show(dp_progs(dpl->shadow), json, out);
+        return NULL;
+    } else if (dpl_is(c, "map dump") || dpl_is(c, "map lookup")) {
+        char **args = xcalloc(argc + 2, sizeof *args);
+        char *error;
+
+        args[0] = (char *)(c + strlen("map "));
+        for (size_t i = 0; i < argc; i++) {
+            args[i + 1] = (char *)argv[i];
+        }
+        error = flow_progs_map_cmd(dp_progs(dpl->shadow), (int)argc + 1, args,
+                                   json, out);
+        free(args);
+        return error;
+    } else if (dpl_is(c, "trace")) {
+        return dpl_cmd_trace(dpl, argc, argv, json, out);
+    } else if (dpl_is(c, "stats")) {
+        if (argc) {
+            return xasprintf("unexpected argument '%s'", argv[0]);
+        }
+        dpl_cmd_stats(dpl, json, out);
+        return NULL;
+    }
+    return xasprintf("unknown command '%s'", c);
 }

@@ -1,10 +1,11 @@
 /* Ports: where packets enter and leave the switch.
  *
- * A port is a numbered endpoint of one type (pcap files now; afpacket,
- * afxdp and tap later).  Every type implements the same small interface,
- * struct port_class, and is found by name in a registry (port.c), so the
- * datapath never knows which kind of port it drives.  A port is named by a
- * spec "TYPE:ARGS", e.g. "pcap:rx=in.pcap,tx=out.pcap".
+ * A port is a numbered endpoint of one type (pcap files; the live types
+ * afpacket, afxdp and tap, see port_live.h).  Every type implements the
+ * same small interface, struct port_class, and is found by name in a
+ * registry (port.c), so the datapath never knows which kind of port it
+ * drives.  A port is named by a spec "TYPE:ARGS", e.g.
+ * "pcap:rx=in.pcap,tx=out.pcap" or "afxdp:eth0,queue=1".
  *
  * Receive hands out a batch of packets that the port owns and reuses: they
  * stay valid, and may be rewritten in place, until the next rx_batch() on

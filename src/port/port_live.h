@@ -1,5 +1,14 @@
-/* Private to src/port: the live port types (afpacket, afxdp, tap) and the
- * few helpers they share. */
+/* Private to src/port: the live port types and the few helpers they share.
+ *
+ *   afpacket:IFNAME           AF_PACKET, TPACKET_V3 receive ring, TPACKET_V2
+ *                             transmit ring (port_afpacket.c)
+ *   afxdp:IFNAME[,queue=Q]    AF_XDP through libxdp, built only where libxdp
+ *                             is found (SLUICE_HAVE_AFXDP; port_afxdp.c)
+ *   tap:NAME                  a TAP device, created if missing (port_tap.c)
+ *
+ * All three hand the pipeline ordinary frames with correct checksums and
+ * their VLAN tags in place, whatever offloads the kernel used (offload.h),
+ * and offer port_class.fd for poll(). */
 #ifndef PORT_PORT_LIVE_H
 #define PORT_PORT_LIVE_H 1
 

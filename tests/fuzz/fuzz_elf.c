@@ -2,10 +2,11 @@
  *
  * Feeds arbitrary bytes to bpf_object_open_mem(); whatever loads is then
  * disassembled and the text assembled back, which must give the same
- * bytes.  Seeds in tests/fuzz/corpus/elf/: tests/bpf/loader_basic.c built
- * with -g and then `llvm-strip --strip-debug` (BTF kept, DWARF dropped) and
- * tests/bpf/loader_legacy.c built without -g.  For longer runs add the
- * build's objects (BUILD/src/bpf/loader_*.o, BUILD/progs/NAME.o):
+ * bytes.  Seeds in tests/fuzz/corpus/elf/: tests/bpf/loader_basic.c and
+ * loader_tail.c built with -g, then `llvm-strip --strip-debug` (BTF kept,
+ * DWARF dropped), and tests/bpf/loader_legacy.c built without -g.  For
+ * longer runs add the build's objects (BUILD/src/bpf/loader_*.o and
+ * BUILD/progs/NAME.o):
  *   fuzz_elf -max_len=65536 CORPUS tests/fuzz/corpus/elf BUILD/progs */
 #include <stdint.h>
 #include <stdlib.h>

@@ -270,3 +270,64 @@ class Switch:
                         (e, proc.stdout))
         outputs = {n: pcap_read(f) for n, f in self.tx_ports.items()}
         return Result(proc, stats, outputs)
+
+
+# --- live topologies (network namespaces) -------------------------------
+
+class Topology:
+    """Hosts in network namespaces, each joined to the test's own namespace
+    by a veth pair, in the style of xdp-tools' lib/testing: a test attaches
+    sluice's live ports to the outer ends and runs traffic between hosts.
+
+    Names carry the process id so that parallel runs do not collide;
+    close() (the fixture calls it) removes everything, even after a
+    failure.  Give hosts addresses from 198.18.0.0/15 (RFC 2544's benchmark
+    range): documentation ranges such as 192.0.2.0/24 can be the test
+    machine's own network."""
+
+    def __init__(self):
+        self.tag = "sl%d" % (os.getpid() % 100000)
+        self.namespaces = []
+        self.links = []
+
+    @staticmethod
+    def ip(*args, check=True):
+        return subprocess.run(["ip"] + list(args), capture_output=True,
+                              text=True, check=check,
+                              stdin=subprocess.DEVNULL)
+
+    def host(self, name, addr, mac=None):
+        """Creates namespace TAG-NAME holding one end of a veth pair named
+        'eth0' with address 'addr' (CIDR), up; returns (namespace, outer
+        interface name), the outer end up and without an address."""
+        ns = "%s-%s" % (self.tag, name)
+        # Interface names must fit in 15 bytes: TAG, "v", a counter.
+        outer = "%sv%d" % (self.tag, len(self.links))
+        inner = outer + "p"
+        self.ip("netns", "add", ns)
+        self.namespaces.append(ns)
+        self.ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        self.links.append(outer)
+        self.ip("link", "set", inner, "netns", ns)
+        self.ip("-n", ns, "link", "set", inner, "name", "eth0")
+        if mac:
+            self.ip("-n", ns, "link", "set", "eth0", "address", mac)
+        self.ip("-n", ns, "addr", "add", addr, "dev", "eth0")
+        self.ip("-n", ns, "link", "set", "eth0", "up")
+        self.ip("-n", ns, "link", "set", "lo", "up")
+        self.ip("link", "set", outer, "up")
+        return ns, outer
+
+    def run(self, ns, *cmd, timeout=30, check=True):
+        """Runs 'cmd' inside namespace 'ns'."""
+        return subprocess.run(["ip", "netns", "exec", ns] + list(cmd),
+                              capture_output=True, text=True, check=check,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def close(self):
+        for link in self.links:
+            self.ip("link", "del", link, check=False)
+        for ns in self.namespaces:
+            self.ip("netns", "del", ns, check=False)
+        self.links = []
+        self.namespaces = []

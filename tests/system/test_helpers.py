@@ -33,3 +33,13 @@ def test_pcap_read_big_endian_nsec(tmp_path):
     path = tmp_path / "be.pcap"
     path.write_bytes(raw)
     assert pcap_read(str(path)) == [(1_700_000_001_999_999_999, data)]
+
+
+def test_topology_host_reaches_its_outer_end(topo):
+    ns, outer = topo.host("a", "198.18.5.2/24")
+    topo.ip("addr", "add", "198.18.5.1/24", "dev", outer)
+    r = topo.run(ns, "ping", "-c", "1", "-W", "2", "198.18.5.1",
+                 check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    topo.close()
+    assert ns not in topo.ip("netns", "list").stdout

@@ -96,6 +96,8 @@ def test_idle_timeout_in_packet_time(sw):
     r = sw.run()
     assert_frames(r.out[2], frames[:3], "port 2")
     assert_frames(r.out[3], frames[3:], "port 3")
+    # The expired rule is gone from the statistics too.
+    assert [f["priority"] for f in r.stats["flows"]] == [1]
 
 
 def test_idle_timeout_expires_while_unused(sw):

@@ -6,10 +6,12 @@
  * splitting of a section into several programs, BTF-defined and legacy
  * maps, global data maps (string literals included) and their initial
  * images, .rodata overrides at load time, map and global-data relocations,
- * BPF-to-BPF calls and function addresses, extern symbols, running a
- * loaded program through the verifier and interpreter, the disassembly
- * round trip of every loaded program, and that truncated, corrupted or
- * malformed files give errors naming the section, never crashes. */
+ * BPF-to-BPF calls and function addresses, program arrays filled from
+ * static initialisers (and tail calls through them), extern symbols,
+ * running loaded programs through the verifier and interpreter, the
+ * disassembly round trip of every loaded program, and that truncated,
+ * corrupted or malformed files give errors naming the section, never
+ * crashes. */
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -28,6 +30,7 @@
 #include "bpf/bpf_api.h"
 #include "bpf/bpf_int.h"
 #include "bpf/disasm.h"
+#include "bpf/maps.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -261,15 +264,17 @@ test_calls(void **state)
     bpf_object_close(obj);
 }
 
+/* Verifies 'name' of 'obj' and runs it on a 64-byte packet received on
+ * queue 'rxq'; returns r0. */
 static uint64_t
-run_main(struct bpf_object *obj)
+run_prog(struct bpf_object *obj, const char *name, uint32_t rxq)
 {
-    struct bpf_prog *prog = bpf_object_find_prog(obj, "xdp_main");
+    struct bpf_prog *prog = bpf_object_find_prog(obj, name);
     struct bpf_verify_result res;
     memset(&res, 0, sizeof res);
     bpf_prog_verify(prog, &res);
     if (!res.accepted) {
-        fail_msg("xdp_main rejected at %u: %s", res.insn_idx,
+        fail_msg("%s rejected at %u: %s", name, res.insn_idx,
                  res.log ? res.log : "");
     }
     bpf_verify_result_destroy(&res);
@@ -283,7 +288,14 @@ run_main(struct bpf_object *obj)
     ctx.data_end = ctx.data + 64;
     ctx.frame_end = (uintptr_t)frame + sizeof frame;
     ctx.ingress_ifindex = 1;
+    ctx.rx_queue_index = rxq;
     return bpf_prog_run_xdp(prog, &ctx);
+}
+
+static uint64_t
+run_main(struct bpf_object *obj)
+{
+    return run_prog(obj, "xdp_main", 0);
 }
 
 /* Runs xdp_main of 'name' with and without .rodata overrides. */
@@ -336,10 +348,8 @@ static void
 test_disasm_round_trip(void **state)
 {
     static const char *const objs[] = {
-        "loader_basic",
-        "loader_basic_v1",
-        "loader_basic_v2",
-        "loader_legacy",
+        "loader_basic",  "loader_basic_v1", "loader_basic_v2",
+        "loader_legacy", "loader_tail",
     };
 
     (void)state;
@@ -365,6 +375,40 @@ test_disasm_round_trip(void **state)
         }
         bpf_object_close(obj);
     }
+}
+
+/* A program array filled from __array(values, ...) at load time. */
+static void
+test_prog_array(void **state)
+{
+    struct bpf_object *obj = open_obj("loader_tail", NULL);
+    struct bpf_map *table = bpf_object_find_map(obj, "jump_table");
+
+    (void)state;
+    assert_non_null(table);
+    assert_int_equal(table->type, BPF_MAP_TYPE_PROG_ARRAY);
+    assert_int_equal(table->max_entries, 4);
+    assert_null(bpf_prog_array_get(table, 0));
+    assert_ptr_equal(bpf_prog_array_get(table, 1),
+                     bpf_object_find_prog(obj, "tail_one"));
+    assert_null(bpf_prog_array_get(table, 2));
+    assert_ptr_equal(bpf_prog_array_get(table, 3),
+                     bpf_object_find_prog(obj, "tail_two"));
+
+    /* The control plane names programs by their index in the object. */
+    uint32_t key = 1, value;
+    assert_int_equal(bpf_map_lookup(table, &key, &value), 0);
+    assert_ptr_equal(bpf_object_prog(obj, value),
+                     bpf_object_find_prog(obj, "tail_one"));
+
+    /* Tail calls through the table: slot 1 -> TX, 3 -> DROP, and an empty
+     * slot falls through to PASS. */
+    run_prog(obj, "tail_one", 0);
+    run_prog(obj, "tail_two", 0);
+    assert_int_equal(run_prog(obj, "entry", 1), XDP_TX);
+    assert_int_equal(run_prog(obj, "entry", 3), XDP_DROP);
+    assert_int_equal(run_prog(obj, "entry", 2), XDP_PASS);
+    bpf_object_close(obj);
 }
 
 static void
@@ -619,7 +663,8 @@ test_bad_structures(void **state)
 static void
 test_truncated(void **state)
 {
-    static const char *const objs[] = {"loader_basic", "loader_legacy"};
+    static const char *const objs[] = {"loader_basic", "loader_legacy",
+                                       "loader_tail"};
 
     (void)state;
     for (size_t o = 0; o < ARRAY_SIZE(objs); o++) {
@@ -654,7 +699,8 @@ rnd(uint64_t *s)
 static void
 test_corrupted(void **state)
 {
-    static const char *const objs[] = {"loader_basic", "loader_legacy"};
+    static const char *const objs[] = {"loader_basic", "loader_legacy",
+                                       "loader_tail"};
     uint64_t seed = 12345;
     size_t n_err = 0, n_ok = 0;
 
@@ -740,6 +786,7 @@ main(void)
         cmocka_unit_test(test_calls),
         cmocka_unit_test(test_run_and_rodata),
         cmocka_unit_test(test_disasm_round_trip),
+        cmocka_unit_test(test_prog_array),
         cmocka_unit_test(test_rodata_errors),
         cmocka_unit_test(test_legacy_maps),
         cmocka_unit_test(test_extern),
