@@ -8,8 +8,13 @@
  *     root only, skipped with a note otherwise);
  *   - the same logic as plain C (bench/progs/micro.h compiled natively, the
  *     map through sluice's hash map operations), for the micro programs.
- * Each figure is the median of 5 runs of a timed loop.  The empty program
- * gives each column's fixed per-call cost; "net" is a figure minus it.
+ * Each figure is the median of 5 runs; a run times 40 chunks of RUNS / 40
+ * calls and keeps the fastest chunk, so that a chunk in which another
+ * process took the CPU does not count (the machines this runs on are
+ * shared).  The kernel's figure is the 'duration' BPF_PROG_TEST_RUN reports
+ * (whole nanoseconds; the kernel stops its clock while it yields the CPU)
+ * for 'repeat' = RUNS / 40, taken the same way.  The empty program gives each
+ * column's fixed per-call cost; "net" is a figure minus it.
  *
  * The packet is an Ethernet/IPv4/TCP SYN with MSS, SACK, timestamp and
  * window-scale options from 10.1.2.3:40000 to 192.0.2.1:80, received on
@@ -46,20 +51,87 @@ static struct bpf_map *c_flows;
 #include "../bench/progs/micro.h"
 
 #define REPEATS 5
+#define CHUNKS 40 /* A run is the best of this many timed chunks. */
 #define BATCH 32
 
 static const uint8_t syn_packet[] = {
     /* Ethernet */
-    0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,
-    0x08, 0x00,
+    0x02,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x02,
+    0x02,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x01,
+    0x08,
+    0x00,
     /* IPv4: 60 bytes, TTL 64, TCP, 10.1.2.3 -> 192.0.2.1 */
-    0x45, 0x00, 0x00, 0x3c, 0x12, 0x34, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00,
-    10, 1, 2, 3, 192, 0, 2, 1,
+    0x45,
+    0x00,
+    0x00,
+    0x3c,
+    0x12,
+    0x34,
+    0x40,
+    0x00,
+    0x40,
+    0x06,
+    0x00,
+    0x00,
+    10,
+    1,
+    2,
+    3,
+    192,
+    0,
+    2,
+    1,
     /* TCP: 40000 -> 80, SYN, window 64240, 20 bytes of options */
-    0x9c, 0x40, 0x00, 0x50, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
-    0xa0, 0x02, 0xfa, 0xf0, 0x00, 0x00, 0x00, 0x00,
-    0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x01, 0x02, 0x03,
-    0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
+    0x9c,
+    0x40,
+    0x00,
+    0x50,
+    0x00,
+    0x00,
+    0x00,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0xa0,
+    0x02,
+    0xfa,
+    0xf0,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x02,
+    0x04,
+    0x05,
+    0xb4,
+    0x04,
+    0x02,
+    0x08,
+    0x0a,
+    0x00,
+    0x01,
+    0x02,
+    0x03,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    0x01,
+    0x03,
+    0x03,
+    0x07,
 };
 
 typedef int c_prog_fn(void *data, void *data_end);
@@ -161,16 +233,20 @@ bench_sluice(struct bpf_prog *prog, uint64_t runs)
     volatile uint64_t sink = 0;
 
     pkt_reset(&p);
+    uint64_t chunk = (runs / CHUNKS + BATCH - 1) / BATCH * BATCH;
     for (int r = 0; r < REPEATS; r++) {
-        uint64_t t0 = now_ns();
-        for (uint64_t i = 0; i < runs; i += BATCH) {
-            bpf_set_time_ns(now_ns());
-            for (int k = 0; k < BATCH; k++) {
-                sink += bpf_prog_run_xdp(prog, &p.xdp);
+        v[r] = 1e30;
+        for (int c = 0; c < CHUNKS; c++) {
+            uint64_t t0 = now_ns();
+            for (uint64_t i = 0; i < chunk; i += BATCH) {
+                bpf_set_time_ns(now_ns());
+                for (int k = 0; k < BATCH; k++) {
+                    sink += bpf_prog_run_xdp(prog, &p.xdp);
+                }
             }
+            double ns = (double)(now_ns() - t0) / (double)chunk;
+            v[r] = ns < v[r] ? ns : v[r];
         }
-        v[r] = (double)(now_ns() - t0) / (double)((runs + BATCH - 1) /
-                                                  BATCH * BATCH);
     }
     (void)sink;
     return median(v);
@@ -185,13 +261,18 @@ bench_c(c_prog_fn *fn, uint64_t runs)
     volatile uint64_t sink = 0;
 
     pkt_reset(&p);
+    uint64_t chunk = runs / CHUNKS;
     for (int r = 0; r < REPEATS; r++) {
-        uint64_t t0 = now_ns();
-        for (uint64_t i = 0; i < runs; i++) {
-            sink += (uint64_t)call((void *)(uintptr_t)p.xdp.data,
-                                   (void *)(uintptr_t)p.xdp.data_end);
+        v[r] = 1e30;
+        for (int c = 0; c < CHUNKS; c++) {
+            uint64_t t0 = now_ns();
+            for (uint64_t i = 0; i < chunk; i++) {
+                sink += (uint64_t)call((void *)(uintptr_t)p.xdp.data,
+                                       (void *)(uintptr_t)p.xdp.data_end);
+            }
+            double ns = (double)(now_ns() - t0) / (double)chunk;
+            v[r] = ns < v[r] ? ns : v[r];
         }
-        v[r] = (double)(now_ns() - t0) / (double)runs;
     }
     (void)sink;
     return median(v);
@@ -242,31 +323,27 @@ bench_kernel(const char *path, const char *section, uint64_t runs,
         return err;
     }
     uint8_t out[2048];
-    struct xdp_md md = {.ingress_ifindex = 1,
-                        .data_end = sizeof syn_packet};
+    struct xdp_md md = {.ingress_ifindex = 1, .data_end = sizeof syn_packet};
+    uint64_t chunk = runs / CHUNKS;
     for (int r = 0; r < REPEATS; r++) {
-        LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = syn_packet,
-                    .data_size_in = sizeof syn_packet, .data_out = out,
-                    .data_size_out = sizeof out, .ctx_in = &md,
-                    .ctx_size_in = sizeof md, .repeat = (int)runs);
-        err = bpf_prog_test_run_opts(bpf_program__fd(found), &opts);
-        if (err) {
-            /* Older kernels refuse an XDP context; run without one. */
-            LIBBPF_OPTS(bpf_test_run_opts, plain, .data_in = syn_packet,
+        v[r] = 1e30;
+        for (int c = 0; c < CHUNKS; c++) {
+            LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = syn_packet,
                         .data_size_in = sizeof syn_packet, .data_out = out,
-                        .data_size_out = sizeof out, .repeat = (int)runs);
-            err = bpf_prog_test_run_opts(bpf_program__fd(found), &plain);
-            opts.duration = plain.duration;
-        }
-        if (err) {
-            bpf_object__close(obj);
-            *why = "BPF_PROG_TEST_RUN failed";
-            return err;
-        }
-        v[r] = (double)opts.duration;
-        if (getenv("BENCH_DEBUG")) {
-            fprintf(stderr, "kernel %s: retval %u duration %u\n", section,
-                    opts.retval, opts.duration);
+                        .data_size_out = sizeof out, .ctx_in = &md,
+                        .ctx_size_in = sizeof md, .repeat = (int)chunk);
+            err = bpf_prog_test_run_opts(bpf_program__fd(found), &opts);
+            double ns = (double)opts.duration;
+            if (err) {
+                bpf_object__close(obj);
+                *why = "BPF_PROG_TEST_RUN failed";
+                return err;
+            }
+            if (getenv("BENCH_DEBUG")) {
+                fprintf(stderr, "kernel %s: retval %u duration %u\n", section,
+                        opts.retval, opts.duration);
+            }
+            v[r] = ns < v[r] ? ns : v[r];
         }
     }
     bpf_object__close(obj);
@@ -329,8 +406,7 @@ main(int argc, char *argv[])
 #endif
     for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
         const struct bench_case *bc = &cases[c];
-        const char *sub = !strncmp(bc->file, "micro", 5) ? "bench"
-                                                         : "progs";
+        const char *sub = !strncmp(bc->file, "micro", 5) ? "bench" : "progs";
         char *path = xasprintf("%s/%s/%s", root, sub, bc->file);
         struct bpf_load_opts lo = {.fixed_seed = true};
         struct bpf_object *obj;

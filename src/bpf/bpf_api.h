@@ -112,6 +112,10 @@ int bpf_prog_jit(struct bpf_prog *, char **errp);
  * entries, the last one being 'size').  Returns false before compilation. */
 bool bpf_prog_jited(const struct bpf_prog *, const uint8_t **code,
                     size_t *size, const uint32_t **offs, size_t *n);
+/* Why the last run on this thread ended in a run-time error, or NULL: raw
+ * programs in the JIT stop (r0 = 0) on a memory access outside their
+ * memory and stack, or when they spend their instruction budget. */
+const char *bpf_last_run_error(void);
 
 /* The clock and CPU seen by helpers (ktime_get_ns, jiffies64,
  * get_smp_processor_id) on this thread.  Offline, the caller sets the
@@ -138,5 +142,38 @@ int bpf_map_update(struct bpf_map *, const void *key, const void *value,
                    uint64_t flags);
 int bpf_map_delete(struct bpf_map *, const void *key);
 int bpf_map_next_key(struct bpf_map *, const void *key, void *next_key);
+
+/* Sluice's own map type: the expiring flow table with slot allocation
+ * (map_flowtable.c, docs/maps.md).  Programs use the same number from
+ * progs/sluice_maps.h.  Values start with the entry's u32 slot. */
+#define BPF_MAP_TYPE_SLUICE_FLOWTABLE 0x5100
+/* Expired entries removed by one flow-table operation besides the one it
+ * meets (its key, or the oldest when full): the bound on its work. */
+#define BPF_FLOWTABLE_EXPIRE_BUDGET 4
+
+struct bpf_flowtable_stats {
+    uint64_t inserted;     /* Entries ever inserted. */
+    uint64_t expired;      /* Entries removed for idleness. */
+    uint64_t full;         /* Inserts refused with -E2BIG. */
+    uint32_t entries;      /* Entries held (live or awaiting removal). */
+    uint32_t live;         /* Entries not expired at the map's clock. */
+    uint32_t capacity;     /* Slots usable. */
+    uint64_t timeout_ns;   /* Idle timeout, 0 = never. */
+    uint64_t clock_ns;     /* Latest packet time a program saw. */
+    size_t elem_bytes;     /* Memory per slot: element plus bucket. */
+};
+
+/* Sets the capacity (1..max_entries slots) and idle timeout of a flow
+ * table and empties it.  Returns 0, -EINVAL (not a flow table) or -E2BIG
+ * (capacity 0 or above max_entries). */
+int bpf_flowtable_configure(struct bpf_map *, uint32_t capacity,
+                            uint64_t timeout_ns);
+/* Control-plane reverse lookup: copies the key and value (either may be
+ * NULL) of the live entry in 'slot'.  Returns 0, -ENOENT (free or
+ * expired), -E2BIG (slot >= capacity) or -EINVAL (not a flow table). */
+int bpf_flowtable_slot_key(struct bpf_map *, uint32_t slot, void *key,
+                           void *value);
+int bpf_flowtable_get_stats(const struct bpf_map *,
+                            struct bpf_flowtable_stats *);
 
 #endif

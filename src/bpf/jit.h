@@ -22,28 +22,28 @@
 /* Why a JIT run stopped early.  Each ends the run with r0 = 0, as the
  * interpreter does; only the raw-mode ones are errors for the caller. */
 enum bpf_jit_stop {
-    BPF_JIT_STOP_NONE = 0,       /* Ran to its exit. */
-    BPF_JIT_STOP_LD_PKT,         /* LD_ABS/LD_IND outside the packet. */
-    BPF_JIT_STOP_CALL_DEPTH,     /* More than BPF_MAX_CALL_DEPTH frames. */
-    BPF_JIT_STOP_MEM_OOB,        /* Raw mode: access outside the memory
-                                  * and the stack. */
-    BPF_JIT_STOP_BUDGET,         /* Raw mode: instruction budget spent. */
+    BPF_JIT_STOP_NONE = 0,   /* Ran to its exit. */
+    BPF_JIT_STOP_LD_PKT,     /* LD_ABS/LD_IND outside the packet. */
+    BPF_JIT_STOP_CALL_DEPTH, /* More than BPF_MAX_CALL_DEPTH frames. */
+    BPF_JIT_STOP_MEM_OOB,    /* Raw mode: access outside the memory
+                              * and the stack. */
+    BPF_JIT_STOP_BUDGET,     /* Raw mode: instruction budget spent. */
 };
 
 /* A compiled program.  Immutable once published in prog->jit. */
 struct bpf_jit_image {
-    uint8_t *code;               /* mmap()ed, read+exec. */
-    size_t size;                 /* Bytes of code. */
-    size_t map_size;             /* Bytes mapped (page multiple). */
-    uint32_t body_off;           /* Offset of insn 0's code: where tail
-                                  * calls into this program land. */
-    uint32_t n_insns;            /* Instructions translated. */
-    uint32_t *insn_off;          /* n_insns + 1 offsets into 'code': the
-                                  * code of insn i is [insn_off[i],
-                                  * insn_off[i + 1]) (for prog dump). */
-    bool raw;                    /* Raw-mode guards compiled in. */
-    struct bpf_insn *insns;      /* Copy of what was translated (n_insns),
-                                  * for bpf_jit_stale(). */
+    uint8_t *code;          /* mmap()ed, read+exec. */
+    size_t size;            /* Bytes of code. */
+    size_t map_size;        /* Bytes mapped (page multiple). */
+    uint32_t body_off;      /* Offset of insn 0's code: where tail
+                             * calls into this program land. */
+    uint32_t n_insns;       /* Instructions translated. */
+    uint32_t *insn_off;     /* n_insns + 1 offsets into 'code': the
+                             * code of insn i is [insn_off[i],
+                             * insn_off[i + 1]) (for prog dump). */
+    bool raw;               /* Raw-mode guards compiled in. */
+    struct bpf_insn *insns; /* Copy of what was translated (n_insns),
+                             * for bpf_jit_stale(). */
 };
 
 /* Compiles 'prog' (prog->xlated when the verifier made it, else

@@ -83,25 +83,38 @@
 #endif
 
 enum x86_reg {
-    RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI,
-    R8, R9, R10, R11, R12, R13, R14, R15,
+    RAX,
+    RCX,
+    RDX,
+    RBX,
+    RSP,
+    RBP,
+    RSI,
+    RDI,
+    R8,
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+    R14,
+    R15,
 };
 
 static const uint8_t reg_map[MAX_BPF_REG] = {
-    [BPF_REG_0] = RAX, [BPF_REG_1] = RDI, [BPF_REG_2] = RSI,
-    [BPF_REG_3] = RDX, [BPF_REG_4] = RCX, [BPF_REG_5] = R8,
-    [BPF_REG_6] = RBX, [BPF_REG_7] = R13, [BPF_REG_8] = R14,
-    [BPF_REG_9] = R15, [BPF_REG_10] = RBP,
+    [BPF_REG_0] = RAX, [BPF_REG_1] = RDI, [BPF_REG_2] = RSI,  [BPF_REG_3] = RDX,
+    [BPF_REG_4] = RCX, [BPF_REG_5] = R8,  [BPF_REG_6] = RBX,  [BPF_REG_7] = R13,
+    [BPF_REG_8] = R14, [BPF_REG_9] = R15, [BPF_REG_10] = RBP,
 };
 
 /* Run state, at r12. */
-#define RS_RSP 0       /* Where insn 0's prologue saved C's registers. */
-#define RS_TAIL 16     /* Tail calls taken. */
-#define RS_STOP 24     /* int *: where a stop reason is written. */
-#define RS_MEM 32      /* Raw mode: memory start, */
-#define RS_MEMLEN 40   /* its length, */
-#define RS_STK 48      /* the BPF stack's start, */
-#define RS_BUDGET 56   /* and the budget left. */
+#define RS_RSP 0     /* Where insn 0's prologue saved C's registers. */
+#define RS_TAIL 16   /* Tail calls taken. */
+#define RS_STOP 24   /* int *: where a stop reason is written. */
+#define RS_MEM 32    /* Raw mode: memory start, */
+#define RS_MEMLEN 40 /* its length, */
+#define RS_STK 48    /* the BPF stack's start, */
+#define RS_BUDGET 56 /* and the budget left. */
 #define RS_SIZE 64
 #define STACK_AREA (BPF_MAX_CALL_DEPTH * BPF_STACK_SIZE)
 /* Trampoline frame: run state + BPF stack + 8, so that after its two
@@ -118,16 +131,16 @@ struct jit {
     const struct bpf_insn *insns;
     uint32_t n;
     bool raw;
-    bool long_jumps;          /* Every jump rel32 (convergence fallback). */
-    uint8_t *buf;             /* Code of this pass (growing). */
-    size_t len, cap;          /* Bytes used and allocated. */
+    bool long_jumps; /* Every jump rel32 (convergence fallback). */
+    uint8_t *buf;    /* Code of this pass (growing). */
+    size_t len, cap; /* Bytes used and allocated. */
     bool oom;
     /* Offsets of the previous pass (input) and of this one (output). */
     uint32_t *body, *end, *fstart;
     uint32_t *nbody, *nend, *nfstart;
-    bool *is_func;            /* Function entry (insn 0, call targets). */
-    bool *is_target;          /* Some jump or call lands here. */
-    bool main_called;         /* Insn 0 is also a call target. */
+    bool *is_func;    /* Function entry (insn 0, call targets). */
+    bool *is_target;  /* Some jump or call lands here. */
+    bool main_called; /* Insn 0 is also a call target. */
     uint32_t abort_off[BPF_JIT_STOP_BUDGET + 1]; /* Stub per stop code. */
     char *err;
 };
@@ -351,8 +364,18 @@ emit_jcc32_to(struct jit *j, int cc, uint32_t target)
     emit32(j, (uint32_t)((int64_t)target - (int64_t)(j->len + 4)));
 }
 
-enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_BE = 6, CC_A = 7,
-       CC_L = 0xc, CC_GE = 0xd, CC_LE = 0xe, CC_G = 0xf };
+enum {
+    CC_B = 2,
+    CC_AE = 3,
+    CC_E = 4,
+    CC_NE = 5,
+    CC_BE = 6,
+    CC_A = 7,
+    CC_L = 0xc,
+    CC_GE = 0xd,
+    CC_LE = 0xe,
+    CC_G = 0xf
+};
 
 /* ---- Pieces of the frame ---- */
 
@@ -558,8 +581,8 @@ jit_tail_target(struct bpf_map *map, uint64_t index, uint64_t *rs)
     if (!target || !target->verified || target->kind != run->prog->kind) {
         return 0;
     }
-    const struct bpf_jit_image *img = __atomic_load_n(&target->jit,
-                                                      __ATOMIC_ACQUIRE);
+    const struct bpf_jit_image *img =
+        __atomic_load_n(&target->jit, __ATOMIC_ACQUIRE);
     if (!img) {
         /* Programs put in a program array after their chain started
          * running are compiled here, once. */
@@ -578,8 +601,8 @@ static void
 jit_error(struct jit *j, uint32_t idx, const char *what)
 {
     if (!j->err) {
-        j->err = xasprintf("insn %u (code 0x%02x): %s", idx,
-                           j->insns[idx].code, what);
+        j->err = xasprintf("insn %u (code 0x%02x): %s", idx, j->insns[idx].code,
+                           what);
     }
 }
 
@@ -663,8 +686,8 @@ emit_divmod(struct jit *j, const struct bpf_insn *insn)
             return;
         }
         check = sgn && insn->imm == -1;
-        emit_mov_imm64(j, R11, w ? (uint64_t)(int64_t)insn->imm
-                                 : (uint32_t)insn->imm);
+        emit_mov_imm64(j, R11,
+                       w ? (uint64_t)(int64_t)insn->imm : (uint32_t)insn->imm);
     }
     if (check) {
         RR(j, w, 0x85, R11, R11); /* test r11, r11 */
@@ -681,7 +704,7 @@ emit_divmod(struct jit *j, const struct bpf_insn *insn)
         if (w) {
             emit(j, 0x48);
         }
-        emit(j, 0x99); /* cqo / cdq */
+        emit(j, 0x99);          /* cqo / cdq */
         RR(j, w, 0xf7, 7, R11); /* idiv r11 */
     } else {
         RR(j, false, 0x31, RDX, RDX);
@@ -983,8 +1006,10 @@ emit_atomic(struct jit *j, uint32_t i, const struct bpf_insn *insn)
     int base;
     int32_t disp;
     static const uint8_t op_rr[16] = {
-        [BPF_ADD >> 4] = 0x01, [BPF_OR >> 4] = 0x09,
-        [BPF_AND >> 4] = 0x21, [BPF_XOR >> 4] = 0x31,
+        [BPF_ADD >> 4] = 0x01,
+        [BPF_OR >> 4] = 0x09,
+        [BPF_AND >> 4] = 0x21,
+        [BPF_XOR >> 4] = 0x31,
     };
 
     if (!w && BPF_SIZE(insn->code) != BPF_W) {
@@ -1064,9 +1089,10 @@ emit_insn(struct jit *j, uint32_t i)
         return emit_alu(j, i, insn);
 
     case BPF_LDX: {
-        static const uint32_t ld[4] = {
-            [BPF_W >> 3] = 0x8b, [BPF_H >> 3] = 0x0fb7,
-            [BPF_B >> 3] = 0x0fb6, [BPF_DW >> 3] = 0x8b};
+        static const uint32_t ld[4] = {[BPF_W >> 3] = 0x8b,
+                                       [BPF_H >> 3] = 0x0fb7,
+                                       [BPF_B >> 3] = 0x0fb6,
+                                       [BPF_DW >> 3] = 0x8b};
         static const uint32_t ldsx[4] = {
             [BPF_W >> 3] = 0x63, [BPF_H >> 3] = 0x0fbf, [BPF_B >> 3] = 0x0fbe};
         int size = size_bytes(insn->code);
@@ -1097,8 +1123,8 @@ emit_insn(struct jit *j, uint32_t i)
         mem_operand(j, insn->dst_reg, insn->off, size, &base, &disp);
         uint8_t pfx = size == 2 ? 0x66 : 0;
         if (cls == BPF_STX) {
-            emit_op(j, pfx, size == 8, size == 1 ? 0x88 : 0x89, src, base,
-                    true, disp, size == 1);
+            emit_op(j, pfx, size == 8, size == 1 ? 0x88 : 0x89, src, base, true,
+                    disp, size == 1);
         } else {
             emit_op(j, pfx, size == 8, size == 1 ? 0xc6 : 0xc7, 0, base, true,
                     disp, false);
@@ -1347,8 +1373,7 @@ image_free(struct bpf_jit_image *img)
 
 /* Compiles 'prog' into a new image. */
 static int
-jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp,
-          char **errp)
+jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
 {
     struct jit j = {
         .prog = prog,
@@ -1500,16 +1525,16 @@ bpf_jit_stale(const struct bpf_prog *prog)
     const struct bpf_insn *insns = prog->xlated ? prog->xlated : prog->insns;
     uint32_t n = prog->xlated ? prog->n_xlated : prog->n_insns;
 
-    return img && (img->n_insns != n ||
-                   memcmp(img->insns, insns, n * sizeof *insns));
+    return img &&
+           (img->n_insns != n || memcmp(img->insns, insns, n * sizeof *insns));
 }
 
 uint64_t
 bpf_jit_run(const struct bpf_prog *prog, uint64_t r1, uint64_t r2,
             enum bpf_jit_stop *stop)
 {
-    const struct bpf_jit_image *img = __atomic_load_n(&prog->jit,
-                                                      __ATOMIC_ACQUIRE);
+    const struct bpf_jit_image *img =
+        __atomic_load_n(&prog->jit, __ATOMIC_ACQUIRE);
     uint64_t (*fn)(uint64_t, uint64_t, int *);
     int code = BPF_JIT_STOP_NONE;
 

@@ -1,8 +1,10 @@
 /* Map creation: validates attributes, picks the type's operations and the
  * hash seed, and sizes per-CPU maps.  The types themselves live in
- * map_hash.c, map_array.c, map_lpm.c, map_ringbuf.c and map_queue.c, each
+ * map_hash.c, map_array.c, map_lpm.c, map_ringbuf.c, map_queue.c and
+ * map_flowtable.c (sluice's expiring flow table), each
  * opening with its layout and costs. */
 #include "bpf/maps.h"
+#include "bpf/bpf_api.h"
 #include "bpf/bpf_log.h"
 
 #include <errno.h>
@@ -97,6 +99,8 @@ ops_for_type(uint32_t type)
     case BPF_MAP_TYPE_QUEUE:
     case BPF_MAP_TYPE_STACK:
         return &bpf_queue_ops;
+    case BPF_MAP_TYPE_SLUICE_FLOWTABLE:
+        return &bpf_flowtable_ops;
     default:
         return NULL;
     }
@@ -114,7 +118,8 @@ bpf_map_create_internal(struct bpf_map *map)
     bool hash = map->type == BPF_MAP_TYPE_HASH ||
                 map->type == BPF_MAP_TYPE_PERCPU_HASH ||
                 map->type == BPF_MAP_TYPE_LRU_HASH ||
-                map->type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+                map->type == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+                map->type == BPF_MAP_TYPE_SLUICE_FLOWTABLE;
     if ((map->map_flags & BPF_F_ZERO_SEED) && !hash) {
         return bpf_map_invalid(map, "BPF_F_ZERO_SEED is for hash maps");
     }

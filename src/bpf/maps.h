@@ -120,6 +120,7 @@ struct bpf_map_costs {
     uint64_t visits;   /* Buckets, chain elements, trie nodes
                         * or array slots visited. */
     uint64_t key_cmps; /* Full key compares (memcmp). */
+    uint64_t expired;  /* Flow-table entries removed for idleness. */
 };
 extern BPF_TLS struct bpf_map_costs *bpf_map_costs;
 
@@ -145,6 +146,7 @@ extern const struct bpf_map_ops bpf_prog_array_ops;
 extern const struct bpf_map_ops bpf_lpm_ops;
 extern const struct bpf_map_ops bpf_ringbuf_ops;
 extern const struct bpf_map_ops bpf_queue_ops; /* QUEUE and STACK. */
+extern const struct bpf_map_ops bpf_flowtable_ops; /* SLUICE_FLOWTABLE. */
 
 /* Control-plane variants (see the per-CPU view above): the hash lookup
  * does not touch the LRU order and returns copy 0 of per-CPU values;

@@ -370,7 +370,8 @@ add_map(struct loader *ld, struct bpf_map *map, const void *init)
         (map->type == BPF_MAP_TYPE_HASH ||
          map->type == BPF_MAP_TYPE_PERCPU_HASH ||
          map->type == BPF_MAP_TYPE_LRU_HASH ||
-         map->type == BPF_MAP_TYPE_LRU_PERCPU_HASH)) {
+         map->type == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+         map->type == BPF_MAP_TYPE_SLUICE_FLOWTABLE)) {
         /* The kernel's flag for reproducible hash layouts. */
         map->map_flags |= BPF_F_ZERO_SEED;
     }

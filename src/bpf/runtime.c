@@ -176,8 +176,16 @@ mono_ns(void)
 /* ---- Execution mode (JIT or interpreter) ---- */
 
 static int default_mode = -1; /* enum bpf_exec_mode; -1 = not read yet. */
+static BPF_TLS const char *run_error; /* Why this thread's last run
+                                       * stopped, or NULL. */
 static bool jit_recheck;      /* SLUICE_BPF_JIT=2: recompile programs
                                * whose instructions changed (tests). */
+
+const char *
+bpf_last_run_error(void)
+{
+    return run_error;
+}
 
 void
 bpf_set_default_exec_mode(enum bpf_exec_mode mode)
@@ -291,14 +299,15 @@ run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
         start = mono_ns();
     }
     uint64_t ret;
+    run_error = NULL;
     if (use_jit(prog)) {
         enum bpf_jit_stop stop;
         ret = bpf_jit_run(prog, r1, r2, &stop);
         if (unlikely(stop >= BPF_JIT_STOP_MEM_OOB)) {
-            LOG_WARN_RL("program '%s' stopped: %s", prog->name,
-                        stop == BPF_JIT_STOP_MEM_OOB
+            run_error = stop == BPF_JIT_STOP_MEM_OOB
                             ? "memory access out of bounds"
-                            : "instruction budget spent");
+                            : "instruction budget spent (endless loop?)";
+            LOG_WARN_RL("program '%s' stopped: %s", prog->name, run_error);
         }
     } else {
         ret = bpf_interp_run(prog, r1, r2, &insns);

@@ -561,7 +561,8 @@ check_structure(struct env *env)
                             (long long) t);
             }
         }
-        if (falls && (next >= n || env->subprog_of[next] != env->subprog_of[idx])) {
+        if (falls && (next >= n
+                      || env->subprog_of[next] != env->subprog_of[idx])) {
             return verr(env, BPF_VERR_FALL_OFF_END, idx, NULL);
         }
     }
@@ -1205,8 +1206,11 @@ mark_precise_bt(struct env *env, struct bt *b)
     for (;;) {
         while (n--) {
             backtrack_insn(env, &hist[n], b);
+            if (bt_empty(b)) {
+                return;
+            }
         }
-        if (!p || bt_empty(b)) {
+        if (!p) {
             return;
         }
         for (int f = 0; f < BPF_MAX_CALL_DEPTH; f++) {
@@ -1240,23 +1244,38 @@ mark_precise_bt(struct env *env, struct bt *b)
                 }
             }
         }
+        if (bt_empty(b)) {
+            return;
+        }
         hist = p->st.hist;
         n = p->st.n_hist;
         p = p->parent;
     }
 }
 
-/* The exact range of register 'regno' (current frame) matters. */
+/* The exact ranges of registers 'r1' and 'r2' (current frame; -1 for
+ * none) matter. */
 static void
-mark_precise(struct env *env, int regno)
+mark_precise2(struct env *env, int r1, int r2)
 {
     struct bt b;
     memset(&b, 0, sizeof b);
-    if (curf(env)->regs[regno].type != T_SCALAR) {
-        return;
+    uint16_t *regs = &b.regs[env->cur->curframe];
+    if (r1 >= 0 && curf(env)->regs[r1].type == T_SCALAR) {
+        *regs |= (uint16_t) (1u << r1);
     }
-    b.regs[env->cur->curframe] = (uint16_t) (1u << regno);
-    mark_precise_bt(env, &b);
+    if (r2 >= 0 && curf(env)->regs[r2].type == T_SCALAR) {
+        *regs |= (uint16_t) (1u << r2);
+    }
+    if (*regs) {
+        mark_precise_bt(env, &b);
+    }
+}
+
+static void
+mark_precise(struct env *env, int regno)
+{
+    mark_precise2(env, regno, -1);
 }
 
 /* The current path was pruned by 'o': what was precise below 'o' is
@@ -2082,10 +2101,7 @@ do_cond_jmp(struct env *env, const struct bpf_insn *i, uint32_t idx)
     }
     if (taken >= 0) {
         /* The walk follows one way because of these values. */
-        mark_precise(env, i->dst_reg);
-        if (x) {
-            mark_precise(env, i->src_reg);
-        }
+        mark_precise2(env, i->dst_reg, x ? i->src_reg : -1);
     }
     if (taken == 1) {
         env->cur->insn_idx = target;
@@ -2101,10 +2117,7 @@ do_cond_jmp(struct env *env, const struct bpf_insn *i, uint32_t idx)
     struct vreg af = *a, bf = *b;
     bool f_ok = bpf_scalar_refine(&af.s, &bf.s, bpf_jmp_negate(op), is32);
     if (!t_ok || !f_ok) {
-        mark_precise(env, i->dst_reg);
-        if (x) {
-            mark_precise(env, i->src_reg);
-        }
+        mark_precise2(env, i->dst_reg, x ? i->src_reg : -1);
     }
     if (t_ok && f_ok) {
         struct vstate *other = push_state(env, target);

@@ -1,8 +1,8 @@
 /* `sluice prog dump|run` and `sluice bpf asm|disasm|exec`: the eBPF tools.
  *
  * These commands drive src/bpf directly, without a datapath: load an
- * object (or raw instructions), verify, run in the interpreter, print.
- * `prog run` mimics `bpftool prog run`: the program runs on one packet
+ * object (or raw instructions), verify, run in the interpreter or the JIT,
+ * print.  `prog run` mimics `bpftool prog run`: the program runs on one packet
  * (from hex or a pcap) in an XDP buffer with the kernel's 256 bytes of
  * headroom, and reports the verdict, the packet after the run and the
  * median time per run.  `bpf exec` is the raw conformance mode usable as a
@@ -127,20 +127,109 @@ choose_engine(struct bpf_prog *prog, enum bpf_exec_mode mode)
     return 0;
 }
 
+/* `prog dump --jited` (helper "jit"): the native code of each instruction
+ * of 'prog' (as the verifier rewrote it), disassembled when objdump or
+ * llvm-objdump is on PATH, else as hex bytes, then the total size. */
+static int
+dump_jited(struct bpf_prog *prog, struct ds *out)
+{
+    const uint8_t *code;
+    const uint32_t *offs;
+    size_t size, n;
+    char *err = NULL;
+
+    if (verify_or_complain(prog)) {
+        return 1;
+    }
+    if (bpf_prog_jit(prog, &err) ||
+        !bpf_prog_jited(prog, &code, &size, &offs, &n)) {
+        cli_error("%s: JIT: %s", prog->name, err ? err : "not available");
+        free(err);
+        return 1;
+    }
+    /* objdump's lines by address, when a disassembler is at hand. */
+    char **asm_at = xcalloc(size + 1, sizeof *asm_at);
+    char tmp[] = "/tmp/sluice-jit-XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd >= 0) {
+        bool written = write(fd, code, size) == (ssize_t)size;
+        close(fd);
+        const char *tools[] = {"objdump", "llvm-objdump"};
+        for (size_t t = 0; written && t < ARRAY_SIZE(tools); t++) {
+            char *cmd = xasprintf("%s -D -b binary -m i386:x86-64 %s "
+                                  "2>/dev/null",
+                                  tools[t], tmp);
+            FILE *p = popen(cmd, "r");
+            free(cmd);
+            bool any = false;
+            char line[512];
+            while (p && fgets(line, sizeof line, p)) {
+                unsigned long addr;
+                int pos;
+                if (sscanf(line, " %lx:%n", &addr, &pos) == 1 &&
+                    addr < size && !asm_at[addr]) {
+                    line[strcspn(line, "\n")] = '\0';
+                    asm_at[addr] = xstrdup(line);
+                    any = true;
+                }
+            }
+            if (p) {
+                pclose(p);
+            }
+            if (any) {
+                break;
+            }
+        }
+        unlink(tmp);
+    }
+    ds_put_format(out, "  (entry and stop stubs: %" PRIu32 " bytes)\n",
+                  offs[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (offs[i + 1] == offs[i] && i + 1 < n) {
+            continue; /* Second half of LD_IMM64. */
+        }
+        ds_put_format(out, "%5zu: ", i);
+        bpf_disasm_insn(prog->xlated ? prog->xlated : prog->insns, n, i,
+                        prog->maps, prog->n_maps, out);
+        ds_put_char(out, '\n');
+        for (uint32_t a = offs[i]; a < offs[i + 1]; a++) {
+            if (asm_at[a]) {
+                ds_put_format(out, "       %s\n", asm_at[a]);
+            }
+        }
+        if (!asm_at[offs[i]] && offs[i + 1] > offs[i]) {
+            ds_put_cstr(out, "       ");
+            ds_put_hex(out, code + offs[i], offs[i + 1] - offs[i]);
+            ds_put_char(out, '\n');
+        }
+    }
+    ds_put_format(out, "jited: %zu bytes of x86-64 for %zu instructions\n",
+                  size, n);
+    for (size_t a = 0; a <= size; a++) {
+        free(asm_at[a]);
+    }
+    free(asm_at);
+    return 0;
+}
+
 int
 cli_cmd_prog_dump(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"section", required_argument, NULL, 's'},
+        {"jited", no_argument, NULL, 'J'},
         {NULL, 0, NULL, 0},
     };
     const char *section = NULL;
+    bool jited = false;
     int c;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
         if (c == 's') {
             section = optarg;
+        } else if (c == 'J') {
+            jited = true;
         } else {
             return bad_option(argv);
         }
@@ -158,6 +247,7 @@ cli_cmd_prog_dump(int argc, char **argv)
     }
     struct ds out = DS_EMPTY_INITIALIZER;
     size_t shown = 0;
+    int rc = 0;
     for (size_t i = 0; i < bpf_object_n_progs(obj); i++) {
         struct bpf_prog *prog = bpf_object_prog(obj, i);
         if (section && strcmp(section, prog->section) &&
@@ -166,12 +256,17 @@ cli_cmd_prog_dump(int argc, char **argv)
         }
         ds_put_format(&out, "%s%s: %s, %" PRIu32 " insns\n", shown ? "\n" : "",
                       prog->section, prog->name, prog->n_insns);
-        bpf_disasm_insns(prog->insns, prog->n_insns, prog->maps, prog->n_maps,
-                         true, &out);
+        if (jited) {
+            rc |= dump_jited(prog, &out);
+        } else {
+            bpf_disasm_insns(prog->insns, prog->n_insns, prog->maps,
+                             prog->n_maps, true, &out);
+        }
         shown++;
     }
-    int rc = 0;
-    if (!shown) {
+    if (rc) {
+        /* The reason is printed. */
+    } else if (!shown) {
         rc = cli_error("%s: no program section '%s'", argv[optind], section);
     } else {
         fputs(ds_cstr(&out), stdout);
@@ -384,12 +479,21 @@ cli_cmd_prog_run(int argc, char **argv)
             run_xdp(prog, pkt, len, repeat, frame, &out, &out_len, &median);
         struct ds hexout = DS_EMPTY_INITIALIZER;
         ds_put_hex(&hexout, out, out_len);
+        /* The runtime fell back to the interpreter if the JIT refused. */
+        const uint8_t *code;
+        const uint32_t *offs;
+        size_t code_size, n_offs;
+        const char *engine =
+            bpf_prog_jited(prog, &code, &code_size, &offs, &n_offs)
+                ? "jit"
+                : "interpreter";
         if (json) {
             json_t *doc = json_pack(
-                "{s:s, s:s, s:I, s:s, s:s, s:I, s:I}", "section", prog->section,
-                "program", prog->name, "retval", (json_int_t)rv, "verdict",
-                xdp_verdict_name(rv), "packet", ds_cstr(&hexout), "repeat",
-                (json_int_t)repeat, "ns_per_run", (json_int_t)median);
+                "{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:s}", "section",
+                prog->section, "program", prog->name, "retval", (json_int_t)rv,
+                "verdict", xdp_verdict_name(rv), "packet", ds_cstr(&hexout),
+                "repeat", (json_int_t)repeat, "ns_per_run", (json_int_t)median,
+                "engine", engine);
             json_dumpf(doc, stdout, JSON_INDENT(2));
             fputc('\n', stdout);
             json_decref(doc);
@@ -397,8 +501,8 @@ cli_cmd_prog_run(int argc, char **argv)
             printf("section %s, program %s\n", prog->section, prog->name);
             printf("retval: %" PRIu64 " (%s)\n", rv, xdp_verdict_name(rv));
             printf("packet: %s\n", ds_cstr(&hexout));
-            printf("duration: %" PRIu64 " ns/run (median of %lu)\n", median,
-                   repeat);
+            printf("duration: %" PRIu64 " ns/run (median of %lu, %s)\n", median,
+                   repeat, engine);
         }
         ds_destroy(&hexout);
         free(frame);
@@ -538,7 +642,12 @@ cli_cmd_bpf_exec(int argc, char **argv)
             /* A zero-length memory still gets a valid pointer. */
             uint8_t dummy;
             uint64_t r0 = bpf_prog_run_raw(prog, mem ? mem : &dummy, mem_len);
-            printf("%" PRIx64 "\n", r0);
+            const char *run_err = bpf_last_run_error();
+            if (run_err) {
+                rc = cli_error("run stopped: %s", run_err);
+            } else {
+                printf("%" PRIx64 "\n", r0);
+            }
         }
         bpf_object_close(obj);
     }

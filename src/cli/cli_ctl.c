@@ -1,6 +1,8 @@
 /* The control-socket client commands: `sluice flow add|del|mod|dump`,
  * `sluice port ...`, `sluice prog load|unload|show`, `sluice map ...`,
- * `sluice nf p0f load`, `sluice trace`, `sluice stats`, `sluice reload`.
+ * `sluice nf ...` (every network-function command of configuration
+ * files, e.g. `sluice nf p0f load NAME FILE`), `sluice trace`,
+ * `sluice stats`, `sluice reload`.
  *
  * Each sends its words and arguments as one request to the running switch
  * (src/ctl/ctl.h) and prints the answer: the text output, or with -j the
@@ -31,15 +33,12 @@
  * while). */
 #define CLI_CTL_TIMEOUT_MS 60000
 
-/* Arguments (0-based, after the options) that are file names, made
- * absolute because the switch resolves them in its own directory. */
-static int
-path_arg_index(const char *words)
+/* Whether the arguments of 'words' may name files, which are then made
+ * absolute: the switch resolves names in its own working directory. */
+static bool
+takes_files(const char *words)
 {
-    if (!strcmp(words, "prog load") || !strcmp(words, "nf p0f load")) {
-        return 1;
-    }
-    return -1;
+    return !strcmp(words, "prog load") || !strcmp(words, "nf");
 }
 
 int
@@ -83,9 +82,11 @@ cli_cmd_ctl(int argc, char **argv)
         json_array_append_new(args, json_string("--no-stats"));
     }
     for (int i = optind; i < argc; i++) {
+        struct stat st;
         char *real = NULL;
 
-        if (i - optind == path_arg_index(words)) {
+        if (takes_files(words) && !stat(argv[i], &st) &&
+            S_ISREG(st.st_mode)) {
             real = realpath(argv[i], NULL);
         }
         json_array_append_new(args, json_string(real ? real : argv[i]));
@@ -95,8 +96,8 @@ cli_cmd_ctl(int argc, char **argv)
     json_object_set_new(req, "args", args);
     json_object_set_new(req, "json", json_boolean(json));
 
-    err = ctl_call(ctl_socket_path(ctl), req, CLI_CTL_TIMEOUT_MS, &resp,
-                   &error);
+    err =
+        ctl_call(ctl_socket_path(ctl), req, CLI_CTL_TIMEOUT_MS, &resp, &error);
     json_decref(req);
     if (err) {
         cli_error("%s", error);
@@ -109,9 +110,9 @@ cli_cmd_ctl(int argc, char **argv)
                   json_is_string(v) ? json_string_value(v) : "failed");
         status = 1;
     } else if (json) {
-        char *text = json_dumps(json_object_get(resp, "result"),
-                                JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                    JSON_ENCODE_ANY);
+        char *text =
+            json_dumps(json_object_get(resp, "result"),
+                       JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 
         printf("%s\n", text ? text : "null");
         free(text);

@@ -207,8 +207,8 @@ cli_cmd_switch(int argc, char **argv)
             return 1;
         }
     }
-    err = ctl_server_create(ctl_socket_path(ctl), switch_handle, &ctx,
-                            &server, &error);
+    err = ctl_server_create(ctl_socket_path(ctl), switch_handle, &ctx, &server,
+                            &error);
     if (err) {
         cli_error("%s", error);
         free(error);

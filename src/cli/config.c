@@ -30,7 +30,12 @@
 #include "flow/flow_parse.h"
 #include "flow/flow_prog.h"
 #include "flow/pipeline.h"
+#include "nf/nf_bridge.h"
+#include "nf/nf_lb.h"
+#include "nf/nf_nat.h"
 #include "nf/nf_p0f.h"
+#include "nf/nf_ports.h"
+#include "nf/nf_route.h"
 #include "bpf/bpf_api.h"
 #include "port/port.h"
 
@@ -75,6 +80,13 @@ static config_cmd_fn config_prog_unload;
 static config_cmd_fn config_map_update;
 static config_cmd_fn config_map_delete;
 static config_cmd_fn config_nf_p0f_load;
+static config_cmd_fn config_nf_route_load;
+static config_cmd_fn config_nf_bridge_static;
+static config_cmd_fn config_nf_port;
+static config_cmd_fn config_nf_nat;
+static config_cmd_fn config_nf_lb_backends;
+static config_cmd_fn config_nf_lb_down;
+static config_cmd_fn config_nf_lb_up;
 
 static const struct config_cmd config_cmds[] = {
     {"port add", config_port_add, 2, 2, false, true, "N TYPE:ARGS"},
@@ -88,6 +100,18 @@ static const struct config_cmd config_cmds[] = {
     {"map delete", config_map_delete, 3, 3, false, false, "NAME MAP KEY_HEX"},
     {"nf p0f load", config_nf_p0f_load, 2, 3, false, false,
      "NAME P0F_FILE [LABEL_SUBSTRING]"},
+    {"nf route load", config_nf_route_load, 2, 3, false, false,
+     "NAME ROUTE_FILE [--pfx2as]"},
+    {"nf bridge static", config_nf_bridge_static, 4, 4, false, false,
+     "NAME MAC IN_PORT OUT_PORT|drop"},
+    {"nf port", config_nf_port, 4, 4, false, false,
+     "NAME PORT MAC NEXTHOP_MAC"},
+    {"nf nat", config_nf_nat, 1, 6, false, false,
+     "NAME wan=PORT ip=A.B.C.D [first_port=S] [capacity=N] [timeout=SEC]"},
+    {"nf lb backends", config_nf_lb_backends, 2, 6, false, false,
+     "NAME FILE vip=IP:PORT [table=M] [capacity=N] [timeout=SEC]"},
+    {"nf lb down", config_nf_lb_down, 2, 2, false, false, "NAME BACKEND"},
+    {"nf lb up", config_nf_lb_up, 2, 2, false, false, "NAME BACKEND"},
 };
 
 /* Parses a decimal port number. */
@@ -372,6 +396,256 @@ config_nf_p0f_load(struct config_ctx *ctx, const struct config_arg *args,
     }
     free(path);
     return error;
+}
+
+/* The map 'map_name' of loaded program 'prog' (argument 'arg'), or NULL
+ * with '*error' and '*err_col' set; 'what' names the program expected. */
+static struct bpf_map *
+nf_prog_map(struct config_ctx *ctx, const struct config_arg *arg,
+            const char *map_name, const char *what, char **error,
+            int *err_col)
+{
+    struct bpf_object *obj = flow_progs_object(dp_progs(ctx->dp), arg->text);
+    struct bpf_map *map = obj ? bpf_object_find_map(obj, map_name) : NULL;
+
+    if (!obj) {
+        *error = xasprintf("no program named '%s' is loaded", arg->text);
+    } else if (!map) {
+        *error = xasprintf("program '%s' has no map '%s' (is it %s?)",
+                           arg->text, map_name, what);
+    }
+    if (!map) {
+        *err_col = arg->col;
+    }
+    return map;
+}
+
+/* "nf route load NAME FILE [--pfx2as]": adds the routes of a route file
+ * (or of a RouteViews pfx2as file, mapped onto the ports set with
+ * 'nf port') to the router NAME. */
+static char *
+config_nf_route_load(struct config_ctx *ctx, const struct config_arg *args,
+                     int n_args, int end_col, int *err_col)
+{
+    char *error = NULL;
+    struct bpf_map *map = nf_prog_map(ctx, &args[0], NF_ROUTE_MAP,
+                                      "progs/router.o", &error, err_col);
+    if (!map) {
+        return error;
+    }
+    bool pfx2as = n_args > 2;
+    if (pfx2as && strcmp(args[2].text, "--pfx2as")) {
+        *err_col = args[2].col;
+        return xasprintf("expected '--pfx2as', got '%s'", args[2].text);
+    }
+
+    struct nf_port_entry *ports = NULL;
+    size_t n_ports = 0;
+    if (pfx2as) {
+        struct bpf_map *pm = nf_prog_map(ctx, &args[0], NF_PORTS_MAP,
+                                         "progs/router.o", &error, err_col);
+        if (!pm) {
+            return error;
+        }
+        error = nf_ports_list(pm, &ports, &n_ports);
+        if (error) {
+            *err_col = args[0].col;
+            return error;
+        }
+    }
+
+    char *path = port_resolve_path(ctx->base_dir, args[1].text);
+    struct nf_route_table t;
+    error = pfx2as ? nf_route_load_pfx2as(path, ports, n_ports, &t)
+                   : nf_route_load(path, &t);
+    if (!error) {
+        char *e = nf_route_fill_map(&t, map);
+        if (e) {
+            error = xasprintf("%s:%s", path, e);
+            free(e);
+        }
+        nf_route_table_destroy(&t);
+    }
+    if (error) {
+        *err_col = args[1].col;
+    }
+    free(ports);
+    free(path);
+    return error;
+}
+
+/* "nf bridge static NAME MAC IN_PORT OUT_PORT|drop": a static entry of
+ * the bridge NAME. */
+static char *
+config_nf_bridge_static(struct config_ctx *ctx,
+                        const struct config_arg *args, int n_args,
+                        int end_col, int *err_col)
+{
+    char *error = NULL;
+    struct bpf_map *map = nf_prog_map(ctx, &args[0], NF_BRIDGE_STATIC_MAP,
+                                      "progs/bridge.o", &error, err_col);
+    uint8_t mac[6];
+    uint32_t in_port, out;
+
+    if (!map) {
+        return error;
+    }
+    if ((error = nf_parse_mac(args[1].text, mac))) {
+        *err_col = args[1].col;
+    } else if ((error = nf_parse_port(args[2].text, &in_port))) {
+        *err_col = args[2].col;
+    } else if ((error = nf_bridge_parse_out(args[3].text, &out)) ||
+               (error = nf_bridge_static_set(map, mac, in_port, out))) {
+        *err_col = args[3].col;
+    }
+    return error;
+}
+
+/* "nf port NAME PORT MAC NEXTHOP_MAC": the MAC of port PORT and of its
+ * next hop, for the MAC rewrites of program NAME. */
+static char *
+config_nf_port(struct config_ctx *ctx, const struct config_arg *args,
+               int n_args, int end_col, int *err_col)
+{
+    char *error = NULL;
+    struct bpf_map *map = nf_prog_map(ctx, &args[0], NF_PORTS_MAP,
+                                      "a program with a port MAC table",
+                                      &error, err_col);
+    struct nf_port_macs macs;
+    uint32_t port;
+
+    if (!map) {
+        return error;
+    }
+    if ((error = nf_parse_port(args[1].text, &port))) {
+        *err_col = args[1].col;
+    } else if ((error = nf_parse_mac(args[2].text, macs.mac))) {
+        *err_col = args[2].col;
+    } else if ((error = nf_parse_mac(args[3].text, macs.nexthop))) {
+        *err_col = args[3].col;
+    } else if ((error = nf_ports_set(map, port, &macs))) {
+        *err_col = args[0].col;
+    }
+    return error;
+}
+
+/* The object of loaded program 'arg' (NF commands), or NULL with an
+ * error. */
+static struct bpf_object *
+nf_prog_object(struct config_ctx *ctx, const struct config_arg *arg,
+               char **error, int *err_col)
+{
+    struct bpf_object *obj = flow_progs_object(dp_progs(ctx->dp), arg->text);
+    if (!obj) {
+        *err_col = arg->col;
+        *error = xasprintf("no program named '%s' is loaded", arg->text);
+    }
+    return obj;
+}
+
+/* "nf nat NAME wan=PORT ip=A.B.C.D [first_port=S] [capacity=N]
+ * [timeout=SEC]": configures the NAT program NAME (nf/nf_nat.h). */
+static char *
+config_nf_nat(struct config_ctx *ctx, const struct config_arg *args,
+              int n_args, int end_col, int *err_col)
+{
+    char *error = NULL;
+    struct bpf_object *obj = nf_prog_object(ctx, &args[0], &error, err_col);
+    char *argv[CONFIG_MAX_TOKENS];
+    struct nf_nat_params np;
+    int bad = 0;
+
+    if (!obj) {
+        return error;
+    }
+    for (int i = 1; i < n_args; i++) {
+        argv[i - 1] = args[i].text;
+    }
+    error = nf_nat_parse(n_args - 1, argv, &np, &bad);
+    if (error) {
+        *err_col = bad + 1 < n_args ? args[bad + 1].col : end_col;
+        return error;
+    }
+    error = nf_nat_apply(obj, &np);
+    if (error) {
+        *err_col = args[0].col;
+    }
+    return error;
+}
+
+/* "nf lb backends NAME FILE vip=IP:PORT [table=M] [capacity=N]
+ * [timeout=SEC]": loads a backends file into the load balancer NAME and
+ * builds its Maglev table (nf/nf_lb.h). */
+static char *
+config_nf_lb_backends(struct config_ctx *ctx, const struct config_arg *args,
+                      int n_args, int end_col, int *err_col)
+{
+    char *error = NULL;
+    struct bpf_object *obj = nf_prog_object(ctx, &args[0], &error, err_col);
+    char *argv[CONFIG_MAX_TOKENS];
+    struct nf_lb_params lp;
+    struct lb_backend *list;
+    size_t n;
+    int bad = 0;
+
+    if (!obj) {
+        return error;
+    }
+    for (int i = 2; i < n_args; i++) {
+        argv[i - 2] = args[i].text;
+    }
+    error = nf_lb_parse(n_args - 2, argv, &lp, &bad);
+    if (error) {
+        *err_col = bad + 2 < n_args ? args[bad + 2].col : end_col;
+        return error;
+    }
+    char *path = port_resolve_path(ctx->base_dir, args[1].text);
+    error = nf_lb_parse_backends(path, &list, &n);
+    free(path);
+    if (error) {
+        *err_col = args[1].col;
+        return error;
+    }
+    error = nf_lb_apply(obj, &lp, list, n);
+    if (error) {
+        *err_col = args[0].col;
+    }
+    free(list);
+    return error;
+}
+
+static char *
+config_nf_lb_health(struct config_ctx *ctx, const struct config_arg *args,
+                    bool up, int *err_col)
+{
+    char *error = NULL;
+    struct bpf_object *obj = nf_prog_object(ctx, &args[0], &error, err_col);
+
+    if (!obj) {
+        return error;
+    }
+    error = nf_lb_set_up(obj, args[1].text, up);
+    if (error) {
+        *err_col = args[1].col;
+    }
+    return error;
+}
+
+/* "nf lb down NAME BACKEND": takes a backend out of the Maglev table; only
+ * its connections move. */
+static char *
+config_nf_lb_down(struct config_ctx *ctx, const struct config_arg *args,
+                  int n_args, int end_col, int *err_col)
+{
+    return config_nf_lb_health(ctx, args, false, err_col);
+}
+
+/* "nf lb up NAME BACKEND": puts a backend back into the table. */
+static char *
+config_nf_lb_up(struct config_ctx *ctx, const struct config_arg *args,
+                int n_args, int end_col, int *err_col)
+{
+    return config_nf_lb_health(ctx, args, true, err_col);
 }
 
 /* A line split into tokens, with its command. */

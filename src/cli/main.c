@@ -136,8 +136,10 @@ static const struct cli_cmd commands[] = {
      "Writes one entry of a program's map."},
     {"map delete", cli_cmd_ctl, "NAME MAP KEY_HEX [--ctl S]",
      "Deletes one entry of a program's map."},
-    {"nf p0f load", cli_cmd_ctl, "NAME P0F_FILE [LABEL] [--ctl S]",
-     "Fills p0f program NAME's signatures from a p0f.fp file."},
+    {"nf", cli_cmd_ctl, "SUBCOMMAND ARGS... [--ctl S]",
+     "Sends a network-function command of configuration files (nf p0f\n"
+     "load NAME FILE, nf route load ..., nf nat ..., ...) to the running\n"
+     "switch; arguments naming existing files are made absolute."},
     {"stats", cli_cmd_ctl, "[-j] [--ctl S]",
      "Per datapath thread: packets, batches, average batch, ns per packet,\n"
      "polls, idle polls, sleeps; drop counters; rule and port counts."},
@@ -148,20 +150,26 @@ static const struct cli_cmd commands[] = {
      "instructions, instructions processed, states, verification time; on\n"
      "rejection the reason code, the message and the instructions around\n"
      "the culprit.  -j: JSON.  Exit status 0 only if all are accepted."},
-    {"prog dump", cli_cmd_prog_dump, "FILE.o [--section S]",
+    {"prog dump", cli_cmd_prog_dump, "FILE.o [--section S] [--jited]",
      "Disassembles every program of FILE.o (or the one in section S).\n"
-     "  --section S   only the program of section (or function) S"},
+     "  --section S   only the program of section (or function) S\n"
+     "  --jited       verify and JIT it; show each instruction's x86-64 code\n"
+     "                (disassembled when objdump is on PATH, else hex) and\n"
+     "                the code size"},
     {"prog run", cli_cmd_prog_run,
      "FILE.o [--section S] (--packet HEX | --pcap F [--index N]) "
-     "[--repeat N] [-j]",
-     "Verifies and runs an XDP program on one packet in the interpreter;\n"
-     "prints the return value, the packet after the run (hex) and the\n"
-     "median time per run.\n"
+     "[--repeat N] [--interpret|--jit] [-j]",
+     "Verifies and runs an XDP program on one packet; prints the return\n"
+     "value, the packet after the run (hex), the median time per run and\n"
+     "the engine that ran it.\n"
      "  --section S   program section or function (needed if several)\n"
      "  --packet HEX  the packet, as hex digits\n"
      "  --pcap F      take the packet from pcap file F ...\n"
      "  --index N     ... the N-th one, counting from 0 (default 0)\n"
      "  --repeat N    run N times on fresh copies (default 1)\n"
+     "  --interpret   run in the interpreter\n"
+     "  --jit         run in the JIT (an error if it cannot take the\n"
+     "                program); default: the runtime's choice\n"
      "  -j, --json    print a JSON object"},
     {"bpf asm", cli_cmd_bpf_asm, "< TEXT > BYTECODE",
      "Assembles eBPF text (as 'sluice bpf disasm' prints it) from stdin\n"
@@ -173,7 +181,8 @@ static const struct cli_cmd commands[] = {
      "prints r0 in hex.  Load, verification or run errors go to stderr\n"
      "with a non-zero exit status.\n"
      "  --interpret   use the interpreter (default)\n"
-     "  --jit         use the JIT (not available yet)"},
+     "  --jit         use the JIT (an error where it is not available or\n"
+     "                cannot take the program)"},
 };
 
 static const struct cli_cmd *current_cmd;

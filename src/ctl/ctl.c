@@ -211,8 +211,8 @@ ctl_server_create(const char *path, ctl_handler_cb *handler, void *aux,
     if (err == -EADDRINUSE) {
         /* A stale file from a switch that died, or a live switch? */
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        bool alive = probe >= 0 &&
-                     !connect(probe, (struct sockaddr *)&sun, sizeof sun);
+        bool alive =
+            probe >= 0 && !connect(probe, (struct sockaddr *)&sun, sizeof sun);
 
         if (probe >= 0) {
             close(probe);
@@ -282,8 +282,8 @@ ctl_server_pollfds(const struct ctl_server *s, struct pollfd *fds, size_t max)
     }
     for (size_t i = 0; i < CTL_MAX_CLIENTS && n < max; i++) {
         if (s->clients[i].fd >= 0) {
-            fds[n++] = (struct pollfd){.fd = s->clients[i].fd,
-                                       .events = POLLIN};
+            fds[n++] =
+                (struct pollfd){.fd = s->clients[i].fd, .events = POLLIN};
         }
     }
     return n;
@@ -462,8 +462,7 @@ ctl_call(const char *path, const json_t *request, int timeout_ms,
         return err;
     }
     text = json_dumps(request, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!ctl_write_all(fd, text, strlen(text)) ||
-        !ctl_write_all(fd, "\n", 1)) {
+    if (!ctl_write_all(fd, text, strlen(text)) || !ctl_write_all(fd, "\n", 1)) {
         err = -errno;
         *errp = xasprintf("%s: send failed: %s", path, strerror(errno));
         free(text);
@@ -477,10 +476,8 @@ ctl_call(const char *path, const json_t *request, int timeout_ms,
         char buf[65536];
         ssize_t n;
 
-        if (now >= deadline ||
-            poll(&pfd, 1, (int)(deadline - now)) == 0) {
-            *errp = xasprintf("%s: no response within %d ms", path,
-                              timeout_ms);
+        if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) == 0) {
+            *errp = xasprintf("%s: no response within %d ms", path, timeout_ms);
             err = -ETIMEDOUT;
             break;
         }
@@ -489,8 +486,8 @@ ctl_call(const char *path, const json_t *request, int timeout_ms,
             continue;
         }
         if (n <= 0) {
-            *errp = xasprintf("%s: connection closed before the response",
-                              path);
+            *errp =
+                xasprintf("%s: connection closed before the response", path);
             err = -ECONNRESET;
             break;
         }

@@ -81,8 +81,7 @@ size_t ctl_server_pollfds(const struct ctl_server *, struct pollfd *fds,
 /* Acts on the poll() results of the 'n' entries filled by
  * ctl_server_pollfds(): accepts, reads, answers complete lines, drops
  * closed or misbehaving clients. */
-void ctl_server_handle(struct ctl_server *, const struct pollfd *fds,
-                       size_t n);
+void ctl_server_handle(struct ctl_server *, const struct pollfd *fds, size_t n);
 
 /* Client: connects to 'path', sends 'request' and waits up to 'timeout_ms'
  * for the response, stored in '*responsep'. */

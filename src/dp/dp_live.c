@@ -65,13 +65,13 @@ LOG_DEFINE_MODULE(dp_live);
 #define DPL_DIRTY_MAX 64
 
 struct dpl_port {
-    uint32_t number;          /* Port number. */
-    char *spec;               /* Spec it was opened with (owned). */
-    struct port *port;        /* Open port (owned). */
-    unsigned int thread;      /* Datapath thread that polls it. */
-    bool can_rx;              /* Whether it receives at all. */
-    pthread_spinlock_t tx_lock;    /* Serializes tx with several threads. */
-    uint64_t parse_errors;         /* Packets whose parse stopped early. */
+    uint32_t number;                /* Port number. */
+    char *spec;                     /* Spec it was opened with (owned). */
+    struct port *port;              /* Open port (owned). */
+    unsigned int thread;            /* Datapath thread that polls it. */
+    bool can_rx;                    /* Whether it receives at all. */
+    pthread_spinlock_t tx_lock;     /* Serializes tx with several threads. */
+    uint64_t parse_errors;          /* Packets whose parse stopped early. */
     uint8_t dirty[DPL_MAX_THREADS]; /* Thread queued output since flush. */
 };
 
@@ -81,36 +81,36 @@ struct dpl_version {
     struct pipeline *pl[DPL_MAX_THREADS]; /* One per thread. */
     struct dpl_port **ports;              /* Sorted by number. */
     size_t n_ports;
-    struct dpl_port **by_number;          /* Index by number, or NULL. */
-    uint32_t n_by_number;                 /* Entries in 'by_number'. */
+    struct dpl_port **by_number; /* Index by number, or NULL. */
+    uint32_t n_by_number;        /* Entries in 'by_number'. */
 };
 
 struct dpl_thread {
-    struct dpl *dpl;          /* Owner. */
-    unsigned int id;          /* Index in dpl->threads. */
+    struct dpl *dpl; /* Owner. */
+    unsigned int id; /* Index in dpl->threads. */
     pthread_t tid;
-    struct dpl_version *cur;  /* Version of the batch being processed. */
+    struct dpl_version *cur; /* Version of the batch being processed. */
     struct dpl_port *dirty[DPL_DIRTY_MAX]; /* Ports to flush. */
     unsigned int n_dirty;
     /* Counters, written by the thread only (read racily on x86-64). */
-    uint64_t packets;     /* Packets processed. */
-    uint64_t batches;     /* Non-empty batches. */
-    uint64_t polls;       /* rx_batch calls. */
-    uint64_t idle_polls;  /* rx_batch calls that returned nothing. */
-    uint64_t sleeps;      /* Times it slept in poll(). */
-    uint64_t busy_ns;     /* Time spent processing batches (ns). */
-};
+    uint64_t packets;    /* Packets processed. */
+    uint64_t batches;    /* Non-empty batches. */
+    uint64_t polls;      /* rx_batch calls. */
+    uint64_t idle_polls; /* rx_batch calls that returned nothing. */
+    uint64_t sleeps;     /* Times it slept in poll(). */
+    uint64_t busy_ns;    /* Time spent processing batches (ns). */
+} __attribute__((aligned(64))); /* No false sharing between threads. */
 
 /* Control-thread record of a rule, keyed by table, priority and match. */
 struct dpl_rec {
-    struct dpl_rec *next; /* Hash chain. */
-    char *key;            /* "TABLE/PRIORITY/MATCH" (owned). */
+    struct dpl_rec *next;  /* Hash chain. */
+    char *key;             /* "TABLE/PRIORITY/MATCH" (owned). */
     uint64_t base_packets; /* Counted by retired versions. */
     uint64_t base_bytes;
-    uint64_t cur_packets;  /* Current version (scratch of dpl_collect). */
+    uint64_t cur_packets; /* Current version (scratch of dpl_collect). */
     uint64_t cur_bytes;
-    uint64_t used_ns;      /* Wall clock when it last matched. */
-    bool mark;             /* Scratch. */
+    uint64_t used_ns; /* Wall clock when it last matched. */
+    bool mark;        /* Scratch. */
 };
 
 #define DPL_REC_BUCKETS 4096
@@ -118,18 +118,18 @@ struct dpl_rec {
 struct dpl {
     unsigned int n_threads;
     struct dpl_thread threads[DPL_MAX_THREADS];
-    bool started;                 /* Threads running. */
-    int stop;                     /* Set to end the threads. */
+    bool started; /* Threads running. */
+    int stop;     /* Set to end the threads. */
 
-    struct dpl_version *version;  /* Published (RCU). */
-    struct dp *shadow;            /* Rules and programs (control thread). */
-    struct dpl_port **ports;      /* Open ports, sorted by number. */
+    struct dpl_version *version; /* Published (RCU). */
+    struct dp *shadow;           /* Rules and programs (control thread). */
+    struct dpl_port **ports;     /* Open ports, sorted by number. */
     size_t n_ports;
-    struct dpl_port **retired;    /* Ports to close after a grace period. */
+    struct dpl_port **retired; /* Ports to close after a grace period. */
     size_t n_retired;
-    struct dpl_rec *recs[DPL_REC_BUCKETS];  /* Rule records. */
-    uint64_t base_drops[PIPELINE_N_DROPS];  /* From retired versions. */
-    size_t n_timed;               /* Rules with an idle or hard timeout. */
+    struct dpl_rec *recs[DPL_REC_BUCKETS]; /* Rule records. */
+    uint64_t base_drops[PIPELINE_N_DROPS]; /* From retired versions. */
+    size_t n_timed; /* Rules with an idle or hard timeout. */
 };
 
 static uint64_t
@@ -144,8 +144,7 @@ dpl_now(void)
 /* ---- Datapath threads. ---- */
 
 static void
-dpl_port_tx(struct dpl_thread *t, struct dpl_port *dpp,
-            const struct packet *p)
+dpl_port_tx(struct dpl_thread *t, struct dpl_port *dpp, const struct packet *p)
 {
     if (t->dpl->n_threads > 1) {
         pthread_spin_lock(&dpp->tx_lock);
@@ -200,8 +199,8 @@ dpl_output(void *aux, uint32_t number, const struct packet *p)
 }
 
 static void
-dpl_process(struct dpl_thread *t, struct dpl_version *v,
-            struct dpl_port *in, struct packet_batch *b)
+dpl_process(struct dpl_thread *t, struct dpl_version *v, struct dpl_port *in,
+            struct packet_batch *b)
 {
     uint64_t now = dpl_now();
 
@@ -295,10 +294,10 @@ dpl_thread_main(void *aux)
 static char *
 dpl_rule_key(const json_t *rule)
 {
-    return xasprintf(
-        "%d/%d/%s", (int)json_integer_value(json_object_get(rule, "table")),
-        (int)json_integer_value(json_object_get(rule, "priority")),
-        json_string_value(json_object_get(rule, "match")));
+    return xasprintf("%d/%d/%s",
+                     (int)json_integer_value(json_object_get(rule, "table")),
+                     (int)json_integer_value(json_object_get(rule, "priority")),
+                     json_string_value(json_object_get(rule, "match")));
 }
 
 static struct dpl_rec *
@@ -339,19 +338,20 @@ dpl_rules_json(const struct pipeline *pl, uint64_t now)
 /* Adds the rule counters of 'v''s pipelines to the records' 'cur' (when
  * 'into_base' is false) or 'base' counters. */
 static void
-dpl_count_version(struct dpl *dpl, const struct dpl_version *v,
-                  bool into_base, uint64_t now)
+dpl_count_version(struct dpl *dpl, const struct dpl_version *v, bool into_base,
+                  uint64_t now)
 {
     for (unsigned int t = 0; t < dpl->n_threads; t++) {
         json_t *rules = dpl_rules_json(v->pl[t], now);
         size_t i;
         json_t *r;
 
-        json_array_foreach (rules, i, r) {
+        json_array_foreach(rules, i, r)
+        {
             char *key = dpl_rule_key(r);
             struct dpl_rec *rec = dpl_rec_find(dpl, key, false, now);
-            uint64_t n = (uint64_t)json_integer_value(
-                json_object_get(r, "n_packets"));
+            uint64_t n =
+                (uint64_t)json_integer_value(json_object_get(r, "n_packets"));
             uint64_t bytes =
                 (uint64_t)json_integer_value(json_object_get(r, "n_bytes"));
 
@@ -436,7 +436,8 @@ dpl_add_rules(struct pipeline *pl, const json_t *rules, bool keep_time,
     size_t i;
     json_t *r;
 
-    json_array_foreach (rules, i, r) {
+    json_array_foreach(rules, i, r)
+    {
         const char *text = json_string_value(json_object_get(r, "flow"));
         double d = json_number_value(json_object_get(r, "duration"));
         uint64_t ago = (uint64_t)llround(d * 1e9);
@@ -498,7 +499,9 @@ dpl_version_build(struct dpl *dpl, struct dpl_version **vp)
 
     v->n_ports = dpl->n_ports;
     v->ports = xcalloc(v->n_ports ? v->n_ports : 1, sizeof *v->ports);
-    memcpy(v->ports, dpl->ports, v->n_ports * sizeof *v->ports);
+    if (v->n_ports) {
+        memcpy(v->ports, dpl->ports, v->n_ports * sizeof *v->ports);
+    }
     v->n_by_number = v->n_ports ? v->ports[v->n_ports - 1]->number + 1 : 1;
     v->by_number = xcalloc(v->n_by_number, sizeof *v->by_number);
     for (size_t i = 0; i < v->n_ports; i++) {
@@ -566,7 +569,8 @@ dpl_publish(struct dpl *dpl, const json_t *reset, struct dp *old_shadow)
     /* Records follow the shadow's rules. */
     rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
     dpl->n_timed = 0;
-    json_array_foreach (rules, i, r) {
+    json_array_foreach(rules, i, r)
+    {
         dpl->n_timed +=
             json_integer_value(json_object_get(r, "idle_timeout")) ||
             json_integer_value(json_object_get(r, "hard_timeout"));
@@ -703,16 +707,18 @@ dpl_port_find(const struct dpl *dpl, uint32_t number, size_t *idx)
     return NULL;
 }
 
-/* Opens a port; the thread polling it is the one with the fewest ports. */
+/* Opens a port; the thread polling it is the one with the fewest of the
+ * ports 'others' (the port set it will join). */
 static char *
 dpl_port_open(struct dpl *dpl, uint32_t number, const char *spec,
-              struct dpl_port **dppp)
+              const char *base_dir, struct dpl_port *const *others,
+              size_t n_others, struct dpl_port **dppp)
 {
     unsigned int load[DPL_MAX_THREADS] = {0};
     struct dpl_port *dpp;
     struct port *port;
     char *error = NULL;
-    int err = port_open(number, spec, NULL, &port, &error);
+    int err = port_open(number, spec, base_dir, &port, &error);
 
     if (err) {
         return error ? error : xasprintf("%s: %s", spec, strerror(-err));
@@ -723,8 +729,10 @@ dpl_port_open(struct dpl *dpl, uint32_t number, const char *spec,
     dpp->port = port;
     dpp->can_rx = port_can_rx(port);
     pthread_spin_init(&dpp->tx_lock, PTHREAD_PROCESS_PRIVATE);
-    for (size_t i = 0; i < dpl->n_ports; i++) {
-        load[dpl->ports[i]->thread]++;
+    for (size_t i = 0; i < n_others; i++) {
+        if (others[i]) {
+            load[others[i]->thread]++;
+        }
     }
     for (unsigned int t = 1; t < dpl->n_threads; t++) {
         if (load[t] < load[dpp->thread]) {
@@ -753,8 +761,8 @@ dpl_ports_insert(struct dpl *dpl, struct dpl_port *dpp)
 static void
 dpl_ports_retire(struct dpl *dpl, size_t idx)
 {
-    dpl->retired = xrealloc(dpl->retired,
-                            (dpl->n_retired + 1) * sizeof *dpl->retired);
+    dpl->retired =
+        xrealloc(dpl->retired, (dpl->n_retired + 1) * sizeof *dpl->retired);
     dpl->retired[dpl->n_retired++] = dpl->ports[idx];
     memmove(&dpl->ports[idx], &dpl->ports[idx + 1],
             (dpl->n_ports - idx - 1) * sizeof *dpl->ports);
@@ -820,7 +828,8 @@ dpl_cmd_port_add(struct dpl *dpl, size_t argc, const char *const *argv)
                              dpl->ports[i]->number);
         }
     }
-    error = dpl_port_open(dpl, number, argv[1], &dpp);
+    error = dpl_port_open(dpl, number, argv[1], NULL, dpl->ports, dpl->n_ports,
+                          &dpp);
     if (error) {
         return error;
     }
@@ -919,8 +928,7 @@ dpl_exec_config(struct dpl *dpl, const char *command, size_t argc,
 {
     char *line = dpl_join(command, argc, argv);
     int col = 1;
-    char *error = config_exec_line(dpl->shadow, line, NULL, 0, dpl_now(),
-                                   &col);
+    char *error = config_exec_line(dpl->shadow, line, NULL, 0, dpl_now(), &col);
 
     if (error) {
         int arg_col = col - (int)strlen(command) - 1;
@@ -1034,13 +1042,15 @@ dpl_cmd_flow_mod(struct dpl *dpl, size_t argc, const char *const *argv)
     pipeline_del(scratch, &mod);
     left = dpl_rules_json(scratch, now);
     kept = json_object();
-    json_array_foreach (left, i, r) {
+    json_array_foreach(left, i, r)
+    {
         json_object_set_new(kept, json_string_value(json_object_get(r, "flow")),
                             json_true());
     }
     /* The new rule list: covered rules get the new actions. */
     out = json_array();
-    json_array_foreach (rules, i, r) {
+    json_array_foreach(rules, i, r)
+    {
         const char *flow = json_string_value(json_object_get(r, "flow"));
         json_t *copy = json_deep_copy(r);
         struct flow_spec spec;
@@ -1123,7 +1133,8 @@ dpl_cmd_flow_dump(struct dpl *dpl, size_t argc, const char *const *argv,
     }
     dpl_collect(dpl, now);
     rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
-    json_array_foreach (rules, i, r) {
+    json_array_foreach(rules, i, r)
+    {
         char *key = dpl_rule_key(r);
         struct dpl_rec *rec = dpl_rec_find(dpl, key, false, now);
         uint64_t packets = rec ? rec->base_packets + rec->cur_packets : 0;
@@ -1138,7 +1149,8 @@ dpl_cmd_flow_dump(struct dpl *dpl, size_t argc, const char *const *argv,
 
         free(key);
         if (json) {
-            json_object_set_new(r, "n_packets", json_integer((json_int_t)packets));
+            json_object_set_new(r, "n_packets",
+                                json_integer((json_int_t)packets));
             json_object_set_new(r, "n_bytes", json_integer((json_int_t)bytes));
             json_object_set_new(r, "idle_age", json_integer((json_int_t)age));
             continue;
@@ -1177,8 +1189,8 @@ dpl_cmd_flow_dump(struct dpl *dpl, size_t argc, const char *const *argv,
 }
 
 static char *
-dpl_cmd_trace(struct dpl *dpl, size_t argc, const char *const *argv,
-              bool json, struct ds *out)
+dpl_cmd_trace(struct dpl *dpl, size_t argc, const char *const *argv, bool json,
+              struct ds *out)
 {
     struct flow_key key;
     struct packet *p;
@@ -1241,8 +1253,8 @@ dpl_cmd_stats(struct dpl *dpl, bool json, struct ds *out)
         ds_put_format(out,
                       "thread %u: ports=%zu packets=%" PRIu64
                       " batches=%" PRIu64 " avg_batch=%.1f ns/packet=%.0f "
-                      "polls=%" PRIu64 " idle_polls=%" PRIu64
-                      " sleeps=%" PRIu64 "\n",
+                      "polls=%" PRIu64 " idle_polls=%" PRIu64 " sleeps=%" PRIu64
+                      "\n",
                       t, n_ports, th->packets, th->batches, avg, ns, th->polls,
                       th->idle_polls, th->sleeps);
     }
@@ -1256,8 +1268,9 @@ dpl_cmd_stats(struct dpl *dpl, bool json, struct ds *out)
                   pipeline_n_rules(dp_pipeline(dpl->shadow)), dpl->n_ports);
     json_object_set_new(j, "threads", threads);
     json_object_set_new(j, "drops", jd);
-    json_object_set_new(j, "rules", json_integer((json_int_t)pipeline_n_rules(
-                                        dp_pipeline(dpl->shadow))));
+    json_object_set_new(
+        j, "rules",
+        json_integer((json_int_t)pipeline_n_rules(dp_pipeline(dpl->shadow))));
     json_object_set_new(j, "ports", json_integer((json_int_t)dpl->n_ports));
     if (json) {
         ds_clear(out);
@@ -1274,6 +1287,7 @@ dpl_load_config(struct dpl *dpl, const char *path)
 {
     struct dp *nd = dp_create();
     char *error = config_load(nd, path, 0);
+    char *base_dir = config_base_dir(path);
     size_t n = dp_n_ports(nd);
     struct dpl_port **list;
     json_t *old_rules, *new_rules, *ages, *reset;
@@ -1282,10 +1296,13 @@ dpl_load_config(struct dpl *dpl, const char *path)
     json_t *r;
 
     if (error) {
+        free(base_dir);
         dp_destroy(nd);
         return error;
     }
-    /* Ports: keep those whose spec did not change, open the new ones. */
+    /* Ports: keep those whose spec did not change, open the new ones
+     * (relative file names, for pcap ports, against the config's
+     * directory). */
     list = xcalloc(n ? n : 1, sizeof *list);
     for (i = 0; i < n && !error; i++) {
         uint32_t number = dp_port_number(nd, i);
@@ -1295,7 +1312,8 @@ dpl_load_config(struct dpl *dpl, const char *path)
         if (old && !strcmp(old->spec, spec)) {
             list[i] = old;
         } else {
-            char *e = dpl_port_open(dpl, number, spec, &list[i]);
+            char *e =
+                dpl_port_open(dpl, number, spec, base_dir, list, i, &list[i]);
 
             if (e) {
                 error = xasprintf("%s: port %u: %s", path, number, e);
@@ -1312,9 +1330,11 @@ dpl_load_config(struct dpl *dpl, const char *path)
             }
         }
         free(list);
+        free(base_dir);
         dp_destroy(nd);
         return error;
     }
+    free(base_dir);
     for (size_t k = 0; k < dpl->n_ports; k++) {
         bool kept = false;
 
@@ -1334,15 +1354,17 @@ dpl_load_config(struct dpl *dpl, const char *path)
     /* Rules: an unchanged flow keeps its age and counters. */
     old_rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
     ages = json_object();
-    json_array_foreach (old_rules, i, r) {
+    json_array_foreach(old_rules, i, r)
+    {
         json_object_set(ages, json_string_value(json_object_get(r, "flow")),
                         json_object_get(r, "duration"));
     }
     new_rules = dpl_rules_json(dp_pipeline(nd), now);
     reset = json_object();
-    json_array_foreach (new_rules, i, r) {
-        json_t *age = json_object_get(ages, json_string_value(
-                                                json_object_get(r, "flow")));
+    json_array_foreach(new_rules, i, r)
+    {
+        json_t *age = json_object_get(
+            ages, json_string_value(json_object_get(r, "flow")));
 
         if (age) {
             json_object_set(r, "duration", age);
@@ -1386,11 +1408,14 @@ dpl_tick(struct dpl *dpl)
     dpl_collect(dpl, now);
     rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
     left = json_array();
-    json_array_foreach (rules, i, r) {
-        uint64_t idle = (uint64_t)json_integer_value(
-            json_object_get(r, "idle_timeout")) * NS_PER_SEC;
-        uint64_t hard = (uint64_t)json_integer_value(
-            json_object_get(r, "hard_timeout")) * NS_PER_SEC;
+    json_array_foreach(rules, i, r)
+    {
+        uint64_t idle =
+            (uint64_t)json_integer_value(json_object_get(r, "idle_timeout")) *
+            NS_PER_SEC;
+        uint64_t hard =
+            (uint64_t)json_integer_value(json_object_get(r, "hard_timeout")) *
+            NS_PER_SEC;
         uint64_t d = (uint64_t)llround(
             json_number_value(json_object_get(r, "duration")) * 1e9);
         char *key = dpl_rule_key(r);
@@ -1451,10 +1476,11 @@ dpl_command(struct dpl *dpl, const char *c, size_t argc,
         return dpl_cmd_flow_mod(dpl, argc, argv);
     } else if (dpl_is(c, "flow dump")) {
         return dpl_cmd_flow_dump(dpl, argc, argv, json, out);
-    } else if (dpl_is(c, "prog load") || dpl_is(c, "map update") ||
-               dpl_is(c, "map delete") || dpl_is(c, "nf p0f load")) {
-        return dpl_exec_config(dpl, c, argc, argv);
-    } else if (dpl_is(c, "prog unload")) {
+    } else if (dpl_is(c, "prog load") || dpl_is(c, "prog unload") ||
+               dpl_is(c, "map update") || dpl_is(c, "map delete") ||
+               !strncmp(c, "nf ", 3) || dpl_is(c, "nf")) {
+        /* Network-function commands ("nf p0f load", "nf nat", ...) fill
+         * programs' maps: the configuration commands do that. */
         return dpl_exec_config(dpl, c, argc, argv);
     } else if (dpl_is(c, "prog show")) {
         if (argc) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "bpf/bpf_api.h"
 #include "bpf/bpf_int.h"
 #include "bpf/maps.h"
@@ -175,9 +177,9 @@ flow_progs_load(struct flow_progs *progs, const char *name, const char *path,
         char *load_err = NULL;
         int rc = bpf_object_open(path, &opts, &obj, &load_err);
         if (rc < 0) {
-            err = xasprintf("%s: %s", path,
-                            load_err ? load_err : strerror(-rc));
-            free(load_err);
+            /* The loader's messages already name the file. */
+            err = load_err ? load_err
+                           : xasprintf("%s: %s", path, strerror(-rc));
         }
     }
     if (!err) {
@@ -274,9 +276,7 @@ flow_progs_show(const struct flow_progs *progs, bool json, struct ds *out)
         v[--i] = fp;
     }
 
-    if (json) {
-        ds_put_char(out, '[');
-    }
+    json_t *arr = json ? json_array() : NULL;
     for (i = 0; i < n; i++) {
         struct flow_prog *fp = v[i];
         struct bpf_prog_stats st;
@@ -284,17 +284,18 @@ flow_progs_show(const struct flow_progs *progs, bool json, struct ds *out)
         uint64_t ns = clock_cycles_to_ns(fp->cycles);
         double ns_per_run = fp->runs ? (double)ns / (double)fp->runs : 0.0;
         if (json) {
-            ds_put_format(out,
-                          "%s{\"name\":\"%s\",\"file\":\"%s\","
-                          "\"section\":\"%s\",\"function\":\"%s\","
-                          "\"insns\":%zu,\"runs\":%" PRIu64
-                          ",\"matches\":%" PRIu64
-                          ",\"insns_executed\":%" PRIu64 ",\"ns\":%" PRIu64
-                          ",\"ns_per_run\":%.1f}",
-                          i ? "," : "", fp->name, fp->path,
-                          bpf_prog_section(fp->prog), bpf_prog_name(fp->prog),
-                          bpf_prog_n_insns(fp->prog), fp->runs, fp->matches,
-                          st.insns, ns, ns_per_run);
+            json_array_append_new(
+                arr,
+                json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, "
+                          "s:f}",
+                          "name", fp->name, "file", fp->path, "section",
+                          bpf_prog_section(fp->prog), "function",
+                          bpf_prog_name(fp->prog), "insns",
+                          (json_int_t)bpf_prog_n_insns(fp->prog), "runs",
+                          (json_int_t)fp->runs, "matches",
+                          (json_int_t)fp->matches, "insns_executed",
+                          (json_int_t)st.insns, "ns", (json_int_t)ns,
+                          "ns_per_run", ns_per_run));
         } else {
             ds_put_format(out,
                           "%s: %s section %s (%s), %zu insns\n"
@@ -306,7 +307,10 @@ flow_progs_show(const struct flow_progs *progs, bool json, struct ds *out)
         }
     }
     if (json) {
-        ds_put_char(out, ']');
+        char *text = json_dumps(arr, JSON_COMPACT);
+        ds_put_cstr(out, text);
+        free(text);
+        json_decref(arr);
     }
     free(v);
 }

@@ -88,8 +88,8 @@ scalar(struct gen *g)
 static int32_t
 interesting_imm(struct gen *g)
 {
-    static const int32_t imms[] = {0,  1,   -1,   2,          7,
-                                   31, 32,  63,   64,         0x7fffffff,
+    static const int32_t imms[] = {0,  1,   -1,   2,         7,
+                                   31, 32,  63,   64,        0x7fffffff,
                                    -8, 255, 1000, INT32_MIN, 0x1234567};
     if (take(g, 2)) {
         return imms[take(g, ARRAY_SIZE(imms))];
@@ -119,10 +119,9 @@ static void gen_op(struct gen *g, int depth);
 static void
 gen_alu(struct gen *g)
 {
-    static const uint8_t ops[] = {BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV,
-                                  BPF_OR,  BPF_AND, BPF_LSH, BPF_RSH,
-                                  BPF_NEG, BPF_MOD, BPF_XOR, BPF_MOV,
-                                  BPF_ARSH};
+    static const uint8_t ops[] = {BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_OR,
+                                  BPF_AND, BPF_LSH, BPF_RSH, BPF_NEG, BPF_MOD,
+                                  BPF_XOR, BPF_MOV, BPF_ARSH};
     uint8_t op = ops[take(g, ARRAY_SIZE(ops))];
     uint8_t cls = take(g, 2) ? BPF_ALU64 : BPF_ALU;
     uint8_t dst = scalar(g), src = scalar(g);
@@ -204,13 +203,13 @@ gen_stack(struct gen *g)
         put(g, INSN(BPF_STX | BPF_MEM | BPF_DW, 10, scalar(g), slot, 0));
         break;
     case 2:
-        put(g, INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, slot,
-                    interesting_imm(g)));
+        put(g,
+            INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, slot, interesting_imm(g)));
         break;
     default: {
         static const int32_t aops[] = {
-            BPF_ADD,  BPF_ADD | BPF_FETCH, BPF_OR,      BPF_OR | BPF_FETCH,
-            BPF_AND,  BPF_AND | BPF_FETCH, BPF_XOR,     BPF_XOR | BPF_FETCH,
+            BPF_ADD,  BPF_ADD | BPF_FETCH, BPF_OR,  BPF_OR | BPF_FETCH,
+            BPF_AND,  BPF_AND | BPF_FETCH, BPF_XOR, BPF_XOR | BPF_FETCH,
             BPF_XCHG, BPF_CMPXCHG,
         };
         uint8_t src = scalar(g);
@@ -254,23 +253,22 @@ gen_map(struct gen *g)
         put(g, INSN(BPF_ALU64 | BPF_MOV | BPF_K, 1, 0, 0, 3));
         put(g, INSN(BPF_STX | BPF_ATOMIC | BPF_DW, 0, 1, off,
                     take(g, 2) ? BPF_ADD : (BPF_XOR | BPF_FETCH)));
-        put(g, INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0,
-                    (int32_t)take(g, 100)));
+        put(g,
+            INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, (int32_t)take(g, 100)));
         break;
     }
     case 1:
         /* Update with a value built from two scalars. */
         gen_key(g);
         put(g, INSN(BPF_STX | BPF_MEM | BPF_DW, 10, scalar(g), VALUE_SLOT, 0));
-        put(g, INSN(BPF_STX | BPF_MEM | BPF_DW, 10, scalar(g),
-                    VALUE_SLOT + 8, 0));
+        put(g,
+            INSN(BPF_STX | BPF_MEM | BPF_DW, 10, scalar(g), VALUE_SLOT + 8, 0));
         ld_map(g, 1, map);
         put(g, INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0));
         put(g, INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, KEY_SLOT));
         put(g, INSN(BPF_ALU64 | BPF_MOV | BPF_X, 3, 10, 0, 0));
         put(g, INSN(BPF_ALU64 | BPF_ADD | BPF_K, 3, 0, 0, VALUE_SLOT));
-        put(g, INSN(BPF_ALU64 | BPF_MOV | BPF_K, 4, 0, 0,
-                    (int32_t)take(g, 3)));
+        put(g, INSN(BPF_ALU64 | BPF_MOV | BPF_K, 4, 0, 0, (int32_t)take(g, 3)));
         put(g, INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_update_elem));
         break;
     default:
@@ -287,9 +285,9 @@ gen_map(struct gen *g)
 static void
 gen_jump(struct gen *g, int depth)
 {
-    static const uint8_t ops[] = {BPF_JEQ,  BPF_JGT,  BPF_JGE, BPF_JSET,
-                                  BPF_JNE,  BPF_JSGT, BPF_JSGE, BPF_JLT,
-                                  BPF_JLE,  BPF_JSLT, BPF_JSLE};
+    static const uint8_t ops[] = {BPF_JEQ, BPF_JGT,  BPF_JGE,  BPF_JSET,
+                                  BPF_JNE, BPF_JSGT, BPF_JSGE, BPF_JLT,
+                                  BPF_JLE, BPF_JSLT, BPF_JSLE};
     uint8_t cls = take(g, 2) ? BPF_JMP : BPF_JMP32;
     uint8_t op = ops[take(g, ARRAY_SIZE(ops))];
     uint32_t at = g->n;

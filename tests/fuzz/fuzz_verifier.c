@@ -225,13 +225,13 @@ gen_op(struct gen *g, uint32_t op, uint32_t n_ops)
          * Sometimes the bound is an unknown register. */
         uint32_t k = byte(g) % 24;
         uint32_t step = 1 + byte(g) % 3;
-        if (byte(g) % 16 == 0) {
+        if (byte(g) % 64 == 0) {
             step = 0;           /* Never ends: must be rejected. */
         }
         emit(g, I(BPF_ALU64 | BPF_MOV | BPF_K, 9, 0, 0, 0));
         emit(g, I(BPF_ALU64 | BPF_ADD | BPF_K, 0, 0, 0, 3));
         emit(g, I(BPF_ALU64 | BPF_ADD | BPF_K, 9, 0, 0, step));
-        if (byte(g) % 4) {
+        if (byte(g) % 32) {
             emit(g, I(BPF_JMP | BPF_JLT | BPF_K, 9, 0, -3, k));
         } else {
             emit(g, I(BPF_JMP | BPF_JLT | BPF_X, 9, r, -3, 0));

@@ -175,20 +175,6 @@ def frozen(pkt):
     return pkt.__class__(bytes(pkt))
 
 
-def recompute(pkt, *layers):
-    """Returns a copy of scapy packet 'pkt' with the checksum (and, for
-    'len', length) fields of the given layer classes cleared so that scapy
-    computes them again when building."""
-    p = pkt.copy()
-    for layer in layers:
-        lay = p.getlayer(layer)
-        assert lay is not None, "packet has no %s layer" % layer.__name__
-        for field in ("chksum", "cksum"):
-            if field in lay.fields:
-                setattr(lay, field, None)
-    return p
-
-
 # --- the switch under test --------------------------------------------
 
 class Result:

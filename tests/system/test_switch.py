@@ -371,3 +371,24 @@ def test_detach_and_pidfile(request, tmp_path):
     assert not alive(pid)
     assert not os.path.exists(ctl)
     assert not pidfile.exists()
+
+
+def test_prog_map_and_nf_commands(request, tmp_path, monkeypatch):
+    fp = "/etc/p0f/p0f.fp"
+    if not os.path.exists(fp):
+        pytest.skip("%s not installed (Debian package p0f)" % fp)
+    net = Net("afpacket", request, tmp_path, FORWARD)
+    # Relative file names are resolved by the client, not the switch.
+    monkeypatch.chdir(os.path.join(build_root(), "progs"))
+    net.cli("prog", "load", "p0", "p0f.o")
+    monkeypatch.chdir(os.path.dirname(fp))
+    net.cli("nf", "p0f", "load", "p0", "p0f.fp")
+    sigs = json.loads(net.cli("map", "dump", "p0", "p0f_sigs", "-j").stdout)
+    assert len(sigs) > 10
+    progs = json.loads(net.cli("prog", "show", "-j").stdout)
+    assert [p["name"] for p in progs] == ["p0"]
+    proc = net.cli("map", "lookup", "p0", "p0f_sigs", "00", check=False)
+    assert proc.returncode == 1 and "bytes" in proc.stderr
+    net.cli("prog", "unload", "p0")
+    assert json.loads(net.cli("prog", "show", "-j").stdout) == []
+    net.stop()

@@ -75,8 +75,8 @@ static const uint64_t values[] = {
     0xffffffffffffffffull,
 };
 
-static const int32_t imms[] = {0, 1, -1, 3, 31, 32, 63, 64, 127, -128,
-                               0x7fffffff, INT32_MIN, -7, 0x12345};
+static const int32_t imms[] = {
+    0, 1, -1, 3, 31, 32, 63, 64, 127, -128, 0x7fffffff, INT32_MIN, -7, 0x12345};
 
 struct test_prog {
     struct bpf_insn insns[MAX_TEST_INSNS];
@@ -318,7 +318,7 @@ test_neg_swap_movsx(void **state)
 static void
 test_jumps_all_conditions(void **state)
 {
-    static const uint8_t ops[] = {BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET,
+    static const uint8_t ops[] = {BPF_JEQ, BPF_JGT,  BPF_JGE,  BPF_JSET,
                                   BPF_JNE, BPF_JSGT, BPF_JSGE, BPF_JLT,
                                   BPF_JLE, BPF_JSLT, BPF_JSLE};
     uint8_t zero[MEM_SIZE] = {0};
@@ -422,16 +422,16 @@ test_loads_stores_all_registers(void **state)
                                       off, 0));
                         break;
                     case 1:
-                        add(&tp, INSN(BPF_LDX | 0x80 | sizes[s], reg, base,
-                                      off, 0));
+                        add(&tp,
+                            INSN(BPF_LDX | 0x80 | sizes[s], reg, base, off, 0));
                         break;
                     case 2:
                         add(&tp, INSN(BPF_STX | BPF_MEM | sizes[s], base, reg,
                                       off, 0));
                         break;
                     case 3:
-                        add(&tp, INSN(BPF_ST | BPF_MEM | sizes[s], base, 0,
-                                      off, (int32_t)0x89abcdef));
+                        add(&tp, INSN(BPF_ST | BPF_MEM | sizes[s], base, 0, off,
+                                      (int32_t)0x89abcdef));
                         break;
                     default:
                         if (reg == base) {
@@ -477,17 +477,17 @@ test_atomics_all_registers(void **state)
                         add(&tp, ADD64_K(base, 88));
                         if (eq && base != 0) {
                             /* cmpxchg that succeeds: r0 = the value. */
-                            add(&tp, INSN(BPF_LDX | BPF_MEM |
-                                              (w ? BPF_DW : BPF_W),
-                                          0, base, -8, 0));
+                            add(&tp,
+                                INSN(BPF_LDX | BPF_MEM | (w ? BPF_DW : BPF_W),
+                                     0, base, -8, 0));
                         }
                         if (src == base) {
                             /* Keep the address; the source is the same
                              * register. */
                         }
-                        add(&tp, INSN(BPF_STX | BPF_ATOMIC |
-                                          (w ? BPF_DW : BPF_W),
-                                      base, src, -8, ops[o]));
+                        add(&tp,
+                            INSN(BPF_STX | BPF_ATOMIC | (w ? BPF_DW : BPF_W),
+                                 base, src, -8, ops[o]));
                         suffix(&tp);
                         run_both(&tp, mem, sizeof mem);
                     }
@@ -538,12 +538,10 @@ test_local_calls_and_stack(void **state)
     };
     uint8_t zero[8] = {0};
     /* g(2) = 21; f: 21 + 3 = 24; main: 24 + 5 + 111 = 140 */
-    assert_int_equal(run_both_kind(p, ARRAY_SIZE(p), zero, 8,
-                                   BPF_PROG_KIND_RAW),
-                     140);
-    assert_int_equal(run_both_kind(p, ARRAY_SIZE(p), zero, 8,
-                                   BPF_PROG_KIND_XDP),
-                     140);
+    assert_int_equal(
+        run_both_kind(p, ARRAY_SIZE(p), zero, 8, BPF_PROG_KIND_RAW), 140);
+    assert_int_equal(
+        run_both_kind(p, ARRAY_SIZE(p), zero, 8, BPF_PROG_KIND_XDP), 140);
 }
 
 /* Unbounded recursion stops at BPF_MAX_CALL_DEPTH frames with r0 = 0. */
@@ -563,9 +561,8 @@ test_call_depth_stop(void **state)
     assert_int_equal(bpf_jit_run(&prog, (uintptr_t)zero, 8, &stop), 0);
     assert_int_equal(stop, BPF_JIT_STOP_CALL_DEPTH);
     bpf_jit_free(&prog);
-    assert_int_equal(run_both_kind(p, ARRAY_SIZE(p), zero, 8,
-                                   BPF_PROG_KIND_XDP),
-                     0);
+    assert_int_equal(
+        run_both_kind(p, ARRAY_SIZE(p), zero, 8, BPF_PROG_KIND_XDP), 0);
 }
 
 static void
@@ -593,15 +590,12 @@ test_ld_abs_ind(void **state)
     }
     /* An out-of-range load inside a subprogram ends the whole run. */
     const struct bpf_insn p[] = {
-        CALL_LOCAL(2),
-        MOV64_K(0, 9),
-        EXIT,
-        INSN(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, MEM_SIZE - 2),
+        CALL_LOCAL(2), MOV64_K(0, 9),
+        EXIT,          INSN(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, MEM_SIZE - 2),
         EXIT,
     };
-    assert_int_equal(run_both_kind(p, ARRAY_SIZE(p), mem, sizeof mem,
-                                   BPF_PROG_KIND_RAW),
-                     0);
+    assert_int_equal(
+        run_both_kind(p, ARRAY_SIZE(p), mem, sizeof mem, BPF_PROG_KIND_RAW), 0);
 }
 
 static void
@@ -667,8 +661,7 @@ test_helpers_and_tail_calls(void **state)
     uint64_t runs;
     for (int mode = 0; mode < 2; mode++) {
         bpf_map_delete(&hash, &key);
-        bpf_prog_set_exec_mode(&prog,
-                               mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
+        bpf_prog_set_exec_mode(&prog, mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
         assert_int_equal(bpf_prog_run_xdp(&prog, &xdp), 3);
         assert_int_equal(bpf_map_lookup(&hash, &key, &runs), 0);
         assert_int_equal(runs, 1 + BPF_MAX_TAIL_CALLS);
@@ -706,10 +699,12 @@ test_raw_guards(void **state)
          true},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        struct bpf_insn p[] = {
-            INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 0),
-            INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -512, 0),
-            MOV64_K(0, 0), MOV64_K(2, 1), cases[i].insn, EXIT};
+        struct bpf_insn p[] = {INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 0),
+                               INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -512, 0),
+                               MOV64_K(0, 0),
+                               MOV64_K(2, 1),
+                               cases[i].insn,
+                               EXIT};
         struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_RAW);
         assert_int_equal(bpf_jit_compile(&prog, NULL), 0);
         bpf_jit_run(&prog, (uintptr_t)mem, sizeof mem, &stop);
@@ -718,9 +713,8 @@ test_raw_guards(void **state)
         bpf_jit_free(&prog);
     }
     /* An endless loop spends the budget. */
-    const struct bpf_insn loop[] = {MOV64_K(0, 1), INSN(BPF_JMP | BPF_JA, 0, 0,
-                                                        -1, 0),
-                                    EXIT};
+    const struct bpf_insn loop[] = {MOV64_K(0, 1),
+                                    INSN(BPF_JMP | BPF_JA, 0, 0, -1, 0), EXIT};
     struct bpf_prog prog = prog_of(loop, ARRAY_SIZE(loop), BPF_PROG_KIND_RAW);
     assert_int_equal(bpf_jit_compile(&prog, NULL), 0);
     assert_int_equal(bpf_jit_run(&prog, (uintptr_t)mem, sizeof mem, &stop), 0);
@@ -869,8 +863,7 @@ test_isa_suite_both_modes(void **state)
             memset(&res, 0, sizeof res);
             assert_int_equal(bpf_prog_verify(prog, &res), 0);
             assert_true(res.accepted);
-            bpf_prog_set_exec_mode(prog,
-                                   mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
+            bpf_prog_set_exec_mode(prog, mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
             uint8_t copy[512] = {0};
             assert_true(mem_len <= sizeof copy);
             memcpy(copy, mem, mem_len);

@@ -18,6 +18,11 @@
 
 #include <cmocka.h>
 
+#if __has_include(<bpf/libbpf.h>)
+#include <bpf/libbpf.h>
+#define HAVE_LIBBPF 1
+#endif
+
 #include "bpf/bpf_api.h"
 #include "bpf/bpf_int.h"
 #include "bpf/verifier.h"
@@ -128,8 +133,8 @@ static const struct vcase cases[] = {
         INSN(BPF_ALU64 | BPF_MOV | BPF_X, 0, 2, 8, 0), EXIT),
     ACC("bswap", MOV64_IMM(0, 0x1234),
         INSN(BPF_ALU64 | BPF_END | BPF_K, 0, 0, 0, 16), EXIT),
-    ACC("be16", LDX(W, 0, 1, 12), INSN(BPF_ALU | BPF_END | BPF_TO_BE, 0, 0, 0, 16),
-        EXIT),
+    ACC("be16", LDX(W, 0, 1, 12),
+        INSN(BPF_ALU | BPF_END | BPF_TO_BE, 0, 0, 0, 16), EXIT),
     ACC("neg", MOV64_IMM(0, 3), ALU64_IMM(NEG, 0, 0), EXIT),
     ACC("jmp32 ja", LDX(W, 0, 1, 12), JMP_IMM(JEQ, 0, 0, 1),
         INSN(BPF_JMP32 | BPF_JA, 0, 0, 0, 1), MOV64_IMM(0, 1), EXIT),
@@ -1332,6 +1337,115 @@ test_pruning_speed(void **state)
     free(p);
 }
 
+/* ---- Real objects: progs/, clang-built cases, loader test objects ---- */
+
+#ifdef HAVE_LIBBPF
+static int
+silent_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+    (void) level;
+    (void) fmt;
+    (void) args;
+    return 0;
+}
+
+/* The kernel's verdict on every program of 'path': 1 all loaded, 0 some
+ * rejected, -1 unknown (not root, no BPF). */
+static int
+kernel_verdict(const char *path)
+{
+    if (geteuid() != 0) {
+        return -1;
+    }
+    libbpf_set_print(silent_print);
+    struct bpf_object *obj = bpf_object__open_file(path, NULL);
+    if (!obj) {
+        return -1;
+    }
+    int rc = bpf_object__load(obj);
+    bpf_object__close(obj);
+    return rc ? 0 : 1;
+}
+#else
+static int
+kernel_verdict(const char *path)
+{
+    (void) path;
+    return -1;
+}
+#endif
+
+static void
+test_objects(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *path;          /* Under SLUICE_BUILD_ROOT. */
+        int expect;                /* For every program. */
+    } objs[] = {
+        { "progs/firewall.o", BPF_VERR_OK },
+        { "progs/p0f.o", BPF_VERR_OK },
+        { "progs/ratelimit.o", BPF_VERR_OK },
+        { "src/bpf/vcase_xdp_parse.o", BPF_VERR_OK },
+        { "src/bpf/vcase_xdp_ipv6_ext.o", BPF_VERR_OK },
+        { "src/bpf/vcase_xdp_loops.o", BPF_VERR_OK },
+        { "src/bpf/vcase_xdp_reject_unchecked.o", BPF_VERR_PKT_NO_BOUNDS },
+        { "src/bpf/vcase_xdp_reject_null.o", BPF_VERR_NULL_DEREF },
+        { "src/bpf/loader_legacy.o", BPF_VERR_OK },
+    };
+    const char *root = getenv("SLUICE_BUILD_ROOT");
+    if (!root) {
+        skip();
+    }
+    int n_checked = 0, n_disagree = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
+        char *path = xasprintf("%s/%s", root, objs[i].path);
+        if (access(path, R_OK)) {
+            fprintf(stderr, "%s: not built (no clang?), skipped\n", path);
+            free(path);
+            continue;
+        }
+        struct bpf_object *obj;
+        char *err = NULL;
+        if (bpf_object_open(path, NULL, &obj, &err)) {
+            fail_msg("%s: %s", path, err);
+        }
+        bool all_ok = true;
+        for (size_t k = 0; k < bpf_object_n_progs(obj); k++) {
+            struct bpf_prog *prog = bpf_object_prog(obj, k);
+            struct bpf_verify_result res;
+            bpf_prog_verify(prog, &res);
+            fprintf(stderr, "%s %s: %s, %llu processed, %llu states, "
+                    "%.3f ms\n", objs[i].path, bpf_prog_section(prog),
+                    res.accepted ? "accepted" : res.log,
+                    (unsigned long long) res.insns_processed,
+                    (unsigned long long) res.states, res.time_ns / 1e6);
+            if (res.reason != objs[i].expect) {
+                n_failed++;
+                fprintf(stderr, "FAIL %s: expected %s\n", objs[i].path,
+                        bpf_verr_name(objs[i].expect));
+            }
+            all_ok &= res.accepted;
+            bpf_verify_result_destroy(&res);
+            n_checked++;
+        }
+        bpf_object_close(obj);
+        int kernel = kernel_verdict(path);
+        if (kernel >= 0 && kernel != all_ok) {
+            n_disagree++;
+            fprintf(stderr, "DISAGREEMENT %s: kernel %s, sluice %s\n",
+                    objs[i].path, kernel ? "accepts" : "rejects",
+                    all_ok ? "accepts" : "rejects");
+        } else if (kernel >= 0) {
+            fprintf(stderr, "%s: the kernel agrees\n", objs[i].path);
+        }
+        free(path);
+    }
+    fprintf(stderr, "objects: %d programs checked, %d kernel "
+            "disagreements\n", n_checked, n_disagree);
+    assert_int_equal(n_failed, 0);
+}
+
 int
 main(void)
 {
@@ -1349,6 +1463,7 @@ main(void)
         cmocka_unit_test(test_xlated),
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test(test_pruning_speed),
+        cmocka_unit_test(test_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

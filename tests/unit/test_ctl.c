@@ -63,7 +63,7 @@ test_request_parse_errors(void **state)
     expect_error("{\"command\":\"x\",\"args\":[1]}", "\"args\"[0]");
     expect_error("{\"command\":\"x\",\"json\":1}", "true or false");
     expect_error("{\"command\":\"x\",\"jsno\":true}", "unknown request "
-                                                     "member \"jsno\"");
+                                                      "member \"jsno\"");
     expect_error("{\"command\":\"x\",\"command\":\"y\"}", "bad JSON");
 }
 
@@ -182,9 +182,9 @@ test_server_client(void **state)
         struct ctl_server *other;
         char *e2 = NULL;
 
-        assert_int_equal(ctl_server_create(path, echo_handler, &calls,
-                                           &other, &e2),
-                         -EADDRINUSE);
+        assert_int_equal(
+            ctl_server_create(path, echo_handler, &calls, &other, &e2),
+            -EADDRINUSE);
         assert_non_null(strstr(e2, "another switch"));
         free(e2);
     }
@@ -200,9 +200,9 @@ test_server_client(void **state)
     req = request("echo", true, "x");
     assert_int_equal(ctl_call(path, req, 2000, &resp, &error), 0);
     json_decref(req);
-    assert_string_equal(json_string_value(json_array_get(
-                            json_object_get(resp, "result"), 0)),
-                        "x");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(resp, "result"), 0)),
+        "x");
     json_decref(resp);
 
     req = request("fail", false, "x");
@@ -249,9 +249,9 @@ test_server_client(void **state)
         strcpy(sun.sun_path, path);
         assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
         close(fd);
-        assert_int_equal(ctl_server_create(path, echo_handler, &calls,
-                                           &st.server, &error),
-                         0);
+        assert_int_equal(
+            ctl_server_create(path, echo_handler, &calls, &st.server, &error),
+            0);
         ctl_server_destroy(st.server);
     }
     free(path);
