@@ -50,6 +50,8 @@
 #include "flow/pipeline.h"
 #include "nf/nf_lb.h"
 #include "nf/nf_nat.h"
+#include "nf/nf_ports.h"
+#include "nf/nf_route.h"
 #include "pkt/pkt.h"
 
 #define N_PACKETS 1000000
@@ -81,13 +83,18 @@ static const struct workload workloads[] = {
 struct nf_fn {
     const char *name;      /* Program name in the rule. */
     const char *object;    /* progs/OBJECT.o */
-    /* Fills the flow key of flow 'i' (in_port 1, TCP). */
+    /* Fills the flow key of flow 'i' (its in_port is the packet's). */
     void (*make_flow)(struct flow_key *, uint32_t i);
     /* Configures the loaded program for a run whose entries idle
      * 'timeout_ns' expire.  Returns NULL or a reason. */
     char *(*setup)(struct bpf_object *, uint64_t timeout_ns);
     /* State bytes per flow entry. */
     size_t (*bytes_per_flow)(struct bpf_object *);
+    /* Optional: fills 'vars' with up to 4 allocated "VAR=VALUE" .rodata
+     * settings for `prog load` and returns how many. */
+    size_t (*rodata)(uint64_t timeout_ns, char **vars);
+    /* Optional: actions after prog:NAME in the rule, e.g. ",flood". */
+    const char *more_actions;
 };
 
 /* --- NAT ------------------------------------------------------------- */
@@ -190,10 +197,236 @@ lb_bytes_per_flow(struct bpf_object *obj)
     return s.elem_bytes;
 }
 
+/* --- LPM router, MAC bridge, Vigor firewall, policer (nf-route) ------
+ *
+ * Router: UDP to destinations spread over a synthetic RouteViews-size
+ * table of 1,000,000 prefixes (lengths as in the real table, mostly /24;
+ * origin ports 2..4).  Bridge: flow i is station i (port 1 + i % 2)
+ * talking to station i ^ 1, so with many flows destinations are learned
+ * and unicast, while "one" (a single station whose peer never speaks) is
+ * flooded to the 4 other ports.  Vigor firewall: even flows go LAN -> WAN,
+ * odd flow i is the WAN's reply to flow i - 1.  Policer: WAN -> LAN to one
+ * destination address per flow, R = 125 MB/s, B = 1.25 MB (entries expire
+ * after B / R = 10 ms).  Tables hold 65,536 entries. */
+
+/* Memory per route: resident-set growth while loading the table. */
+static size_t router_route_bytes;
+
+static size_t
+rss_bytes(void)
+{
+    unsigned long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+    int n = f ? fscanf(f, "%lu %lu", &size, &resident) : 0;
+
+    if (f) {
+        fclose(f);
+    }
+    return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Spreads flow numbers over the address space (a bijection on 32 bits). */
+static uint32_t
+mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+static void
+udp_flow(struct flow_key *k, uint32_t in_port, uint32_t src, uint32_t dst)
+{
+    base_flow(k, 0, dst, 53);
+    k->in_port = in_port;
+    k->nw_src = htonl(src);
+    k->nw_proto = 17;
+    k->tp_src = htons(1000);
+    k->tcp_flags = 0;
+}
+
+static void
+router_make_flow(struct flow_key *k, uint32_t i)
+{
+    udp_flow(k, 1, 0xc6120001u, 0x01000000u + mix32(i) % 0xdf000000u);
+}
+
+static char *
+router_setup(struct bpf_object *obj, uint64_t timeout_ns)
+{
+    static const uint8_t lens[] = {
+        24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 23, 22, 22, 21, 20,
+        19, 18, 17, 16, 16, 15, 14, 13, 12, 11, 10, 9, 8,
+    };
+    struct bpf_map *ports = bpf_object_find_map(obj, NF_PORTS_MAP);
+    struct bpf_map *routes = bpf_object_find_map(obj, NF_ROUTE_MAP);
+    struct nf_route_table t;
+    uint32_t seed = 0x2545f491u;
+    char *error = NULL;
+
+    (void)timeout_ns;
+    if (!ports || !routes) {
+        return xstrdup("not progs/router.o");
+    }
+    for (uint32_t p = 2; p <= 4 && !error; p++) {
+        struct nf_port_macs m = {{2, 0, 0, 0, 0, (uint8_t)p},
+                                 {2, 0, 0, 0, 1, (uint8_t)p}};
+        error = nf_ports_set(ports, p, &m);
+    }
+    t.n = 1000000;
+    t.routes = xcalloc(t.n, sizeof *t.routes);
+    for (uint32_t i = 0; i < t.n; i++) {
+        struct nf_route *r = &t.routes[i];
+        seed = mix32(seed + i);
+        r->len = lens[seed % sizeof lens];
+        r->addr = (0x01000000u + mix32(seed) % 0xdf000000u) &
+                  (~0u << (32 - r->len));
+        r->port = 2 + seed / 7 % 3;
+        r->nexthop[0] = 2;
+        r->nexthop[4] = 1;
+        r->nexthop[5] = (uint8_t)r->port;
+        r->line = i + 1;
+    }
+    size_t rss0 = rss_bytes();
+    if (!error) {
+        error = nf_route_fill_map(&t, routes);
+    }
+    router_route_bytes = (rss_bytes() - rss0) / t.n;
+    nf_route_table_destroy(&t);
+    return error;
+}
+
+static size_t
+router_bytes_per_flow(struct bpf_object *obj)
+{
+    (void)obj;
+    return router_route_bytes;
+}
+
+static void
+bridge_make_flow(struct flow_key *k, uint32_t i)
+{
+    uint32_t s = htonl(i), d = htonl(i ^ 1);
+
+    udp_flow(k, 1 + i % 2, 0xc6120001u, 0xc6120002u);
+    memcpy(k->dl_src + 2, &s, 4);
+    memcpy(k->dl_dst + 2, &d, 4);
+}
+
+static size_t
+timeout_rodata(uint64_t timeout_ns, char **vars)
+{
+    vars[0] = xasprintf("timeout_ns=%" PRIu64, timeout_ns);
+    return 1;
+}
+
+static size_t
+vfw_rodata(uint64_t timeout_ns, char **vars)
+{
+    vars[0] = xasprintf("timeout_ns=%" PRIu64, timeout_ns);
+    vars[1] = xstrdup("wan_port=2");
+    return 2;
+}
+
+static size_t
+policer_rodata(uint64_t timeout_ns, char **vars)
+{
+    (void)timeout_ns;
+    vars[0] = xstrdup("lan_port=1");
+    vars[1] = xstrdup("wan_port=2");
+    vars[2] = xstrdup("rate_Bps=125000000");
+    vars[3] = xstrdup("burst_B=1250000");
+    return 4;
+}
+
+static void
+vfw_make_flow(struct flow_key *k, uint32_t i)
+{
+    uint32_t c = i / 2;
+    uint32_t lan = 0x0a000000u + (c & 0xffffff);
+    uint32_t wan = 0xc6130000u + (c >> 24);
+    uint16_t lport = (uint16_t)(1024 + c % 60000);
+
+    if (i % 2) {
+        udp_flow(k, 2, wan, lan);
+        k->tp_src = htons(53);
+        k->tp_dst = htons(lport);
+    } else {
+        udp_flow(k, 1, lan, wan);
+        k->tp_src = htons(lport);
+    }
+}
+
+static void
+policer_make_flow(struct flow_key *k, uint32_t i)
+{
+    udp_flow(k, 2, 0xc6120001u, 0x0a000000u + i);
+}
+
+static char *
+no_setup(struct bpf_object *obj, uint64_t timeout_ns)
+{
+    (void)obj;
+    (void)timeout_ns;
+    return NULL;
+}
+
+/* One entry of an nf_table.h table: its index hash element (16-byte
+ * header, key and value padded to 8, a 4-byte bucket), node and slot. */
+static size_t
+table_bytes(struct bpf_object *obj, const char *prefix)
+{
+    char *names[3] = {xasprintf("%s_index", prefix),
+                      xasprintf("%s_nodes", prefix),
+                      xasprintf("%s_slots", prefix)};
+    struct bpf_map *m[3];
+    size_t bytes = 0;
+
+    for (int i = 0; i < 3; i++) {
+        m[i] = bpf_object_find_map(obj, names[i]);
+        free(names[i]);
+    }
+    if (m[0] && m[1] && m[2]) {
+        bytes = 16 + ROUND_UP(bpf_map_key_size(m[0]), 8) +
+                ROUND_UP(bpf_map_value_size(m[0]), 8) + 4 +
+                ROUND_UP(bpf_map_value_size(m[1]), 8) +
+                ROUND_UP(bpf_map_value_size(m[2]), 8);
+    }
+    return bytes;
+}
+
+static size_t
+bridge_bytes_per_flow(struct bpf_object *obj)
+{
+    return table_bytes(obj, "br");
+}
+
+static size_t
+vfw_bytes_per_flow(struct bpf_object *obj)
+{
+    return table_bytes(obj, "fw");
+}
+
+static size_t
+policer_bytes_per_flow(struct bpf_object *obj)
+{
+    return table_bytes(obj, "pol");
+}
+
 /* The functions benchmarked, in table order.  Other helpers add rows. */
 static const struct nf_fn nf_fns[] = {
     {"nat", "nat", nat_make_flow, nat_setup, nat_bytes_per_flow},
     {"lb", "lb", lb_make_flow, lb_setup, lb_bytes_per_flow},
+    {"router", "router", router_make_flow, router_setup,
+     router_bytes_per_flow},
+    {"bridge", "bridge", bridge_make_flow, no_setup, bridge_bytes_per_flow,
+     timeout_rodata, ",flood"},
+    {"vfw", "vfw", vfw_make_flow, no_setup, vfw_bytes_per_flow, vfw_rodata},
+    {"policer", "policer", policer_make_flow, no_setup,
+     policer_bytes_per_flow, policer_rodata},
 };
 
 /* --- driver ---------------------------------------------------------- */
@@ -287,7 +520,6 @@ compose_run(struct bench *b, const struct nf_fn *fn,
         struct packet *p = b->pkts[i];
         fn->make_flow(&k, b->flow_of[i] + shift);
         pkt_compose(p, &k);
-        p->in_port = 1;
         p->ts_ns = base + i * gap;
     }
 }
@@ -297,7 +529,7 @@ bench_output(void *aux, uint32_t port, const struct packet *p)
 {
     struct bench *b = aux;
 
-    b->outputs += port != 1 && p->len > 0;
+    b->outputs += port != p->in_port && p->len > 0;
 }
 
 static uint64_t
@@ -352,7 +584,15 @@ bench_one(struct bench *b, const struct nf_fn *fn, const struct workload *wl,
     uint64_t gap = churn ? CHURN_GAP_NS : GAP_NS;
     struct flow_progs *progs = flow_progs_create();
     char *path = xasprintf("%s/%s.o", dir, fn->object);
-    char *error = flow_progs_load(progs, fn->name, path, NULL, NULL, 0);
+    char *vars[4];
+    size_t n_vars = fn->rodata ? fn->rodata(churn ? CHURN_TIMEOUT_NS
+                                                  : LONG_TIMEOUT_NS, vars)
+                               : 0;
+    char *error = flow_progs_load(progs, fn->name, path, NULL, vars, n_vars);
+
+    for (size_t i = 0; i < n_vars; i++) {
+        free(vars[i]);
+    }
     struct pipeline *pl = NULL;
     uint64_t t[N_RUNS], fwd = 0;
     int rc = 1;
@@ -364,7 +604,8 @@ bench_one(struct bench *b, const struct nf_fn *fn, const struct workload *wl,
     if (!error) {
         struct flow_spec spec;
         int col = 0;
-        char *rule = xasprintf("actions=prog:%s", fn->name);
+        char *rule = xasprintf("actions=prog:%s%s", fn->name,
+                               fn->more_actions ? fn->more_actions : "");
         pl = pipeline_create();
         pipeline_set_ports(pl, ports, 5);
         pipeline_set_output(pl, bench_output, b);

@@ -10,8 +10,10 @@
  * packets of a flow together.  Forwarding rewrites the destination IP
  * (checksums updated incrementally) and MAC (the backend's; the source MAC
  * is the output port's when configured, nf_rewrite.h) and sends the frame
- * out the backend's port.  Everything not to the VIP continues the
- * pipeline (XDP_PASS). */
+ * out the backend's port.  A backend's reply to a recorded connection (from
+ * its address and the VIP's port to the client) gets the VIP back as its
+ * source and is sent to the client's port, so clients talk to the VIP
+ * only; everything else continues the pipeline (XDP_PASS). */
 #include "nf_common.h"
 #include "nf_rewrite.h"
 #include "lb.h"
@@ -87,6 +89,49 @@ lb_pick(const struct lb_config *cfg, const struct lb_flow_key *key,
     return be;
 }
 
+/* A packet not to the VIP: a backend's reply to a recorded connection
+ * leaves with the VIP as source, towards the client; anything else
+ * continues the pipeline. */
+static __always_inline int
+lb_reply(const struct lb_config *cfg, struct nf_pkt *p)
+{
+    struct iphdr *ip = p->ip4;
+    struct lb_ports *pp = p->l4;
+    struct lb_flow_key key = {
+        .src_ip = ip->daddr,
+        .dst_ip = cfg->vip,
+        .src_port = pp->dst,
+        .dst_port = pp->src,
+        .proto = p->nw_proto,
+    };
+    struct lb_flow_value *v = 0;
+    if (pp->src == cfg->vport) {
+        v = bpf_map_lookup_elem(&lb_conns, &key);
+    }
+    if (!v) {
+        nf_count(&lb_stats, LB_STAT_PASS);
+        return XDP_PASS;
+    }
+    __u32 idx = v->backend;
+    struct lb_backend *be = bpf_map_lookup_elem(&lb_backends, &idx);
+    if (!be || be->ip != ip->saddr) {
+        nf_count(&lb_stats, LB_STAT_PASS);
+        return XDP_PASS;
+    }
+    __u32 vip = cfg->vip;
+    __u32 out_port = v->client_port;
+    __u16 *l4sum = nf_l4_csum(pp, p->nw_proto);
+    if (l4sum) {
+        nf_csum_replace4(l4sum, ip->saddr, vip);
+        nf_l4_csum_fix(l4sum, p->nw_proto);
+    }
+    nf_csum_replace4(&ip->check, ip->saddr, vip);
+    ip->saddr = vip;
+    nf_mac_rewrite(&nf_ports, p->eth, out_port);
+    nf_count(&lb_stats, LB_STAT_REPLY);
+    return bpf_redirect(out_port, 0);
+}
+
 SEC("xdp")
 int
 lb(struct xdp_md *ctx)
@@ -101,9 +146,12 @@ lb(struct xdp_md *ctx)
     }
     struct iphdr *ip = p.ip4;
     struct lb_ports *pp = p.l4;
-    if (!cfg->table_size || ip->daddr != cfg->vip || pp->dst != cfg->vport) {
+    if (!cfg->table_size) {
         nf_count(&lb_stats, LB_STAT_PASS);
         return XDP_PASS;
+    }
+    if (ip->daddr != cfg->vip || pp->dst != cfg->vport) {
+        return lb_reply(cfg, &p);
     }
     struct lb_flow_key key = {
         .src_ip = ip->saddr,
@@ -128,6 +176,7 @@ lb(struct xdp_md *ctx)
                 return XDP_DROP;
             }
             v->backend = idx;
+            v->client_port = ctx->ingress_ifindex;
             nf_count(&lb_stats, LB_STAT_MOVED);
         }
     } else {
@@ -136,7 +185,10 @@ lb(struct xdp_md *ctx)
             nf_count(&lb_stats, LB_STAT_NO_BACKEND);
             return XDP_DROP;
         }
-        struct lb_flow_value nv = {.backend = idx};
+        struct lb_flow_value nv = {
+            .backend = idx,
+            .client_port = ctx->ingress_ifindex,
+        };
         if (bpf_map_update_elem(&lb_conns, &key, &nv, BPF_NOEXIST)) {
             nf_count(&lb_stats, LB_STAT_FULL);
         } else {

@@ -43,8 +43,10 @@ struct lb_flow_key {
 };
 
 struct lb_flow_value {
-    __u32 slot;    /* Filled by the flow table. */
-    __u32 backend; /* Index into lb_backends. */
+    __u32 slot;        /* Filled by the flow table. */
+    __u32 backend;     /* Index into lb_backends. */
+    __u32 client_port; /* Sluice port the client is behind. */
+    __u32 pad;
 };
 
 enum lb_stat {
@@ -54,6 +56,7 @@ enum lb_stat {
     LB_STAT_FULL,      /* New flows not recorded (table full). */
     LB_STAT_PASS,      /* Packets not to the VIP. */
     LB_STAT_NO_BACKEND, /* Dropped: no backend up. */
+    LB_STAT_REPLY,     /* Backend replies sent back from the VIP. */
     LB_N_STATS,
 };
 

@@ -16,13 +16,22 @@
  * after each insert, and look the key up again: if the entry's slot still
  * equals the index, the slot belongs to that key.
  *
- * The kernel has no such map: programs using it run in sluice only. */
+ * The kernel has no such map: programs using it run in sluice only.  To
+ * let the kernel's verifier check such a program all the same, build it
+ * with -DSLUICE_FT_AS_HASH: the flow tables become plain hash maps (same
+ * key, value and helper calls; without slots or expiry, so only for
+ * verification, as tests/unit/test_bpf_kernel.c style checks do). */
 #ifndef PROGS_SLUICE_MAPS_H
 #define PROGS_SLUICE_MAPS_H 1
 
+#include <linux/bpf.h>
 #include <linux/types.h>
 
+#ifdef SLUICE_FT_AS_HASH
+#define BPF_MAP_TYPE_SLUICE_FLOWTABLE BPF_MAP_TYPE_HASH
+#else
 #define BPF_MAP_TYPE_SLUICE_FLOWTABLE 0x5100
+#endif
 
 /* First bytes of every flow-table value. */
 struct sluice_ft_value_hdr {

@@ -13,8 +13,9 @@
  *
  * Image layout: a trampoline (entry from C), the abort stubs, then the
  * program, each function (insn 0 and every BPF-to-BPF call target) opening
- * with a prologue.  The trampoline saves C's callee-saved registers and
- * carves from the machine stack, 16-byte aligned:
+ * with a prologue.  The trampoline saves r12 and rbp (insn 0's prologue
+ * saves C's other callee-saved registers) and carves from the machine
+ * stack, keeping rsp 16-byte aligned at every call the program makes:
  *
  *     r12 + 0    run state: the rsp to unwind to on abort, tail-call
  *                count, where to report a stop, raw-mode memory bounds
@@ -26,8 +27,8 @@
  * A function's prologue pushes the caller's r6..r10 (BPF's callee-saved
  * registers; for insn 0's function, mostly C's) and moves r10 up one frame,
  * stopping the run if that is past the last frame; its exit pops them and
- * returns.  The program's main function is entered with a
- * near call from the trampoline, so insn 0 is a function like any other.
+ * returns.  The program's main function is entered with a near call from
+ * the trampoline, so insn 0 is a function like any other.
  * A tail call jumps to the target image's first instruction past its
  * prologue, keeping the running frame (its stack and its return address),
  * exactly as the interpreter replaces the running frame's program; the
@@ -43,16 +44,17 @@
  * the run with r0 = 0 and a stop reason for the caller.  (Raw programs
  * that reference maps exist only when built by hand in tests, since raw
  * bytecode cannot name maps; those are trusted, as the interpreter trusts
- * every raw program.)  Run-time checks
- * the interpreter makes in every mode are kept too: the call depth (the
- * verifier also bounds it) and LD_ABS/LD_IND outside the packet, which the
- * kernel defines as ending the program with r0 = 0.
+ * every raw program.)  Run-time checks the interpreter makes in every mode
+ * are kept too: the call depth (the verifier also bounds it) and
+ * LD_ABS/LD_IND outside the packet, which the kernel defines as ending the
+ * program with r0 = 0.
  *
  * Division and modulo follow the kernel: x / 0 = 0, x % 0 = x (its low half
  * for 32 bits), INT_MIN / -1 = INT_MIN, INT_MIN % -1 = 0, tested before
  * the x86 divide (which would trap on both).
  *
- * Helper calls are direct calls to the helper's C function; calls to
+ * Helper calls are calls to the helper's C function (through r11: the
+ * image is usually too far from the binary for a rel32 call); calls to
  * map_lookup_elem, map_update_elem and map_delete_elem whose map is a
  * constant loaded earlier in the same basic block call the map type's
  * operation directly, skipping the helper's indirection (what the kernel
@@ -140,6 +142,9 @@ struct jit {
     uint32_t *nbody, *nend, *nfstart;
     bool *is_func;    /* Function entry (insn 0, call targets). */
     bool *is_target;  /* Some jump or call lands here. */
+    uint8_t *rot;     /* Rotate idiom (find_rotates()): 0, or ROT_COUNT +
+                       * count for a shift emitted as a rotate, or
+                       * ROT_SKIP for its OR. */
     bool main_called; /* Insn 0 is also a call target. */
     uint32_t abort_off[BPF_JIT_STOP_BUDGET + 1]; /* Stub per stop code. */
     char *err;
@@ -597,6 +602,68 @@ jit_tail_target(struct bpf_map *map, uint64_t index, uint64_t *rs)
 
 /* ---- Instructions ---- */
 
+/* BPF has no rotate; clang writes rol(x, k) as
+ *     s = x; s >>= W - k; d = x; d <<= k; d |= s
+ * (either shift first).  The second shift and the OR become one rotate of
+ * d, which shortens the dependency chains of hash functions; s is still
+ * computed, in case it is used later. */
+#define ROT_SKIP 1
+#define ROT_COUNT 2
+
+static bool
+is_mov_x(const struct bpf_insn *insn, uint8_t cls)
+{
+    return insn->code == (cls | BPF_MOV | BPF_X) && insn->off == 0;
+}
+
+static bool
+is_shift_k(const struct bpf_insn *insn, uint8_t cls, uint8_t reg)
+{
+    uint8_t op = BPF_OP(insn->code);
+    return (insn->code == (cls | op | BPF_K)) &&
+           (op == BPF_LSH || op == BPF_RSH) && insn->dst_reg == reg;
+}
+
+static void
+find_rotates(struct jit *j)
+{
+    for (uint32_t i = 0; i + 5 <= j->n; i++) {
+        const struct bpf_insn *w = &j->insns[i];
+        for (int c = 0; c < 2; c++) {
+            uint8_t cls = c ? BPF_ALU64 : BPF_ALU;
+            int32_t width = c ? 64 : 32;
+            if (!is_mov_x(&w[0], cls) || !is_mov_x(&w[2], cls) ||
+                w[0].src_reg != w[2].src_reg ||
+                !is_shift_k(&w[1], cls, w[0].dst_reg) ||
+                !is_shift_k(&w[3], cls, w[2].dst_reg) ||
+                BPF_OP(w[1].code) == BPF_OP(w[3].code) || w[1].imm <= 0 ||
+                w[3].imm <= 0 || w[1].imm + w[3].imm != width ||
+                w[4].code != (cls | BPF_OR | BPF_X) ||
+                w[4].dst_reg != w[2].dst_reg || w[4].src_reg != w[0].dst_reg) {
+                continue;
+            }
+            uint8_t x = w[0].src_reg, s = w[0].dst_reg, d = w[2].dst_reg;
+            if (s == x || d == x || s == d || x >= MAX_BPF_REG ||
+                s >= BPF_REG_10 || d >= BPF_REG_10) {
+                continue;
+            }
+            bool entered = false;
+            for (uint32_t k = 1; k < 5; k++) {
+                entered |= j->is_target[i + k];
+            }
+            if (entered) {
+                continue;
+            }
+            int32_t left =
+                BPF_OP(w[3].code) == BPF_LSH ? w[3].imm : width - w[3].imm;
+            j->rot[i + 3] = (uint8_t)(ROT_COUNT + left);
+            j->rot[i + 4] = ROT_SKIP;
+            i += 4;
+            break;
+        }
+    }
+}
+
 static void
 jit_error(struct jit *j, uint32_t idx, const char *what)
 {
@@ -767,6 +834,14 @@ emit_alu(struct jit *j, uint32_t i, const struct bpf_insn *insn)
         [BPF_XOR >> 4] = {0x31, 6},
     };
 
+    if (j->rot[i] == ROT_SKIP) {
+        return 0;
+    }
+    if (j->rot[i]) {
+        RR(j, w, 0xc1, 0, dst); /* rol */
+        emit(j, (uint8_t)(j->rot[i] - ROT_COUNT));
+        return 0;
+    }
     switch (BPF_OP(insn->code)) {
     case BPF_ADD:
     case BPF_OR:
@@ -1396,7 +1471,8 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
     size_t n1 = (size_t)j.n + 1;
     uint32_t *offs = calloc(6 * n1, sizeof *offs);
     bool *flags = calloc(2 * n1, sizeof *flags);
-    if (!offs || !flags) {
+    j.rot = calloc(n1, sizeof *j.rot);
+    if (!offs || !flags || !j.rot) {
         goto out;
     }
     j.body = offs;
@@ -1411,6 +1487,7 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
     if (err) {
         goto out;
     }
+    find_rotates(&j);
     /* First guess: 64 bytes per instruction, so that every jump starts
      * long and only shrinks. */
     for (uint32_t i = 0; i < j.n; i++) {
@@ -1488,6 +1565,7 @@ out:
     free(j.buf);
     free(offs);
     free(flags);
+    free(j.rot);
     *imgp = img;
     return err;
 }

@@ -90,6 +90,8 @@ struct flowtable {
     uint32_t n_bumped;    /* Slots ever handed out since configured. */
     uint32_t newest;      /* Age list head, FT_NONE when empty. */
     uint32_t oldest;      /* Age list tail. */
+    uint64_t oldest_time; /* Its last use (spares a cache miss per
+                           * operation when nothing has expired). */
     uint64_t timeout_ns;  /* Idle timeout, 0 = never. */
     uint64_t clock_ns;    /* Latest time seen by a program. */
     struct bpf_flowtable_stats stats;
@@ -224,6 +226,9 @@ ft_age_unlink(struct flowtable *ft, struct ft_elem *e)
         ft_elem_at(ft, e->older)->newer = e->newer;
     } else {
         ft->oldest = e->newer;
+        if (e->newer != FT_NONE) {
+            ft->oldest_time = ft_elem_at(ft, e->newer)->time;
+        }
     }
 }
 
@@ -237,6 +242,7 @@ ft_age_push(struct flowtable *ft, struct ft_elem *e)
         ft_elem_at(ft, ft->newest)->newer = idx;
     } else {
         ft->oldest = idx;
+        ft->oldest_time = e->time;
     }
     ft->newest = idx;
 }
@@ -305,11 +311,9 @@ ft_count_expiry(struct flowtable *ft)
 static void
 ft_expire(struct flowtable *ft, uint64_t now, unsigned int budget)
 {
-    while (budget-- && ft->oldest != FT_NONE) {
+    while (budget-- && ft->oldest != FT_NONE && ft->timeout_ns &&
+           now - ft->oldest_time > ft->timeout_ns) {
         struct ft_elem *e = ft_elem_at(ft, ft->oldest);
-        if (!ft_expired(ft, e, now)) {
-            break;
-        }
         ft_remove(ft, e, NULL);
         ft_count_expiry(ft);
     }
@@ -339,10 +343,13 @@ ft_find_live(struct bpf_map *map, const void *key, uint64_t now,
 static void
 ft_touch(struct flowtable *ft, struct ft_elem *e, uint64_t now)
 {
+    uint32_t idx = ft_idx(ft, e);
     e->time = now;
-    if (ft->newest != ft_idx(ft, e)) {
+    if (ft->newest != idx) {
         ft_age_unlink(ft, e);
         ft_age_push(ft, e);
+    } else if (ft->oldest == idx) {
+        ft->oldest_time = now;
     }
 }
 

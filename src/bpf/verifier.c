@@ -2643,7 +2643,10 @@ do_ld(struct env *env, const struct bpf_insn *i, uint32_t idx)
             dst->map = i->imm;
         } else if (i->src_reg == BPF_PSEUDO_MAP_VALUE) {
             const struct bpf_map *m = env->prog->maps[i->imm];
-            if (m->type != BPF_MAP_TYPE_ARRAY || h->imm < 0
+            /* Direct value access: single-entry arrays (global data),
+             * like the kernel's array_map_direct_value_addr(). */
+            if (m->type != BPF_MAP_TYPE_ARRAY || m->max_entries != 1
+                || h->imm < 0
                 || (uint32_t) h->imm >= m->value_size) {
                 return verr(env, BPF_VERR_BAD_MAP_REF, idx,
                             "direct value offset %d in map '%s'", h->imm,

@@ -21,9 +21,14 @@
  * versioned rules inside the classifier.
  *
  * Timeouts use the wall clock.  The datapath pipelines never expire rules
- * themselves (threads would disagree); once a second the control thread
- * reads each rule's counters, notes when they last moved (its idle age)
- * and removes rules whose idle or hard timeout passed, by rebuilding.
+ * themselves (threads would disagree); once a second, if any rule has a
+ * timeout, the control thread reads each rule's last hit from the
+ * threads' pipelines (their idle ages) and removes rules whose idle or
+ * hard timeout passed, by rebuilding.
+ *
+ * Programs: the versions share the shadow's loaded programs (struct
+ * flow_progs), so program state (maps) survives every rebuild.  A program
+ * is unloaded only when no rule of any live version uses it.
  *
  * Idle threads: after DPL_IDLE_POLLS empty polls of all its ports a thread
  * goes RCU-offline and sleeps in poll() on its ports' descriptors (at most
@@ -93,12 +98,12 @@ struct dpl_thread {
     struct dpl_port *dirty[DPL_DIRTY_MAX]; /* Ports to flush. */
     unsigned int n_dirty;
     /* Counters, written by the thread only (read racily on x86-64). */
-    uint64_t packets;    /* Packets processed. */
-    uint64_t batches;    /* Non-empty batches. */
-    uint64_t polls;      /* rx_batch calls. */
-    uint64_t idle_polls; /* rx_batch calls that returned nothing. */
-    uint64_t sleeps;     /* Times it slept in poll(). */
-    uint64_t busy_ns;    /* Time spent processing batches (ns). */
+    uint64_t packets;           /* Packets processed. */
+    uint64_t batches;           /* Non-empty batches. */
+    uint64_t polls;             /* rx_batch calls. */
+    uint64_t idle_polls;        /* rx_batch calls that returned nothing. */
+    uint64_t sleeps;            /* Times it slept in poll(). */
+    uint64_t busy_ns;           /* Time spent processing batches (ns). */
 } __attribute__((aligned(64))); /* No false sharing between threads. */
 
 /* Control-thread record of a rule, keyed by table, priority and match. */
@@ -131,6 +136,8 @@ struct dpl {
     uint64_t base_drops[PIPELINE_N_DROPS]; /* From retired versions. */
     size_t n_timed; /* Rules with an idle or hard timeout. */
 };
+
+static void dpl_port_free(struct dpl_port *);
 
 static uint64_t
 dpl_now(void)
@@ -344,10 +351,9 @@ dpl_count_version(struct dpl *dpl, const struct dpl_version *v, bool into_base,
     for (unsigned int t = 0; t < dpl->n_threads; t++) {
         json_t *rules = dpl_rules_json(v->pl[t], now);
         size_t i;
-        json_t *r;
 
-        json_array_foreach(rules, i, r)
-        {
+        for (i = 0; i < json_array_size(rules); i++) {
+            json_t *r = json_array_get(rules, i);
             char *key = dpl_rule_key(r);
             struct dpl_rec *rec = dpl_rec_find(dpl, key, false, now);
             uint64_t n =
@@ -434,10 +440,9 @@ dpl_add_rules(struct pipeline *pl, const json_t *rules, bool keep_time,
               uint64_t now)
 {
     size_t i;
-    json_t *r;
 
-    json_array_foreach(rules, i, r)
-    {
+    for (i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i);
         const char *text = json_string_value(json_object_get(r, "flow"));
         double d = json_number_value(json_object_get(r, "duration"));
         uint64_t ago = (uint64_t)llround(d * 1e9);
@@ -488,13 +493,13 @@ dpl_version_free(struct dpl *dpl, struct dpl_version *v)
     free(v);
 }
 
-/* Builds a version of the shadow's rules and the current port list. */
+/* Builds a version of the shadow's rules 'rules' and the current port
+ * list. */
 static char *
-dpl_version_build(struct dpl *dpl, struct dpl_version **vp)
+dpl_version_build(struct dpl *dpl, const json_t *rules, uint64_t now,
+                  struct dpl_version **vp)
 {
     struct dpl_version *v = xzalloc(sizeof *v);
-    uint64_t now = dpl_now();
-    json_t *rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
     char *error = NULL;
 
     v->n_ports = dpl->n_ports;
@@ -514,7 +519,6 @@ dpl_version_build(struct dpl *dpl, struct dpl_version **vp)
             error = dpl_add_rules(v->pl[t], rules, false, now);
         }
     }
-    json_decref(rules);
     if (error) {
         dpl_version_free(dpl, v);
         return error;
@@ -532,12 +536,12 @@ dpl_publish(struct dpl *dpl, const json_t *reset, struct dp *old_shadow)
     struct dpl_version *v, *old;
     uint64_t drops[PIPELINE_N_DROPS];
     uint64_t now = dpl_now();
-    char *error = dpl_version_build(dpl, &v);
-    json_t *rules;
+    json_t *rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
+    char *error = dpl_version_build(dpl, rules, now, &v);
     size_t i;
-    json_t *r;
 
     if (error) {
+        json_decref(rules);
         return error;
     }
     old = dpl->version;
@@ -557,25 +561,20 @@ dpl_publish(struct dpl *dpl, const json_t *reset, struct dp *old_shadow)
     dpl_version_free(dpl, old);
     dp_destroy(old_shadow);
     for (size_t k = 0; k < dpl->n_retired; k++) {
-        struct dpl_port *dpp = dpl->retired[k];
-
-        port_close(dpp->port);
-        pthread_spin_destroy(&dpp->tx_lock);
-        free(dpp->spec);
-        free(dpp);
+        dpl_port_free(dpl->retired[k]);
     }
     dpl->n_retired = 0;
 
     /* Records follow the shadow's rules. */
-    rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
     dpl->n_timed = 0;
-    json_array_foreach(rules, i, r)
-    {
+    for (i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i);
+        char *key = dpl_rule_key(r);
+        struct dpl_rec *rec = dpl_rec_find(dpl, key, true, now);
+
         dpl->n_timed +=
             json_integer_value(json_object_get(r, "idle_timeout")) ||
             json_integer_value(json_object_get(r, "hard_timeout"));
-        char *key = dpl_rule_key(r);
-        struct dpl_rec *rec = dpl_rec_find(dpl, key, true, now);
 
         if (reset && json_object_get(reset, key)) {
             rec->base_packets = rec->base_bytes = 0;
@@ -1017,7 +1016,6 @@ dpl_cmd_flow_mod(struct dpl *dpl, size_t argc, const char *const *argv)
     struct ds acts = DS_EMPTY_INITIALIZER;
     char *error;
     size_t i, n_mod = 0;
-    json_t *r;
     int col = 1;
 
     if (!argc) {
@@ -1042,15 +1040,15 @@ dpl_cmd_flow_mod(struct dpl *dpl, size_t argc, const char *const *argv)
     pipeline_del(scratch, &mod);
     left = dpl_rules_json(scratch, now);
     kept = json_object();
-    json_array_foreach(left, i, r)
-    {
+    for (i = 0; i < json_array_size(left); i++) {
+        json_t *r = json_array_get(left, i);
         json_object_set_new(kept, json_string_value(json_object_get(r, "flow")),
                             json_true());
     }
     /* The new rule list: covered rules get the new actions. */
     out = json_array();
-    json_array_foreach(rules, i, r)
-    {
+    for (i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i);
         const char *flow = json_string_value(json_object_get(r, "flow"));
         json_t *copy = json_deep_copy(r);
         struct flow_spec spec;
@@ -1120,7 +1118,6 @@ dpl_cmd_flow_dump(struct dpl *dpl, size_t argc, const char *const *argv,
     bool stats = true;
     json_t *rules;
     size_t i;
-    json_t *r;
 
     for (i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--no-stats")) {
@@ -1133,8 +1130,8 @@ dpl_cmd_flow_dump(struct dpl *dpl, size_t argc, const char *const *argv,
     }
     dpl_collect(dpl, now);
     rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
-    json_array_foreach(rules, i, r)
-    {
+    for (i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i);
         char *key = dpl_rule_key(r);
         struct dpl_rec *rec = dpl_rec_find(dpl, key, false, now);
         uint64_t packets = rec ? rec->base_packets + rec->cur_packets : 0;
@@ -1293,7 +1290,6 @@ dpl_load_config(struct dpl *dpl, const char *path)
     json_t *old_rules, *new_rules, *ages, *reset;
     uint64_t now = dpl_now();
     size_t i;
-    json_t *r;
 
     if (error) {
         free(base_dir);
@@ -1354,15 +1350,15 @@ dpl_load_config(struct dpl *dpl, const char *path)
     /* Rules: an unchanged flow keeps its age and counters. */
     old_rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
     ages = json_object();
-    json_array_foreach(old_rules, i, r)
-    {
+    for (i = 0; i < json_array_size(old_rules); i++) {
+        json_t *r = json_array_get(old_rules, i);
         json_object_set(ages, json_string_value(json_object_get(r, "flow")),
                         json_object_get(r, "duration"));
     }
     new_rules = dpl_rules_json(dp_pipeline(nd), now);
     reset = json_object();
-    json_array_foreach(new_rules, i, r)
-    {
+    for (i = 0; i < json_array_size(new_rules); i++) {
+        json_t *r = json_array_get(new_rules, i);
         json_t *age = json_object_get(
             ages, json_string_value(json_object_get(r, "flow")));
 
@@ -1400,7 +1396,6 @@ dpl_tick(struct dpl *dpl)
     uint64_t now = dpl_now();
     json_t *rules, *left;
     size_t i, expired = 0;
-    json_t *r;
 
     if (!dpl->n_timed) {
         return;
@@ -1408,8 +1403,8 @@ dpl_tick(struct dpl *dpl)
     dpl_collect(dpl, now);
     rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
     left = json_array();
-    json_array_foreach(rules, i, r)
-    {
+    for (i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i);
         uint64_t idle =
             (uint64_t)json_integer_value(json_object_get(r, "idle_timeout")) *
             NS_PER_SEC;

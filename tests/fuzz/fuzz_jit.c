@@ -4,12 +4,12 @@
  * chance to accept: a bounds check that makes 64 bytes of packet readable,
  * then random operations on four scalar registers (every ALU operation in
  * 32 and 64 bits, signed and unsigned division and modulo by values that
- * may be zero, byte swaps, sign extensions), packet and stack loads and
- * stores of every size (sign-extending too), atomics on the stack and on
- * map values, forward conditional jumps of both widths, hash-map lookups
- * (null-checked, then read, written and atomically updated), updates and
- * deletes, an array map and a BPF-to-BPF call.  The rest of the input is
- * the packet and the initial map contents.
+ * may be zero, byte swaps, sign extensions, the rotate idiom), packet and
+ * stack loads and stores of every size (sign-extending too), atomics on the
+ * stack and on map values, forward conditional jumps of both widths,
+ * hash-map lookups (null-checked, then read, written and atomically
+ * updated), updates and deletes, an array map and a BPF-to-BPF call.  The
+ * rest of the input is the packet and the initial map contents.
  *
  * Every program the verifier accepts runs once in the interpreter and once
  * in the JIT from the same initial state; any difference in r0, in the
@@ -164,6 +164,26 @@ gen_swap(struct gen *g)
     put(g, INSN(code, scalar(g), 0, 0, widths[take(g, 3)]));
 }
 
+/* The rotate idiom the JIT recognises: d = x; d <<= k; s = x; s >>= W-k;
+ * d |= s, sometimes with counts that do not add up. */
+static void
+gen_rotate(struct gen *g)
+{
+    uint8_t cls = take(g, 2) ? BPF_ALU64 : BPF_ALU;
+    int32_t width = cls == BPF_ALU64 ? 64 : 32;
+    uint8_t x = scalar(g), s = scalar(g), d = scalar(g);
+    int32_t k = 1 + (int32_t)take(g, (uint32_t)width - 1);
+    int32_t k2 = width - k - (take(g, 8) == 0);
+    uint8_t first = take(g, 2) ? BPF_LSH : BPF_RSH;
+    uint8_t second = first == BPF_LSH ? BPF_RSH : BPF_LSH;
+
+    put(g, INSN(cls | BPF_MOV | BPF_X, s, x, 0, 0));
+    put(g, INSN(cls | first | BPF_K, s, 0, 0, k));
+    put(g, INSN(cls | BPF_MOV | BPF_X, d, x, 0, 0));
+    put(g, INSN(cls | second | BPF_K, d, 0, 0, k2 > 0 ? k2 : 1));
+    put(g, INSN(cls | BPF_OR | BPF_X, d, s, 0, 0));
+}
+
 static void
 gen_packet(struct gen *g)
 {
@@ -315,7 +335,11 @@ gen_op(struct gen *g, int depth)
         gen_alu(g);
         break;
     case 3:
-        gen_swap(g);
+        if (take(g, 2)) {
+            gen_swap(g);
+        } else {
+            gen_rotate(g);
+        }
         break;
     case 4:
         gen_packet(g);

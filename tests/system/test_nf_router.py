@@ -326,3 +326,10 @@ def test_example_router(tmp_path):
     assert all(expected[p] for p in (1, 2, 3, 4))
     for p in (1, 2, 3, 4):
         assert_frames(pcaps["out%d.pcap" % p], expected[p], "port %d" % p)
+
+
+@pytest.mark.parametrize("name", ["router", "bridge", "vfw", "policer"])
+def test_programs_pass_sluice_verifier(name):
+    proc = run_sluice(["prog", "check", prog_obj(name)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ": accepted" in proc.stdout

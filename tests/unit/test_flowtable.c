@@ -241,6 +241,23 @@ test_exactly_at_timeout_survives(void **state)
 }
 
 static void
+test_lone_entry_refreshed(void **state)
+{
+    (void)state;
+    /* The only entry is both newest and oldest: refreshing it must move
+     * its expiry too, whatever other operations run meanwhile. */
+    const uint64_t t = 10 * SEC;
+    struct bpf_map *m = ft_new(8, 8, t);
+    assert_int_equal(p_insert(m, 1, T0), 0);
+    for (uint64_t k = 1; k <= 5; k++) {
+        assert_int_equal(p_lookup(m, 1, T0 + k * t), 0);
+        assert_int_equal(p_lookup(m, 99, T0 + k * t + t / 2), -1);
+    }
+    assert_int_equal(stats_of(m).expired, 0);
+    ft_del(m);
+}
+
+static void
 test_expired_slots_reused(void **state)
 {
     (void)state;
@@ -489,6 +506,7 @@ main(void)
         cmocka_unit_test(test_full_never_evicts),
         cmocka_unit_test(test_most_recently_freed_first),
         cmocka_unit_test(test_exactly_at_timeout_survives),
+        cmocka_unit_test(test_lone_entry_refreshed),
         cmocka_unit_test(test_expired_slots_reused),
         cmocka_unit_test(test_full_of_expired_reclaims),
         cmocka_unit_test(test_expiry_burst_is_bounded),

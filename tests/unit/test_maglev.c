@@ -509,6 +509,30 @@ test_lb_prog_full_and_pass(void **state)
     struct bpf_map *stats = bpf_object_find_map(r->obj, "lb_stats");
     assert_int_equal(bpf_map_lookup(stats, &idx, &full), 0);
     assert_int_equal(full, 40);
+    /* A backend's reply to a recorded connection (flow 3 is in the table)
+     * leaves from the VIP towards the client's port; a reply from another
+     * address, or to a connection not recorded, continues the pipeline. */
+    int b3 = table_says(r, 3);
+    size_t len = build_tcp(r->frame, 0x0a000101u + (uint32_t)b3,
+                           0x0a090003u, 80, 1003, 6);
+    struct bpf_xdp_buff ctx = {
+        .data = (uintptr_t)r->frame,
+        .data_end = (uintptr_t)(r->frame + len),
+        .data_meta = (uintptr_t)r->frame,
+        .data_hard_start = (uintptr_t)r->frame,
+        .frame_end = (uintptr_t)(r->frame + sizeof r->frame),
+        .ingress_ifindex = 2 + (uint32_t)b3,
+    };
+    assert_int_equal(bpf_prog_run_xdp(r->prog, &ctx), XDP_REDIRECT);
+    assert_int_equal(ctx.redirect_port, 1);
+    uint32_t src;
+    memcpy(&src, r->frame + 26, 4);
+    assert_int_equal(ntohl(src), VIP);
+    assert_true(checksums_ok(r->frame));
+    assert_int_equal(lb_send(r, 0x0a000101u + (uint32_t)(b3 + 1) % 3,
+                             80, 0x0a090003u, 1003, 6, 2), -1);
+    assert_int_equal(lb_send(r, 0x0a000101u + (uint32_t)b3, 80,
+                             0x0a090000u + 45, 1045, 6, 2), -1);
     /* Not to the VIP, not its port, not TCP/UDP: continue the pipeline. */
     assert_int_equal(lb_send(r, 1, 2, VIP + 1, 80, 6, 2), -1);
     assert_int_equal(lb_send(r, 1, 2, VIP, 81, 6, 2), -1);
