@@ -14,9 +14,9 @@
  * its address and the VIP's port to the client) gets the VIP back as its
  * source and is sent to the client's port, so clients talk to the VIP
  * only; everything else continues the pipeline (XDP_PASS). */
+#include "lb.h"
 #include "nf_common.h"
 #include "nf_rewrite.h"
-#include "lb.h"
 #include "sluice_maps.h"
 
 struct {

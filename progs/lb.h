@@ -9,15 +9,15 @@
 
 #include <linux/types.h>
 
-#define LB_TABLE_MAX 65537   /* Largest lookup table (prime M). */
-#define LB_BACKENDS_MAX 256  /* Backends per balancer. */
-#define LB_CONNS_MAX 65536   /* Connection-table max_entries. */
-#define LB_NAME_LEN 32       /* Backend names, NUL-terminated. */
+#define LB_TABLE_MAX 65537        /* Largest lookup table (prime M). */
+#define LB_BACKENDS_MAX 256       /* Backends per balancer. */
+#define LB_CONNS_MAX 65536        /* Connection-table max_entries. */
+#define LB_NAME_LEN 32            /* Backend names, NUL-terminated. */
 #define LB_NO_BACKEND 0xffffffffu /* Table slot when no backend is up. */
 
 struct lb_config {
-    __u32 vip;        /* Virtual IPv4 address (net). */
-    __u16 vport;      /* Virtual port (net). */
+    __u32 vip;   /* Virtual IPv4 address (net). */
+    __u16 vport; /* Virtual port (net). */
     __u16 pad;
     __u32 table_size; /* M (prime); 0 = unconfigured. */
     __u32 n_backends; /* Entries of lb_backends in use. */
@@ -30,7 +30,7 @@ struct lb_backend {
     __u8 mac[6];            /* Backend MAC: new destination. */
     __u8 up;                /* 1 = healthy. */
     __u8 pad;
-    __u32 weight;           /* Turns per Maglev round, >= 1. */
+    __u32 weight; /* Turns per Maglev round, >= 1. */
 };
 
 struct lb_flow_key {
@@ -39,7 +39,7 @@ struct lb_flow_key {
     __u16 src_port; /* (net). */
     __u16 dst_port; /* (net). */
     __u8 proto;
-    __u8 pad[3];    /* Zero. */
+    __u8 pad[3]; /* Zero. */
 };
 
 struct lb_flow_value {
@@ -50,13 +50,13 @@ struct lb_flow_value {
 };
 
 enum lb_stat {
-    LB_STAT_NEW,       /* Flows placed through the lookup table. */
-    LB_STAT_KNOWN,     /* Packets of flows kept on their backend. */
-    LB_STAT_MOVED,     /* Flows moved off a backend marked down. */
-    LB_STAT_FULL,      /* New flows not recorded (table full). */
-    LB_STAT_PASS,      /* Packets not to the VIP. */
+    LB_STAT_NEW,        /* Flows placed through the lookup table. */
+    LB_STAT_KNOWN,      /* Packets of flows kept on their backend. */
+    LB_STAT_MOVED,      /* Flows moved off a backend marked down. */
+    LB_STAT_FULL,       /* New flows not recorded (table full). */
+    LB_STAT_PASS,       /* Packets not to the VIP. */
     LB_STAT_NO_BACKEND, /* Dropped: no backend up. */
-    LB_STAT_REPLY,     /* Backend replies sent back from the VIP. */
+    LB_STAT_REPLY,      /* Backend replies sent back from the VIP. */
     LB_N_STATS,
 };
 

@@ -14,9 +14,9 @@
  * per the output port (nf_rewrite.h).  Configuration: `sluice nf nat NAME
  * wan=PORT ip=A.B.C.D first_port=S capacity=N timeout=SEC`; until then every
  * packet is dropped. */
+#include "nat.h"
 #include "nf_common.h"
 #include "nf_rewrite.h"
-#include "nat.h"
 #include "sluice_maps.h"
 
 struct {

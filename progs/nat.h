@@ -37,14 +37,17 @@ struct nat_flow_value {
 
 /* Counters in 'nat_stats', by index. */
 enum nat_stat {
-    NAT_STAT_OUT,           /* LAN -> WAN translated. */
-    NAT_STAT_IN,            /* WAN -> LAN translated. */
-    NAT_STAT_NEW,           /* Flows opened. */
-    NAT_STAT_DROP_PROTO,    /* Rule 1: not IPv4 TCP/UDP (incl. ICMP). */
-    NAT_STAT_DROP_FULL,     /* Rule 4: no free port. */
-    NAT_STAT_DROP_UNKNOWN,  /* Rule 5: port out of range or unallocated,
-                             * or not to the external address. */
-    NAT_STAT_DROP_SPOOFED,  /* Rule 6: remote differs from the flow's. */
+    NAT_STAT_OUT,               /* LAN -> WAN translated. */
+    NAT_STAT_IN,                /* WAN -> LAN translated. */
+    NAT_STAT_NEW,               /* Flows opened. */
+    NAT_STAT_DROP_PROTO,        /* Rule 1: not IPv4 TCP/UDP (incl. ICMP). */
+    NAT_STAT_DROP_FULL,         /* Rule 4: no free port. */
+    NAT_STAT_DROP_UNKNOWN,      /* Rule 5: port out of range or unallocated,
+                                 * or not to the external address. */
+    NAT_STAT_DROP_SPOOFED,      /* Rule 6: remote differs from the flow's
+                                 * (the last flow of that port, checked
+                                 * before its liveness, so that a
+                                 * spoofed packet never refreshes it). */
     NAT_STAT_DROP_UNCONFIGURED, /* No `nf nat` yet. */
     NAT_N_STATS,
 };

@@ -12,7 +12,7 @@
 static __always_inline void
 nf_csum_replace2(__u16 *sum, __u16 old, __u16 new)
 {
-    __u32 c = (__u16)~*sum;
+    __u32 c = (__u16) ~*sum;
     c += (__u16)~old;
     c += new;
     c = (c & 0xffff) + (c >> 16);
@@ -24,7 +24,7 @@ static __always_inline void
 nf_csum_replace4(__u16 *sum, __u32 old, __u32 new)
 {
     nf_csum_replace2(sum, (__u16)(old >> 16), (__u16)(new >> 16));
-    nf_csum_replace2(sum, (__u16)old, (__u16)new);
+    nf_csum_replace2(sum, (__u16)old, (__u16) new);
 }
 
 /* L4 checksum field of a TCP or UDP header (NULL for a UDP datagram sent

@@ -22,7 +22,10 @@
  *
  * The list is updated without locks: a table belongs to one program
  * instance run by one thread at a time, which is how sluice runs the
- * offline pipeline (the kernel would need a bpf_spin_lock per table).
+ * offline pipeline and a live switch with one datapath thread.  Threads
+ * sharing a program could lose a refresh or misorder the list, but never
+ * break memory safety: every access is checked and nothing walks the
+ * list.  (The kernel would need a bpf_spin_lock per table.)
  *
  * Time is packet time.  An entry is expired when now - last use >
  * timeout; one exactly at the timeout survives.  A packet older than the

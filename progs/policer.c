@@ -19,7 +19,8 @@
  * length is the whole Ethernet frame as received.
  *
  * Tokens are kept in units of 1e-9 byte, so a refill is elapsed_ns * R
- * with no division. */
+ * with no division; B must therefore stay below 2^64 / 1e9 bytes (about
+ * 18 GB). */
 #include "nf_common.h"
 #include "nf_table.h"
 

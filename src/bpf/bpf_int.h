@@ -80,6 +80,10 @@ struct bpf_prog {
     struct bpf_map **maps;           /* Borrowed from the object. */
     uint32_t n_maps;
     bool verified;                   /* Only verified programs run. */
+    bool trusted;                    /* Unit tests only: a raw program
+                                      * built by hand in C and vouched for
+                                      * runs without raw-mode run-time
+                                      * checks (so it may use maps). */
     /* Filled by the verifier for the runtime (owned arrays or NULL). */
     struct bpf_insn *xlated;         /* Insns with ctx accesses rewritten
                                       * for struct bpf_xdp_buff. */

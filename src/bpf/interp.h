@@ -16,6 +16,15 @@
  * of the packet) returns 0, as the kernel does. */
 uint64_t bpf_interp_run(const struct bpf_prog *, uint64_t r1, uint64_t r2,
                         uint64_t *n_insns);
+/* The same for raw ("conformance" mode) programs, which the verifier
+ * checked only structurally: every memory access must stay inside the raw
+ * memory (bpf_run_cur->mem) or the stack, only helpers without pointer
+ * arguments may be called, and at most INTERP_RAW_BUDGET instructions run.
+ * A run that breaks a rule returns 0 and stores the reason in '*errorp'
+ * (NULL otherwise). */
+#define INTERP_RAW_BUDGET (64ull * 1000 * 1000)
+uint64_t bpf_interp_run_raw(const struct bpf_prog *, uint64_t r1, uint64_t r2,
+                            uint64_t *n_insns, const char **errorp);
 
 /* Per-program statistics are kept per thread, keyed by the program, so
  * that datapath threads never share a counter.  The loader calls

@@ -68,14 +68,14 @@
 #define FT_NONE UINT32_MAX /* No element (age list ends, in_use). */
 
 struct ft_elem {
-    uint32_t next;     /* Chain or free-stack link: index + 1, 0 = end. */
-    uint32_t hash;     /* Full hash of the key. */
-    uint32_t older;    /* Age list: next older element, or FT_NONE. */
-    uint32_t newer;    /* Age list: next newer element, or FT_NONE. */
-    uint64_t time;     /* Last use, ns of the map's clock. */
-    uint32_t in_use;   /* 1 while the element holds an entry. */
+    uint32_t next;   /* Chain or free-stack link: index + 1, 0 = end. */
+    uint32_t hash;   /* Full hash of the key. */
+    uint32_t older;  /* Age list: next older element, or FT_NONE. */
+    uint32_t newer;  /* Age list: next newer element, or FT_NONE. */
+    uint64_t time;   /* Last use, ns of the map's clock. */
+    uint32_t in_use; /* 1 while the element holds an entry. */
     uint32_t pad;
-    uint64_t key[];    /* Key, then value, each padded to 8 bytes. */
+    uint64_t key[]; /* Key, then value, each padded to 8 bytes. */
 };
 
 struct flowtable {
@@ -162,8 +162,8 @@ ft_alloc(struct bpf_map *map)
     }
     ft->mask = n_buckets - 1;
     ft->key_stride = ROUND_UP(map->key_size, 8);
-    ft->elem_size = sizeof(struct ft_elem) + ft->key_stride +
-                    ROUND_UP(map->value_size, 8);
+    ft->elem_size =
+        sizeof(struct ft_elem) + ft->key_stride + ROUND_UP(map->value_size, 8);
     ft->buckets = calloc(n_buckets, sizeof *ft->buckets);
     ft->elems = calloc(map->max_entries, ft->elem_size);
     if (!ft->buckets || !ft->elems) {
@@ -326,9 +326,8 @@ ft_find_live(struct bpf_map *map, const void *key, uint64_t now,
 {
     struct flowtable *ft = map->priv;
     uint32_t *link;
-    struct ft_elem *e =
-        ft_find(map, key, hash_bytes(key, map->key_size, map->hash_seed),
-                &link);
+    struct ft_elem *e = ft_find(
+        map, key, hash_bytes(key, map->key_size, map->hash_seed), &link);
     if (e && ft_expired(ft, e, now)) {
         ft_remove(ft, e, link);
         ft_count_expiry(ft);
@@ -541,8 +540,7 @@ bpf_flowtable_get_stats(const struct bpf_map *map,
     *stats = ft->stats;
     stats->entries = ft->count;
     stats->live = 0;
-    for (uint32_t i = ft->oldest; i != FT_NONE;
-         i = ft_elem_at(ft, i)->newer) {
+    for (uint32_t i = ft->oldest; i != FT_NONE; i = ft_elem_at(ft, i)->newer) {
         if (!ft_expired(ft, ft_elem_at(ft, i), ft->clock_ns)) {
             stats->live++;
         }

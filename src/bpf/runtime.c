@@ -309,6 +309,11 @@ run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
                             : "instruction budget spent (endless loop?)";
             LOG_WARN_RL("program '%s' stopped: %s", prog->name, run_error);
         }
+    } else if (kind == BPF_PROG_KIND_RAW && !prog->trusted) {
+        ret = bpf_interp_run_raw(prog, r1, r2, &insns, &run_error);
+        if (unlikely(run_error)) {
+            LOG_WARN_RL("program '%s' stopped: %s", prog->name, run_error);
+        }
     } else {
         ret = bpf_interp_run(prog, r1, r2, &insns);
     }

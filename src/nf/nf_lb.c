@@ -36,8 +36,8 @@ nf_lb_is_prime(uint32_t m)
 }
 
 int
-nf_lb_maglev(const char *const *names, const uint32_t *weights,
-             const bool *up, size_t n, uint32_t m, uint32_t *table)
+nf_lb_maglev(const char *const *names, const uint32_t *weights, const bool *up,
+             size_t n, uint32_t m, uint32_t *table)
 {
     if (!nf_lb_is_prime(m)) {
         return -EINVAL;
@@ -120,8 +120,8 @@ nf_lb_parse_backends(const char *path, struct lb_backend **out, size_t *n)
             continue;
         }
         if (nt < 4 || nt > 5) {
-            error = xasprintf("%s:%d: expected NAME IP MAC PORT [WEIGHT]",
-                              path, lineno);
+            error = xasprintf("%s:%d: expected NAME IP MAC PORT [WEIGHT]", path,
+                              lineno);
             break;
         }
         if (count == LB_BACKENDS_MAX) {
@@ -212,8 +212,8 @@ nf_lb_parse(int argc, char *const *argv, struct nf_lb_params *lp, int *bad)
             free(ip);
             errno = 0;
             v = strtoul(colon + 1, &end, 10);
-            if (!error && (!isdigit((unsigned char)colon[1]) || *end ||
-                           errno || !v || v > 65535)) {
+            if (!error && (!isdigit((unsigned char)colon[1]) || *end || errno ||
+                           !v || v > 65535)) {
                 error = xasprintf("vip: bad port '%s'", colon + 1);
             }
             lp->vport = htons((uint16_t)v);
@@ -224,10 +224,10 @@ nf_lb_parse(int argc, char *const *argv, struct nf_lb_params *lp, int *bad)
             errno = 0;
             v = strtoul(val, &end, 10);
             if (!isdigit((unsigned char)*val) || *end || errno) {
-                error = xasprintf("%.*s: '%s' is not a number", (int)klen, a,
-                                  val);
-            } else if (table && (v > LB_TABLE_MAX ||
-                                 !nf_lb_is_prime((uint32_t)v))) {
+                error =
+                    xasprintf("%.*s: '%s' is not a number", (int)klen, a, val);
+            } else if (table &&
+                       (v > LB_TABLE_MAX || !nf_lb_is_prime((uint32_t)v))) {
                 error = xasprintf("table: %s is not a prime <= %d", val,
                                   LB_TABLE_MAX);
             } else if (!table && (!v || v > LB_CONNS_MAX)) {
@@ -266,30 +266,30 @@ lb_find_maps(struct bpf_object *obj, struct lb_maps *m)
     char *error = nf_find_map(obj, "lb.o", "lb_cfg", BPF_MAP_TYPE_ARRAY, 4,
                               sizeof(struct lb_config), &m->cfg);
     if (!error) {
-        error = nf_find_map(obj, "lb.o", "lb_backends", BPF_MAP_TYPE_ARRAY,
-                            4, sizeof(struct lb_backend), &m->backends);
+        error = nf_find_map(obj, "lb.o", "lb_backends", BPF_MAP_TYPE_ARRAY, 4,
+                            sizeof(struct lb_backend), &m->backends);
     }
     if (!error) {
-        error = nf_find_map(obj, "lb.o", "lb_table", BPF_MAP_TYPE_ARRAY, 4,
-                            4, &m->table);
+        error = nf_find_map(obj, "lb.o", "lb_table", BPF_MAP_TYPE_ARRAY, 4, 4,
+                            &m->table);
     }
     if (!error) {
-        error = nf_find_map(obj, "lb.o", "lb_conns",
-                            BPF_MAP_TYPE_SLUICE_FLOWTABLE,
-                            sizeof(struct lb_flow_key),
-                            sizeof(struct lb_flow_value), &m->conns);
+        error =
+            nf_find_map(obj, "lb.o", "lb_conns", BPF_MAP_TYPE_SLUICE_FLOWTABLE,
+                        sizeof(struct lb_flow_key),
+                        sizeof(struct lb_flow_value), &m->conns);
     }
     return error;
 }
 
 /* Builds the table over 'list' and writes it to the program. */
 static char *
-lb_load_table(const struct lb_maps *m, const struct lb_backend *list,
-              size_t n, uint32_t table_size)
+lb_load_table(const struct lb_maps *m, const struct lb_backend *list, size_t n,
+              uint32_t table_size)
 {
     if (table_size > bpf_map_max_entries(m->table)) {
-        return xasprintf("table %u is larger than the program's %u",
-                         table_size, bpf_map_max_entries(m->table));
+        return xasprintf("table %u is larger than the program's %u", table_size,
+                         bpf_map_max_entries(m->table));
     }
     const char **names = xcalloc(n, sizeof *names);
     uint32_t *weights = xcalloc(n, sizeof *weights);
@@ -303,8 +303,7 @@ lb_load_table(const struct lb_maps *m, const struct lb_backend *list,
     char *error = NULL;
     int err = nf_lb_maglev(names, weights, up, n, table_size, table);
     if (err) {
-        error = xasprintf("cannot build the Maglev table: %s",
-                          strerror(-err));
+        error = xasprintf("cannot build the Maglev table: %s", strerror(-err));
     }
     for (uint32_t s = 0; !error && s < table_size; s++) {
         err = bpf_map_update(m->table, &s, &table[s], BPF_ANY);
@@ -333,8 +332,8 @@ nf_lb_apply(struct bpf_object *obj, const struct nf_lb_params *lp,
                          bpf_map_max_entries(m.backends));
     }
     if (lp->capacity > bpf_map_max_entries(m.conns)) {
-        return xasprintf("capacity %u exceeds the program's %u",
-                         lp->capacity, bpf_map_max_entries(m.conns));
+        return xasprintf("capacity %u exceeds the program's %u", lp->capacity,
+                         bpf_map_max_entries(m.conns));
     }
     /* Unconfigure first so that no packet sees a half-written state. */
     uint32_t zero = 0;
@@ -393,8 +392,7 @@ nf_lb_set_up(struct bpf_object *obj, const char *name, bool up)
         err = bpf_map_lookup(m.backends, &i, &list[i]);
         if (err) {
             free(list);
-            return xasprintf("cannot read 'lb_backends': %s",
-                             strerror(-err));
+            return xasprintf("cannot read 'lb_backends': %s", strerror(-err));
         }
         if (!strncmp(list[i].name, name, LB_NAME_LEN)) {
             found = i;
@@ -412,8 +410,7 @@ nf_lb_set_up(struct bpf_object *obj, const char *name, bool up)
         uint32_t idx = (uint32_t)found;
         err = bpf_map_update(m.backends, &idx, &list[found], BPF_ANY);
         if (err) {
-            error = xasprintf("cannot write 'lb_backends': %s",
-                              strerror(-err));
+            error = xasprintf("cannot write 'lb_backends': %s", strerror(-err));
         }
     }
     free(list);

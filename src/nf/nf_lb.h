@@ -64,7 +64,7 @@ char *nf_lb_parse(int argc, char *const *argv, struct nf_lb_params *,
 char *nf_lb_apply(struct bpf_object *, const struct nf_lb_params *,
                   const struct lb_backend *, size_t n) WARN_UNUSED_RESULT;
 /* Marks backend 'name' up or down and reloads the table. */
-char *nf_lb_set_up(struct bpf_object *, const char *name, bool up)
-    WARN_UNUSED_RESULT;
+char *nf_lb_set_up(struct bpf_object *, const char *name,
+                   bool up) WARN_UNUSED_RESULT;
 
 #endif

@@ -84,8 +84,7 @@ parse_uint(const char *key, const char *s, uint64_t lo, uint64_t hi,
 }
 
 char *
-nf_nat_parse(int argc, char *const *argv, struct nf_nat_params *np,
-             int *bad)
+nf_nat_parse(int argc, char *const *argv, struct nf_nat_params *np, int *bad)
 {
     bool have_wan = false, have_ip = false, have_cap = false;
     char *error = NULL;
@@ -147,8 +146,8 @@ nf_find_map(struct bpf_object *obj, const char *prog_file, const char *name,
 {
     struct bpf_map *map = bpf_object_find_map(obj, name);
     if (!map) {
-        return xasprintf("the program has no map '%s' (is it progs/%s?)",
-                         name, prog_file);
+        return xasprintf("the program has no map '%s' (is it progs/%s?)", name,
+                         prog_file);
     }
     if (bpf_map_type(map) != type || bpf_map_key_size(map) != key_size ||
         bpf_map_value_size(map) != value_size) {
@@ -170,14 +169,13 @@ nf_nat_apply(struct bpf_object *obj, const struct nf_nat_params *np)
     error = nf_find_map(obj, "nat.o", "nat_cfg", BPF_MAP_TYPE_ARRAY, 4,
                         sizeof(struct nat_config), &cfg_map);
     if (!error) {
-        error = nf_find_map(obj, "nat.o", "nat_flows",
-                            BPF_MAP_TYPE_SLUICE_FLOWTABLE,
-                            sizeof(struct nat_flow_key),
-                            sizeof(struct nat_flow_value), &flows);
+        error = nf_find_map(
+            obj, "nat.o", "nat_flows", BPF_MAP_TYPE_SLUICE_FLOWTABLE,
+            sizeof(struct nat_flow_key), sizeof(struct nat_flow_value), &flows);
     }
     if (!error) {
-        error = nf_find_map(obj, "nat.o", "nat_slots", BPF_MAP_TYPE_ARRAY,
-                            4, sizeof(struct nat_flow_key), &slots);
+        error = nf_find_map(obj, "nat.o", "nat_slots", BPF_MAP_TYPE_ARRAY, 4,
+                            sizeof(struct nat_flow_key), &slots);
     }
     if (error) {
         return error;

@@ -35,10 +35,9 @@ struct bpf_map;
 /* Finds map 'name' of a loaded program and checks its type and sizes
  * against this build ('prog_file' names the program in messages).
  * Returns NULL or a reason. */
-char *nf_find_map(struct bpf_object *, const char *prog_file,
-                  const char *name, uint32_t type, uint32_t key_size,
-                  uint32_t value_size, struct bpf_map **)
-    WARN_UNUSED_RESULT;
+char *nf_find_map(struct bpf_object *, const char *prog_file, const char *name,
+                  uint32_t type, uint32_t key_size, uint32_t value_size,
+                  struct bpf_map **) WARN_UNUSED_RESULT;
 
 /* Parses the KEY=VALUE arguments of `nf nat`.  On error returns an
  * allocated reason and sets '*bad' to the index of the argument at
@@ -47,7 +46,7 @@ char *nf_nat_parse(int argc, char *const *argv, struct nf_nat_params *,
                    int *bad) WARN_UNUSED_RESULT;
 
 /* Applies 'params' to a loaded progs/nat.o.  Returns NULL or a reason. */
-char *nf_nat_apply(struct bpf_object *, const struct nf_nat_params *)
-    WARN_UNUSED_RESULT;
+char *nf_nat_apply(struct bpf_object *,
+                   const struct nf_nat_params *) WARN_UNUSED_RESULT;
 
 #endif

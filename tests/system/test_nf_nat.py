@@ -323,15 +323,17 @@ def run_example(tmp_path, name, conf):
     return dst, proc
 
 
-def test_example_pcaps_are_reproducible(tmp_path):
+@pytest.mark.parametrize("example,pcaps", [("nat", ("lan.pcap", "wan.pcap")),
+                                            ("lb", ("clients.pcap",))])
+def test_example_pcaps_are_reproducible(tmp_path, example, pcaps):
     """make-pcaps.py gives the bytes checked in."""
     import subprocess
     import sys
     from sluicetest import ROOT
-    script = os.path.join(ROOT, "examples", "nat", "make-pcaps.py")
+    script = os.path.join(ROOT, "examples", example, "make-pcaps.py")
     subprocess.run([sys.executable, script, str(tmp_path)], check=True)
-    for name in ("lan.pcap", "wan.pcap"):
-        with open(os.path.join(ROOT, "examples", "nat", name), "rb") as f:
+    for name in pcaps:
+        with open(os.path.join(ROOT, "examples", example, name), "rb") as f:
             want = f.read()
         with open(os.path.join(str(tmp_path), name), "rb") as f:
             assert f.read() == want, name

@@ -131,7 +131,8 @@ prog_of(const struct bpf_insn *insns, size_t n, enum bpf_prog_kind kind)
                          .kind = kind,
                          .insns = (struct bpf_insn *)insns,
                          .n_insns = (uint32_t)n,
-                         .verified = true};
+                         .verified = true,
+                         .trusted = true};
     return p;
 }
 

@@ -423,9 +423,9 @@ test_configure_empties(void **state)
 /* A reference model of the same rules, driven with random operations. */
 #define REF_N 32
 struct ref {
-    int64_t key[REF_N];   /* -1 = free. */
+    int64_t key[REF_N]; /* -1 = free. */
     uint64_t time[REF_N];
-    uint32_t bumped;      /* Slots ever used. */
+    uint32_t bumped; /* Slots ever used. */
 };
 
 static void

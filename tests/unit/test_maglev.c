@@ -77,8 +77,7 @@ test_every_slot_balanced(void **state)
             assert_int_equal(nf_lb_maglev(names, w, NULL, n, m, table), 0);
             count_owned(table, m, n, owned);
             for (size_t i = 0; i < n; i++) {
-                assert_true(owned[i] == m / n ||
-                            owned[i] == (m + n - 1) / n);
+                assert_true(owned[i] == m / n || owned[i] == (m + n - 1) / n);
             }
         }
     }
@@ -408,8 +407,8 @@ lb_send(struct lb_run *r, uint32_t client, uint16_t sport, uint32_t dst,
 static int
 flow_send(struct lb_run *r, int i, uint64_t t)
 {
-    return lb_send(r, 0x0a090000u + (uint32_t)i, (uint16_t)(1000 + i), VIP,
-                   80, 6, t);
+    return lb_send(r, 0x0a090000u + (uint32_t)i, (uint16_t)(1000 + i), VIP, 80,
+                   6, t);
 }
 
 /* What the lookup table says for flow 'i' now. */
@@ -513,8 +512,8 @@ test_lb_prog_full_and_pass(void **state)
      * leaves from the VIP towards the client's port; a reply from another
      * address, or to a connection not recorded, continues the pipeline. */
     int b3 = table_says(r, 3);
-    size_t len = build_tcp(r->frame, 0x0a000101u + (uint32_t)b3,
-                           0x0a090003u, 80, 1003, 6);
+    size_t len = build_tcp(r->frame, 0x0a000101u + (uint32_t)b3, 0x0a090003u,
+                           80, 1003, 6);
     struct bpf_xdp_buff ctx = {
         .data = (uintptr_t)r->frame,
         .data_end = (uintptr_t)(r->frame + len),
@@ -529,10 +528,12 @@ test_lb_prog_full_and_pass(void **state)
     memcpy(&src, r->frame + 26, 4);
     assert_int_equal(ntohl(src), VIP);
     assert_true(checksums_ok(r->frame));
-    assert_int_equal(lb_send(r, 0x0a000101u + (uint32_t)(b3 + 1) % 3,
-                             80, 0x0a090003u, 1003, 6, 2), -1);
+    assert_int_equal(lb_send(r, 0x0a000101u + (uint32_t)(b3 + 1) % 3, 80,
+                             0x0a090003u, 1003, 6, 2),
+                     -1);
     assert_int_equal(lb_send(r, 0x0a000101u + (uint32_t)b3, 80,
-                             0x0a090000u + 45, 1045, 6, 2), -1);
+                             0x0a090000u + 45, 1045, 6, 2),
+                     -1);
     /* Not to the VIP, not its port, not TCP/UDP: continue the pipeline. */
     assert_int_equal(lb_send(r, 1, 2, VIP + 1, 80, 6, 2), -1);
     assert_int_equal(lb_send(r, 1, 2, VIP, 81, 6, 2), -1);
