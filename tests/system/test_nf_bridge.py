@@ -8,6 +8,7 @@ bpf_redirect() or drops, and returns XDP_PASS for frames it cannot place
 flood, sends to every port but the input."""
 
 import os
+import random
 import shutil
 import subprocess
 
@@ -168,6 +169,30 @@ def test_static_entry_errors(sw):
     assert "no program named 'rt'" in res.proc.stderr
 
 
+def test_random_against_model(sw):
+    """3,000 frames among 8 stations that wander between 3 ports, a table
+    of 3 entries and a 1 s timeout, times on a 0.25 s grid (so entries
+    often sit exactly at the timeout): the program must agree with the
+    model frame by frame, which exercises reuse of expired slots in least
+    recently used order and the full table far more than the tests above."""
+    rng = random.Random(7)
+    stations = ["02:00:00:00:01:%02x" % i for i in range(8)]
+    where = {m: rng.choice(PORTS) for m in stations}
+    t = 0.0
+    events = []
+    for i in range(3000):
+        t += rng.choice([0.25, 0.25, 0.5, 1.0, 1.25])
+        src = rng.choice(stations)
+        if rng.random() < 0.05:
+            where[src] = rng.choice(PORTS)
+        dst = rng.choice(stations + [BCAST])
+        events.append((t, where[src], src, dst))
+    run = Run(events)
+    res = bridge(sw, run, timeout_s=1, capacity=3)
+    expected = bridge_model(run.rx, {}, SEC, PORTS, capacity=3)
+    check(res, expected)
+
+
 # --- examples/bridge ------------------------------------------------------
 
 EXAMPLE = os.path.join(ROOT, "examples", "bridge")
@@ -200,20 +225,24 @@ def test_example_pcaps_are_reproducible(tmp_path):
             assert (tmp_path / name).read_bytes() == f.read(), name
 
 
-def bridge_model(inputs, static, timeout_ns, ports):
-    """An independent model of NF-SPECS's bridge (capacity never reached):
-    {port: [(ts, bytes)]} in, the same out."""
+def bridge_model(inputs, static, timeout_ns, ports, capacity=65536):
+    """An independent model of NF-SPECS's bridge: {port: [(ts, bytes)]} in,
+    the same out.  Expired entries count as absent; the table is full when
+    'capacity' entries are live."""
     table = {}                                   # MAC -> (port, last ns)
     out = {p: [] for p in ports}
-    merged = sorted((ts, port, data) for port, frames in inputs.items()
-                    for ts, data in frames)
+    # Stable: frames of one port with equal times keep their file order.
+    merged = sorted(((ts, port, data) for port, frames in inputs.items()
+                     for ts, data in frames), key=lambda e: e[:2])
     for ts, in_port, data in merged:
         dst, src = data[0:6].hex(":"), data[6:12].hex(":")
         entry = table.get(src)
-        if entry is None or ts - entry[1] > timeout_ns:
-            table[src] = (in_port, ts)
-        else:
+        if entry is not None and ts - entry[1] <= timeout_ns:
             table[src] = (entry[0], ts)
+        else:
+            live = sum(1 for p, t in table.values() if ts - t <= timeout_ns)
+            if live < capacity:
+                table[src] = (in_port, ts)
         if (dst, in_port) in static:
             o = static[(dst, in_port)]
             if o is not None and o != in_port:

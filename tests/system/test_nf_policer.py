@@ -4,6 +4,7 @@ R = 400 bytes/s and burst B = 1200 bytes unless a test says otherwise, so
 token arithmetic is exact: B / R = 3 s."""
 
 import os
+import random
 import shutil
 import subprocess
 
@@ -156,6 +157,53 @@ def test_zero_rate_never_refills(sw):
     run = Run(events)
     res = policer(sw, run, rate=0)
     check(res, run.expect({0: LAN, 1: LAN}))
+
+
+def policer_model(events, rate, burst, capacity):
+    """An independent model of rules 1-4 for WAN -> LAN frames in time
+    order: returns the indices forwarded.  Tokens are exact integers of
+    1e-9 byte; expired buckets count as absent; the table is full when
+    'capacity' buckets are live."""
+    cap = burst * SEC
+    expire = burst * SEC // rate
+    buckets = {}                 # dst -> [tokens, last refill, last use]
+    passed = []
+    for i, (ts, data) in enumerate(events):
+        dst, length = IP(data[14:]).dst, len(data)
+        b = buckets.get(dst)
+        if b is not None and ts - b[2] <= expire:
+            b[0] = min(cap, b[0] + (ts - b[1]) * rate)
+            b[1] = b[2] = ts
+            if b[0] >= length * SEC:
+                b[0] -= length * SEC
+                passed.append(i)
+            continue
+        live = sum(1 for v in buckets.values() if ts - v[2] <= expire)
+        if length <= burst and live < capacity:
+            buckets[dst] = [cap - length * SEC, ts, ts]
+            passed.append(i)
+    return passed
+
+
+def test_random_against_model(sw):
+    """2,000 WAN frames to 6 destinations, a table of 3 buckets, sizes
+    and gaps chosen so that buckets run dry, refill, expire (B / R = 3 s,
+    times on a 0.25 s grid, so often exactly at the limit) and the table
+    fills: the program must agree with the model frame by frame."""
+    rng = random.Random(11)
+    dsts = ["10.0.0.%d" % i for i in range(1, 7)]
+    t = 0.0
+    events = []
+    for _ in range(2000):
+        t += rng.choice([0.25, 0.25, 0.5, 1.0, 3.0, 3.25])
+        events.append((t, WAN, inbound(rng.choice(dsts),
+                                       rng.choice([60, 300, 700, 1200,
+                                                   1300]))))
+    run = Run(events)
+    res = policer(sw, run, capacity=3)
+    passed = policer_model(run.frames, RATE, BURST, 3)
+    assert 200 < len(passed) < 1800
+    check(res, run.expect({i: LAN for i in passed}))
 
 
 def test_chained_behind_the_vigor_firewall(sw):

@@ -183,6 +183,14 @@ def test_route_file_errors_name_file_and_line(sw):
                                "nf route load fw " + bad]
     res = sw.run(check=False)
     assert "has no map 'rt_routes'" in res.proc.stderr
+    sw.lines = sw.lines[:1] + ["prog load rt " + prog_obj("router"),
+                               "nf port rt 0 02:00:00:00:00:01 "
+                               "02:00:00:00:00:02"]
+    res = sw.run(check=False)
+    assert "port number 0 out of range 1..65279" in res.proc.stderr
+    sw.lines[-1] = "nf port rt 1 02:00:00:00:00:01 02:00:00:00:00"
+    res = sw.run(check=False)
+    assert "bad MAC address '02:00:00:00:00'" in res.proc.stderr
 
 
 def lpm(table, addr):
