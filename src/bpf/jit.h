@@ -28,6 +28,7 @@ enum bpf_jit_stop {
     BPF_JIT_STOP_MEM_OOB,    /* Raw mode: access outside the memory
                               * and the stack. */
     BPF_JIT_STOP_BUDGET,     /* Raw mode: instruction budget spent. */
+    BPF_JIT_STOP_HELPER,     /* Raw mode: a helper that takes pointers. */
 };
 
 /* A compiled program.  Immutable once published in prog->jit. */
@@ -68,9 +69,5 @@ bool bpf_jit_stale(const struct bpf_prog *);
  * has set bpf_run_cur, as for the interpreter. */
 uint64_t bpf_jit_run(const struct bpf_prog *, uint64_t r1, uint64_t r2,
                      enum bpf_jit_stop *stop);
-
-/* Instruction budget of one raw-mode run, counted in backward jumps and
- * calls (the loops and recursion that could make it unbounded). */
-#define BPF_JIT_RAW_BUDGET 10000000
 
 #endif

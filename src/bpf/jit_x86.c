@@ -38,13 +38,14 @@
  *
  * What the verifier proved is not checked again: packet, stack, map value
  * and ctx accesses are plain loads and stores.  Raw ("conformance")
- * programs are checked only structurally, so in them every memory access
- * is guarded against [mem, mem + len) and the BPF stack, and every
- * backward jump and call spends one unit of a budget; either failure stops
- * the run with r0 = 0 and a stop reason for the caller.  (Raw programs
- * that reference maps exist only when built by hand in tests, since raw
- * bytecode cannot name maps; those are trusted, as the interpreter trusts
- * every raw program.)  Run-time checks the interpreter makes in every mode
+ * programs are checked only structurally, so in them, as in the
+ * interpreter's checked mode, every memory access is guarded against
+ * [mem, mem + len) and the stack frames in use, only helpers without
+ * pointer arguments may be called, and each basic block entered is charged
+ * its instructions against the interpreter's budget; a failure stops the
+ * run with r0 = 0 and a stop reason for the caller.  (Raw programs marked
+ * trusted, built by hand in unit tests, are not checked, as in the
+ * interpreter.)  Run-time checks the interpreter makes in every mode
  * are kept too: the call depth (the verifier also bounds it) and
  * LD_ABS/LD_IND outside the packet, which the kernel defines as ending the
  * program with r0 = 0.
@@ -75,6 +76,7 @@
 #include <unistd.h>
 
 #include "bpf/helpers.h"
+#include "bpf/interp.h"
 #include "bpf/maps.h"
 #include "core/util.h"
 
@@ -146,7 +148,9 @@ struct jit {
                        * count for a shift emitted as a rotate, or
                        * ROT_SKIP for its OR. */
     bool main_called; /* Insn 0 is also a call target. */
-    uint32_t abort_off[BPF_JIT_STOP_BUDGET + 1]; /* Stub per stop code. */
+    uint32_t abort_off[BPF_JIT_STOP_HELPER + 1]; /* Stub per stop code. */
+    uint32_t *block_cost; /* Raw mode: instructions of the basic block
+                           * starting here, or 0. */
     char *err;
 };
 
@@ -396,10 +400,6 @@ emit_prologue(struct jit *j, bool main)
     emit_push(j, R14);
     emit_push(j, R15);
     emit_push(j, RBP);
-    if (j->raw) {
-        emit_alu_imm_mem(j, true, 5, R12, RS_BUDGET, 1);
-        emit_jcc32_to(j, CC_L, j->abort_off[BPF_JIT_STOP_BUDGET]);
-    }
     emit_alu_imm(j, true, 0, RBP, BPF_STACK_SIZE);
     if (!main) {
         RM(j, true, 0x8d, R11, R12, RS_SIZE + STACK_AREA);
@@ -442,7 +442,7 @@ emit_trampoline(struct jit *j)
         RM(j, true, 0x8d, R9, R12, RS_SIZE);
         RM(j, true, 0x89, R9, R12, RS_STK);
         RM(j, true, 0xc7, 0, R12, RS_BUDGET);
-        emit32(j, BPF_JIT_RAW_BUDGET);
+        emit32(j, (uint32_t)INTERP_RAW_BUDGET);
     }
     RM(j, true, 0x8d, RBP, R12, RS_SIZE); /* r10 below frame 0 */
     emit(j, 0xe8);
@@ -469,7 +469,7 @@ emit_trampoline(struct jit *j)
     emit_pop(j, RBX);
     emit_alu_imm(j, true, 0, RSP, 8); /* the return address */
     emit_jcc32_to(j, -1, out);
-    for (int code = BPF_JIT_STOP_LD_PKT; code <= BPF_JIT_STOP_BUDGET; code++) {
+    for (int code = BPF_JIT_STOP_LD_PKT; code <= BPF_JIT_STOP_HELPER; code++) {
         j->abort_off[code] = (uint32_t)j->len;
         emit_mov_imm32(j, R9, (uint32_t)code);
         emit_jcc32_to(j, -1, common);
@@ -478,30 +478,31 @@ emit_trampoline(struct jit *j)
 }
 
 /* Raw mode: r11 = base + off, checked to lie with 'size' bytes inside the
- * memory or the BPF stack; the access then uses [r11]. */
+ * memory or the stack frames in use ([stack, r10), what the interpreter
+ * allows); the access then uses [r11]. */
 static void
 emit_guard(struct jit *j, int base, int16_t off, int size)
 {
-    static const int region[2][2] = {{RS_MEM, RS_MEMLEN}, {RS_STK, -1}};
-
     RM(j, true, 0x8d, R11, base, off); /* lea r11, [base + off] */
-    size_t to_ok[2];
-    for (int i = 0; i < 2; i++) {
-        emit_mov_rr(j, true, R9, R11);
-        RM(j, true, 0x2b, R9, R12, region[i][0]); /* sub r9, [start] */
-        emit_alu_imm(j, true, 0, R9, size);
-        size_t skip = emit_jcc8(j, 2); /* jc: wrapped, outside */
-        if (region[i][1] >= 0) {
-            RM(j, true, 0x3b, R9, R12, region[i][1]); /* cmp r9, [len] */
-        } else {
-            emit_alu_imm(j, true, 7, R9, STACK_AREA);
-        }
-        to_ok[i] = emit_jcc8(j, CC_BE);
-        patch8(j, skip);
-    }
+    emit_mov_rr(j, true, R9, R11);
+    RM(j, true, 0x2b, R9, R12, RS_MEM); /* sub r9, [mem] */
+    emit_alu_imm(j, true, 0, R9, size);
+    size_t skip = emit_jcc8(j, 2);         /* jc: wrapped, outside */
+    RM(j, true, 0x3b, R9, R12, RS_MEMLEN); /* cmp r9, [len] */
+    size_t ok_mem = emit_jcc8(j, CC_BE);
+    patch8(j, skip);
+    emit_mov_rr(j, true, R9, R11);
+    emit_alu_imm(j, true, 0, R9, size);
+    size_t fail1 = emit_jcc8(j, 2); /* jc */
+    RR(j, true, 0x39, RBP, R9);     /* cmp r9, rbp */
+    size_t fail2 = emit_jcc8(j, CC_A);
+    RM(j, true, 0x3b, R11, R12, RS_STK); /* cmp r11, [stack] */
+    size_t ok_stack = emit_jcc8(j, CC_AE);
+    patch8(j, fail1);
+    patch8(j, fail2);
     emit_jcc32_to(j, -1, j->abort_off[BPF_JIT_STOP_MEM_OOB]);
-    patch8(j, to_ok[0]);
-    patch8(j, to_ok[1]);
+    patch8(j, ok_mem);
+    patch8(j, ok_stack);
 }
 
 /* The base and displacement of a memory operand [reg + off]. */
@@ -1024,6 +1025,24 @@ emit_helper_call(struct jit *j, uint32_t i, bpf_helper_fn *fn)
     }
 }
 
+/* Helpers a raw program may call: those without pointer arguments, as in
+ * the interpreter (interp.c), which could reach memory the guards do not
+ * cover.  (bpf_tail_call takes a map: not allowed either.) */
+static bool
+raw_helper_ok(int32_t id)
+{
+    switch (id) {
+    case BPF_FUNC_ktime_get_ns:
+    case BPF_FUNC_get_prandom_u32:
+    case BPF_FUNC_get_smp_processor_id:
+    case BPF_FUNC_jiffies64:
+    case BPF_FUNC_get_numa_node_id:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* bpf_tail_call(r1 = ctx, r2 = map, r3 = index). */
 static void
 emit_tail_call(struct jit *j)
@@ -1288,6 +1307,10 @@ emit_insn(struct jit *j, uint32_t i)
                 jit_error(j, i, "unsupported call kind");
                 return -EINVAL;
             }
+            if (j->raw && !raw_helper_ok(insn->imm)) {
+                emit_jcc32_to(j, -1, j->abort_off[BPF_JIT_STOP_HELPER]);
+                return 0;
+            }
             if (insn->imm == BPF_FUNC_tail_call) {
                 emit_tail_call(j);
                 return 0;
@@ -1317,10 +1340,6 @@ emit_insn(struct jit *j, uint32_t i)
         if (op != BPF_JA && cc < 0) {
             jit_error(j, i, "unknown jump operation");
             return -EINVAL;
-        }
-        if (j->raw && t <= i) {
-            emit_alu_imm_mem(j, true, 5, R12, RS_BUDGET, 1);
-            emit_jcc32_to(j, CC_L, j->abort_off[BPF_JIT_STOP_BUDGET]);
         }
         if (op == BPF_JSET) {
             if (BPF_SRC(insn->code) == BPF_X) {
@@ -1364,6 +1383,11 @@ jit_pass(struct jit *j)
             j->nfstart[i] = (uint32_t)j->len;
         }
         j->nbody[i] = (uint32_t)j->len;
+        if (j->raw && j->block_cost[i]) {
+            emit_alu_imm_mem(j, true, 5, R12, RS_BUDGET,
+                             (int32_t)j->block_cost[i]);
+            emit_jcc32_to(j, CC_B, j->abort_off[BPF_JIT_STOP_BUDGET]);
+        }
         int err = emit_insn(j, i);
         if (err) {
             return err;
@@ -1433,6 +1457,31 @@ jit_scan(struct jit *j)
     return 0;
 }
 
+/* Raw mode: the number of instructions (LD_IMM64 counts one, as in the
+ * interpreter) of each basic block, at its first instruction.  A block is
+ * charged against the interpreter's budget (INTERP_RAW_BUDGET) when it is
+ * entered, so a run that would exceed the budget stops at the start of the
+ * block in which the interpreter would stop. */
+static void
+block_costs(struct jit *j)
+{
+    uint32_t leader = 0;
+    for (uint32_t i = 0; i < j->n; i++) {
+        const struct bpf_insn *insn = &j->insns[i];
+        uint8_t cls = BPF_CLASS(insn->code);
+        if (i > 0 && j->is_target[i]) {
+            leader = i;
+        }
+        j->block_cost[leader]++;
+        if (insn->code == (BPF_LD | BPF_DW | BPF_IMM)) {
+            i++;
+        }
+        if (cls == BPF_JMP || cls == BPF_JMP32) {
+            leader = i + 1;
+        }
+    }
+}
+
 static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
@@ -1454,10 +1503,9 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
         .prog = prog,
         .insns = prog->xlated ? prog->xlated : prog->insns,
         .n = prog->xlated ? prog->n_xlated : prog->n_insns,
-        /* Raw programs with maps are built by hand (tests): what they
-         * reach through their maps has no bounds known here, so like the
-         * interpreter the JIT trusts them. */
-        .raw = prog->kind == BPF_PROG_KIND_RAW && prog->n_maps == 0,
+        /* Raw programs marked trusted (built by hand in unit tests, which
+         * may give them maps) run unchecked, as in the interpreter. */
+        .raw = prog->kind == BPF_PROG_KIND_RAW && !prog->trusted,
     };
     struct bpf_jit_image *img = NULL;
     int err = -ENOMEM;
@@ -1472,7 +1520,8 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
     uint32_t *offs = calloc(6 * n1, sizeof *offs);
     bool *flags = calloc(2 * n1, sizeof *flags);
     j.rot = calloc(n1, sizeof *j.rot);
-    if (!offs || !flags || !j.rot) {
+    j.block_cost = calloc(n1, sizeof *j.block_cost);
+    if (!offs || !flags || !j.rot || !j.block_cost) {
         goto out;
     }
     j.body = offs;
@@ -1488,6 +1537,9 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
         goto out;
     }
     find_rotates(&j);
+    if (j.raw) {
+        block_costs(&j);
+    }
     /* First guess: 64 bytes per instruction, so that every jump starts
      * long and only shrinks. */
     for (uint32_t i = 0; i < j.n; i++) {
@@ -1566,6 +1618,7 @@ out:
     free(offs);
     free(flags);
     free(j.rot);
+    free(j.block_cost);
     *imgp = img;
     return err;
 }

@@ -304,9 +304,13 @@ run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
         enum bpf_jit_stop stop;
         ret = bpf_jit_run(prog, r1, r2, &stop);
         if (unlikely(stop >= BPF_JIT_STOP_MEM_OOB)) {
+            /* The interpreter's words for the same stops. */
             run_error = stop == BPF_JIT_STOP_MEM_OOB
                             ? "memory access out of bounds"
-                            : "instruction budget spent (endless loop?)";
+                        : stop == BPF_JIT_STOP_BUDGET
+                            ? "instruction budget spent (endless loop?)"
+                            : "helper not allowed in raw mode (only helpers "
+                              "without pointer arguments are)";
             LOG_WARN_RL("program '%s' stopped: %s", prog->name, run_error);
         }
     } else if (kind == BPF_PROG_KIND_RAW && !prog->trusted) {

@@ -659,6 +659,32 @@ is_ptr(const struct vreg *r)
     return r->type != T_NOT_INIT && r->type != T_SCALAR;
 }
 
+/* Whether two pointers point into one region, so their difference is a
+ * length rather than an address: the packet (with its end and metadata),
+ * one stack frame, or one map's value. */
+static bool
+same_region(const struct vreg *a, const struct vreg *b)
+{
+    bool a_pkt = a->type == T_PKT || a->type == T_PKT_END
+                 || a->type == T_PKT_META;
+    bool b_pkt = b->type == T_PKT || b->type == T_PKT_END
+                 || b->type == T_PKT_META;
+    if (a_pkt || b_pkt) {
+        return a_pkt && b_pkt;
+    }
+    if (a->type != b->type || a->maybe_null || b->maybe_null) {
+        return false;
+    }
+    switch (a->type) {
+    case T_STACK:
+        return a->frameno == b->frameno;
+    case T_MAP_VALUE:
+        return a->map == b->map;
+    default:
+        return false;
+    }
+}
+
 static struct vframe *
 frame_new(int32_t callsite)
 {
@@ -1928,17 +1954,30 @@ do_alu(struct env *env, const struct bpf_insn *i, uint32_t idx)
         return 0;
     }
     if (is_ptr(dst) || is_ptr(&src)) {
+        /* The difference of two pointers into the same region is a length,
+         * not an address: `int len = ctx->data_end - ctx->data` compiles to
+         * a 32-bit subtraction in most XDP programs.  Anything else mixing
+         * pointers and 32-bit arithmetic would expose address bits. */
+        if (op == BPF_SUB && is_ptr(dst) && is_ptr(&src)
+            && same_region(dst, &src)) {
+            mark_unknown(dst);
+            if (alu32) {
+                struct bpf_scalar zero;
+                bpf_scalar_const(&zero, 0);
+                bpf_scalar_alu(&dst->s, &zero, BPF_ADD, true, 0);
+            }
+            return 0;
+        }
         if (alu32) {
             return verr(env, BPF_VERR_PTR_ARITH_PROHIBITED, idx,
                         "32-bit arithmetic on a pointer");
         }
         if (is_ptr(dst) && is_ptr(&src)) {
-            if (op == BPF_SUB) {
-                mark_unknown(dst);
-                return 0;
-            }
             return verr(env, BPF_VERR_PTR_ARITH_PROHIBITED, idx,
-                        "pointer %s pointer", op == BPF_ADD ? "+" : "op");
+                        op == BPF_SUB
+                            ? "difference of pointers to different regions"
+                            : "pointer %s pointer",
+                        op == BPF_ADD ? "+" : "op");
         }
         if (op == BPF_ADD) {
             struct vreg d = *dst;

@@ -154,9 +154,15 @@ run_both_kind(const struct bpf_insn *insns, size_t n, const void *mem,
     memset(m_jit, 0, sizeof m_jit);
     memcpy(m_jit, mem, len);
 
+    /* Raw programs run checked in both (guards, helper rule, budget). */
+    const char *int_error = NULL;
+    p.trusted = kind != BPF_PROG_KIND_RAW;
     struct bpf_run_ctx ctx = {.mem = m_jit, .mem_len = len, .prog = &p};
     bpf_run_cur = &ctx;
-    uint64_t r_int = bpf_interp_run(&p, (uintptr_t)m_jit, len, &count);
+    uint64_t r_int =
+        p.trusted
+            ? bpf_interp_run(&p, (uintptr_t)m_jit, len, &count)
+            : bpf_interp_run_raw(&p, (uintptr_t)m_jit, len, &count, &int_error);
     memcpy(m_int, m_jit, sizeof m_int);
     memset(m_jit, 0, sizeof m_jit);
     memcpy(m_jit, mem, len);
@@ -169,7 +175,8 @@ run_both_kind(const struct bpf_insn *insns, size_t n, const void *mem,
     bpf_run_cur = NULL;
     bpf_jit_free(&p);
 
-    if (r_int != r_jit || memcmp(m_int, m_jit, sizeof m_int)) {
+    if (r_int != r_jit || memcmp(m_int, m_jit, sizeof m_int) ||
+        (int_error != NULL) != (stop >= BPF_JIT_STOP_MEM_OOB)) {
         for (size_t i = 0; i < n; i++) {
             print_error("  %02zu: code %02x dst %u src %u off %d imm %d\n", i,
                         insns[i].code, insns[i].dst_reg, insns[i].src_reg,
@@ -185,9 +192,10 @@ run_both_kind(const struct bpf_insn *insns, size_t n, const void *mem,
                             8 * i, a, b);
             }
         }
-        fail_msg("%s: r0 interp 0x%" PRIx64 " jit 0x%" PRIx64 " (stop %d)",
+        fail_msg("%s: r0 interp 0x%" PRIx64 " jit 0x%" PRIx64
+                 " (interp error %s, jit stop %d)",
                  kind == BPF_PROG_KIND_RAW ? "raw" : "direct", r_int, r_jit,
-                 stop);
+                 int_error ? int_error : "none", stop);
     }
     return r_jit;
 }
@@ -711,11 +719,38 @@ test_helpers_and_tail_calls(void **state)
 
 /* ---- Raw-mode guards ---- */
 
+/* Runs an unchecked-by-the-verifier raw program through the run time in
+ * both modes; both must agree on r0 and on the run error.  Returns the
+ * error (NULL if none). */
+static const char *
+raw_run_both(const struct bpf_insn *insns, size_t n, uint8_t *mem, size_t len)
+{
+    const char *err[2];
+    uint64_t r0[2];
+
+    for (int mode = 0; mode < 2; mode++) {
+        struct bpf_prog prog = prog_of(insns, n, BPF_PROG_KIND_RAW);
+        prog.trusted = false;
+        bpf_prog_set_exec_mode(&prog, mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
+        r0[mode] = bpf_prog_run_raw(&prog, mem, len);
+        err[mode] = bpf_last_run_error();
+        assert_true(!mode || prog.jit);
+        bpf_jit_free(&prog);
+    }
+    assert_int_equal(r0[0], r0[1]);
+    if (err[0] || err[1]) {
+        assert_non_null(err[0]);
+        assert_non_null(err[1]);
+        assert_string_equal(err[0], err[1]);
+    }
+    return err[0];
+}
+
 static void
 test_raw_guards(void **state)
 {
     uint8_t mem[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    enum bpf_jit_stop stop;
+    bpf_set_time_ns(123456789); /* ktime_get_ns gives both the same. */
     struct {
         struct bpf_insn insn;
         bool ok;
@@ -728,11 +763,16 @@ test_raw_guards(void **state)
         {INSN(BPF_STX | BPF_MEM | BPF_W, 1, 1, 13, 0), false},
         {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, -8, 0), true},
         {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, -512, 0), true},
-        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, 3584, 0), false},
+        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, 0, 0), false},
+        {INSN(BPF_LDX | BPF_MEM | BPF_B, 0, 10, -1, 0), true},
+        {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, -4, 0), false},
         {INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 10, -520, 0), false},
         {INSN(BPF_STX | BPF_ATOMIC | BPF_DW, 1, 2, 12, BPF_ADD), false},
         {INSN(BPF_STX | BPF_ATOMIC | BPF_DW, 1, 2, 8, BPF_OR | BPF_FETCH),
          true},
+        {INSN(BPF_ST | BPF_MEM | BPF_H, 1, 0, 15, 7), false},
+        {CALL(BPF_FUNC_ktime_get_ns), true},
+        {CALL(BPF_FUNC_map_lookup_elem), false},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct bpf_insn p[] = {INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 0),
@@ -741,21 +781,53 @@ test_raw_guards(void **state)
                                MOV64_K(2, 1),
                                cases[i].insn,
                                EXIT};
-        struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_RAW);
-        assert_int_equal(bpf_jit_compile(&prog, NULL), 0);
-        bpf_jit_run(&prog, (uintptr_t)mem, sizeof mem, &stop);
-        assert_int_equal(stop, cases[i].ok ? BPF_JIT_STOP_NONE
-                                           : BPF_JIT_STOP_MEM_OOB);
-        bpf_jit_free(&prog);
+        const char *err = raw_run_both(p, ARRAY_SIZE(p), mem, sizeof mem);
+        if (cases[i].ok) {
+            assert_null(err);
+        } else {
+            assert_non_null(err);
+        }
     }
-    /* An endless loop spends the budget. */
+    /* bpf_tail_call takes a map: not allowed either.  (JIT only: the
+     * interpreter's checked mode performs tail calls on whatever r2
+     * holds.) */
+    const struct bpf_insn tail[] = {MOV64_K(2, 1), MOV64_K(3, 0),
+                                    CALL(BPF_FUNC_tail_call), EXIT};
+    struct bpf_prog tp = prog_of(tail, ARRAY_SIZE(tail), BPF_PROG_KIND_RAW);
+    enum bpf_jit_stop stop;
+    tp.trusted = false;
+    assert_int_equal(bpf_jit_compile(&tp, NULL), 0);
+    assert_int_equal(bpf_jit_run(&tp, (uintptr_t)mem, sizeof mem, &stop), 0);
+    assert_int_equal(stop, BPF_JIT_STOP_HELPER);
+    bpf_jit_free(&tp);
+
+    /* A callee may use its caller's frame, not the frame above its own. */
+    const struct bpf_insn frames[] = {
+        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 42),
+        MOV64_X(1, 10),
+        CALL_LOCAL(1),
+        EXIT,
+        LDX_DW(0, 1, -8), /* caller's slot */
+        LDX_DW(2, 10, 0), /* past the callee's own frame */
+        EXIT,
+    };
+    assert_string_equal(raw_run_both(frames, ARRAY_SIZE(frames), mem, 16),
+                        "memory access out of bounds");
+    /* An endless loop spends the budget, a long finite one does not. */
     const struct bpf_insn loop[] = {MOV64_K(0, 1),
                                     INSN(BPF_JMP | BPF_JA, 0, 0, -1, 0), EXIT};
-    struct bpf_prog prog = prog_of(loop, ARRAY_SIZE(loop), BPF_PROG_KIND_RAW);
-    assert_int_equal(bpf_jit_compile(&prog, NULL), 0);
-    assert_int_equal(bpf_jit_run(&prog, (uintptr_t)mem, sizeof mem, &stop), 0);
-    assert_int_equal(stop, BPF_JIT_STOP_BUDGET);
-    bpf_jit_free(&prog);
+    assert_non_null(
+        strstr(raw_run_both(loop, ARRAY_SIZE(loop), mem, 16), "budget"));
+    const struct bpf_insn count[] = {
+        MOV64_K(0, 0),
+        LD64_LO(1, 10000000),
+        LD64_HI(10000000),
+        ADD64_K(0, 3),
+        ADD64_K(1, -1),
+        INSN(BPF_JMP | BPF_JNE | BPF_K, 1, 0, -3, 0),
+        EXIT,
+    };
+    assert_null(raw_run_both(count, ARRAY_SIZE(count), mem, 16));
 }
 
 /* ---- Code memory ---- */
