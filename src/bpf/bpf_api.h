@@ -62,6 +62,10 @@ struct bpf_map *bpf_object_find_map(const struct bpf_object *,
 const char *bpf_prog_name(const struct bpf_prog *);
 const char *bpf_prog_section(const struct bpf_prog *);
 size_t bpf_prog_n_insns(const struct bpf_prog *);
+/* After verification: whether some path of the program may store into the
+ * packet (directly or through a helper).  Moving the packet's edges with
+ * the adjust helpers is seen in the context instead. */
+bool bpf_prog_writes_packet(const struct bpf_prog *);
 
 /* Builds a program from raw instructions (8 bytes each, host order), as
  * `sluice bpf exec` and the assembler produce.  'raw_ctx': r1 = memory,

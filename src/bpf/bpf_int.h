@@ -89,6 +89,9 @@ struct bpf_prog {
                                       * for struct bpf_xdp_buff. */
     uint32_t n_xlated;
     uint32_t max_stack;              /* Deepest stack use, bytes. */
+    bool writes_packet;              /* Verifier: some path may store into
+                                      * the packet (a caller must re-parse
+                                      * after a run). */
     /* JIT (jit.h; helper "jit"): native code made at the first run. */
     struct bpf_jit_image *jit;       /* Owned, or NULL. */
     uint8_t exec_mode;               /* enum bpf_exec_mode (0 = default). */

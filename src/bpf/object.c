@@ -1625,3 +1625,9 @@ bpf_prog_n_insns(const struct bpf_prog *prog)
 {
     return prog->n_insns;
 }
+
+bool
+bpf_prog_writes_packet(const struct bpf_prog *prog)
+{
+    return prog->writes_packet;
+}

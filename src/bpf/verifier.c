@@ -182,6 +182,7 @@ struct insn_aux {
 
 struct env {
     struct bpf_prog *prog;
+    bool writes_packet;         /* Some path stores into the packet. */
     const struct bpf_insn *insns;
     uint32_t n;
     bool raw;
@@ -1747,6 +1748,7 @@ check_mem_access(struct env *env, int regno, int32_t off, int size,
                                   false, idx);
     case T_PKT:
     case T_PKT_META: {
+        env->writes_packet |= write;
         if (write && val && is_ptr(val)) {
             return verr(env, BPF_VERR_PTR_LEAK_MEM, idx, "storing %s",
                         rtype_names[val->type]);
@@ -2415,6 +2417,10 @@ do_helper_call(struct env *env, const struct bpf_insn *i, uint32_t idx)
             break;
         }
     }
+    if (i->imm == BPF_FUNC_tail_call) {
+        /* The target's stores are not seen from here. */
+        env->writes_packet = true;
+    }
     if (i->imm == BPF_FUNC_tail_call && env->cur->n_refs) {
         return verr(env, BPF_VERR_REF_LEAK, idx,
                     "tail call with a ringbuf reservation held");
@@ -2957,6 +2963,7 @@ bpf_prog_verify(struct bpf_prog *prog, struct bpf_verify_result *res)
             make_xlated(&env);
             prog->max_stack = (env.max_stack + 7) & ~7u;
         }
+        prog->writes_packet = env.writes_packet;
         prog->verified = true;
     }
     env_free(&env);

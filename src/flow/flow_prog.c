@@ -12,7 +12,6 @@
 #include "bpf/maps.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "pkt/pkt.h"
 
 LOG_DEFINE_MODULE(prog);
 
@@ -103,8 +102,6 @@ flow_prog_run(void *impl, struct packet *p, uint32_t *redirect_port)
         p->data_ofs = (uint32_t)(new_data - p->base);
         p->len = new_len;
     }
-    /* The program may have written the packet; the key must follow. */
-    pkt_parse(p);
     if (redirect_port) {
         *redirect_port = ctx.redirect_port;
     }
@@ -220,6 +217,7 @@ flow_progs_load(struct flow_progs *progs, const char *name, const char *path,
     fp->path = xstrdup(path);
     fp->obj = obj;
     fp->prog = prog;
+    fp->pp.may_modify = bpf_prog_writes_packet(prog);
     fp->pp.name = fp->name;
     fp->pp.impl = fp;
     fp->pp.run = flow_prog_run;

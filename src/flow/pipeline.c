@@ -271,6 +271,13 @@ pipeline_add(struct pipeline *pl, const struct flow_spec *spec, uint64_t now_ns)
     match_normalize(&rule->spec.match);
     if (rule->spec.prog_name) {
         error = pl_resolve_prog(pl, rule->spec.prog_name, &rule->filter);
+        if (!error && rule->filter->may_modify) {
+            error = xasprintf("program '%s' may write the packet, so it "
+                              "cannot be a filter (prog=%s); use it as an "
+                              "action (actions=prog:%s)",
+                              rule->spec.prog_name, rule->spec.prog_name,
+                              rule->spec.prog_name);
+        }
     }
     for (size_t i = 0; !error && i < rule->spec.actions.n; i++) {
         struct action *a = &rule->spec.actions.acts[i];
@@ -793,9 +800,12 @@ static void
 pl_do_prog(struct pl_ctx *ctx, const struct pipeline_prog *prog)
 {
     uint32_t redirect = PORT_NONE;
+    uint32_t ofs = ctx->p->data_ofs, len = ctx->p->len;
     uint64_t v = prog->run(prog->impl, ctx->p, &redirect);
 
-    pl_reparse(ctx->p);
+    if (prog->may_modify || ctx->p->data_ofs != ofs || ctx->p->len != len) {
+        pl_reparse(ctx->p);
+    }
     if (unlikely(ctx->trace)) {
         pl_trace_prog(ctx, prog, "action", v, pl_xdp_name(v));
     }

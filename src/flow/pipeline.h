@@ -51,14 +51,18 @@ typedef void pipeline_output_cb(void *aux, uint32_t port,
 
 /* A program a rule can name (prog=NAME or actions=prog:NAME), as the
  * pipeline sees it.  'run' returns the program's return value (filter:
- * non-zero = match; action: an XDP verdict) and may rewrite the packet; an
- * action program that redirects stores the port in '*redirect_port'. */
+ * non-zero = match; action: an XDP verdict), may rewrite the packet and
+ * move its edges (data_ofs, len) but does not re-parse it; an action
+ * program that redirects stores the port in '*redirect_port'. */
 struct pipeline_prog {
     const char *name;
     void *impl;
     uint64_t (*run)(void *impl, struct packet *p, uint32_t *redirect_port);
     unsigned int n_refs;     /* Rules naming it (kept by the pipeline), so
                               * a program in use is never unloaded. */
+    bool may_modify;         /* It may store into the packet: the pipeline
+                              * re-parses after it, and refuses it as a
+                              * filter (a lookup's key must not change). */
 };
 /* Resolves a program name for the pipeline; NULL if not loaded. */
 typedef struct pipeline_prog *pipeline_prog_lookup_cb(void *aux,

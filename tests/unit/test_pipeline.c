@@ -132,6 +132,10 @@ progs_init(void)
         progs[i].pp.name = defs[i].name;
         progs[i].pp.impl = &progs[i];
         progs[i].pp.run = test_prog_run;
+        /* As the verifier would report it: only settl stores into the
+         * packet, so only it makes the pipeline re-parse. */
+        progs[i].pp.may_modify = defs[i].kind == TP_SET_TTL;
+        progs[i].pp.n_refs = 0;
         progs[i].kind = defs[i].kind;
         progs[i].verdict = defs[i].verdict;
         progs[i].redirect = defs[i].redirect;
@@ -730,6 +734,20 @@ test_filter_programs(void **state)
     assert_string_equal(err, "no program named 'nosuch2' is loaded");
     free(err);
     free_spec(spec);
+
+    /* A program that may write the packet cannot be a filter (the key of
+     * a lookup in progress must not change), but it can be an action; a
+     * refused rule holds no reference to the program. */
+    struct test_prog *settl = prog_by_name("settl");
+    spec = parse_spec("priority=1,prog=settl,actions=output:2",
+                      FLOW_PARSE_ADD);
+    err = pipeline_add(fx->pl, spec, 0);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "cannot be a filter"));
+    free(err);
+    free_spec(spec);
+    assert_int_equal(settl->pp.n_refs, 0);
+    assert_int_equal(http->pp.n_refs, 1);
     assert_int_equal(pipeline_n_rules(fx->pl), 2);
 }
 
