@@ -48,6 +48,10 @@ int cli_cmd_switch(int argc, char **argv); /* sluice switch */
 int cli_cmd_ctl(int argc, char **argv);
 int cli_cmd_flow_dump_any(int argc, char **argv);
 int cli_cmd_trace_any(int argc, char **argv);
+/* cli_run.c: offline `prog show CONFIG`, `map dump|lookup CONFIG ...`. */
+int cli_cmd_state_offline(int argc, char **argv);
+/* cli_ctl.c: offline when given a CONFIG file, else the running switch. */
+int cli_cmd_state_any(int argc, char **argv);
 
 /* cli_bpf.c: */
 int cli_cmd_prog_dump(int argc, char **argv);  /* sluice prog dump */

@@ -9,7 +9,8 @@
  * JSON result.  Options (-j, --ctl SOCKET, and --no-stats for flow dump)
  * may come anywhere after the command words.
  *
- * `sluice flow dump` and `sluice trace` also have offline forms that take
+ * `sluice flow dump`, `sluice trace`, `sluice prog show` and `sluice map
+ * dump|lookup` also have offline forms that take
  * a configuration file (cli_run.c).  The rule: when the first argument
  * that is not an option names an existing regular file, the command runs
  * offline on that configuration; otherwise (no argument, or a packet in
@@ -173,5 +174,12 @@ int
 cli_cmd_trace_any(int argc, char **argv)
 {
     return offline_form(argc, argv) ? cli_cmd_trace(argc, argv)
+                                    : cli_cmd_ctl(argc, argv);
+}
+
+int
+cli_cmd_state_any(int argc, char **argv)
+{
+    return offline_form(argc, argv) ? cli_cmd_state_offline(argc, argv)
                                     : cli_cmd_ctl(argc, argv);
 }

@@ -482,3 +482,73 @@ cli_cmd_flow_dump(int argc, char **argv)
     dp_destroy(dp);
     return 0;
 }
+
+/* The offline forms of `prog show CONFIG` and `map dump|lookup CONFIG NAME
+ * MAP [KEY]`: process the configuration's inputs as `sluice run` does
+ * (writing its outputs), then print the programs' statistics or the map,
+ * i.e. the state the traffic left behind.  argv[0] holds the command's
+ * words ("prog show", "map dump", "map lookup"). */
+int
+cli_cmd_state_offline(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    bool prog_show = !strcmp(argv[0], "prog show");
+    bool json = false;
+    int c;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "j", long_options, NULL)) != -1) {
+        if (c != 'j') {
+            return cli_bad_option(argv);
+        }
+        json = true;
+    }
+    int n_args = argc - optind;
+    int want = prog_show ? 1 : !strcmp(argv[0], "map dump") ? 3 : 4;
+    if (n_args != want) {
+        return cli_usage_error(n_args < want ? "missing arguments"
+                                             : "too many arguments");
+    }
+    struct dp *dp = load_config(argv[optind], CONFIG_OPEN_PORTS);
+    if (!dp) {
+        return 1;
+    }
+    int status = 0;
+    int err = dp_run(dp);
+    if (err) {
+        fprintf(stderr, "sluice %s: I/O error while processing: %s\n",
+                argv[0], strerror(-err));
+        status = 1;
+    }
+
+    struct ds out = DS_EMPTY_INITIALIZER;
+    if (prog_show) {
+        flow_progs_show(dp_progs(dp), json, &out);
+    } else {
+        /* "map dump" -> verb "dump", followed by NAME MAP [KEY]. */
+        char *map_argv[4];
+        map_argv[0] = argv[0] + strlen("map ");
+        for (int i = 1; i < n_args; i++) {
+            map_argv[i] = argv[optind + i];
+        }
+        char *error = flow_progs_map_cmd(dp_progs(dp), n_args, map_argv,
+                                         json, &out);
+        if (error) {
+            fprintf(stderr, "sluice %s: %s\n", argv[0], error);
+            free(error);
+            status = 1;
+        }
+    }
+    if (out.len) {
+        fputs(ds_cstr(&out), stdout);
+        if (json || out.buf[out.len - 1] != '\n') {
+            putchar('\n');
+        }
+    }
+    ds_destroy(&out);
+    dp_destroy(dp);
+    return status;
+}

@@ -125,12 +125,16 @@ static const struct cli_cmd commands[] = {
      "Loads and verifies a program into the running switch."},
     {"prog unload", cli_cmd_ctl, "NAME [--ctl S]",
      "Unloads a program no flow uses."},
-    {"prog show", cli_cmd_ctl, "[-j] [--ctl S]",
-     "Loaded programs with their run statistics."},
-    {"map dump", cli_cmd_ctl, "NAME MAP [-j] [--ctl S]",
-     "Prints every entry of a program's map."},
-    {"map lookup", cli_cmd_ctl, "NAME MAP KEY_HEX [-j] [--ctl S]",
-     "Prints one entry of a program's map."},
+    {"prog show", cli_cmd_state_any, "[CONFIG] [-j] [--ctl S]",
+     "Loaded programs with their run statistics (runs, matches,\n"
+     "instructions executed, ns per run).  With CONFIG: processes its\n"
+     "inputs like `sluice run` (writing its outputs), then shows them."},
+    {"map dump", cli_cmd_state_any, "[CONFIG] NAME MAP [-j] [--ctl S]",
+     "Prints every entry of a program's map (with CONFIG: after\n"
+     "processing its inputs, as prog show does)."},
+    {"map lookup", cli_cmd_state_any,
+     "[CONFIG] NAME MAP KEY_HEX [-j] [--ctl S]",
+     "Prints one entry of a program's map (CONFIG: as map dump)."},
     {"map update", cli_cmd_ctl,
      "NAME MAP KEY_HEX VALUE_HEX [any|noexist|exist] [--ctl S]",
      "Writes one entry of a program's map."},

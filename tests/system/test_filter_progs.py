@@ -203,3 +203,48 @@ def test_p0f_matches_linux_syns(sw):
     assert_frames(res.out[2], [stamped[i] for i in (2, 3, 4, 5, 6)],
                   "forwarded")
     assert res.stats["drops"].get("action_drop") == 2
+
+
+def test_offline_prog_show_and_map_dump(sw):
+    """`prog show CONFIG` and `map dump|lookup CONFIG ...` process the
+    inputs, then show the state the traffic left behind."""
+    import json as jsonlib
+    from sluicetest import run_sluice
+    c = (INSIDE, OUTSIDE, 1000, 80)
+    r = (OUTSIDE, INSIDE, 80, 1000)
+    events = [(1.0, 1, tcp(*c, "S")), (1.1, 2, tcp(*r, "SA")),
+              (1.2, 1, tcp(*c, "A")), (1.3, 2, tcp(*r, "S"))]
+    firewall_switch(sw, events)
+    conf = sw.write()
+
+    p = run_sluice(["prog", "show", conf, "-j"], cwd=sw.dir)
+    assert p.returncode == 0, p.stderr
+    progs = jsonlib.loads(p.stdout)
+    assert [x["name"] for x in progs] == ["fw"]
+    assert progs[0]["runs"] == 4
+    assert progs[0]["matches"] == 3        # the second SYN-ACK is refused
+    assert progs[0]["insns_executed"] >= 0
+
+    p = run_sluice(["map", "dump", conf, "fw", "fw_conns", "-j"], cwd=sw.dir)
+    assert p.returncode == 0, p.stderr
+    entries = jsonlib.loads(p.stdout)
+    assert len(entries) == 1
+    # Key: inside 10.0.0.1, outside 192.0.2.9, ports 1000 and 80, TCP.
+    key = entries[0]["key"]
+    assert key == "0a000001c0000209" "03e8" "0050" "06000000"
+    # Value: last seen at t=1.2 s, state ESTABLISHED (3).
+    value = bytes.fromhex(entries[0]["value"])
+    assert int.from_bytes(value[0:8], "little") == T0_NS + 1_200_000_000
+    assert int.from_bytes(value[8:12], "little") == 3
+
+    p = run_sluice(["map", "lookup", conf, "fw", "fw_conns", key], cwd=sw.dir)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("key: " + key)
+    p = run_sluice(["map", "lookup", conf, "fw", "fw_conns", "00" * 16],
+                   cwd=sw.dir)
+    assert p.returncode == 1
+    assert "No such file or directory" in p.stderr or "ENOENT" in p.stderr \
+        or "not found" in p.stderr.lower(), p.stderr
+    p = run_sluice(["map", "dump", conf, "fw", "nosuch"], cwd=sw.dir)
+    assert p.returncode == 1
+    assert "has no map 'nosuch' (maps: " in p.stderr
