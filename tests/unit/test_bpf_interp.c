@@ -1454,6 +1454,10 @@ test_raw_checks(void **state)
     const struct bpf_insn stack_above[] = {LDX(DW, 0, 10, 0), EXIT};
     const struct bpf_insn endless[] = {JA(-1), EXIT};
     const struct bpf_insn ptr_helper[] = {MOV64_K(2, 4), CALL(6), EXIT};
+    /* A tail call with r2 = the raw memory, not a program array. */
+    const struct bpf_insn tail_call[] = {MOV64_X(2, 1), MOV64_K(3, 0),
+                                         CALL(BPF_FUNC_tail_call),
+                                         MOV64_K(0, 7), EXIT};
 
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         enum bpf_exec_mode mode = modes[m];
@@ -1476,6 +1480,8 @@ test_raw_checks(void **state)
         if (mode == BPF_EXEC_INTERP) {
             /* trace_printk(r1 = the memory, r2 = 4): a pointer argument. */
             assert_int_equal(run_untrusted(ptr_helper, 3, mem, 8, mode), 0);
+            assert_non_null(strstr(bpf_last_run_error(), "helper"));
+            assert_int_equal(run_untrusted(tail_call, 5, mem, 8, mode), 0);
             assert_non_null(strstr(bpf_last_run_error(), "helper"));
         }
     }
