@@ -16,15 +16,9 @@
  * only; everything else continues the pipeline (XDP_PASS). */
 #include "lb.h"
 #include "nf_common.h"
+#include "nf_ports.h"
 #include "nf_rewrite.h"
 #include "sluice_maps.h"
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, NF_PORTS_MAX);
-    __type(key, __u32);
-    __type(value, struct nf_port_macs);
-} nf_ports SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_SLUICE_FLOWTABLE);

@@ -13,6 +13,7 @@
  * such packets are dropped and counted. */
 #include "nf_common.h"
 #include "nf_l23.h"
+#include "nf_ports.h"
 
 /* 1: non-IPv4 frames continue the pipeline; 0: they are dropped. */
 const volatile __u32 pass_non_ip = 1;
@@ -34,13 +35,6 @@ struct {
     __type(key, struct rt_key);
     __type(value, struct rt_route);
 } rt_routes SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, NF_PORTS_MAX);
-    __type(key, __u32);
-    __type(value, struct nf_port_macs);
-} nf_ports SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -101,10 +101,8 @@ st_u8(uint64_t addr, uint8_t v)
     *(uint8_t *)(uintptr_t)addr = v;
 }
 
-/* LD_ABS/LD_IND source: the XDP packet as it is now (after any adjust
- * helper), or the raw memory. */
-static bool
-packet_load(int64_t off, unsigned int size, uint64_t *out)
+bool
+bpf_interp_packet_load(int64_t off, unsigned int size, uint64_t *out)
 {
     const struct bpf_run_ctx *run = bpf_run_cur;
     const uint8_t *data;

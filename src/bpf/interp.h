@@ -25,6 +25,11 @@ uint64_t bpf_interp_run(const struct bpf_prog *, uint64_t r1, uint64_t r2,
 #define INTERP_RAW_BUDGET (64ull * 1000 * 1000)
 uint64_t bpf_interp_run_raw(const struct bpf_prog *, uint64_t r1, uint64_t r2,
                             uint64_t *n_insns, const char **errorp);
+/* LD_ABS/LD_IND, for the interpreter and the JIT alike: stores in '*out'
+ * the 'size' (1, 2 or 4) bytes at 'off' in network order, read from the XDP
+ * packet as it is now (after any adjust helper) or, in raw runs, the
+ * memory.  Returns false when they are not all inside it. */
+bool bpf_interp_packet_load(int64_t off, unsigned int size, uint64_t *out);
 
 /* Per-program statistics are kept per thread, keyed by the program, so
  * that datapath threads never share a counter.  The loader calls

@@ -542,32 +542,10 @@ size_bytes(uint8_t code)
 static uint64_t
 jit_ld_pkt(int64_t off, uint64_t size)
 {
-    const struct bpf_run_ctx *run = bpf_run_cur;
-    const uint8_t *data;
-    uint64_t len;
+    uint64_t v;
 
-    if (!run) {
-        return UINT64_MAX;
-    }
-    if (run->xdp) {
-        data = (const uint8_t *)(uintptr_t)run->xdp->data;
-        len = run->xdp->data_end - run->xdp->data;
-    } else {
-        data = run->mem;
-        len = run->mem_len;
-    }
-    if (off < 0 || (uint64_t)off + size > len) {
-        return UINT64_MAX;
-    }
-    data += off;
-    if (size == 1) {
-        return data[0];
-    }
-    if (size == 2) {
-        return (uint64_t)data[0] << 8 | data[1];
-    }
-    return (uint64_t)data[0] << 24 | (uint64_t)data[1] << 16 |
-           (uint64_t)data[2] << 8 | data[3];
+    return bpf_interp_packet_load(off, (unsigned int)size, &v) ? v
+                                                               : UINT64_MAX;
 }
 
 /* bpf_tail_call(ctx, map, index): where to jump, or 0 to continue after

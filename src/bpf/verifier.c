@@ -774,48 +774,49 @@ unspill(struct vslot *slot)
 
 /* ---- Liveness ---------------------------------------------------------- */
 
+/* The liveness flags of register 'idx' (or, when 'slot', stack slot 'idx')
+ * of frame 'frame' in 'st'. */
+static uint8_t *
+live_flags(const struct vstate *st, int frame, bool slot, int idx)
+{
+    return slot ? &st->frames[frame]->stack[idx].live
+                : &st->frames[frame]->regs[idx].live;
+}
+
+/* Propagates a read of a register or stack slot up the parent states until
+ * one wrote it (or already knows it is read), so that pruning compares it. */
 static void
-mark_reg_read(struct env *env, int frame, int regno)
+mark_read(struct env *env, int frame, bool slot, int idx)
 {
     struct vstate *cur = env->cur;
-    if (cur->frames[frame]->regs[regno].live & LIVE_WRITTEN) {
+    if (*live_flags(cur, frame, slot, idx) & LIVE_WRITTEN) {
         return;
     }
     for (struct vsl *p = cur->parent; p; p = p->parent) {
         if (p->st.curframe < frame) {
             break;
         }
-        struct vreg *pr = &p->st.frames[frame]->regs[regno];
-        if (pr->live & LIVE_READ) {
+        uint8_t *live = live_flags(&p->st, frame, slot, idx);
+        if (*live & LIVE_READ) {
             break;
         }
-        pr->live |= LIVE_READ;
-        if (pr->live & LIVE_WRITTEN) {
+        *live |= LIVE_READ;
+        if (*live & LIVE_WRITTEN) {
             break;
         }
     }
 }
 
 static void
+mark_reg_read(struct env *env, int frame, int regno)
+{
+    mark_read(env, frame, false, regno);
+}
+
+static void
 mark_slot_read(struct env *env, int frame, int spi)
 {
-    struct vstate *cur = env->cur;
-    if (cur->frames[frame]->stack[spi].live & LIVE_WRITTEN) {
-        return;
-    }
-    for (struct vsl *p = cur->parent; p; p = p->parent) {
-        if (p->st.curframe < frame) {
-            break;
-        }
-        struct vslot *ps = &p->st.frames[frame]->stack[spi];
-        if (ps->live & LIVE_READ) {
-            break;
-        }
-        ps->live |= LIVE_READ;
-        if (ps->live & LIVE_WRITTEN) {
-            break;
-        }
-    }
+    mark_read(env, frame, true, spi);
 }
 
 static void

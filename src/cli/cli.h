@@ -30,6 +30,10 @@ struct cli_cmd {
 /* Prints "sluice WORDS: MESSAGE" and the usage line of the command being
  * run to stderr; returns CLI_EXIT_USAGE for 'return cli_usage_error(...)'. */
 int cli_usage_error(const char *fmt, ...) PRINTF_FORMAT(1, 2);
+/* Reports the option getopt_long() stopped at (unknown, or missing its
+ * value) as a usage error; handlers set 'opterr' to 0 so that this is the
+ * only message.  Returns CLI_EXIT_USAGE. */
+int cli_bad_option(char **argv);
 /* Prints "sluice: MESSAGE" to stderr; returns 1. */
 int cli_error(const char *fmt, ...) PRINTF_FORMAT(1, 2);
 

@@ -36,14 +36,6 @@ struct bpf_program;
 /* Most runs of `prog run --repeat` (one timing each is kept). */
 #define MAX_REPEAT 10000000u
 
-/* getopt_long() found an unknown option or a missing value (its own
- * message is turned off with 'opterr' so that this one is the only one). */
-static int
-bad_option(char **argv)
-{
-    return cli_usage_error("bad option '%s'", argv[optind - 1]);
-}
-
 /* Reads all of 'f' into a new buffer; returns NULL on error (errno). */
 static uint8_t *
 read_all(FILE *f, size_t *size)
@@ -231,7 +223,7 @@ cli_cmd_prog_dump(int argc, char **argv)
         } else if (c == 'J') {
             jited = true;
         } else {
-            return bad_option(argv);
+            return cli_bad_option(argv);
         }
     }
     if (optind != argc - 1) {
@@ -418,7 +410,7 @@ cli_cmd_prog_run(int argc, char **argv)
             mode = BPF_EXEC_JIT;
             break;
         default:
-            return bad_option(argv);
+            return cli_bad_option(argv);
         }
     }
     if (optind != argc - 1) {
@@ -604,7 +596,7 @@ cli_cmd_bpf_exec(int argc, char **argv)
         } else if (c == 'J') {
             mode = BPF_EXEC_JIT;
         } else {
-            return bad_option(argv);
+            return cli_bad_option(argv);
         }
     }
     if (argc - optind > 1) {

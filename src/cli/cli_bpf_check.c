@@ -77,7 +77,7 @@ cli_cmd_prog_check(int argc, char **argv)
         if (c == 'j') {
             json = true;
         } else {
-            return cli_usage_error("bad option '%s'", argv[optind - 1]);
+            return cli_bad_option(argv);
         }
     }
     if (optind + 1 != argc) {

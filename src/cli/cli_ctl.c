@@ -74,7 +74,7 @@ cli_cmd_ctl(int argc, char **argv)
             no_stats = true;
             break;
         default:
-            return cli_usage_error("bad option '%s'", argv[optind - 1]);
+            return cli_bad_option(argv);
         }
     }
     req = json_object();

@@ -25,13 +25,6 @@
 #include "pkt/pkt.h"
 #include "port/port.h"
 
-/* getopt_long() found an unknown option or a missing value. */
-static int
-cli_bad_option(char **argv)
-{
-    return cli_usage_error("bad option '%s'", argv[optind - 1]);
-}
-
 /* Loads 'path' into a new datapath; on error prints it and returns NULL. */
 static struct dp *
 load_config(const char *path, unsigned int flags)
@@ -218,6 +211,32 @@ print_run_json(struct dp *dp, uint64_t now)
     return 0;
 }
 
+/* Parses the arguments of a command that takes one flag, the only entry of
+ * 'long_options' (short forms in 'short_options'), and exactly one CONFIG,
+ * left at argv[optind].  Sets '*flag' when the flag is given.  Returns 0 or
+ * the usage exit status. */
+static int
+parse_flag_and_config(int argc, char **argv, const char *short_options,
+                      const struct option *long_options, bool *flag)
+{
+    int c;
+
+    *flag = false;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) !=
+           -1) {
+        if (c != long_options[0].val) {
+            return cli_bad_option(argv);
+        }
+        *flag = true;
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(argc - optind ? "too many arguments"
+                                             : "missing CONFIG");
+    }
+    return 0;
+}
+
 int
 cli_cmd_run(int argc, char **argv)
 {
@@ -225,26 +244,15 @@ cli_cmd_run(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
-    bool json = false;
+    bool json;
     struct dp *dp;
     uint64_t now;
     int status;
     int err;
-    int c;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "j", long_options, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            json = true;
-            break;
-        default:
-            return cli_bad_option(argv);
-        }
-    }
-    if (argc - optind != 1) {
-        return cli_usage_error(argc - optind ? "too many arguments"
-                                             : "missing CONFIG");
+    status = parse_flag_and_config(argc, argv, "j", long_options, &json);
+    if (status) {
+        return status;
     }
     dp = load_config(argv[optind], CONFIG_OPEN_PORTS);
     if (!dp) {
@@ -454,29 +462,19 @@ cli_cmd_flow_dump(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct ds out = DS_EMPTY_INITIALIZER;
-    bool stats = true;
+    bool no_stats;
     struct dp *dp;
-    int c;
+    int status;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            stats = false;
-            break;
-        default:
-            return cli_bad_option(argv);
-        }
-    }
-    if (argc - optind != 1) {
-        return cli_usage_error(argc - optind ? "too many arguments"
-                                             : "missing CONFIG");
+    status = parse_flag_and_config(argc, argv, "", long_options, &no_stats);
+    if (status) {
+        return status;
     }
     dp = load_config(argv[optind], 0);
     if (!dp) {
         return 1;
     }
-    pipeline_dump(dp_pipeline(dp), stats, 0, &out);
+    pipeline_dump(dp_pipeline(dp), !no_stats, 0, &out);
     fputs(ds_cstr(&out), stdout);
     ds_destroy(&out);
     dp_destroy(dp);

@@ -176,7 +176,7 @@ cli_cmd_switch(int argc, char **argv)
             }
             break;
         default:
-            return cli_usage_error("bad option '%s'", argv[optind - 1]);
+            return cli_bad_option(argv);
         }
     }
     if (optind < argc) {

@@ -20,6 +20,7 @@
  * command words or anywhere among the arguments before a "--"; they are
  * removed before the handler sees argv.  `--help`/`-h` anywhere prints the
  * command's help and exits 0. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,12 @@ cli_usage_error(const char *fmt, ...)
 }
 
 int
+cli_bad_option(char **argv)
+{
+    return cli_usage_error("bad option '%s'", argv[optind - 1]);
+}
+
+int
 cli_error(const char *fmt, ...)
 {
     va_list args;
@@ -246,8 +253,9 @@ print_main_help(FILE *out)
 {
     fputs("usage: sluice [-v | --log [MODULE:]LEVEL] COMMAND [ARGS]\n"
           "\n"
-          "sluice: a software switch running OpenFlow-style tables over "
-          "pcap ports.\n"
+          "sluice: a software switch running OpenFlow-style tables, with\n"
+          "verified eBPF programs as filters and actions, over pcap files\n"
+          "(offline: sluice run) or live ports (sluice switch).\n"
           "\n"
           "Global options:\n"
           "  -v                      more log output (repeat for debug)\n"

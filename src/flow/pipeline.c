@@ -573,7 +573,57 @@ pl_set_close(struct pl_set *s)
     }
 }
 
-#define KEY_CHANGED(F) memcmp(&old->F, &new->F, sizeof old->F)
+/* Each pl_set_* writes one field of the group when 'changed' says it differs
+ * between the old and new key, so the caller lists fields one a line. */
+static void
+pl_set_mac(struct pl_set *s, bool changed, const char *field,
+           const uint8_t m[6])
+{
+    if (changed) {
+        pl_set_field(s, field);
+        put_mac(s->ds, m);
+    }
+}
+
+static void
+pl_set_ip4(struct pl_set *s, bool changed, const char *field, be32 a)
+{
+    if (changed) {
+        pl_set_field(s, field);
+        put_ip4(s->ds, a);
+    }
+}
+
+static void
+pl_set_ip6(struct pl_set *s, bool changed, const char *field,
+           const uint8_t a[16])
+{
+    if (changed) {
+        pl_set_field(s, field);
+        put_ip6(s->ds, a);
+    }
+}
+
+static void
+pl_set_uint(struct pl_set *s, bool changed, const char *field,
+            unsigned int v)
+{
+    if (changed) {
+        pl_set_field(s, field);
+        ds_put_format(s->ds, "%u", v);
+    }
+}
+
+static void
+pl_set_hex(struct pl_set *s, bool changed, const char *field, unsigned int v)
+{
+    if (changed) {
+        pl_set_field(s, field);
+        ds_put_format(s->ds, "0x%x", v);
+    }
+}
+
+#define KEY_CHANGED(F) (memcmp(&old->F, &new->F, sizeof old->F) != 0)
 
 /* Appends to 'ds' the OvS-style datapath actions that turn a packet with
  * key 'old' into one with key 'new'. */
@@ -583,14 +633,8 @@ pl_put_commit(struct ds *ds, const struct flow_key *old,
 {
     struct pl_set s = {ds, "eth", false};
 
-    if (KEY_CHANGED(dl_src)) {
-        pl_set_field(&s, "src");
-        put_mac(ds, new->dl_src);
-    }
-    if (KEY_CHANGED(dl_dst)) {
-        pl_set_field(&s, "dst");
-        put_mac(ds, new->dl_dst);
-    }
+    pl_set_mac(&s, KEY_CHANGED(dl_src), "src", new->dl_src);
+    pl_set_mac(&s, KEY_CHANGED(dl_dst), "dst", new->dl_dst);
     pl_set_close(&s);
 
     if (KEY_CHANGED(vlan_tci)) {
@@ -612,68 +656,27 @@ pl_put_commit(struct ds *ds, const struct flow_key *old,
     uint16_t dl_type = ntohs(new->dl_type);
     if (dl_type == 0x0800) {
         s = (struct pl_set){ds, "ipv4", false};
-        if (KEY_CHANGED(nw_src)) {
-            pl_set_field(&s, "src");
-            put_ip4(ds, new->nw_src);
-        }
-        if (KEY_CHANGED(nw_dst)) {
-            pl_set_field(&s, "dst");
-            put_ip4(ds, new->nw_dst);
-        }
-        if (KEY_CHANGED(nw_tos)) {
-            pl_set_field(&s, "tos");
-            ds_put_format(ds, "0x%x", new->nw_tos);
-        }
-        if (KEY_CHANGED(nw_ttl)) {
-            pl_set_field(&s, "ttl");
-            ds_put_format(ds, "%u", new->nw_ttl);
-        }
+        pl_set_ip4(&s, KEY_CHANGED(nw_src), "src", new->nw_src);
+        pl_set_ip4(&s, KEY_CHANGED(nw_dst), "dst", new->nw_dst);
+        pl_set_hex(&s, KEY_CHANGED(nw_tos), "tos", new->nw_tos);
+        pl_set_uint(&s, KEY_CHANGED(nw_ttl), "ttl", new->nw_ttl);
         pl_set_close(&s);
     } else if (dl_type == 0x86dd) {
         s = (struct pl_set){ds, "ipv6", false};
-        if (KEY_CHANGED(ipv6_src)) {
-            pl_set_field(&s, "src");
-            put_ip6(ds, new->ipv6_src);
-        }
-        if (KEY_CHANGED(ipv6_dst)) {
-            pl_set_field(&s, "dst");
-            put_ip6(ds, new->ipv6_dst);
-        }
-        if (KEY_CHANGED(ipv6_label)) {
-            pl_set_field(&s, "label");
-            ds_put_format(ds, "0x%x", (unsigned int)ntohl(new->ipv6_label));
-        }
-        if (KEY_CHANGED(nw_tos)) {
-            pl_set_field(&s, "tclass");
-            ds_put_format(ds, "0x%x", new->nw_tos);
-        }
-        if (KEY_CHANGED(nw_ttl)) {
-            pl_set_field(&s, "hlimit");
-            ds_put_format(ds, "%u", new->nw_ttl);
-        }
+        pl_set_ip6(&s, KEY_CHANGED(ipv6_src), "src", new->ipv6_src);
+        pl_set_ip6(&s, KEY_CHANGED(ipv6_dst), "dst", new->ipv6_dst);
+        pl_set_hex(&s, KEY_CHANGED(ipv6_label), "label",
+                   (unsigned int)ntohl(new->ipv6_label));
+        pl_set_hex(&s, KEY_CHANGED(nw_tos), "tclass", new->nw_tos);
+        pl_set_uint(&s, KEY_CHANGED(nw_ttl), "hlimit", new->nw_ttl);
         pl_set_close(&s);
     } else if (dl_type == 0x0806) {
         s = (struct pl_set){ds, "arp", false};
-        if (KEY_CHANGED(nw_src)) {
-            pl_set_field(&s, "sip");
-            put_ip4(ds, new->nw_src);
-        }
-        if (KEY_CHANGED(nw_dst)) {
-            pl_set_field(&s, "tip");
-            put_ip4(ds, new->nw_dst);
-        }
-        if (KEY_CHANGED(nw_proto)) {
-            pl_set_field(&s, "op");
-            ds_put_format(ds, "%u", new->nw_proto);
-        }
-        if (KEY_CHANGED(arp_sha)) {
-            pl_set_field(&s, "sha");
-            put_mac(ds, new->arp_sha);
-        }
-        if (KEY_CHANGED(arp_tha)) {
-            pl_set_field(&s, "tha");
-            put_mac(ds, new->arp_tha);
-        }
+        pl_set_ip4(&s, KEY_CHANGED(nw_src), "sip", new->nw_src);
+        pl_set_ip4(&s, KEY_CHANGED(nw_dst), "tip", new->nw_dst);
+        pl_set_uint(&s, KEY_CHANGED(nw_proto), "op", new->nw_proto);
+        pl_set_mac(&s, KEY_CHANGED(arp_sha), "sha", new->arp_sha);
+        pl_set_mac(&s, KEY_CHANGED(arp_tha), "tha", new->arp_tha);
         pl_set_close(&s);
         return;
     }
@@ -691,14 +694,8 @@ pl_put_commit(struct ds *ds, const struct flow_key *old,
             continue;
         }
         s = (struct pl_set){ds, l4[i].name, false};
-        if (KEY_CHANGED(tp_src)) {
-            pl_set_field(&s, l4[i].src);
-            ds_put_format(ds, "%u", ntohs(new->tp_src));
-        }
-        if (KEY_CHANGED(tp_dst)) {
-            pl_set_field(&s, l4[i].dst);
-            ds_put_format(ds, "%u", ntohs(new->tp_dst));
-        }
+        pl_set_uint(&s, KEY_CHANGED(tp_src), l4[i].src, ntohs(new->tp_src));
+        pl_set_uint(&s, KEY_CHANGED(tp_dst), l4[i].dst, ntohs(new->tp_dst));
         pl_set_close(&s);
     }
 }
