@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_rng.h"
 #include "bpf/bpf_api.h"
 #include "core/util.h"
 #include "flow/flow_parse.h"
@@ -442,15 +443,12 @@ struct bench {
     uint64_t outputs;       /* Packets the output callback saw. */
 };
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_state = BENCH_RNG_SEED;
 
 static uint32_t
 rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32);
+    return bench_rng(&rng_state);
 }
 
 /* CPU time of this thread, ns. */
@@ -470,7 +468,7 @@ make_sequence(struct bench *b, const struct workload *wl)
 {
     double *cdf = NULL;
 
-    rng_state = 0x9e3779b97f4a7c15ull;
+    rng_state = BENCH_RNG_SEED;
     if (wl->kind == WL_ZIPF) {
         double sum = 0;
         cdf = xcalloc(wl->n_flows, sizeof *cdf);

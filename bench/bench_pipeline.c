@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_rng.h"
 #include "core/util.h"
 #include "flow/flow_parse.h"
 #include "flow/pipeline.h"
@@ -46,17 +47,12 @@ struct bench {
     uint64_t outputs;       /* Packets the output callback saw. */
 };
 
-/* A small fixed-seed generator (xorshift64*), so that every run of the
- * benchmark uses the same packets and rules. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_state = BENCH_RNG_SEED;
 
 static uint32_t
 rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32);
+    return bench_rng(&rng_state);
 }
 
 static uint64_t

@@ -9,8 +9,6 @@ bytes as the files checked in.  Run with Debian's python (scapy):
 
 import os
 import random
-import struct
-import sys
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
@@ -18,21 +16,12 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.layers.dns import DNS, DNSQR
 from scapy.packet import Raw
 
-T0_US = 1_704_067_200 * 10**6          # 2024-01-01T00:00:00Z.
+from pcaplib import T0_US, out_dir, write_pcap
+
 GW_LAN = "02:00:00:00:00:01"           # The switch's router MACs.
 GW_WAN = "02:00:00:00:00:02"
 UPSTREAM = "02:00:00:00:00:fe"         # The WAN next hop.
 HOSTS = [("10.0.0.%d" % i, "02:00:00:00:01:%02x" % i) for i in range(2, 6)]
-
-
-def write_pcap(path, frames):
-    """frames: list of (timestamp in us, bytes); usec pcap, Ethernet."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for ts, data in frames:
-            sec, usec = divmod(ts, 10**6)
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
-            f.write(data)
 
 
 def lan_packets(rng):
@@ -118,8 +107,7 @@ def stamp(pkts, rng, start_us):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(
-        os.path.abspath(__file__))
+    out = out_dir(__file__)
     rng = random.Random(2024)
     write_pcap(os.path.join(out, "lan.pcap"),
                stamp(lan_packets(rng), rng, T0_US))

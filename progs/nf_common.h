@@ -125,4 +125,25 @@ nf_count(void *map, __u32 idx)
     }
 }
 
+/* Token bucket refill (policer, rate limiter): '*tokens' (in 1e-9 units of
+ * what 'rate' counts per second, at most 'cap') grows by the packet time
+ * elapsed since '*last_ns'.  A packet older than the last refill
+ * (reordering) refills nothing; capping the elapsed time at the time to
+ * fill the bucket keeps the product from overflowing. */
+static __always_inline void
+nf_bucket_refill(__u64 *tokens, __u64 *last_ns, __u64 now, __u64 rate,
+                 __u64 cap)
+{
+    if (now > *last_ns) {
+        __u64 elapsed = now - *last_ns;
+        __u64 fill_ns = rate ? cap / rate + 1 : 0;
+        if (elapsed > fill_ns) {
+            elapsed = fill_ns;
+        }
+        __u64 sum = *tokens + elapsed * rate;
+        *tokens = sum > cap ? cap : sum;
+        *last_ns = now;
+    }
+}
+
 #endif

@@ -158,20 +158,8 @@ int policer(struct xdp_md *ctx)
         return bpf_redirect(lan_port, 0);
     }
 
-    /* Refill by elapsed packet time; capping 'elapsed' at the time to
-     * fill the bucket keeps the product from overflowing.  A packet older
-     * than the last refill (reordering) refills nothing. */
-    __u64 cap = burst_B * NS_PER_S;
-    if (now > b->last_ns) {
-        __u64 elapsed = now - b->last_ns;
-        __u64 fill_ns = rate_Bps ? cap / rate_Bps + 1 : 0;
-        if (elapsed > fill_ns) {
-            elapsed = fill_ns;
-        }
-        __u64 tokens = b->tokens + elapsed * rate_Bps;
-        b->tokens = tokens > cap ? cap : tokens;
-        b->last_ns = now;
-    }
+    nf_bucket_refill(&b->tokens, &b->last_ns, now, rate_Bps,
+                     burst_B * NS_PER_S);
     nf_tbl_touch(&pol_nodes, slot, now);
     if (b->tokens >= len * NS_PER_S) {
         b->tokens -= len * NS_PER_S;

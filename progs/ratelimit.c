@@ -73,19 +73,7 @@ int ratelimit(struct xdp_md *ctx)
         return 0;
     }
 
-    /* Refill by elapsed packet time; a packet older than the last refill
-     * (reordering) refills nothing.  Capping 'elapsed' first keeps the
-     * product from overflowing. */
-    if (now > b->last_ns) {
-        __u64 elapsed = now - b->last_ns;
-        __u64 fill_ns = rate_pps ? cap / rate_pps + 1 : 0;
-        if (elapsed > fill_ns) {
-            elapsed = fill_ns;
-        }
-        __u64 tokens = b->tokens + elapsed * rate_pps;
-        b->tokens = tokens > cap ? cap : tokens;
-        b->last_ns = now;
-    }
+    nf_bucket_refill(&b->tokens, &b->last_ns, now, rate_pps, cap);
     if (b->tokens >= NS_PER_S) {
         b->tokens -= NS_PER_S;
         nf_count(&rl_stats, RL_STAT_PASSED);

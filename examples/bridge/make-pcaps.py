@@ -8,27 +8,19 @@ microseconds), so running it again gives the shipped bytes:
 """
 
 import os
-import struct
 import sys
 
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether, LLC, STP
 from scapy.packet import Raw
 
-T0_US = 1_704_067_200 * 10**6
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir))
+from pcaplib import T0_US, out_dir, write_pcap  # noqa: E402
+
 BCAST = "ff:ff:ff:ff:ff:ff"
 H = {n: ("10.9.0.%d" % n, "02:00:00:00:00:%02x" % n) for n in (1, 2, 3, 4)}
 MGMT = ("10.9.0.99", "02:00:00:00:00:99")       # On port 4.
-
-
-def write_pcap(path, frames):
-    """frames: list of (timestamp in us, bytes); usec pcap, Ethernet."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for ts, data in frames:
-            sec, usec = divmod(ts, 10**6)
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
-            f.write(data)
 
 
 def arp_request(src, target_ip):
@@ -79,8 +71,7 @@ def events():
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(
-        os.path.abspath(__file__))
+    out = out_dir(__file__)
     per_port = {p: [] for p in (1, 2, 3, 4)}
     for t, port, pkt in events():
         per_port[port].append((T0_US + int(round(t * 10**6)), bytes(pkt)))

@@ -9,30 +9,22 @@ microseconds, fixed seed), so running it again gives the shipped bytes:
 
 import os
 import random
-import struct
 import sys
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-T0_US = 1_704_067_200 * 10**6
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir))
+from pcaplib import T0_US, out_dir, write_pcap  # noqa: E402
+
 LAN_MAC = "02:00:00:00:00:01"
 WAN_MAC = "02:00:00:00:00:fe"
 HOSTS = ["10.0.0.%d" % i for i in (2, 3, 4)]
 SERVER = "203.0.113.80"
 RESOLVER = "9.9.9.9"
 SCANNER = "198.51.100.66"
-
-
-def write_pcap(path, frames):
-    """frames: list of (timestamp in us, bytes); usec pcap, Ethernet."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for ts, data in frames:
-            sec, usec = divmod(ts, 10**6)
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
-            f.write(data)
 
 
 def out(src, dst, l4, payload=b""):
@@ -86,14 +78,13 @@ def events(rng):
 
 
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(
-        os.path.abspath(__file__))
+    folder = out_dir(__file__)
     rng = random.Random(66)
     per_port = {1: [], 2: []}
     for t, port, pkt in sorted(events(rng), key=lambda e: e[0]):
         per_port[port].append((T0_US + t, bytes(pkt)))
-    write_pcap(os.path.join(out_dir, "lan.pcap"), per_port[1])
-    write_pcap(os.path.join(out_dir, "wan.pcap"), per_port[2])
+    write_pcap(os.path.join(folder, "lan.pcap"), per_port[1])
+    write_pcap(os.path.join(folder, "wan.pcap"), per_port[2])
 
 
 if __name__ == "__main__":

@@ -12,29 +12,21 @@ server, ARP, ICMP echo to the VIP): the balancer passes that on.
 
 import os
 import random
-import struct
 import sys
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-T0_US = 1_704_067_200 * 10**6
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir))
+from pcaplib import T0_US, out_dir, write_pcap  # noqa: E402
+
 VIP = "192.0.2.100"
 GW = "02:00:00:00:00:01"            # The balancer's MAC on port 1.
 
 
-def write_pcap(path, frames):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for ts, data in sorted(frames, key=lambda x: x[0]):
-            sec, usec = divmod(ts, 10**6)
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
-            f.write(data)
-
-
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(
-        os.path.abspath(__file__))
+    out = out_dir(__file__)
     rng = random.Random(6)
     frames = []
     for c in range(40):
@@ -64,7 +56,8 @@ def main():
     ]
     for i, pkt in enumerate(other):
         frames.append((T0_US + 6 * 10**6 + i * 1000, bytes(pkt)))
-    write_pcap(os.path.join(out, "clients.pcap"), frames)
+    write_pcap(os.path.join(out, "clients.pcap"),
+               sorted(frames, key=lambda x: x[0]))
 
 
 if __name__ == "__main__":

@@ -21,13 +21,15 @@ idle timeout 30 s):
 """
 
 import os
-import struct
 import sys
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-T0_US = 1_704_067_200 * 10**6
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir))
+from pcaplib import T0_US, out_dir, write_pcap  # noqa: E402
+
 LAN_GW = "02:00:00:00:00:01"       # The NAT's MAC on the LAN (port 1).
 WAN_GW = "02:00:00:00:00:02"       # Its MAC on the WAN (port 2).
 UPSTREAM = "02:00:00:00:00:fe"     # The WAN next hop.
@@ -36,15 +38,6 @@ HOST2 = ("10.0.0.3", "02:00:00:00:01:03")
 EXT = "198.51.100.1"
 WEB, DNS, NTP, SSH = "203.0.113.80", "192.0.2.53", "192.0.2.123", \
     "203.0.113.22"
-
-
-def write_pcap(path, frames):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for ts, data in sorted(frames, key=lambda x: x[0]):
-            sec, usec = divmod(ts, 10**6)
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
-            f.write(data)
 
 
 def at(t):
@@ -63,8 +56,7 @@ def wan(src, dport, l4, t, payload=b""):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(
-        os.path.abspath(__file__))
+    out = out_dir(__file__)
     lan_frames = [
         lan(HOST, WEB, TCP(sport=51000, dport=80, flags="S"), 0.0),
         lan(HOST, DNS, UDP(sport=53000, dport=53), 1.0, b"query"),
@@ -88,8 +80,9 @@ def main():
         wan(DNS, 40001, UDP(sport=53), 40.5, b"late"),
         wan(SSH, 40003, TCP(sport=22, flags="PA"), 41.0, b"files\n"),
     ]
-    write_pcap(os.path.join(out, "lan.pcap"), lan_frames)
-    write_pcap(os.path.join(out, "wan.pcap"), wan_frames)
+    for name, frames in (("lan.pcap", lan_frames), ("wan.pcap", wan_frames)):
+        write_pcap(os.path.join(out, name),
+                   sorted(frames, key=lambda x: x[0]))
 
 
 if __name__ == "__main__":

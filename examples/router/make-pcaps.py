@@ -8,14 +8,16 @@ microseconds, fixed seed), so running it again gives the shipped bytes:
 
 import os
 import random
-import struct
 import sys
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
-T0_US = 1_704_067_200 * 10**6
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir))
+from pcaplib import T0_US, out_dir, write_pcap  # noqa: E402
+
 ROUTER = "02:00:00:00:00:01"
 HOST = ("192.168.1.10", "02:00:00:00:01:0a")
 
@@ -29,16 +31,6 @@ DESTINATIONS = [
     "10.20.30.41",       # the /32 but its last bit: the /24
     "192.168.7.7",       # back out of port 1
 ]
-
-
-def write_pcap(path, frames):
-    """frames: list of (timestamp in us, bytes); usec pcap, Ethernet."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for ts, data in frames:
-            sec, usec = divmod(ts, 10**6)
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
-            f.write(data)
 
 
 def packets(rng):
@@ -61,8 +53,7 @@ def packets(rng):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(
-        os.path.abspath(__file__))
+    out = out_dir(__file__)
     rng = random.Random(6)
     frames = [(T0_US + i * 1000, bytes(p))
               for i, p in enumerate(packets(rng))]

@@ -192,10 +192,8 @@ raw_access_ok(uint64_t addr, unsigned int size, const uint8_t *stack,
            && size <= stack_size - (addr - st);
 }
 
-/* Helpers a raw program may call: none takes a pointer, so none can reach
- * memory the checks above do not cover. */
-static bool
-raw_helper_ok(int32_t id)
+bool
+bpf_interp_raw_helper_ok(int32_t id)
 {
     switch (id) {
     case BPF_FUNC_ktime_get_ns:

@@ -30,6 +30,11 @@ uint64_t bpf_interp_run_raw(const struct bpf_prog *, uint64_t r1, uint64_t r2,
  * packet as it is now (after any adjust helper) or, in raw runs, the
  * memory.  Returns false when they are not all inside it. */
 bool bpf_interp_packet_load(int64_t off, unsigned int size, uint64_t *out);
+/* Whether a raw program may call helper 'id', in the interpreter and the
+ * JIT alike: only helpers without pointer arguments, which could reach
+ * memory the raw checks do not cover (bpf_tail_call takes a map: not
+ * allowed either). */
+bool bpf_interp_raw_helper_ok(int32_t id);
 
 /* Per-program statistics are kept per thread, keyed by the program, so
  * that datapath threads never share a counter.  The loader calls

@@ -1003,24 +1003,6 @@ emit_helper_call(struct jit *j, uint32_t i, bpf_helper_fn *fn)
     }
 }
 
-/* Helpers a raw program may call: those without pointer arguments, as in
- * the interpreter (interp.c), which could reach memory the guards do not
- * cover.  (bpf_tail_call takes a map: not allowed either.) */
-static bool
-raw_helper_ok(int32_t id)
-{
-    switch (id) {
-    case BPF_FUNC_ktime_get_ns:
-    case BPF_FUNC_get_prandom_u32:
-    case BPF_FUNC_get_smp_processor_id:
-    case BPF_FUNC_jiffies64:
-    case BPF_FUNC_get_numa_node_id:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* bpf_tail_call(r1 = ctx, r2 = map, r3 = index). */
 static void
 emit_tail_call(struct jit *j)
@@ -1285,7 +1267,7 @@ emit_insn(struct jit *j, uint32_t i)
                 jit_error(j, i, "unsupported call kind");
                 return -EINVAL;
             }
-            if (j->raw && !raw_helper_ok(insn->imm)) {
+            if (j->raw && !bpf_interp_raw_helper_ok(insn->imm)) {
                 emit_jcc32_to(j, -1, j->abort_off[BPF_JIT_STOP_HELPER]);
                 return 0;
             }

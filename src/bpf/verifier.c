@@ -618,24 +618,27 @@ check_structure(struct env *env)
 
 /* ---- States ------------------------------------------------------------ */
 
+/* Forgets all about 'r' but its liveness and gives it 'type'. */
 static void
-mark_not_init(struct vreg *r)
+mark_reset(struct vreg *r, enum rtype type)
 {
     uint8_t live = r->live;
     memset(r, 0, sizeof *r);
-    r->type = T_NOT_INIT;
+    r->type = type;
     r->live = live;
     bpf_scalar_unknown(&r->s);
 }
 
 static void
+mark_not_init(struct vreg *r)
+{
+    mark_reset(r, T_NOT_INIT);
+}
+
+static void
 mark_unknown(struct vreg *r)
 {
-    uint8_t live = r->live;
-    memset(r, 0, sizeof *r);
-    r->type = T_SCALAR;
-    r->live = live;
-    bpf_scalar_unknown(&r->s);
+    mark_reset(r, T_SCALAR);
 }
 
 static void

@@ -114,29 +114,6 @@ static const struct config_cmd config_cmds[] = {
     {"nf lb up", config_nf_lb_up, 2, 2, false, false, "NAME BACKEND"},
 };
 
-/* Parses a decimal port number. */
-static char *
-parse_port_number(const char *s, uint32_t *number)
-{
-    unsigned long v;
-    char *end;
-
-    if (!isdigit((unsigned char)s[0])) {
-        return xasprintf("bad port number '%s'", s);
-    }
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (*end) {
-        return xasprintf("bad port number '%s'", s);
-    }
-    if (errno || v < PORT_NUMBER_MIN || v > PORT_NUMBER_MAX) {
-        return xasprintf("port number %s out of range %d..%d", s,
-                         PORT_NUMBER_MIN, PORT_NUMBER_MAX);
-    }
-    *number = (uint32_t)v;
-    return NULL;
-}
-
 /* A port must not write a file that another port (or itself) reads or
  * writes: the output would destroy the input or mix two streams. */
 static char *
@@ -180,7 +157,7 @@ config_port_add(struct config_ctx *ctx, const struct config_arg *args,
     int col;
     int err;
 
-    error = parse_port_number(args[0].text, &number);
+    error = nf_parse_port(args[0].text, &number);
     if (error) {
         *err_col = args[0].col;
         return error;
