@@ -58,11 +58,18 @@ int cli_cmd_state_offline(int argc, char **argv);
 int cli_cmd_state_any(int argc, char **argv);
 
 /* cli_bpf.c: */
+struct bpf_object;
+/* Opens the eBPF object 'path' (not verified); on failure prints the
+ * loader's message ("sluice: FILE: section 'xdp': ...") and returns NULL. */
+struct bpf_object *cli_open_object(const char *path);
 int cli_cmd_prog_dump(int argc, char **argv);  /* sluice prog dump */
 int cli_cmd_prog_run(int argc, char **argv);   /* sluice prog run */
 int cli_cmd_prog_check(int argc, char **argv); /* sluice prog check */
 int cli_cmd_bpf_asm(int argc, char **argv);    /* sluice bpf asm */
 int cli_cmd_bpf_disasm(int argc, char **argv); /* sluice bpf disasm */
 int cli_cmd_bpf_exec(int argc, char **argv);   /* sluice bpf exec */
+
+/* cli_state.c: */
+int cli_cmd_state(int argc, char **argv);      /* sluice state */
 
 #endif

@@ -204,6 +204,20 @@ dump_jited(struct bpf_prog *prog, struct ds *out)
     return 0;
 }
 
+struct bpf_object *
+cli_open_object(const char *path)
+{
+    struct bpf_object *obj;
+    char *err = NULL;
+
+    if (bpf_object_open(path, NULL, &obj, &err)) {
+        cli_error("%s", err ? err : path);
+        free(err);
+        return NULL;
+    }
+    return obj;
+}
+
 int
 cli_cmd_prog_dump(int argc, char **argv)
 {
@@ -230,11 +244,8 @@ cli_cmd_prog_dump(int argc, char **argv)
         return cli_usage_error("expected one object file");
     }
 
-    struct bpf_object *obj;
-    char *err;
-    if (bpf_object_open(argv[optind], NULL, &obj, &err)) {
-        cli_error("%s", err);
-        free(err);
+    struct bpf_object *obj = cli_open_object(argv[optind]);
+    if (!obj) {
         return 1;
     }
     struct ds out = DS_EMPTY_INITIALIZER;
@@ -437,10 +448,8 @@ cli_cmd_prog_run(int argc, char **argv)
                          len, XDP_FRAME_SIZE - XDP_HEADROOM);
     }
 
-    struct bpf_object *obj;
-    if (bpf_object_open(argv[optind], NULL, &obj, &err)) {
-        cli_error("%s", err);
-        free(err);
+    struct bpf_object *obj = cli_open_object(argv[optind]);
+    if (!obj) {
         free(pkt);
         return 1;
     }

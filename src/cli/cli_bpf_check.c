@@ -84,12 +84,9 @@ cli_cmd_prog_check(int argc, char **argv)
         return cli_usage_error("expected one object file");
     }
     const char *path = argv[optind];
-    struct bpf_object *obj;
-    char *err = NULL;
-    if (bpf_object_open(path, NULL, &obj, &err)) {
-        int rc = cli_error("%s", err ? err : path);
-        free(err);
-        return rc;
+    struct bpf_object *obj = cli_open_object(path);
+    if (!obj) {
+        return 1;
     }
 
     json_t *jprogs = json_array();

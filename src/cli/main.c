@@ -150,6 +150,11 @@ static const struct cli_cmd commands[] = {
      "polls, idle polls, sleeps; drop counters; rule and port counts."},
     {"reload", cli_cmd_ctl, "[--ctl S]",
      "Makes the running switch load its --config file again (as SIGHUP)."},
+    {"state", cli_cmd_state, "FILE.o [--section S] [-j]",
+     "State analysis: for each map of each program, whether the packet\n"
+     "path reads or updates it, the packet fields indexing it, its class\n"
+     "(per-flow, multi-flow, all-flows, configuration), whether its values\n"
+     "influence the output, and whether that is exact.  -j: JSON."},
     {"prog check", cli_cmd_prog_check, "FILE.o [-j]",
      "Verifies every program of FILE.o: per section, accepted or rejected,\n"
      "instructions, instructions processed, states, verification time; on\n"

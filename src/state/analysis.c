@@ -1,0 +1,1565 @@
+/* State analysis: abstract interpretation of a program's bytecode.
+ *
+ * The program is run abstractly once per "packet shape" hypothesis
+ * (Ethernet with 0 or 1 802.1Q tag carrying IPv4 without options, IPv6
+ * without extension headers, ARP or another EtherType; TCP, UDP, ICMP or an
+ * unknown L4 protocol).  Under a shape the structural header bytes
+ * (EtherTypes, IP version/IHL, protocol) are known constants, so packet
+ * pointers have constant offsets (or small ranges where paths join),
+ * branches on those bytes are decided, and each packet byte loaded has one
+ * field name.  Everything else in the packet is unknown and branches on it
+ * go both ways.
+ *
+ * Each abstract value carries two taints: the packet fields it was computed
+ * from and the maps whose values it was computed from.  They follow copies,
+ * arithmetic (union), stack spills and fills (byte-wise, with constant
+ * bytes kept) and helper calls.  Values stored into a map are remembered
+ * per value byte, so a key kept in one map and used to index another keeps
+ * its fields (over-approximated as a union over the map, and said so).
+ * Branches on map values add those maps to every value defined until their
+ * immediate post-dominator (implicit flows) and to the sinks reached there.
+ *
+ * A map's key taint at each map helper call gives its flowspace
+ * dimensions; key bytes that are constants chosen by the path (a protocol
+ * number stored on the TCP path, another on the UDP path) are found by
+ * comparing the key bytes between shapes that differ in one field.  Map
+ * taints reaching r0 at exit, the redirect helpers or a packet store make a
+ * map output-impacting.  A write to an entry whose key does not depend on
+ * the packet makes the map all-flows.
+ *
+ * Anything the analysis cannot resolve (a key pointer of unknown origin, a
+ * variable packet offset, a tail call, a BPF-to-BPF call, an unknown helper
+ * given a map value) is over-approximated (all fields, updated, shared,
+ * output-impacting) and recorded as the reason.  docs/state.md lists what
+ * is not modelled. */
+#include "state/state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpf/bpf_int.h"
+#include "core/util.h"
+
+#define PKT_BYTES 128                /* Header bytes modelled per shape. */
+#define MAX_SPAN 64                  /* Widest offset range kept. */
+/* Taint bit beside the fields: the fields came through a map value (a key
+ * kept in one map, or a value found by a packet-derived key), which the
+ * analysis follows only as a union over the map, so dimensions reached
+ * that way are over-approximated. */
+#define VIA_MAP (UINT64_C(1) << 63)
+#define MAX_STACK BPF_STACK_SIZE
+
+enum av_kind {
+    AV_SCALAR,                       /* Unknown number. */
+    AV_RANGE,                        /* Number in [val, hi]. */
+    AV_CONST,                        /* Known number ('val' = 'hi'). */
+    AV_CTX,
+    AV_PKT,                          /* data + [val, hi] (or variable). */
+    AV_PKT_END,
+    AV_STACK,                        /* r10 + off (off < 0). */
+    AV_MAP_PTR,                      /* LD_IMM64 of map 'map'. */
+    AV_MAP_VAL,                      /* Pointer into a value of 'map'. */
+};
+
+struct av {
+    uint8_t kind;                    /* enum av_kind. */
+    bool var;                        /* Offset not constant. */
+    uint8_t map;                     /* Map index (MAP_PTR/MAP_VAL). */
+    int64_t val;                     /* CONST value or pointer offset, or
+                                      * the low end of a range... */
+    int64_t hi;                      /* ...and its high end. */
+    uint64_t fields;                 /* Packet-field taint. */
+    uint64_t maps;                   /* Map-value taint (bit per map). */
+};
+
+struct astate {
+    bool live;
+    struct av r[11];
+    uint64_t sfields[MAX_STACK];     /* Per stack byte. */
+    uint64_t smaps[MAX_STACK];
+    int16_t sconst[MAX_STACK];       /* Known byte value or -1. */
+    struct av slot[MAX_STACK / 8];   /* Spilled 8-byte values. */
+    bool slot_ok[MAX_STACK / 8];
+    /* Implicit flows: the maps tested by enclosing branches ('ctrl'), kept
+     * per branch region until its immediate post-dominator. */
+    uint64_t ctrl;
+    int32_t ctrl_end[8];             /* Post-dominators ending regions. */
+    uint64_t ctrl_mask[8];
+    uint8_t n_ctrl;
+};
+
+/* Constant key bytes seen at one map helper call, to find keys that differ
+ * between packet shapes only through the program's path (a protocol
+ * constant stored on the TCP path and another on the UDP path). */
+#define SITE_BYTES 64
+#define N_SHAPES 20
+struct key_site {
+    uint64_t maps;                   /* Maps used at this call. */
+    uint64_t extra;                  /* Fields found by comparing shapes
+                                      * (as of the last round). */
+    bool seen[N_SHAPES];
+    int16_t val[N_SHAPES][SITE_BYTES];   /* Constant bytes, or -1. */
+};
+
+/* One packet shape. */
+struct shape {
+    int vlan, l3, l4;                /* As given to shape_build(). */
+    int16_t byte[PKT_BYTES];         /* Known value or -1. */
+    uint8_t field[PKT_BYTES];        /* enum state_field per byte. */
+    uint64_t all;                    /* Every field of this shape. */
+};
+
+struct ctx {
+    const struct bpf_prog *prog;
+    struct state_result *res;
+    const struct shape *sh;
+    struct key_site **sites;         /* Per instruction, or NULL. */
+    const struct shape *shapes;      /* All N_SHAPES of them. */
+    uint64_t *vf[BPF_MAX_MAPS];      /* Per map, per value byte: packet
+                                      * fields stored there. */
+    bool vf_changed;                 /* In this round. */
+    int shape_idx;                   /* Index of 'sh'. */
+    struct astate *st;               /* Per instruction (entry state). */
+    int32_t *ipdom;                  /* Per instruction, or -1 (exit). */
+    uint32_t *work;
+    bool *queued;
+    uint32_t n_work;
+};
+
+static void
+approx(struct state_map_result *m, const char *why)
+{
+    if (!m->approx) {
+        m->approx = true;
+        snprintf(m->reason, sizeof m->reason, "%s", why);
+    }
+}
+
+static void
+approx_all(struct ctx *c, const char *why, bool skip_prog_arrays)
+{
+    for (unsigned int i = 0; i < c->res->n_maps; i++) {
+        struct state_map_result *m = &c->res->maps[i];
+        if (skip_prog_arrays
+            && c->prog->maps[i]->type == BPF_MAP_TYPE_PROG_ARRAY) {
+            continue;
+        }
+        m->used = m->read = m->updated = m->output = true;
+        m->shared = true;
+        m->dims = STATE_ALL_FIELDS;
+        approx(m, why);
+    }
+}
+
+/* ---- Packet shapes. ---- */
+
+static void
+set_bytes(struct shape *s, int off, int len, enum state_field f)
+{
+    for (int i = off; i < off + len && i < PKT_BYTES; i++) {
+        s->field[i] = f;
+        s->all |= UINT64_C(1) << f;
+    }
+}
+
+static void
+set_known(struct shape *s, int off, unsigned int v, int len)
+{
+    for (int i = len - 1; i >= 0; i--) {
+        s->byte[off + i] = v & 0xff;
+        v >>= 8;
+    }
+}
+
+/* l3: 4 = IPv4, 6 = IPv6, 1 = ARP, 0 = other.  l4: protocol or -1. */
+static void
+shape_build(struct shape *s, int vlan, int l3, int l4)
+{
+    int o = 12;
+
+    s->vlan = vlan;
+    s->l3 = l3;
+    s->l4 = l4;
+    for (int i = 0; i < PKT_BYTES; i++) {
+        s->byte[i] = -1;
+        s->field[i] = STATE_F_PAYLOAD;
+    }
+    s->all = (UINT64_C(1) << STATE_F_PAYLOAD) | (UINT64_C(1) << STATE_F_IN_PORT)
+             | (UINT64_C(1) << STATE_F_PKT_LEN);
+    set_bytes(s, 0, 6, STATE_F_DL_DST);
+    set_bytes(s, 6, 6, STATE_F_DL_SRC);
+    if (vlan) {
+        set_known(s, 12, 0x8100, 2);
+        set_bytes(s, 12, 2, STATE_F_DL_VLAN);
+        set_bytes(s, 14, 2, STATE_F_DL_VLAN);
+        o = 16;
+    }
+    set_bytes(s, o, 2, STATE_F_DL_TYPE);
+    unsigned int type = l3 == 4 ? 0x0800 : l3 == 6 ? 0x86dd
+                        : l3 == 1 ? 0x0806 : 0x88cc;
+    set_known(s, o, type, 2);
+    o += 2;
+    int l4off;
+    if (l3 == 4) {
+        set_known(s, o, 0x45, 1);
+        set_bytes(s, o, 20, STATE_F_NW_OTHER);
+        set_bytes(s, o + 1, 1, STATE_F_NW_TOS);
+        set_bytes(s, o + 6, 2, STATE_F_NW_FRAG);
+        set_bytes(s, o + 8, 1, STATE_F_NW_TTL);
+        set_bytes(s, o + 9, 1, STATE_F_NW_PROTO);
+        set_bytes(s, o + 12, 4, STATE_F_NW_SRC);
+        set_bytes(s, o + 16, 4, STATE_F_NW_DST);
+        if (l4 >= 0) {
+            set_known(s, o + 9, l4, 1);
+        }
+        l4off = o + 20;
+    } else if (l3 == 6) {
+        set_bytes(s, o, 8, STATE_F_NW_OTHER);
+        set_bytes(s, o, 4, STATE_F_IPV6_LABEL);
+        set_bytes(s, o + 6, 1, STATE_F_NW_PROTO);
+        set_bytes(s, o + 7, 1, STATE_F_NW_TTL);
+        set_bytes(s, o + 8, 16, STATE_F_IPV6_SRC);
+        set_bytes(s, o + 24, 16, STATE_F_IPV6_DST);
+        if (l4 >= 0) {
+            set_known(s, o + 6, l4, 1);
+        }
+        l4off = o + 40;
+    } else if (l3 == 1) {
+        set_bytes(s, o, 6, STATE_F_NW_OTHER);
+        set_bytes(s, o + 6, 2, STATE_F_ARP_OP);
+        set_bytes(s, o + 8, 6, STATE_F_ARP_SHA);
+        set_bytes(s, o + 14, 4, STATE_F_ARP_SPA);
+        set_bytes(s, o + 18, 6, STATE_F_ARP_THA);
+        set_bytes(s, o + 24, 4, STATE_F_ARP_TPA);
+        return;
+    } else {
+        return;
+    }
+    /* L4: ports (ICMP type/code are tp_src/tp_dst in flows). */
+    if (l4 == 1 || l4 == 58) {
+        set_bytes(s, l4off, 1, STATE_F_TP_SRC);
+        set_bytes(s, l4off + 1, 1, STATE_F_TP_DST);
+        set_bytes(s, l4off + 2, 6, STATE_F_TP_OTHER);
+        return;
+    }
+    set_bytes(s, l4off, 2, STATE_F_TP_SRC);
+    set_bytes(s, l4off + 2, 2, STATE_F_TP_DST);
+    if (l4 == 6 || l4 < 0) {
+        set_bytes(s, l4off + 4, 16, STATE_F_TP_OTHER);
+        set_bytes(s, l4off + 13, 1, STATE_F_TCP_FLAGS);
+    } else {
+        set_bytes(s, l4off + 4, 4, STATE_F_TP_OTHER);
+    }
+}
+
+/* ---- Post-dominators (for implicit flows). ---- */
+
+static int
+succs(const struct bpf_insn *in, uint32_t i, uint32_t n, int32_t out[2])
+{
+    uint8_t cls = BPF_CLASS(in[i].code);
+    uint8_t op = BPF_OP(in[i].code);
+    int k = 0;
+
+    if (cls == BPF_JMP || cls == BPF_JMP32) {
+        if (op == BPF_EXIT) {
+            return 0;
+        }
+        if (op == BPF_CALL) {
+            out[k++] = i + 1;
+            return k;
+        }
+        int32_t t = (int32_t) i + 1 + in[i].off;
+        if (op == BPF_JA) {
+            out[k++] = t;
+            return k;
+        }
+        out[k++] = i + 1;
+        if (t != (int32_t) i + 1) {
+            out[k++] = t;
+        }
+        return k;
+    }
+    if (in[i].code == (BPF_LD | BPF_IMM | BPF_DW)) {
+        out[k++] = i + 2;
+        return i + 2 < n ? k : 0;
+    }
+    out[k++] = i + 1;
+    return k;
+}
+
+/* Iterative post-dominator sets as bitsets; ipdom is the strict
+ * post-dominator with the largest set (the nearest). */
+static int32_t *
+compute_ipdom(const struct bpf_insn *in, uint32_t n)
+{
+    size_t w = (n + 63) / 64;
+    uint64_t *pd = xcalloc((size_t) n * w, sizeof *pd);
+    int32_t *ipdom = xmalloc(n * sizeof *ipdom);
+    bool changed = true;
+
+    for (uint32_t i = 0; i < n; i++) {
+        memset(&pd[i * w], 0xff, w * 8);
+    }
+    while (changed) {
+        changed = false;
+        for (uint32_t ii = n; ii-- > 0;) {
+            int32_t s[2];
+            int k = succs(in, ii, n, s);
+            uint64_t *p = &pd[ii * w];
+            for (size_t j = 0; j < w; j++) {
+                uint64_t v = k ? ~UINT64_C(0) : 0;
+                for (int q = 0; q < k; q++) {
+                    if (s[q] >= 0 && (uint32_t) s[q] < n) {
+                        v &= pd[s[q] * w + j];
+                    } else {
+                        v = 0;
+                    }
+                }
+                if (j == ii / 64) {
+                    v |= UINT64_C(1) << (ii % 64);
+                }
+                if (v != p[j]) {
+                    p[j] = v;
+                    changed = true;
+                }
+            }
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        int best = -1;
+        size_t best_n = 0;
+        for (uint32_t d = 0; d < n; d++) {
+            if (d == i || !(pd[i * w + d / 64] >> (d % 64) & 1)) {
+                continue;
+            }
+            size_t cnt = 0;
+            for (size_t j = 0; j < w; j++) {
+                cnt += __builtin_popcountll(pd[d * w + j]);
+            }
+            if (cnt > best_n) {
+                best_n = cnt;
+                best = d;
+            }
+        }
+        ipdom[i] = best;
+    }
+    free(pd);
+    return ipdom;
+}
+
+/* ---- Abstract values. ---- */
+
+static struct av
+scalar(uint64_t fields, uint64_t maps)
+{
+    struct av v = { .kind = AV_SCALAR, .fields = fields, .maps = maps };
+    return v;
+}
+
+static struct av
+av_join(const struct av *a, const struct av *b)
+{
+    struct av v = *a;
+
+    v.fields |= b->fields;
+    v.maps |= b->maps;
+    /* NULL on one path, a pointer on the other: keep the pointer, as the
+     * verifier does (it is only dereferenced after a NULL check). */
+    if (a->kind == AV_CONST && !a->val && b->kind > AV_CONST) {
+        v = *b;
+        v.fields |= a->fields;
+        v.maps |= a->maps;
+        return v;
+    }
+    if (b->kind == AV_CONST && !b->val && a->kind > AV_CONST) {
+        return v;
+    }
+    bool num_a = a->kind == AV_CONST || a->kind == AV_RANGE;
+    bool num_b = b->kind == AV_CONST || b->kind == AV_RANGE;
+    if (num_a && num_b) {
+        v.kind = AV_RANGE;
+    } else if (a->kind != b->kind
+               || ((a->kind == AV_MAP_PTR || a->kind == AV_MAP_VAL)
+                   && a->map != b->map)) {
+        return scalar(v.fields, v.maps);
+    }
+    if (v.kind == AV_SCALAR || v.kind == AV_CTX || v.kind == AV_PKT_END
+        || v.kind == AV_MAP_PTR) {
+        return v;
+    }
+    v.var = a->var || b->var;
+    v.val = a->val < b->val ? a->val : b->val;
+    v.hi = a->hi > b->hi ? a->hi : b->hi;
+    if (v.kind == AV_RANGE && v.val == v.hi) {
+        v.kind = AV_CONST;
+    } else if (v.hi - v.val > MAX_SPAN) {
+        if (v.kind == AV_RANGE) {
+            return scalar(v.fields, v.maps);
+        }
+        v.var = true;
+    }
+    return v;
+}
+
+static bool
+av_eq(const struct av *a, const struct av *b)
+{
+    return a->kind == b->kind && a->var == b->var && a->map == b->map
+           && a->val == b->val && a->hi == b->hi && a->fields == b->fields
+           && a->maps == b->maps;
+}
+
+/* Joins 'from' into 'to'; returns whether 'to' changed. */
+static bool
+state_join(struct astate *to, const struct astate *from)
+{
+    bool ch = false;
+
+    if (!to->live) {
+        *to = *from;
+        return true;
+    }
+    for (int i = 0; i < 11; i++) {
+        struct av v = av_join(&to->r[i], &from->r[i]);
+        if (!av_eq(&v, &to->r[i])) {
+            to->r[i] = v;
+            ch = true;
+        }
+    }
+    for (int i = 0; i < MAX_STACK; i++) {
+        uint64_t f = to->sfields[i] | from->sfields[i];
+        uint64_t m = to->smaps[i] | from->smaps[i];
+        int16_t k = to->sconst[i] == from->sconst[i] ? to->sconst[i] : -1;
+        if (f != to->sfields[i] || m != to->smaps[i]
+            || k != to->sconst[i]) {
+            to->sfields[i] = f;
+            to->smaps[i] = m;
+            to->sconst[i] = k;
+            ch = true;
+        }
+    }
+    for (int i = 0; i < MAX_STACK / 8; i++) {
+        bool ok = to->slot_ok[i] && from->slot_ok[i];
+        if (ok) {
+            struct av v = av_join(&to->slot[i], &from->slot[i]);
+            if (!av_eq(&v, &to->slot[i])) {
+                to->slot[i] = v;
+                ch = true;
+            }
+        } else if (to->slot_ok[i]) {
+            to->slot_ok[i] = false;
+            ch = true;
+        }
+    }
+    for (int i = 0; i < from->n_ctrl; i++) {
+        int j;
+        for (j = 0; j < to->n_ctrl; j++) {
+            if (to->ctrl_end[j] == from->ctrl_end[i]) {
+                break;
+            }
+        }
+        if (j == to->n_ctrl) {
+            if (to->n_ctrl == 8) {
+                j = 7;          /* Merge into the last (over-approx). */
+            } else {
+                to->n_ctrl++;
+                to->ctrl_end[j] = from->ctrl_end[i];
+                to->ctrl_mask[j] = 0;
+            }
+        }
+        uint64_t m = to->ctrl_mask[j] | from->ctrl_mask[i];
+        if (m != to->ctrl_mask[j]) {
+            to->ctrl_mask[j] = m;
+            ch = true;
+        }
+    }
+    return ch;
+}
+
+static void
+ctrl_update(struct astate *s, int32_t pc)
+{
+    int k = 0;
+
+    s->ctrl = 0;
+    for (int i = 0; i < s->n_ctrl; i++) {
+        if (s->ctrl_end[i] == pc) {
+            continue;
+        }
+        s->ctrl_end[k] = s->ctrl_end[i];
+        s->ctrl_mask[k] = s->ctrl_mask[i];
+        s->ctrl |= s->ctrl_mask[k];
+        k++;
+    }
+    s->n_ctrl = k;
+}
+
+static void
+ctrl_push(struct astate *s, int32_t end, uint64_t maps)
+{
+    if (!maps) {
+        return;
+    }
+    for (int i = 0; i < s->n_ctrl; i++) {
+        if (s->ctrl_end[i] == end) {
+            s->ctrl_mask[i] |= maps;
+            return;
+        }
+    }
+    if (s->n_ctrl == 8) {
+        /* Full: merge into the last region, whose end may come later. */
+        s->ctrl_mask[7] |= maps;
+        return;
+    }
+    s->ctrl_end[s->n_ctrl] = end;
+    s->ctrl_mask[s->n_ctrl++] = maps;
+}
+
+/* ---- Memory. ---- */
+
+static void
+pkt_load(struct ctx *c, const struct av *p, int off, int size, struct av *out)
+{
+    const struct shape *sh = c->sh;
+    uint64_t f = 0;
+
+    if (p->var) {
+        /* Any field of the shape; 'payload' among them makes a key
+         * built from it over-approximated. */
+        *out = scalar(sh->all & ~(UINT64_C(1) << STATE_F_IN_PORT)
+                      & ~(UINT64_C(1) << STATE_F_PKT_LEN), 0);
+        return;
+    }
+    int64_t at = p->val + off;
+    bool known = p->val == p->hi;
+    uint64_t v = 0;
+    for (int i = 0; i < size + (p->hi - p->val); i++) {
+        int64_t b = at + i;
+        if (b < 0 || b >= PKT_BYTES) {
+            f |= UINT64_C(1) << STATE_F_PAYLOAD;
+            known = false;
+            continue;
+        }
+        f |= UINT64_C(1) << sh->field[b];
+        if (sh->byte[b] < 0) {
+            known = false;
+        } else {
+            /* Little-endian load, as the host and BPF are. */
+            v |= (uint64_t) sh->byte[b] << (8 * i);
+        }
+    }
+    if (known) {
+        /* Known under this shape, but still a packet field. */
+        *out = (struct av) { .kind = AV_CONST, .val = (int64_t) v,
+                             .hi = (int64_t) v, .fields = f };
+        return;
+    }
+    *out = scalar(f, 0);
+}
+
+static int
+stack_index(const struct av *p, int off, int size)
+{
+    if (p->var || p->val != p->hi) {
+        return -1;
+    }
+    int64_t a = p->val + off + MAX_STACK;
+    if (a < 0 || a + size > MAX_STACK) {
+        return -1;
+    }
+    return (int) a;
+}
+
+/* Packet fields stored into the value bytes [p + off, p + off + size) of a
+ * map (every byte if the offset is not known). */
+static uint64_t
+vf_load(const struct ctx *c, const struct av *p, int off, uint32_t size)
+{
+    uint64_t f = p->fields;
+    uint32_t vs = c->prog->maps[p->map]->value_size;
+    const uint64_t *vf = c->vf[p->map];
+    int64_t lo = p->val + off, hi = p->hi + off + size;
+
+    if (p->var || lo < 0 || hi > vs) {
+        lo = 0;
+        hi = vs;
+    }
+    for (int64_t i = lo; i < hi; i++) {
+        f |= vf[i];
+    }
+    return f ? f | VIA_MAP : 0;
+}
+
+static void
+vf_store(struct ctx *c, const struct av *p, int off, uint32_t size,
+         uint64_t fields)
+{
+    uint32_t vs = c->prog->maps[p->map]->value_size;
+    uint64_t *vf = c->vf[p->map];
+    int64_t lo = p->val + off, hi = p->hi + off + size;
+
+    if (p->var || lo < 0 || hi > vs) {
+        lo = 0;
+        hi = vs;
+    }
+    for (int64_t i = lo; i < hi; i++) {
+        if ((vf[i] | fields) != vf[i]) {
+            vf[i] |= fields;
+            c->vf_changed = true;
+        }
+    }
+}
+
+/* Taint of 'len' bytes at pointer 'p' (a key or value pointer).  Returns
+ * false if the bytes cannot be resolved. */
+static bool
+mem_taint(struct ctx *c, const struct astate *s, const struct av *p,
+          uint32_t len, uint64_t *fields, uint64_t *maps)
+{
+    *fields = 0;
+    *maps = 0;
+    if (p->kind == AV_STACK) {
+        int a = stack_index(p, 0, len);
+        if (a < 0) {
+            return false;
+        }
+        for (uint32_t i = 0; i < len; i++) {
+            *fields |= s->sfields[a + i];
+            *maps |= s->smaps[a + i];
+        }
+        return true;
+    }
+    if (p->kind == AV_PKT) {
+        struct av tmp;
+        if (p->var) {
+            return false;
+        }
+        for (uint32_t i = 0; i < len; i++) {
+            pkt_load(c, p, i, 1, &tmp);
+            *fields |= tmp.fields;
+        }
+        return true;
+    }
+    if (p->kind == AV_MAP_VAL) {
+        /* Bytes of a map value: the fields ever stored there, and those
+         * of the key that found it. */
+        *fields = vf_load(c, p, 0, len);
+        *maps |= UINT64_C(1) << p->map;
+        return true;
+    }
+    return false;
+}
+
+static void
+stack_store(struct astate *s, int a, int size, const struct av *v)
+{
+    for (int i = 0; i < size; i++) {
+        s->sfields[a + i] = v->fields;
+        s->smaps[a + i] = v->maps;
+        s->sconst[a + i] = v->kind == AV_CONST
+                           ? (int16_t) ((uint64_t) v->val >> (8 * i) & 0xff)
+                           : -1;
+        s->slot_ok[(a + i) / 8] = false;
+    }
+    if (size == 8 && a % 8 == 0) {
+        s->slot[a / 8] = *v;
+        s->slot_ok[a / 8] = true;
+    }
+}
+
+/* ---- Transfer functions. ---- */
+
+static int
+size_bytes(uint8_t code)
+{
+    switch (BPF_SIZE(code)) {
+    case BPF_B: return 1;
+    case BPF_H: return 2;
+    case BPF_W: return 4;
+    default: return 8;
+    }
+}
+
+static uint64_t
+alu(uint8_t op, uint64_t a, uint64_t b, bool is64, bool *ok)
+{
+    *ok = true;
+    if (!is64) {
+        a = (uint32_t) a;
+        b = (uint32_t) b;
+    }
+    uint64_t r;
+    unsigned int sh = b & (is64 ? 63 : 31);
+    switch (op) {
+    case BPF_ADD: r = a + b; break;
+    case BPF_SUB: r = a - b; break;
+    case BPF_MUL: r = a * b; break;
+    case BPF_DIV: r = b ? a / b : 0; break;
+    case BPF_MOD: r = b ? a % b : a; break;
+    case BPF_OR: r = a | b; break;
+    case BPF_AND: r = a & b; break;
+    case BPF_XOR: r = a ^ b; break;
+    case BPF_LSH: r = a << sh; break;
+    case BPF_RSH: r = a >> sh; break;
+    case BPF_ARSH:
+        r = is64 ? (uint64_t) ((int64_t) a >> sh)
+                 : (uint32_t) ((int32_t) a >> sh);
+        break;
+    case BPF_MOV: r = b; break;
+    case BPF_NEG: r = -a; break;
+    default: *ok = false; return 0;
+    }
+    return is64 ? r : (uint32_t) r;
+}
+
+/* Decides a conditional jump on constants: 1 taken, 0 not, -1 unknown. */
+static int
+jmp_decide(uint8_t op, uint64_t a, uint64_t b, bool is64)
+{
+    if (!is64) {
+        a = (uint32_t) a;
+        b = (uint32_t) b;
+    }
+    int64_t sa = is64 ? (int64_t) a : (int32_t) a;
+    int64_t sb = is64 ? (int64_t) b : (int32_t) b;
+    switch (op) {
+    case BPF_JEQ: return a == b;
+    case BPF_JNE: return a != b;
+    case BPF_JGT: return a > b;
+    case BPF_JGE: return a >= b;
+    case BPF_JLT: return a < b;
+    case BPF_JLE: return a <= b;
+    case BPF_JSET: return (a & b) != 0;
+    case BPF_JSGT: return sa > sb;
+    case BPF_JSGE: return sa >= sb;
+    case BPF_JSLT: return sa < sb;
+    case BPF_JSLE: return sa <= sb;
+    default: return -1;
+    }
+}
+
+static void
+mark_output(struct ctx *c, uint64_t maps)
+{
+    for (unsigned int i = 0; i < c->res->n_maps; i++) {
+        if (maps >> i & 1) {
+            c->res->maps[i].output = true;
+        }
+    }
+}
+
+/* Records the constant key bytes of a map call under the current shape
+ * (joined over the visits). */
+static void
+site_record(struct ctx *c, uint32_t pc, unsigned int m,
+            const struct astate *s, int a, uint32_t len)
+{
+    struct key_site *k = c->sites[pc];
+    int x = c->shape_idx;
+
+    if (!k) {
+        k = c->sites[pc] = xzalloc(sizeof *k);
+    }
+    k->maps |= UINT64_C(1) << m;
+    if (len > SITE_BYTES) {
+        len = SITE_BYTES;
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        int16_t v = s->sconst[a + i];
+        if (k->seen[x] && k->val[x][i] != v) {
+            v = -1;
+        }
+        k->val[x][i] = v;
+    }
+    for (uint32_t i = len; i < SITE_BYTES; i++) {
+        k->val[x][i] = -1;
+    }
+    k->seen[x] = true;
+}
+
+/* Key bytes that are constants under two shapes differing in one respect
+ * (VLAN tag, EtherType or IP protocol) but differ between them depend on
+ * that field through the program's path: e.g. a protocol number stored as
+ * a constant on the TCP path and another on the UDP path.  Updates each
+ * site's 'extra' fields, which map_key() adds to its key from the next
+ * round on (so values found with that key carry them too); returns whether
+ * any changed. */
+static bool
+sites_update(struct ctx *c)
+{
+    bool changed = false;
+
+    for (uint32_t pc = 0; pc < c->prog->n_insns; pc++) {
+        struct key_site *k = c->sites[pc];
+        if (!k) {
+            continue;
+        }
+        uint64_t f = 0;
+        for (int x = 0; x < N_SHAPES; x++) {
+            for (int y = x + 1; y < N_SHAPES && k->seen[x]; y++) {
+                const struct shape *a = &c->shapes[x], *b = &c->shapes[y];
+                int nd = (a->vlan != b->vlan) + (a->l3 != b->l3)
+                         + (a->l4 != b->l4 && a->l3 == b->l3);
+                if (!k->seen[y] || nd != 1) {
+                    continue;
+                }
+                for (int i = 0; i < SITE_BYTES; i++) {
+                    if (k->val[x][i] >= 0 && k->val[y][i] >= 0
+                        && k->val[x][i] != k->val[y][i]) {
+                        f |= a->vlan != b->vlan
+                             ? UINT64_C(1) << STATE_F_DL_VLAN
+                             : a->l3 != b->l3
+                             ? UINT64_C(1) << STATE_F_DL_TYPE
+                             : UINT64_C(1) << STATE_F_NW_PROTO;
+                    }
+                }
+            }
+        }
+        if ((k->extra | f) != k->extra) {
+            k->extra |= f;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* Records the key of a map helper call; returns its packet fields. */
+static uint64_t
+map_key(struct ctx *c, const struct astate *s, unsigned int m,
+        const struct av *key, uint32_t pc)
+{
+    struct state_map_result *r = &c->res->maps[m];
+    uint64_t f, mp;
+
+    r->used = true;
+    if (!mem_taint(c, s, key, c->prog->maps[m]->key_size, &f, &mp)) {
+        /* Any key at all, possibly one every flow shares. */
+        r->dims = STATE_ALL_FIELDS;
+        r->shared = true;
+        approx(r, key->kind == AV_PKT ? "key at a variable packet offset"
+                                      : "key pointer not resolved");
+        return STATE_ALL_FIELDS;
+    }
+    if (c->sites[pc]) {
+        f |= c->sites[pc]->extra;
+    }
+    r->dims |= f & STATE_ALL_FIELDS;
+    if (f & VIA_MAP) {
+        approx(r, "key built from map values: their fields are a union "
+               "over the map");
+    }
+    if (key->kind == AV_STACK) {
+        site_record(c, pc, m, s, stack_index(key, 0, 0),
+                    c->prog->maps[m]->key_size);
+    }
+    if (f & (UINT64_C(1) << STATE_F_PAYLOAD)) {
+        approx(r, "key may hold packet bytes of unresolved origin "
+               "(variable offset or unmodelled helper)");
+    }
+    return f;
+}
+
+/* A write to map 'm' at an entry whose key does not depend on the packet:
+ * every flow shares that entry. */
+static void
+shared_write(struct ctx *c, unsigned int m, uint64_t key_fields)
+{
+    if (!key_fields) {
+        c->res->maps[m].shared = true;
+    }
+}
+
+static void
+clobber_caller_saved(struct astate *s, struct av r0)
+{
+    s->r[0] = r0;
+    for (int i = 1; i <= 5; i++) {
+        s->r[i] = scalar(0, 0);
+    }
+}
+
+/* Writes 'len' bytes at a stack pointer with taint (for helpers that fill
+ * memory). */
+static void
+stack_fill(struct astate *s, const struct av *p, uint32_t len,
+           uint64_t fields, uint64_t maps)
+{
+    int a = stack_index(p, 0, len);
+    struct av v = scalar(fields, maps);
+
+    if (a >= 0) {
+        stack_store(s, a, len, &v);
+    }
+}
+
+/* A helper wrote stack memory we cannot follow: every stack byte may now
+ * hold any packet field (the 'payload' bit marks keys built from it as
+ * over-approximated). */
+static void
+unknown_stack_write(struct ctx *c, struct astate *s)
+{
+    for (int i = 0; i < MAX_STACK; i++) {
+        s->sfields[i] |= c->sh->all;
+        s->sconst[i] = -1;
+        s->slot_ok[i / 8] = false;
+    }
+}
+
+/* A helper copies a value from 'src' into map 'm': byte by byte, the
+ * value's bytes get the source bytes' fields. */
+static void
+store_value(struct ctx *c, const struct astate *s, unsigned int m,
+            const struct av *src)
+{
+    struct av dst = { .kind = AV_MAP_VAL, .map = m };
+    uint32_t vs = c->prog->maps[m]->value_size;
+
+    for (uint32_t i = 0; i < vs; i++) {
+        struct av p = *src;
+        uint64_t f, mp;
+        p.val += i;
+        p.hi += i;
+        if (!mem_taint(c, s, &p, 1, &f, &mp)) {
+            dst.var = true;
+            vf_store(c, &dst, 0, 0, STATE_ALL_FIELDS);
+            approx(&c->res->maps[m], "value stored from an unresolved "
+                   "pointer");
+            return;
+        }
+        dst.val = dst.hi = i;
+        vf_store(c, &dst, 0, 1, f);
+    }
+}
+
+static void
+do_call(struct ctx *c, struct astate *s, const struct bpf_insn *in,
+        uint32_t pc)
+{
+    const struct av *r = s->r;
+    int32_t id = in->imm;
+    uint64_t argf = 0, argm = 0;
+    char why[96];
+
+    for (int i = 1; i <= 5; i++) {
+        argf |= r[i].fields;
+        argm |= r[i].maps;
+    }
+    if (in->src_reg == BPF_PSEUDO_CALL) {
+        approx_all(c, "BPF-to-BPF call: callee not analysed", false);
+        clobber_caller_saved(s, scalar(c->sh->all,
+                                       (UINT64_C(1) << c->res->n_maps) - 1));
+        return;
+    }
+    int m = r[1].kind == AV_MAP_PTR ? r[1].map : -1;
+    switch (id) {
+    case BPF_FUNC_map_lookup_elem:
+    case BPF_FUNC_map_update_elem:
+    case BPF_FUNC_map_delete_elem:
+        if (m < 0) {
+            approx_all(c, "map helper on an unresolved map", true);
+            clobber_caller_saved(s, scalar(argf, argm));
+            return;
+        }
+        uint64_t kf = map_key(c, s, m, &r[2], pc);
+        if (id == BPF_FUNC_map_lookup_elem) {
+            /* The value found depends on the key's fields. */
+            struct av v = { .kind = AV_MAP_VAL, .map = m, .fields = kf,
+                            .maps = (UINT64_C(1) << m) | s->ctrl };
+            c->res->maps[m].read = true;
+            clobber_caller_saved(s, v);
+        } else {
+            c->res->maps[m].updated = true;
+            shared_write(c, m, kf);
+            if (id == BPF_FUNC_map_update_elem) {
+                store_value(c, s, m, &r[3]);
+            }
+            clobber_caller_saved(s, scalar(0, UINT64_C(1) << m));
+        }
+        return;
+    case BPF_FUNC_map_push_elem:
+    case BPF_FUNC_map_pop_elem:
+    case BPF_FUNC_map_peek_elem:
+        if (m < 0) {
+            approx_all(c, "map helper on an unresolved map", true);
+            clobber_caller_saved(s, scalar(argf, argm));
+            return;
+        }
+        c->res->maps[m].used = true;
+        if (id != BPF_FUNC_map_peek_elem) {
+            /* A queue or stack has no key: all flows share it. */
+            c->res->maps[m].updated = true;
+            c->res->maps[m].shared = true;
+        }
+        if (id == BPF_FUNC_map_push_elem) {
+            store_value(c, s, m, &r[2]);
+        } else {
+            struct av all = { .kind = AV_MAP_VAL, .map = m, .var = true };
+            c->res->maps[m].read = true;
+            stack_fill(s, &r[2], c->prog->maps[m]->value_size,
+                       vf_load(c, &all, 0, 0), UINT64_C(1) << m);
+        }
+        clobber_caller_saved(s, scalar(0, UINT64_C(1) << m));
+        return;
+    case BPF_FUNC_tail_call:
+        approx_all(c, "tail call: the callee's state accesses are unknown",
+                   true);
+        if (r[2].kind == AV_MAP_PTR) {
+            c->res->maps[r[2].map].used = true;
+            c->res->maps[r[2].map].read = true;
+            c->res->maps[r[2].map].output = true;
+            c->res->maps[r[2].map].dims |= r[3].fields;
+        }
+        clobber_caller_saved(s, scalar(c->sh->all,
+                                       (UINT64_C(1) << c->res->n_maps) - 1));
+        return;
+    case BPF_FUNC_redirect:
+        mark_output(c, r[1].maps | r[2].maps | s->ctrl);
+        clobber_caller_saved(s, scalar(argf, argm));
+        return;
+    case BPF_FUNC_redirect_map:
+        if (m >= 0) {
+            struct state_map_result *mr = &c->res->maps[m];
+            mr->used = mr->read = mr->output = true;
+            mr->dims |= r[2].fields;
+        }
+        mark_output(c, r[2].maps | r[3].maps | s->ctrl);
+        clobber_caller_saved(s, scalar(argf, argm));
+        return;
+    case BPF_FUNC_xdp_adjust_head:
+    case BPF_FUNC_xdp_adjust_tail:
+    case BPF_FUNC_xdp_adjust_meta:
+        mark_output(c, argm | s->ctrl);
+        clobber_caller_saved(s, scalar(argf, argm));
+        for (int i = 6; i <= 9; i++) {
+            if (s->r[i].kind == AV_PKT || s->r[i].kind == AV_PKT_END) {
+                s->r[i] = scalar(0, 0);
+            }
+        }
+        return;
+    case BPF_FUNC_ktime_get_ns:
+    case BPF_FUNC_get_prandom_u32:
+    case BPF_FUNC_get_smp_processor_id:
+    case BPF_FUNC_trace_printk:
+    case BPF_FUNC_perf_event_output:
+    case BPF_FUNC_ringbuf_output:
+    case BPF_FUNC_ringbuf_submit:
+    case BPF_FUNC_ringbuf_discard:
+    case BPF_FUNC_csum_diff:
+        if (m >= 0) {
+            c->res->maps[m].used = true;
+        }
+        clobber_caller_saved(s, scalar(argf, argm));
+        return;
+    default:
+        for (int i = 1; i <= 5; i++) {
+            if (r[i].kind == AV_STACK) {
+                unknown_stack_write(c, s);
+            }
+            if (r[i].kind == AV_MAP_VAL) {
+                struct state_map_result *mr = &c->res->maps[r[i].map];
+                snprintf(why, sizeof why,
+                         "helper %d at insn %u given a map value", id, pc);
+                mr->updated = mr->output = true;
+                approx(mr, why);
+            }
+            if (r[i].kind == AV_PKT) {
+                mark_output(c, argm | s->ctrl);
+            }
+        }
+        clobber_caller_saved(s, scalar(argf, argm));
+        return;
+    }
+}
+
+static void
+enqueue(struct ctx *c, uint32_t pc, const struct astate *s, uint32_t n)
+{
+    if (pc >= n) {
+        return;
+    }
+    struct astate tmp = *s;
+    ctrl_update(&tmp, pc);
+    if (state_join(&c->st[pc], &tmp) && !c->queued[pc]) {
+        c->queued[pc] = true;
+        c->work[c->n_work++] = pc;
+    }
+}
+
+/* Sets dst (with implicit-flow taint). */
+static void
+def(struct astate *s, int reg, struct av v)
+{
+    v.maps |= s->ctrl;
+    s->r[reg] = v;
+}
+
+static void
+step(struct ctx *c, uint32_t pc, struct astate *s)
+{
+    const struct bpf_insn *ins = c->prog->insns;
+    const struct bpf_insn *in = &ins[pc];
+    uint32_t n = c->prog->n_insns;
+    uint8_t cls = BPF_CLASS(in->code);
+    struct av *d = &s->r[in->dst_reg & 0xf];
+    struct av src;
+
+    if (in->dst_reg > 10 || in->src_reg > 10) {
+        return;
+    }
+    /* STX always stores a register; BPF_X marks it only in ALU/JMP. */
+    if (cls == BPF_STX
+        || ((cls == BPF_ALU || cls == BPF_ALU64 || cls == BPF_JMP
+             || cls == BPF_JMP32) && BPF_SRC(in->code) == BPF_X)) {
+        src = s->r[in->src_reg];
+    } else {
+        src = (struct av) { .kind = AV_CONST, .val = in->imm,
+                            .hi = in->imm };
+    }
+
+    if (in->code == (BPF_LD | BPF_IMM | BPF_DW)) {
+        struct av v = { .kind = AV_CONST };
+        if (in->src_reg == BPF_PSEUDO_MAP_FD
+            && (uint32_t) in->imm < c->res->n_maps) {
+            v.kind = AV_MAP_PTR;
+            v.map = in->imm;
+        } else if (in->src_reg == BPF_PSEUDO_MAP_VALUE
+                   && (uint32_t) in->imm < c->res->n_maps && pc + 1 < n) {
+            v.kind = AV_MAP_VAL;
+            v.map = in->imm;
+            v.val = v.hi = ins[pc + 1].imm;
+            c->res->maps[in->imm].used = true;
+        } else if (pc + 1 < n) {
+            v.val = (int64_t) ((uint64_t) (uint32_t) in->imm
+                               | (uint64_t) ins[pc + 1].imm << 32);
+            v.hi = v.val;
+        }
+        def(s, in->dst_reg, v);
+        enqueue(c, pc + 2, s, n);
+        return;
+    }
+
+    switch (cls) {
+    case BPF_ALU:
+    case BPF_ALU64: {
+        bool is64 = cls == BPF_ALU64;
+        uint8_t op = BPF_OP(in->code);
+        struct av v;
+        if (op == BPF_END) {
+            v = *d;
+            if (v.kind == AV_CONST) {
+                uint64_t x = (uint64_t) v.val;
+                if (BPF_SRC(in->code) == BPF_TO_BE) {
+                    x = in->imm == 16 ? __builtin_bswap16(x)
+                        : in->imm == 32 ? __builtin_bswap32(x)
+                        : __builtin_bswap64(x);
+                } else {
+                    x = in->imm == 16 ? (uint16_t) x
+                        : in->imm == 32 ? (uint32_t) x : x;
+                }
+                v.val = v.hi = (int64_t) x;
+            } else if (v.kind != AV_SCALAR) {
+                v = scalar(v.fields, v.maps);
+            }
+        } else if (op == BPF_MOV) {
+            v = src;
+            /* A 32-bit move keeps a range already inside u32. */
+            bool fits = v.kind == AV_RANGE && v.val >= 0
+                        && v.hi <= UINT32_MAX;
+            if (!is64 && !fits && v.kind != AV_CONST) {
+                v = scalar(v.fields, v.maps);
+            } else if (!is64) {
+                v.val = v.hi = (uint32_t) v.val;
+            }
+        } else if (d->kind == AV_CONST && src.kind == AV_CONST) {
+            bool ok;
+            uint64_t x = alu(op, d->val, src.val, is64, &ok);
+            v = ok ? (struct av) { .kind = AV_CONST, .val = (int64_t) x,
+                                   .hi = (int64_t) x,
+                                   .fields = d->fields | src.fields,
+                                   .maps = d->maps | src.maps }
+                   : scalar(d->fields | src.fields, d->maps | src.maps);
+        } else if (is64 && (op == BPF_ADD || op == BPF_SUB)
+                   && (d->kind == AV_PKT || d->kind == AV_STACK
+                       || d->kind == AV_MAP_VAL || d->kind == AV_CTX)
+                   && src.kind != AV_PKT && src.kind != AV_STACK) {
+            v = *d;
+            if ((src.kind == AV_CONST || src.kind == AV_RANGE) && !v.var) {
+                v.val += op == BPF_ADD ? src.val : -src.hi;
+                v.hi += op == BPF_ADD ? src.hi : -src.val;
+                v.var = v.hi - v.val > MAX_SPAN;
+            } else {
+                v.var = true;
+            }
+            v.fields |= src.fields;
+            v.maps |= src.maps;
+        } else if (is64 && op == BPF_ADD && src.kind == AV_PKT
+                   && d->kind != AV_PKT) {
+            v = src;
+            v.var = v.var || (d->kind != AV_CONST && d->kind != AV_RANGE);
+            if (!v.var) {
+                v.val += d->val;
+                v.hi += d->hi;
+                v.var = v.hi - v.val > MAX_SPAN;
+            }
+            v.fields |= d->fields;
+            v.maps |= d->maps;
+        } else if (op == BPF_SUB && (d->kind == AV_PKT || d->kind == AV_PKT_END)
+                   && (src.kind == AV_PKT || src.kind == AV_PKT_END)) {
+            v = scalar(UINT64_C(1) << STATE_F_PKT_LEN, 0);
+        } else {
+            v = scalar(d->fields | src.fields, d->maps | src.maps);
+            if (op == BPF_NEG) {
+                v = scalar(d->fields, d->maps);
+            }
+        }
+        /* A value xor-ed or subtracted with itself no longer depends on
+         * anything, but keeping the taint is the sound choice. */
+        def(s, in->dst_reg, v);
+        enqueue(c, pc + 1, s, n);
+        return;
+    }
+    case BPF_LDX: {
+        const struct av *p = &s->r[in->src_reg];
+        int size = size_bytes(in->code);
+        struct av v = scalar(p->fields, p->maps);
+        if (p->kind == AV_PKT) {
+            pkt_load(c, p, in->off, size, &v);
+        } else if (p->kind == AV_CTX) {
+            if (in->off == 0) {
+                v = (struct av) { .kind = AV_PKT };
+            } else if (in->off == 8) {
+                /* data_meta: before the packet, at an unknown distance. */
+                v = (struct av) { .kind = AV_PKT, .var = true };
+            } else if (in->off == 4) {
+                v = (struct av) { .kind = AV_PKT_END };
+            } else if (in->off == 12) {
+                v = scalar(UINT64_C(1) << STATE_F_IN_PORT, 0);
+            } else {
+                v = scalar(0, 0);
+            }
+        } else if (p->kind == AV_STACK) {
+            int a = stack_index(p, in->off, size);
+            if (a < 0) {
+                v = scalar(0, 0);
+                for (int i = 0; i < MAX_STACK; i++) {
+                    v.fields |= s->sfields[i];
+                    v.maps |= s->smaps[i];
+                }
+            } else if (size == 8 && a % 8 == 0 && s->slot_ok[a / 8]) {
+                v = s->slot[a / 8];
+            } else {
+                bool known = true;
+                uint64_t x = 0;
+                v = scalar(0, 0);
+                for (int i = 0; i < size; i++) {
+                    v.fields |= s->sfields[a + i];
+                    v.maps |= s->smaps[a + i];
+                    known = known && s->sconst[a + i] >= 0;
+                    x |= (uint64_t) (s->sconst[a + i] & 0xff) << (8 * i);
+                }
+                if (known) {
+                    v.kind = AV_CONST;
+                    v.val = v.hi = (int64_t) x;
+                }
+            }
+        } else if (p->kind == AV_MAP_VAL) {
+            v = scalar(vf_load(c, p, in->off, size),
+                       p->maps | (UINT64_C(1) << p->map));
+            c->res->maps[p->map].used = true;
+            if (c->prog->maps[p->map]->section) {
+                c->res->maps[p->map].read = true;
+            }
+        }
+        def(s, in->dst_reg, v);
+        enqueue(c, pc + 1, s, n);
+        return;
+    }
+    case BPF_ST:
+    case BPF_STX: {
+        const struct av *p = d;
+        int size = size_bytes(in->code);
+        struct av v = src;
+        v.maps |= s->ctrl;
+        if (BPF_MODE(in->code) == BPF_ATOMIC) {
+            /* Atomics read and write: the old value may land in src. */
+            if (p->kind == AV_MAP_VAL) {
+                c->res->maps[p->map].used = true;
+                c->res->maps[p->map].updated = true;
+                shared_write(c, p->map, p->fields);
+                vf_store(c, p, in->off, size, v.fields);
+                if (in->imm & BPF_FETCH) {
+                    s->r[in->src_reg] = scalar(
+                        v.fields | vf_load(c, p, in->off, size),
+                        v.maps | (UINT64_C(1) << p->map));
+                }
+            } else if (p->kind == AV_STACK) {
+                int a = stack_index(p, in->off, size);
+                struct av sv = scalar(v.fields, v.maps);
+                if (a >= 0) {
+                    stack_store(s, a, size, &sv);
+                }
+            }
+            enqueue(c, pc + 1, s, n);
+            return;
+        }
+        if (p->kind == AV_STACK) {
+            int a = stack_index(p, in->off, size);
+            if (a >= 0) {
+                if ((size == 8 && a % 8 == 0) || v.kind == AV_CONST) {
+                    stack_store(s, a, size, &v);
+                } else {
+                    struct av sv = scalar(v.fields, v.maps);
+                    stack_store(s, a, size, &sv);
+                }
+            } else {
+                for (int i = 0; i < MAX_STACK; i++) {
+                    s->sfields[i] |= v.fields;
+                    s->smaps[i] |= v.maps;
+                    s->sconst[i] = -1;
+                }
+            }
+        } else if (p->kind == AV_MAP_VAL) {
+            c->res->maps[p->map].used = true;
+            c->res->maps[p->map].updated = true;
+            shared_write(c, p->map, p->fields);
+            vf_store(c, p, in->off, size, v.fields);
+        } else if (p->kind == AV_PKT) {
+            mark_output(c, v.maps);
+        }
+        enqueue(c, pc + 1, s, n);
+        return;
+    }
+    case BPF_JMP:
+    case BPF_JMP32: {
+        uint8_t op = BPF_OP(in->code);
+        if (op == BPF_EXIT) {
+            mark_output(c, s->r[0].maps | s->ctrl);
+            return;
+        }
+        if (op == BPF_CALL) {
+            do_call(c, s, in, pc);
+            enqueue(c, pc + 1, s, n);
+            return;
+        }
+        uint32_t t = pc + 1 + in->off;
+        if (op == BPF_JA) {
+            enqueue(c, t, s, n);
+            return;
+        }
+        int dec = -1;
+        if (d->kind == AV_CONST && src.kind == AV_CONST) {
+            dec = jmp_decide(op, d->val, src.val, cls == BPF_JMP);
+        }
+        if (dec < 0) {
+            ctrl_push(s, c->ipdom[pc], d->maps | src.maps);
+            s->ctrl |= d->maps | src.maps;
+        }
+        if (dec != 1) {
+            enqueue(c, pc + 1, s, n);
+        }
+        if (dec != 0) {
+            enqueue(c, t, s, n);
+        }
+        return;
+    }
+    default:
+        /* Legacy packet loads (LD_ABS/LD_IND) are not used by XDP. */
+        enqueue(c, pc + 1, s, n);
+        return;
+    }
+}
+
+static void
+run_shape(struct ctx *c)
+{
+    uint32_t n = c->prog->n_insns;
+    struct astate *init = xzalloc(sizeof *init);
+
+    memset(c->st, 0, n * sizeof *c->st);
+    memset(c->queued, 0, n * sizeof *c->queued);
+    init->live = true;
+    for (int i = 0; i < 11; i++) {
+        init->r[i] = scalar(0, 0);
+    }
+    init->r[1].kind = AV_CTX;
+    init->r[10].kind = AV_STACK;
+    memset(init->sconst, 0xff, sizeof init->sconst);
+    c->n_work = 0;
+    enqueue(c, 0, init, n);
+    while (c->n_work) {
+        uint32_t pc = c->work[--c->n_work];
+        c->queued[pc] = false;
+        *init = c->st[pc];
+        ctrl_update(init, pc);
+        step(c, pc, init);
+    }
+    free(init);
+}
+
+static void
+classify(struct state_map_result *m)
+{
+    const uint64_t b = UINT64_C(1);
+    uint64_t d = m->dims;
+
+    if (d & (b << STATE_F_IPV6_SRC)) {
+        d |= b << STATE_F_NW_SRC;
+    }
+    if (d & (b << STATE_F_IPV6_DST)) {
+        d |= b << STATE_F_NW_DST;
+    }
+    /* Addresses and ports, in either order.  nw_proto is a dimension when
+     * the key depends on it; a program that keeps one protocol's flows
+     * stores a constant there, and its ports already name one flow. */
+    uint64_t flow = b << STATE_F_NW_SRC | b << STATE_F_NW_DST
+                    | b << STATE_F_TP_SRC | b << STATE_F_TP_DST;
+    if (!m->updated) {
+        m->klass = STATE_CLASS_CONFIG;
+    } else if (m->shared) {
+        m->klass = STATE_CLASS_ALL_FLOWS;
+    } else if ((d & flow) == flow) {
+        m->klass = STATE_CLASS_PER_FLOW;
+    } else if (d) {
+        m->klass = STATE_CLASS_MULTI_FLOW;
+    } else {
+        m->klass = STATE_CLASS_ALL_FLOWS;
+    }
+}
+
+int
+state_analyze(const struct bpf_prog *prog, struct state_result *res,
+              char **errp)
+{
+    static const int l3s[] = { 4, 6, 1, 0 };
+    static const int l4s[] = { 6, 17, 1, -1 };
+    struct ctx c = { .prog = prog, .res = res };
+    struct shape shapes[N_SHAPES];
+
+    memset(res, 0, sizeof *res);
+    if (!prog->n_insns) {
+        *errp = xasprintf("program %s has no instructions", prog->name);
+        return -EINVAL;
+    }
+    if (prog->kind != BPF_PROG_KIND_XDP) {
+        *errp = xasprintf("program %s is not an XDP program", prog->name);
+        return -EINVAL;
+    }
+    if (!prog->verified) {
+        /* The transfer functions trust the verifier's guarantees
+         * (bounded stack offsets, known helpers, no uninitialised
+         * reads). */
+        *errp = xasprintf("program %s is not verified", prog->name);
+        return -EINVAL;
+    }
+    res->n_maps = prog->n_maps;
+    res->maps = xcalloc(prog->n_maps ? prog->n_maps : 1, sizeof *res->maps);
+    for (uint32_t i = 0; i < prog->n_maps; i++) {
+        res->maps[i].name = prog->maps[i]->name;
+    }
+    c.st = xcalloc(prog->n_insns, sizeof *c.st);
+    c.queued = xcalloc(prog->n_insns, sizeof *c.queued);
+    c.work = xcalloc(prog->n_insns, sizeof *c.work);
+    c.ipdom = compute_ipdom(prog->insns, prog->n_insns);
+    c.sites = xcalloc(prog->n_insns, sizeof *c.sites);
+    c.shapes = shapes;
+    for (uint32_t i = 0; i < prog->n_maps; i++) {
+        c.vf[i] = xcalloc(prog->maps[i]->value_size + 1, sizeof *c.vf[i]);
+    }
+    for (int vlan = 0; vlan <= 1; vlan++) {
+        for (size_t i = 0; i < ARRAY_SIZE(l3s); i++) {
+            for (size_t j = 0; j < ARRAY_SIZE(l4s); j++) {
+                if ((l3s[i] != 4 && l3s[i] != 6) && j) {
+                    break;
+                }
+                int l4 = l4s[j] == 1 && l3s[i] == 6 ? 58 : l4s[j];
+                shape_build(&shapes[res->n_hypotheses++], vlan, l3s[i], l4);
+            }
+        }
+    }
+    /* Values stored into maps and read back (a key kept in one map and
+     * used to index another) need rounds until the value taints settle;
+     * they only grow, over finitely many bits. */
+    bool more;
+    do {
+        c.vf_changed = false;
+        for (unsigned int x = 0; x < res->n_hypotheses; x++) {
+            c.sh = &shapes[x];
+            c.shape_idx = x;
+            run_shape(&c);
+        }
+        more = sites_update(&c);
+        more |= c.vf_changed;
+    } while (more);
+    for (uint32_t i = 0; i < res->n_maps; i++) {
+        classify(&res->maps[i]);
+    }
+    free(c.st);
+    free(c.queued);
+    free(c.work);
+    free(c.ipdom);
+    for (uint32_t i = 0; i < prog->n_insns; i++) {
+        free(c.sites[i]);
+    }
+    free(c.sites);
+    for (uint32_t i = 0; i < prog->n_maps; i++) {
+        free(c.vf[i]);
+    }
+    return 0;
+}
+
+void
+state_result_destroy(struct state_result *res)
+{
+    free(res->maps);
+    res->maps = NULL;
+    res->n_maps = 0;
+}
+
+const char *
+state_field_name(enum state_field f)
+{
+    static const char *const names[STATE_N_FIELDS] = {
+        "in_port", "dl_dst", "dl_src", "dl_type", "dl_vlan", "nw_tos",
+        "nw_ttl", "nw_proto", "nw_frag", "nw_src", "nw_dst", "ipv6_src",
+        "ipv6_dst", "ipv6_label", "tp_src", "tp_dst", "tcp_flags",
+        "arp_op", "arp_sha", "arp_spa", "arp_tha", "arp_tpa", "pkt_len",
+        "nw_other", "tp_other", "payload",
+    };
+    return (unsigned int) f < STATE_N_FIELDS ? names[f] : "?";
+}
+
+const char *
+state_class_name(enum state_class k)
+{
+    switch (k) {
+    case STATE_CLASS_CONFIG: return "configuration";
+    case STATE_CLASS_PER_FLOW: return "per-flow";
+    case STATE_CLASS_MULTI_FLOW: return "multi-flow";
+    case STATE_CLASS_ALL_FLOWS: return "all-flows";
+    }
+    return "?";
+}
+
+void
+state_dims_format(uint64_t dims, char *buf, size_t size)
+{
+    size_t used = 0;
+
+    if (size) {
+        buf[0] = '\0';
+    }
+    for (int f = 0; f < STATE_N_FIELDS; f++) {
+        if (dims >> f & 1) {
+            int k = snprintf(buf + used, size - used, "%s%s",
+                             used ? "," : "", state_field_name(f));
+            if (k < 0 || (size_t) k >= size - used) {
+                buf[used] = '\0';      /* No partial name. */
+                return;
+            }
+            used += k;
+        }
+    }
+}

@@ -1,0 +1,76 @@
+/* State analysis of eBPF programs (StateAlyzr on bytecode).
+ *
+ * All state of a sluice network function lives in its maps, so the question
+ * "which state matters for which flows" is answered per map: does the packet
+ * path read it, update it, which packet fields index it (its flowspace
+ * dimensions) and do values read from it influence the program's output.
+ * state_analyze() answers it by abstract interpretation of a loaded program
+ * (see analysis.c); when it cannot tell it over-approximates and says why. */
+#ifndef STATE_STATE_H
+#define STATE_STATE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bpf_prog;
+
+/* Packet fields, named as in flows (OvS names). */
+enum state_field {
+    STATE_F_IN_PORT, STATE_F_DL_DST, STATE_F_DL_SRC, STATE_F_DL_TYPE,
+    STATE_F_DL_VLAN, STATE_F_NW_TOS, STATE_F_NW_TTL, STATE_F_NW_PROTO,
+    STATE_F_NW_FRAG, STATE_F_NW_SRC, STATE_F_NW_DST, STATE_F_IPV6_SRC,
+    STATE_F_IPV6_DST, STATE_F_IPV6_LABEL, STATE_F_TP_SRC, STATE_F_TP_DST,
+    STATE_F_TCP_FLAGS, STATE_F_ARP_OP, STATE_F_ARP_SHA, STATE_F_ARP_SPA,
+    STATE_F_ARP_THA, STATE_F_ARP_TPA, STATE_F_PKT_LEN,
+    STATE_F_NW_OTHER,            /* Other L3 header bytes (len, id, csum). */
+    STATE_F_TP_OTHER,            /* Other L4 header bytes (seq, csum). */
+    STATE_F_PAYLOAD,             /* Bytes past the parsed headers. */
+    STATE_N_FIELDS
+};
+#define STATE_ALL_FIELDS ((UINT64_C(1) << STATE_N_FIELDS) - 1)
+
+enum state_class {
+    STATE_CLASS_CONFIG,          /* Never updated by the program. */
+    STATE_CLASS_PER_FLOW,        /* Key covers the 5-tuple. */
+    STATE_CLASS_MULTI_FLOW,      /* Key uses a strict subset of it. */
+    STATE_CLASS_ALL_FLOWS,       /* Some updated entry's key does not
+                                  * depend on the packet. */
+};
+
+#define STATE_REASON_LEN 160
+
+struct state_map_result {
+    const char *name;            /* Borrowed from the program's map. */
+    bool read;                   /* Looked up on the packet path. */
+    bool updated;                /* Updated, deleted or written through. */
+    bool output;                 /* Values influence verdict/redirect/
+                                  * packet writes. */
+    bool used;                   /* Accessed at all by the program. */
+    uint64_t dims;               /* Bit per enum state_field. */
+    bool shared;                 /* Some write hits an entry whose key
+                                  * does not depend on the packet. */
+    enum state_class klass;
+    bool approx;                 /* Over-approximated (see 'reason'). */
+    char reason[STATE_REASON_LEN];
+};
+
+struct state_result {
+    unsigned int n_maps;
+    struct state_map_result *maps;    /* Owned: one per map of the prog. */
+    unsigned int n_hypotheses;        /* Packet shapes analysed. */
+};
+
+/* Analyses a verified XDP program: fills 'res' (one entry per map of the
+ * program, in its order; free with state_result_destroy()).  Returns 0, or
+ * -EINVAL with '*errp' set for a program that is not XDP or not verified. */
+int state_analyze(const struct bpf_prog *, struct state_result *,
+                  char **errp);
+void state_result_destroy(struct state_result *);
+
+const char *state_field_name(enum state_field);
+const char *state_class_name(enum state_class);
+/* Writes the field names of 'dims' separated by ','; "" for none. */
+void state_dims_format(uint64_t dims, char *buf, size_t size);
+
+#endif /* STATE_STATE_H */

@@ -1,0 +1,53 @@
+/* State analysis case: Key bytes copied from the packet with memcpy (both addresses):
+ * multi-flow on nw_src, nw_dst. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct k2 {
+    __u32 a, b;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 64);
+    __type(key, struct k2);
+    __type(value, __u64);
+} m SEC(".maps");
+
+SEC("xdp")
+int
+prog(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data;
+    void *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) {
+        return XDP_PASS;
+    }
+    struct iphdr *ip = (void *)(eth + 1);
+    if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP) {
+        return XDP_PASS;
+    }
+    struct tcphdr *th = (void *)(ip + 1);
+    if ((void *)(th + 1) > end) {
+        return XDP_PASS;
+    }
+    struct k2 k;
+    __builtin_memcpy(&k, &ip->saddr, sizeof k);
+    __u64 *v = bpf_map_lookup_elem(&m, &k);
+    if (v) {
+        __sync_fetch_and_add(v, 1);
+    } else {
+        __u64 one = 1;
+        bpf_map_update_elem(&m, &k, &one, BPF_ANY);
+    }
+    return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";

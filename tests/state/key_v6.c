@@ -1,0 +1,54 @@
+/* State analysis case: IPv6 5-tuple key: per-flow on ipv6_src, ipv6_dst and the rest. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct k6 {
+    struct in6_addr a, b;
+    __u16 pa, pb;
+    __u32 proto;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 64);
+    __type(key, struct k6);
+    __type(value, __u64);
+} m SEC(".maps");
+
+SEC("xdp")
+int
+prog(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data;
+    void *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IPV6)) {
+        return XDP_PASS;
+    }
+    struct ipv6hdr *ip6 = (void *)(eth + 1);
+    if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_TCP) {
+        return XDP_PASS;
+    }
+    struct tcphdr *th = (void *)(ip6 + 1);
+    if ((void *)(th + 1) > end) {
+        return XDP_PASS;
+    }
+    struct k6 k = { .a = ip6->saddr, .b = ip6->daddr, .pa = th->source,
+                    .pb = th->dest, .proto = ip6->nexthdr };
+    __u64 *v = bpf_map_lookup_elem(&m, &k);
+    if (v) {
+        __sync_fetch_and_add(v, 1);
+    } else {
+        __u64 one = 1;
+        bpf_map_update_elem(&m, &k, &one, BPF_ANY);
+    }
+    return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";
