@@ -23,7 +23,6 @@
 struct bpf_object;
 struct bpf_prog;
 struct bpf_map;
-struct bpf_xdp_buff;
 
 /* A value for a .rodata variable, set at load time ("rodata.VAR=VALUE"). */
 struct bpf_rodata_set {
@@ -87,6 +86,23 @@ struct bpf_verify_result {
 int bpf_prog_verify(struct bpf_prog *, struct bpf_verify_result *);
 void bpf_verify_result_destroy(struct bpf_verify_result *);
 
+/* What r1 points to when an XDP program runs (callers fill it from their
+ * packet buffer).  The verifier checks accesses
+ * against struct xdp_md (u32 fields) and rewrites them into loads of these
+ * 64-bit fields, as the kernel does for struct xdp_buff. */
+struct bpf_xdp_buff {
+    uint64_t data;                   /* uint8_t *: packet start. */
+    uint64_t data_end;               /* uint8_t *: one past the end. */
+    uint64_t data_meta;              /* uint8_t *: metadata start. */
+    uint64_t data_hard_start;        /* uint8_t *: buffer start. */
+    uint64_t frame_end;              /* uint8_t *: buffer end (tail room). */
+    uint32_t ingress_ifindex;        /* sluice port number. */
+    uint32_t rx_queue_index;
+    uint32_t egress_ifindex;
+    uint32_t redirect_port;          /* Set by bpf_redirect(). */
+    uint64_t redirect_flags;
+};
+
 /* Runs a verified XDP program on a packet described by 'ctx'.  Returns r0.
  * The program may move ctx->data/data_end (adjust helpers) and set
  * ctx->redirect_port. */
@@ -141,6 +157,10 @@ uint32_t bpf_map_type(const struct bpf_map *);
 uint32_t bpf_map_key_size(const struct bpf_map *);
 uint32_t bpf_map_value_size(const struct bpf_map *);
 uint32_t bpf_map_max_entries(const struct bpf_map *);
+/* Bytes of the 'value' buffer that lookup/update use: value_size, or for
+ * per-CPU maps every CPU's copy, each rounded up to 8 bytes (as the
+ * syscall does). */
+size_t bpf_map_sys_value_size(const struct bpf_map *);
 int bpf_map_lookup(struct bpf_map *, const void *key, void *value);
 int bpf_map_update(struct bpf_map *, const void *key, const void *value,
                    uint64_t flags);

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpf/bpf_api.h"
+
 #define BPF_MAX_INSNS 1000000         /* Per program, after relocation. */
 #define BPF_STACK_SIZE 512            /* Bytes per frame, like the kernel. */
 #define BPF_MAX_CALL_DEPTH 8          /* BPF-to-BPF frames, like the kernel. */
@@ -98,20 +100,5 @@ struct bpf_prog {
     bool jit_failed;                 /* Not translatable: interpreter. */
 };
 
-/* What r1 points to when an XDP program runs.  The verifier checks accesses
- * against struct xdp_md (u32 fields) and rewrites them into loads of these
- * 64-bit fields, as the kernel does for struct xdp_buff. */
-struct bpf_xdp_buff {
-    uint64_t data;                   /* uint8_t *: packet start. */
-    uint64_t data_end;               /* uint8_t *: one past the end. */
-    uint64_t data_meta;              /* uint8_t *: metadata start. */
-    uint64_t data_hard_start;        /* uint8_t *: buffer start. */
-    uint64_t frame_end;              /* uint8_t *: buffer end (tail room). */
-    uint32_t ingress_ifindex;        /* sluice port number. */
-    uint32_t rx_queue_index;
-    uint32_t egress_ifindex;
-    uint32_t redirect_port;          /* Set by bpf_redirect(). */
-    uint64_t redirect_flags;
-};
 
 #endif

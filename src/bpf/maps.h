@@ -61,9 +61,6 @@ uint32_t bpf_map_default_n_cpus(void);
 /* The CPU index seen by programs on this thread (bpf_set_cpu()). */
 extern BPF_TLS uint32_t bpf_cur_cpu;
 
-/* Size of the control-plane value buffer: value_size, or for per-CPU types
- * n_cpus * round_up(value_size, 8). */
-size_t bpf_map_sys_value_size(const struct bpf_map *);
 bool bpf_map_type_is_percpu(uint32_t type);
 
 /* Control-plane BPF_MAP_LOOKUP_AND_DELETE_ELEM: pops a queue or stack

@@ -7,9 +7,9 @@
 
 #include <jansson.h>
 
+#include <linux/bpf.h>
+
 #include "bpf/bpf_api.h"
-#include "bpf/bpf_int.h"
-#include "bpf/maps.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -108,12 +108,11 @@ flow_prog_run(void *impl, struct packet *p, uint32_t *redirect_port)
     return ret;
 }
 
-/* Parses one "VAR=VALUE" .rodata assignment: VALUE is an integer (decimal,
- * 0x hex, negative allowed), a MAC or IPv4 address, or 0x-prefixed hex
- * bytes longer than 8 bytes; stored in the buffer 'buf'. */
+/* Parses one "VAR=VALUE" .rodata assignment: VALUE is an integer (decimal
+ * or 0x hex, negative allowed), stored in '*value'; the loader writes it
+ * at the variable's own size and checks that it fits. */
 static char *
-parse_rodata(const char *assign, struct bpf_rodata_set *set, uint8_t *buf,
-             size_t buf_size)
+parse_rodata(const char *assign, struct bpf_rodata_set *set, uint64_t *value)
 {
     const char *eq = strchr(assign, '=');
     if (!eq || eq == assign || !eq[1]) {
@@ -122,28 +121,22 @@ parse_rodata(const char *assign, struct bpf_rodata_set *set, uint8_t *buf,
     char *var = xmalloc((size_t)(eq - assign) + 1);
     memcpy(var, assign, (size_t)(eq - assign));
     var[eq - assign] = '\0';
-    const char *value = eq + 1;
 
     char *end;
     errno = 0;
-    uint64_t v;
-    if (value[0] == '-') {
-        v = (uint64_t)strtoll(value, &end, 0);
+    if (eq[1] == '-') {
+        *value = (uint64_t)strtoll(eq + 1, &end, 0);
     } else {
-        v = strtoull(value, &end, 0);
+        *value = strtoull(eq + 1, &end, 0);
     }
     if (*end || errno) {
+        char *msg = xasprintf("rodata.%s: '%s' is not an integer", var,
+                              eq + 1);
         free(var);
-        return xasprintf("rodata.%s: '%s' is not an integer", assign, value);
+        return msg;
     }
-    _Static_assert(sizeof v <= 8, "buffer");
-    if (buf_size < sizeof v) {
-        free(var);
-        return xstrdup("internal: rodata buffer too small");
-    }
-    memcpy(buf, &v, sizeof v);
     set->var = var;
-    set->value = buf;
+    set->value = value;
     set->size = 0;       /* Integer: stored at the variable's own size. */
     return NULL;
 }
@@ -157,11 +150,11 @@ flow_progs_load(struct flow_progs *progs, const char *name, const char *path,
     }
 
     struct bpf_rodata_set *sets = xcalloc(n_rodata, sizeof *sets);
-    uint8_t(*bufs)[8] = xcalloc(n_rodata, 8);
+    uint64_t *values = xcalloc(n_rodata, sizeof *values);
     char *err = NULL;
     size_t n_sets = 0;
     for (; n_sets < n_rodata; n_sets++) {
-        err = parse_rodata(rodata[n_sets], &sets[n_sets], bufs[n_sets], 8);
+        err = parse_rodata(rodata[n_sets], &sets[n_sets], &values[n_sets]);
         if (err) {
             break;
         }
@@ -206,7 +199,7 @@ flow_progs_load(struct flow_progs *progs, const char *name, const char *path,
         free((char *)sets[i].var);
     }
     free(sets);
-    free(bufs);
+    free(values);
     if (err) {
         bpf_object_close(obj);
         return err;

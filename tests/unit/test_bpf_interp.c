@@ -1477,13 +1477,11 @@ test_raw_checks(void **state)
         assert_non_null(bpf_last_run_error());
         assert_int_equal(run_untrusted(endless, 2, mem, 8, mode), 0);
         assert_non_null(strstr(bpf_last_run_error(), "budget"));
-        if (mode == BPF_EXEC_INTERP) {
-            /* trace_printk(r1 = the memory, r2 = 4): a pointer argument. */
-            assert_int_equal(run_untrusted(ptr_helper, 3, mem, 8, mode), 0);
-            assert_non_null(strstr(bpf_last_run_error(), "helper"));
-            assert_int_equal(run_untrusted(tail_call, 5, mem, 8, mode), 0);
-            assert_non_null(strstr(bpf_last_run_error(), "helper"));
-        }
+        /* trace_printk(r1 = the memory, r2 = 4): a pointer argument. */
+        assert_int_equal(run_untrusted(ptr_helper, 3, mem, 8, mode), 0);
+        assert_non_null(strstr(bpf_last_run_error(), "helper"));
+        assert_int_equal(run_untrusted(tail_call, 5, mem, 8, mode), 0);
+        assert_non_null(strstr(bpf_last_run_error(), "helper"));
     }
 }
 
