@@ -132,6 +132,24 @@ int bpf_prog_jit(struct bpf_prog *, char **errp);
  * entries, the last one being 'size').  Returns false before compilation. */
 bool bpf_prog_jited(const struct bpf_prog *, const uint8_t **code,
                     size_t *size, const uint32_t **offs, size_t *n);
+/* What the JIT's code costs, per eBPF instruction, for performance
+ * contracts (issue 8): the x86-64 instructions the translation of
+ * instruction i executes on its shortest and longest internal path (equal
+ * unless the translation branches inside, e.g. a division's zero check or
+ * a tail call's limit checks).  A jump's count includes the jump; a helper
+ * call's covers its call sequence (argument moves, CALL, result moves) but
+ * not the helper, unless 'inlined' says the JIT emitted the whole
+ * operation inline (e.g. an array-map lookup).  The second slot of an
+ * LD_IMM64 is zero.  '*prologue' and '*epilogue' get the instructions run
+ * once per entry and per exit.  NULL before compilation. */
+struct bpf_jit_cost {
+    uint16_t x86_min;        /* Instructions, shortest internal path. */
+    uint16_t x86_max;        /* Instructions, longest internal path. */
+    bool inlined;            /* A helper call emitted inline. */
+};
+const struct bpf_jit_cost *bpf_prog_jit_costs(const struct bpf_prog *,
+                                              uint32_t *prologue,
+                                              uint32_t *epilogue);
 /* Why the last run on this thread ended in a run-time error, or NULL: raw
  * programs in the JIT stop (r0 = 0) on a memory access outside their
  * memory and stack, or when they spend their instruction budget. */

@@ -95,6 +95,19 @@ size_t pipeline_n_rules(const struct pipeline *);
 void pipeline_process(struct pipeline *, struct packet_batch *,
                       uint64_t now_ns);
 
+/* Datapath counters of one pipeline (each datapath thread has its own),
+ * for `sluice stats` (like ovs-appctl dpif-netdev/pmd-stats-show). */
+struct pipeline_stats {
+    uint64_t packets;        /* Packets processed. */
+    uint64_t batches;        /* Non-empty pipeline_process() calls. */
+    uint64_t emc_hits;       /* Exact-match cache hits. */
+    uint64_t megaflow_hits;  /* Megaflow (wildcarded) cache hits. */
+    uint64_t cls_lookups;    /* Packets that walked the tables (misses). */
+    uint64_t cache_entries;  /* Entries in the caches now. */
+    uint64_t invalidations;  /* Cache entries dropped by rule changes. */
+};
+void pipeline_get_stats(const struct pipeline *, struct pipeline_stats *);
+
 /* Prints every rule, table by table, priority descending, in canonical
  * ovs-ofctl form; with 'stats', each line is prefixed with ovs-ofctl
  * dump-flows' " cookie=0x0, duration=1.5s, table=0, n_packets=3,

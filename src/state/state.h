@@ -68,6 +68,26 @@ int state_analyze(const struct bpf_prog *, struct state_result *,
                   char **errp);
 void state_result_destroy(struct state_result *);
 
+/* Multi-core steering (issues 7 and 9): the coarsest set of packet fields
+ * shared by all updateable state of the given programs, so that steering
+ * packets to datapath threads by a hash of these fields never splits an
+ * entry of mutable state between threads.  With 'symmetric', the hash must
+ * treat each source/destination pair (dl_src/dl_dst, nw_src/nw_dst,
+ * ipv6_src/ipv6_dst, tp_src/tp_dst) as an unordered pair, so both
+ * directions of a connection land on one thread.  'single' means no field
+ * set works (e.g. a map updated under a key that does not depend on the
+ * packet): every packet must go to one thread; 'fields' is then 0.
+ * 'reason' says in words why this set was chosen.  With no programs (or
+ * none that updates state) the result is the symmetric 5-tuple. */
+struct state_steering {
+    uint64_t fields;             /* Bit per enum state_field. */
+    bool symmetric;
+    bool single;
+    char reason[STATE_REASON_LEN];
+};
+int state_steering(const struct bpf_prog *const *progs, size_t n_progs,
+                   struct state_steering *, char **errp);
+
 const char *state_field_name(enum state_field);
 const char *state_class_name(enum state_class);
 /* Writes the field names of 'dims' separated by ','; "" for none. */
