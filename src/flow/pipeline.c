@@ -83,6 +83,7 @@ struct pipeline {
     uint32_t *ports;                          /* Existing ports (owned). */
     size_t n_ports;                           /* Entries in 'ports'. */
     uint64_t drops[PIPELINE_N_DROPS];         /* Packets, per reason. */
+    struct pipeline_stats stats;              /* Datapath counters. */
 };
 
 /* Per-batch rule counters, added to the rules at the end of the batch. */
@@ -420,6 +421,12 @@ pipeline_drop_counts(const struct pipeline *pl,
                      uint64_t counts[PIPELINE_N_DROPS])
 {
     memcpy(counts, pl->drops, sizeof pl->drops);
+}
+
+void
+pipeline_get_stats(const struct pipeline *pl, struct pipeline_stats *stats)
+{
+    *stats = pl->stats;
 }
 
 /* ---- Trace recording helpers. ---- */
@@ -1120,6 +1127,9 @@ pipeline_process(struct pipeline *pl, struct packet_batch *batch,
     if (!n) {
         return;
     }
+    pl->stats.packets += n;
+    pl->stats.batches++;
+    pl->stats.cls_lookups += n;
     acc.n = 0;
     for (size_t i = 0; i < n; i++) {
         keys[i] = &batch->pkts[i]->key;

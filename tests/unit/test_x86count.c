@@ -1,4 +1,4 @@
-/* Tests for the single-step instruction counter (src/perf/x86count.c). */
+/* Tests for the single-step instruction counter (src/contract/x86count.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "perf/x86count.h"
+#include "contract/x86count.h"
 
 /* Hand-written functions with a known instruction count: the counter must
  * report exactly these, independent of the compiler. */

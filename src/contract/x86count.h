@@ -17,8 +17,8 @@
  * system call counts as the one SYSCALL instruction (kernel work is not
  * user-space code).  Cost: a signal per instruction, about 1-3 us each, so
  * this is for checking contracts, never for the datapath. */
-#ifndef PERF_X86COUNT_H
-#define PERF_X86COUNT_H 1
+#ifndef CONTRACT_X86COUNT_H
+#define CONTRACT_X86COUNT_H 1
 
 #include <stdint.h>
 
@@ -29,4 +29,4 @@
  * debugger attached to sluice would see the traps). */
 uint64_t x86count_run(void (*fn)(void *), void *arg);
 
-#endif /* PERF_X86COUNT_H */
+#endif /* CONTRACT_X86COUNT_H */
