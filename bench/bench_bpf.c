@@ -8,13 +8,21 @@
  *     root only, skipped with a note otherwise);
  *   - the same logic as plain C (bench/progs/micro.h compiled natively, the
  *     map through sluice's hash map operations), for the micro programs.
- * Each figure is the median of 5 runs; a run times 40 chunks of RUNS / 40
- * calls and keeps the fastest chunk, so that a chunk in which another
- * process took the CPU does not count (the machines this runs on are
- * shared).  The kernel's figure is the 'duration' BPF_PROG_TEST_RUN reports
- * (whole nanoseconds; the kernel stops its clock while it yields the CPU)
- * for 'repeat' = RUNS / 40, taken the same way.  The empty program gives each
- * column's fixed per-call cost; "net" is a figure minus it.
+ * The empty program gives each column's fixed per-call cost, and a
+ * program's "net" figure is its time minus the empty program's, measured
+ * side by side: a run times CHUNKS chunks of RUNS / CHUNKS calls of the
+ * program, each followed by a chunk of the empty program the same way,
+ * and takes the fastest chunk of each (a chunk in which another process
+ * took the CPU does not count: the machines this runs on are shared).
+ * Pairing the chunks keeps clock-speed changes between the two out of the
+ * difference, which for the small programs is a nanosecond or two of a
+ * fixed cost several times larger.  Each figure is the median of 5 runs.
+ * The kernel's figure is the 'duration' BPF_PROG_TEST_RUN reports for
+ * 'repeat' = RUNS / KERNEL_CHUNKS (the kernel stops its clock while it
+ * yields the CPU), taken the same way with fewer, longer chunks: each
+ * system call costs milliseconds of setup on a VM.  It comes in whole
+ * nanoseconds, so the kernel's net figures are +-1 ns; wall-clock time around
+ * the system call is no substitute (on a VM it costs milliseconds per call).
  *
  * The packet is an Ethernet/IPv4/TCP SYN with MSS, SACK, timestamp and
  * window-scale options from 10.1.2.3:40000 to 192.0.2.1:80, received on
@@ -51,7 +59,8 @@ static struct bpf_map *c_flows;
 #include "../bench/progs/micro.h"
 
 #define REPEATS 5
-#define CHUNKS 40 /* A run is the best of this many timed chunks. */
+#define CHUNKS 100       /* A run is the best of this many timed chunks, */
+#define KERNEL_CHUNKS 20 /* or of this many for the kernel. */
 #define BATCH 32
 
 static const uint8_t syn_packet[] = {
@@ -175,6 +184,12 @@ static const struct bench_case cases[] = {
     {"firewall", "firewall.o", "xdp", NULL},
     {"ratelimit", "ratelimit.o", "xdp", NULL},
     {"p0f", "p0f.o", "xdp", NULL},
+    {"bridge", "bridge.o", "xdp", NULL},
+    {"router", "router.o", "xdp", NULL},
+    {"nat", "nat.o", "xdp", NULL},
+    {"lb", "lb.o", "xdp", NULL},
+    {"policer", "policer.o", "xdp", NULL},
+    {"vfw", "vfw.o", "xdp", NULL},
 };
 
 #define N_MODES 4
@@ -224,58 +239,97 @@ pkt_reset(struct pkt_buf *p)
     };
 }
 
-/* ns per run of 'prog' in sluice, in the current exec mode. */
-static double
-bench_sluice(struct bpf_prog *prog, uint64_t runs)
-{
-    struct pkt_buf p;
-    double v[REPEATS];
-    volatile uint64_t sink = 0;
+/* One way of running a program, timed a chunk at a time. */
+struct runner {
+    /* ns per call over 'n' calls (a multiple of BATCH), or < 0 on error. */
+    double (*chunk)(const struct runner *, uint64_t n);
+    struct bpf_prog *prog; /* sluice modes. */
+    struct pkt_buf *pkt;
+    c_prog_fn *c; /* Plain C. */
+    int fd;       /* Kernel: the loaded program. */
+};
 
-    pkt_reset(&p);
-    uint64_t chunk = (runs / CHUNKS + BATCH - 1) / BATCH * BATCH;
-    for (int r = 0; r < REPEATS; r++) {
-        v[r] = 1e30;
-        for (int c = 0; c < CHUNKS; c++) {
-            uint64_t t0 = now_ns();
-            for (uint64_t i = 0; i < chunk; i += BATCH) {
-                bpf_set_time_ns(now_ns());
-                for (int k = 0; k < BATCH; k++) {
-                    sink += bpf_prog_run_xdp(prog, &p.xdp);
-                }
-            }
-            double ns = (double)(now_ns() - t0) / (double)chunk;
-            v[r] = ns < v[r] ? ns : v[r];
+/* sluice: bpf_prog_run_xdp() as the datapath calls it, the clock set once
+ * per batch. */
+static double
+chunk_sluice(const struct runner *r, uint64_t n)
+{
+    volatile uint64_t sink = 0;
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; i += BATCH) {
+        bpf_set_time_ns(now_ns());
+        for (int k = 0; k < BATCH; k++) {
+            sink += bpf_prog_run_xdp(r->prog, &r->pkt->xdp);
         }
     }
     (void)sink;
-    return median(v);
+    return (double)(now_ns() - t0) / (double)n;
 }
 
 static double
-bench_c(c_prog_fn *fn, uint64_t runs)
+chunk_c(const struct runner *r, uint64_t n)
 {
-    c_prog_fn *volatile call = fn; /* Called like a program, not inlined. */
-    struct pkt_buf p;
-    double v[REPEATS];
+    c_prog_fn *volatile call = r->c; /* Called like a program, not inlined. */
+    void *data = (void *)(uintptr_t)r->pkt->xdp.data;
+    void *data_end = (void *)(uintptr_t)r->pkt->xdp.data_end;
     volatile uint64_t sink = 0;
-
-    pkt_reset(&p);
-    uint64_t chunk = runs / CHUNKS;
-    for (int r = 0; r < REPEATS; r++) {
-        v[r] = 1e30;
-        for (int c = 0; c < CHUNKS; c++) {
-            uint64_t t0 = now_ns();
-            for (uint64_t i = 0; i < chunk; i++) {
-                sink += (uint64_t)call((void *)(uintptr_t)p.xdp.data,
-                                       (void *)(uintptr_t)p.xdp.data_end);
-            }
-            double ns = (double)(now_ns() - t0) / (double)chunk;
-            v[r] = ns < v[r] ? ns : v[r];
-        }
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        sink += (uint64_t)call(data, data_end);
     }
     (void)sink;
-    return median(v);
+    return (double)(now_ns() - t0) / (double)n;
+}
+
+#ifdef HAVE_LIBBPF
+static double
+chunk_kernel(const struct runner *r, uint64_t n)
+{
+    uint8_t out[2048];
+    struct xdp_md md = {.ingress_ifindex = 1, .data_end = sizeof syn_packet};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = syn_packet,
+                .data_size_in = sizeof syn_packet, .data_out = out,
+                .data_size_out = sizeof out, .ctx_in = &md,
+                .ctx_size_in = sizeof md, .repeat = (int)n);
+    if (bpf_prog_test_run_opts(r->fd, &opts)) {
+        return -1;
+    }
+    if (getenv("BENCH_DEBUG")) {
+        fprintf(stderr, "kernel fd %d: retval %u duration %u\n", r->fd,
+                opts.retval, opts.duration);
+    }
+    return (double)opts.duration;
+}
+#endif
+
+/* Net ns per call of 'prog' (its time minus the empty program's, in
+ * 'chunks' pairs of chunks as the header says) and the empty program's own
+ * time, each the median of REPEATS runs.  Returns false if a chunk
+ * failed. */
+static bool
+measure(const struct runner *prog, const struct runner *empty, uint64_t runs,
+        int chunks, double *net, double *fixed)
+{
+    double v_net[REPEATS], v_fixed[REPEATS];
+    uint64_t chunk = (runs / (uint64_t)chunks + BATCH - 1) / BATCH * BATCH;
+
+    for (int r = 0; r < REPEATS; r++) {
+        double best = 1e30, best_empty = 1e30;
+        for (int c = 0; c < chunks; c++) {
+            double a = prog->chunk(prog, chunk);
+            double b = empty->chunk(empty, chunk);
+            if (a < 0 || b < 0) {
+                return false;
+            }
+            best = a < best ? a : best;
+            best_empty = b < best_empty ? b : best_empty;
+        }
+        v_net[r] = best - best_empty > 0 ? best - best_empty : 0;
+        v_fixed[r] = best_empty;
+    }
+    *net = median(v_net);
+    *fixed = median(v_fixed);
+    return true;
 }
 
 #ifdef HAVE_LIBBPF
@@ -285,20 +339,17 @@ libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
     return 0;
 }
 
-/* ns per run in the kernel's JIT (BPF_PROG_TEST_RUN), or a negative errno
- * with '*why' set. */
-static double
-bench_kernel(const char *path, const char *section, uint64_t runs,
-             const char **why)
+/* Loads the program of 'section' in 'path' into the kernel: its libbpf
+ * object (close it when done) and '*fd', or NULL with '*why' set. */
+static struct bpf_object *
+kernel_load(const char *path, const char *section, int *fd, const char **why)
 {
     struct bpf_object *obj = bpf_object__open_file(path, NULL);
     struct bpf_program *prog, *found = NULL;
-    double v[REPEATS];
-    int err;
 
     if (!obj) {
         *why = "libbpf cannot open the object";
-        return -errno;
+        return NULL;
     }
     bpf_object__for_each_program(prog, obj)
     {
@@ -313,41 +364,17 @@ bench_kernel(const char *path, const char *section, uint64_t runs,
     if (!found) {
         bpf_object__close(obj);
         *why = "section not found by libbpf";
-        return -ENOENT;
+        return NULL;
     }
-    err = bpf_object__load(obj);
+    int err = bpf_object__load(obj);
     if (err) {
         bpf_object__close(obj);
         *why = err == -EPERM ? "not permitted (run as root)"
                              : "the kernel refused to load it";
-        return err;
+        return NULL;
     }
-    uint8_t out[2048];
-    struct xdp_md md = {.ingress_ifindex = 1, .data_end = sizeof syn_packet};
-    uint64_t chunk = runs / CHUNKS;
-    for (int r = 0; r < REPEATS; r++) {
-        v[r] = 1e30;
-        for (int c = 0; c < CHUNKS; c++) {
-            LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = syn_packet,
-                        .data_size_in = sizeof syn_packet, .data_out = out,
-                        .data_size_out = sizeof out, .ctx_in = &md,
-                        .ctx_size_in = sizeof md, .repeat = (int)chunk);
-            err = bpf_prog_test_run_opts(bpf_program__fd(found), &opts);
-            double ns = (double)opts.duration;
-            if (err) {
-                bpf_object__close(obj);
-                *why = "BPF_PROG_TEST_RUN failed";
-                return err;
-            }
-            if (getenv("BENCH_DEBUG")) {
-                fprintf(stderr, "kernel %s: retval %u duration %u\n", section,
-                        opts.retval, opts.duration);
-            }
-            v[r] = ns < v[r] ? ns : v[r];
-        }
-    }
-    bpf_object__close(obj);
-    return median(v);
+    *fd = bpf_program__fd(found);
+    return obj;
 }
 #endif
 
@@ -364,6 +391,35 @@ default_progs_dir(void)
     return xasprintf("%s/..", dirname(exe));
 }
 
+/* The micro programs' object holds the empty program every column is
+ * paired with; each case opens its own object. */
+static struct bpf_object *
+open_verified(const char *path, const char *section, struct bpf_prog **progp)
+{
+    struct bpf_load_opts lo = {.fixed_seed = true};
+    struct bpf_object *obj;
+    struct bpf_verify_result res;
+    char *err = NULL;
+
+    if (bpf_object_open(path, &lo, &obj, &err)) {
+        fprintf(stderr, "%s: %s\n", path, err);
+        free(err);
+        return NULL;
+    }
+    struct bpf_prog *prog = bpf_object_find_prog(obj, section);
+    memset(&res, 0, sizeof res);
+    if (!prog || bpf_prog_verify(prog, &res) || !res.accepted) {
+        fprintf(stderr, "%s: %s: not found or rejected: %s\n", path, section,
+                res.log ? res.log : "");
+        bpf_verify_result_destroy(&res);
+        bpf_object_close(obj);
+        return NULL;
+    }
+    bpf_verify_result_destroy(&res);
+    *progp = prog;
+    return obj;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -378,8 +434,8 @@ main(int argc, char *argv[])
             return opt == 'h' ? 0 : 2;
         }
     }
-    if (runs < BATCH) {
-        runs = BATCH;
+    if (runs < BATCH * CHUNKS) {
+        runs = BATCH * CHUNKS;
     }
     char *root = optind < argc ? xstrdup(argv[optind]) : default_progs_dir();
     log_set_level_all(LOG_LEVEL_ERR);
@@ -396,63 +452,100 @@ main(int argc, char *argv[])
     c_flows = &flows;
 
     double fig[ARRAY_SIZE(cases)][N_MODES];
-    const char *kernel_note = NULL;
+    double fixed[N_MODES] = {-1, -1, -1, -1};
+    const char *kernel_note = NULL; /* Why the kernel column is off. */
+    const char *kernel_skip[ARRAY_SIZE(cases)] = {0}; /* Why a row's is. */
     bool have_kernel = false;
+    struct pkt_buf pkt;
+    pkt_reset(&pkt);
 
+    /* The empty program, in each column. */
+    char *micro = xasprintf("%s/bench/micro_progs.o", root);
+    struct bpf_prog *empty_prog;
+    struct bpf_object *empty_obj =
+        open_verified(micro, cases[0].section, &empty_prog);
+    if (!empty_obj) {
+        return 1;
+    }
+    struct bpf_prog *empty_interp = NULL;
+    struct bpf_object *empty_interp_obj =
+        open_verified(micro, cases[0].section, &empty_interp);
+    if (!empty_interp_obj) {
+        return 1;
+    }
+    bpf_prog_set_exec_mode(empty_prog, BPF_EXEC_JIT);
+    bpf_prog_set_exec_mode(empty_interp, BPF_EXEC_INTERP);
+    struct runner empty[N_MODES] = {
+        [MODE_JIT] = {.chunk = chunk_sluice, .prog = empty_prog, .pkt = &pkt},
+        [MODE_INTERP] = {.chunk = chunk_sluice,
+                         .prog = empty_interp,
+                         .pkt = &pkt},
+        [MODE_C] = {.chunk = chunk_c, .c = c_empty, .pkt = &pkt},
+    };
 #ifdef HAVE_LIBBPF
     libbpf_set_print(libbpf_quiet);
+    struct bpf_object *k_empty_obj = kernel_load(
+        micro, cases[0].section, &empty[MODE_KERNEL].fd, &kernel_note);
+    empty[MODE_KERNEL].chunk = chunk_kernel;
 #else
     kernel_note = "built without libbpf";
 #endif
+
     for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
         const struct bench_case *bc = &cases[c];
         const char *sub = !strncmp(bc->file, "micro", 5) ? "bench" : "progs";
         char *path = xasprintf("%s/%s/%s", root, sub, bc->file);
-        struct bpf_load_opts lo = {.fixed_seed = true};
-        struct bpf_object *obj;
-        char *err = NULL;
+        struct bpf_prog *prog;
+        double dummy;
 
         for (int m = 0; m < N_MODES; m++) {
             fig[c][m] = -1;
         }
-        if (bpf_object_open(path, &lo, &obj, &err)) {
-            fprintf(stderr, "%s: %s\n", path, err);
-            return 1;
-        }
-        struct bpf_prog *prog = bpf_object_find_prog(obj, bc->section);
-        struct bpf_verify_result res;
-        memset(&res, 0, sizeof res);
-        if (!prog || bpf_prog_verify(prog, &res) || !res.accepted) {
+        struct bpf_object *obj = open_verified(path, bc->section, &prog);
+        if (!obj) {
             /* Reported in the table as a row of dashes. */
-            fprintf(stderr, "%s: %s: not found or rejected: %s\n", path,
-                    bc->section, res.log ? res.log : "");
-            bpf_verify_result_destroy(&res);
-            bpf_object_close(obj);
             free(path);
             continue;
         }
-        bpf_verify_result_destroy(&res);
-
+        struct runner r = {.chunk = chunk_sluice, .prog = prog, .pkt = &pkt};
         bpf_prog_set_exec_mode(prog, BPF_EXEC_JIT);
-        fig[c][MODE_JIT] = bench_sluice(prog, runs);
-        if (!prog->jit) {
+        measure(&r, &empty[MODE_JIT], runs, CHUNKS, &fig[c][MODE_JIT],
+                c == 0 ? &fixed[MODE_JIT] : &dummy);
+        if (!prog->jit || !empty_prog->jit) {
             fprintf(stderr, "%s: the JIT did not compile it\n", bc->name);
             return 1;
         }
         bpf_prog_set_exec_mode(prog, BPF_EXEC_INTERP);
-        fig[c][MODE_INTERP] = bench_sluice(prog, runs / 10);
+        measure(&r, &empty[MODE_INTERP], runs / 10, CHUNKS,
+                &fig[c][MODE_INTERP], c == 0 ? &fixed[MODE_INTERP] : &dummy);
         if (bc->c) {
-            fig[c][MODE_C] = bench_c(bc->c, runs);
+            struct runner rc = {.chunk = chunk_c, .c = bc->c, .pkt = &pkt};
+            measure(&rc, &empty[MODE_C], runs, CHUNKS, &fig[c][MODE_C],
+                    c == 0 ? &fixed[MODE_C] : &dummy);
         }
 #ifdef HAVE_LIBBPF
         if (!kernel_note) {
             const char *why = NULL;
-            double k = bench_kernel(path, bc->section, runs, &why);
-            if (k < 0) {
-                kernel_note = why;
+            struct runner rk = {.chunk = chunk_kernel};
+            struct bpf_object *kobj =
+                kernel_load(path, bc->section, &rk.fd, &why);
+            /* A program the kernel refuses (sluice's own map types)
+             * has no kernel figure; a refusal to run any stops them. */
+            if (!kobj) {
+                kernel_skip[c] = why;
+                if (!strcmp(why, "not permitted (run as root)")) {
+                    kernel_note = why;
+                }
+            } else if (!measure(&rk, &empty[MODE_KERNEL], runs, KERNEL_CHUNKS,
+                                &fig[c][MODE_KERNEL],
+                                c == 0 ? &fixed[MODE_KERNEL] : &dummy)) {
+                kernel_skip[c] = "BPF_PROG_TEST_RUN failed";
+                fig[c][MODE_KERNEL] = -1;
             } else {
-                fig[c][MODE_KERNEL] = k;
                 have_kernel = true;
+            }
+            if (kobj) {
+                bpf_object__close(kobj);
             }
         }
 #endif
@@ -469,46 +562,55 @@ main(int argc, char *argv[])
     }
     printf("   JIT/kernel  JIT/C\n");
     for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
-        bool fixed = c == 0;
-        printf("%-10s", fixed ? "empty" : cases[c].name);
+        bool is_empty = c == 0;
+        printf("%-10s", cases[c].name);
         double net[N_MODES];
         for (int m = 0; m < N_MODES; m++) {
-            if (fig[c][m] < 0 || fig[0][m] < 0) {
-                printf(" %12s", "-");
-                net[m] = -1;
-                continue;
-            }
-            net[m] = fixed ? fig[c][m] : fig[c][m] - fig[0][m];
+            net[m] = is_empty ? fixed[m] : fig[c][m];
             if (net[m] < 0) {
-                net[m] = 0;
+                printf(" %12s", "-");
+                continue;
             }
             printf(" %12.1f", net[m]);
         }
-        if (fixed) {
+        if (is_empty) {
             printf("   (fixed per-call cost)\n");
             continue;
         }
-        if (net[MODE_KERNEL] > 0) {
+        if (net[MODE_KERNEL] > 0 && net[MODE_JIT] >= 0) {
             printf("   %9.2fx", net[MODE_JIT] / net[MODE_KERNEL]);
         } else {
             printf("   %10s", "-");
         }
-        if (net[MODE_C] > 0) {
+        if (net[MODE_C] > 0 && net[MODE_JIT] >= 0) {
             printf("  %5.2fx", net[MODE_JIT] / net[MODE_C]);
         }
         printf("\n");
     }
     printf("\nRows below 'empty' are net: the figure minus the empty "
-           "program's in the same column.\n");
+           "program's in the same column,\nmeasured in alternating "
+           "chunks.\n");
     if (!have_kernel) {
         printf("kernel JIT: skipped (%s)\n",
                kernel_note ? kernel_note : "unavailable");
-    } else if (kernel_note) {
-        printf("kernel JIT: partly skipped (%s)\n", kernel_note);
+    }
+    for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+        if (kernel_skip[c] && have_kernel) {
+            printf("kernel JIT: no figure for %s (%s)\n", cases[c].name,
+                   kernel_skip[c]);
+        }
     }
     printf("plain C: the micro programs only (progs/ objects have no "
            "C twin).\n");
+#ifdef HAVE_LIBBPF
+    if (k_empty_obj) {
+        bpf_object__close(k_empty_obj);
+    }
+#endif
+    bpf_object_close(empty_obj);
+    bpf_object_close(empty_interp_obj);
     bpf_map_free_internal(&flows);
+    free(micro);
     free(root);
     return 0;
 }

@@ -5,20 +5,26 @@
  * buffer, so the run touches as much memory as a real receive path would)
  * spread over 10,000 flows in a fixed pseudo-random order.  The packets go
  * through pkt_parse_batch() and pipeline_process() in batches of 32, the
- * way a datapath thread drives them, against three rule sets:
+ * way a datapath thread drives them, against four rule sets:
  *
  *   - 1 rule: a catch-all, so the cost is the parse plus one lookup;
  *   - 1,000 rules over ten mask shapes (prefixes of several lengths, ports,
  *     MACs, TOS, in_port), narrower shapes at higher priorities, about
  *     half of them derived from real flows so that lookups end in many
  *     different rules and subtables;
- *   - 100,000 exact 5-tuple rules, 10,000 of which match the flows.
+ *   - 100,000 exact 5-tuple rules, 10,000 of which match the flows;
+ *   - 3 tables, three lookups per packet: the 1,000 mixed rules, then an
+ *     exact rule per flow, then a few rules (docs/flowcache.md: the kind of
+ *     walk the flow cache is for).
  *
  * A "parse only" row gives the parser's share; the "hit" column counts the
- * rules that matched at least one packet.  Every scenario is run once
- * to warm up and then 5 times; the median is printed (min and max beside
- * it).  Every rule outputs to port 2 and a catch-all backs the rule sets,
- * so each packet must come out exactly once: the benchmark checks that
+ * rules that matched at least one packet.  The pipelines run with their
+ * flow cache (the default), then again without it; the last columns give
+ * the share of packets found by the exact-match cache, by the megaflow
+ * layer and walked through the tables, and the flows cached at the end
+ * (pipeline_get_stats()).  Every scenario is run once to warm up and then
+ * 5 times; the median is printed (min and max beside it).  Every rule set
+ * sends each packet out of port 2 exactly once: the benchmark checks that
  * count, so a broken pipeline cannot pass for a fast one.  Figures are
  * reported, never asserted. */
 #include <arpa/inet.h>
@@ -48,6 +54,7 @@ struct bench {
 };
 
 static uint64_t rng_state = BENCH_RNG_SEED;
+static uint64_t rng_after_init; /* rng_state once the packets are made. */
 
 static uint32_t
 rng(void)
@@ -103,6 +110,7 @@ bench_init(struct bench *b)
         b->pkts[i] = p;
     }
     b->outputs = 0;
+    rng_after_init = rng_state;
 }
 
 static void
@@ -154,7 +162,7 @@ static const unsigned int shape_bits[10] = {
  * add subtables to search.) */
 static void
 add_mixed_rule(struct pipeline *pl, int shape, bool real,
-               const struct flow_key *f)
+               const struct flow_key *f, const char *actions)
 {
     unsigned int prio = shape_bits[shape] * 1000 + rng() % 1000;
     char a[16], d[16];
@@ -207,7 +215,7 @@ add_mixed_rule(struct pipeline *pl, int shape, bool real,
                          ip_str(src, a), real ? 0 : 4 * (1 + rng() % 63));
         break;
     }
-    char *rule = xasprintf("%s,actions=output:2", text);
+    char *rule = xasprintf("%s,actions=%s", text, actions);
     add_rule(pl, rule);
     free(rule);
     free(text);
@@ -218,27 +226,59 @@ enum scenario {
     SC_ONE_RULE,
     SC_MIXED,
     SC_EXACT,
+    SC_TABLES,
 };
 
+/* The 1,000 mixed-mask rules of add_mixed_rule(), with 'actions'. */
+static void
+add_mixed_rules(struct bench *b, struct pipeline *pl, const char *actions)
+{
+    for (int i = 0; i < N_MIXED_RULES; i++) {
+        /* Separate statements: the order of rng() calls must not depend
+         * on the compiler's order of evaluating arguments. */
+        bool real = rng() & 1;
+        const struct flow_key *f = &b->flows[rng() % N_FLOWS];
+
+        add_mixed_rule(pl, i % 10, real, f, actions);
+    }
+}
+
 static struct pipeline *
-build_pipeline(struct bench *b, enum scenario sc)
+build_pipeline(struct bench *b, enum scenario sc, bool cache)
 {
     static const uint32_t ports[] = {1, 2};
     struct pipeline *pl = pipeline_create();
     char a[16];
 
+    /* Every scenario draws its rules from the same random sequence, so
+     * that a row with and one without the cache run the same rules. */
+    rng_state = rng_after_init;
+    pipeline_set_cache(pl, cache);
     pipeline_set_ports(pl, ports, 2);
     pipeline_set_output(pl, bench_output, b);
+    if (sc == SC_TABLES) {
+        /* Three lookups per packet: the mixed rules classify, table 1
+         * holds an exact rule per flow (as a per-flow policy table
+         * would), table 2 a few rules on fields of the first tables. */
+        add_rule(pl, "priority=0,actions=goto_table:1");
+        add_mixed_rules(b, pl, "goto_table:1");
+        add_rule(pl, "table=1,priority=0,actions=goto_table:2");
+        for (uint32_t i = 0; i < N_FLOWS; i++) {
+            char *rule = xasprintf(
+                "table=1,priority=100,in_port=1,tcp,nw_src=%s,"
+                "tp_src=%u,actions=goto_table:2",
+                ip_str(b->flows[i].nw_src, a), ntohs(b->flows[i].tp_src));
+            add_rule(pl, rule);
+            free(rule);
+        }
+        add_rule(pl, "table=2,priority=0,actions=output:2");
+        add_rule(pl, "table=2,priority=10,ip,nw_tos=4,actions=drop");
+        add_rule(pl, "table=2,priority=10,udp,actions=drop");
+        return pl;
+    }
     add_rule(pl, "priority=0,actions=output:2");
     if (sc == SC_MIXED) {
-        for (int i = 0; i < N_MIXED_RULES; i++) {
-            /* Separate statements: the order of rng() calls must not depend
-             * on the compiler's order of evaluating arguments. */
-            bool real = rng() & 1;
-            const struct flow_key *f = &b->flows[rng() % N_FLOWS];
-
-            add_mixed_rule(pl, i % 10, real, f);
-        }
+        add_mixed_rules(b, pl, "output:2");
     } else if (sc == SC_EXACT) {
         for (uint32_t i = 0; i < N_EXACT_RULES; i++) {
             /* Rule i carries flow i / EXACT_STRIDE when i is a multiple
@@ -302,9 +342,10 @@ cmp_u64(const void *a_, const void *b_)
 }
 
 static int
-bench_scenario(struct bench *b, enum scenario sc, const char *name)
+bench_scenario(struct bench *b, enum scenario sc, bool cache, const char *name)
 {
-    struct pipeline *pl = sc == SC_PARSE_ONLY ? NULL : build_pipeline(b, sc);
+    struct pipeline *pl =
+        sc == SC_PARSE_ONLY ? NULL : build_pipeline(b, sc, cache);
     size_t n_rules = pl ? pipeline_n_rules(pl) : 0;
     uint64_t t[N_RUNS];
 
@@ -323,9 +364,20 @@ bench_scenario(struct bench *b, enum scenario sc, const char *name)
     }
     qsort(t, N_RUNS, sizeof t[0], cmp_u64);
     double med = (double)t[N_RUNS / 2] / N_PACKETS;
-    printf("%-28s %7zu %7zu %8.2f %8.1f   %6.1f .. %6.1f\n", name, n_rules,
+    printf("%-28s %7zu %7zu %8.2f %8.1f   %6.1f .. %6.1f", name, n_rules,
            pl ? rules_hit(pl) : 0, 1e3 / med, med, (double)t[0] / N_PACKETS,
            (double)t[N_RUNS - 1] / N_PACKETS);
+    if (pl) {
+        struct pipeline_stats st;
+        double all;
+
+        pipeline_get_stats(pl, &st);
+        all = st.packets ? (double)st.packets : 1;
+        printf("  %5.1f %5.1f %5.1f %6" PRIu64, 100.0 * st.emc_hits / all,
+               100.0 * st.megaflow_hits / all, 100.0 * st.cls_lookups / all,
+               st.cache_entries);
+    }
+    printf("\n");
     fflush(stdout);
     pipeline_destroy(pl);
     return 0;
@@ -342,12 +394,20 @@ main(void)
            "%d flows,\nbatches of %d, one thread; median of %d runs "
            "after a warm-up run.\n\n",
            N_PACKETS, b.pkts[0]->len, N_FLOWS, PACKET_BATCH_MAX, N_RUNS);
-    printf("%-28s %7s %7s %8s %8s   %s\n", "scenario", "rules", "hit", "Mpps",
-           "ns/pkt", "ns/pkt min .. max");
-    err |= bench_scenario(&b, SC_PARSE_ONLY, "parse only (no pipeline)");
-    err |= bench_scenario(&b, SC_ONE_RULE, "1 rule");
-    err |= bench_scenario(&b, SC_MIXED, "1,000 rules, mixed masks");
-    err |= bench_scenario(&b, SC_EXACT, "100,000 exact-match rules");
+    printf("%-28s %7s %7s %8s %8s   %-16s %5s %5s %5s %6s\n", "scenario",
+           "rules", "hit", "Mpps", "ns/pkt", "ns/pkt min .. max", "emc%",
+           "mega%", "miss%", "flows");
+    err |= bench_scenario(&b, SC_PARSE_ONLY, true, "parse only (no pipeline)");
+    err |= bench_scenario(&b, SC_ONE_RULE, true, "1 rule");
+    err |= bench_scenario(&b, SC_MIXED, true, "1,000 rules, mixed masks");
+    err |= bench_scenario(&b, SC_EXACT, true, "100,000 exact-match rules");
+    err |= bench_scenario(&b, SC_TABLES, true, "3 tables (mixed, exact, 3)");
+    printf("\nThe same without the flow cache (pipeline_set_cache(false)):"
+           "\n");
+    err |= bench_scenario(&b, SC_ONE_RULE, false, "1 rule, no cache");
+    err |= bench_scenario(&b, SC_MIXED, false, "1,000 mixed, no cache");
+    err |= bench_scenario(&b, SC_EXACT, false, "100,000 exact, no cache");
+    err |= bench_scenario(&b, SC_TABLES, false, "3 tables, no cache");
 
     for (uint32_t i = 0; i < N_PACKETS; i++) {
         packet_destroy(b.pkts[i]);

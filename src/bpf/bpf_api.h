@@ -160,6 +160,8 @@ const char *bpf_last_run_error(void);
  * packet's timestamp before each run; when unset, CLOCK_MONOTONIC. */
 void bpf_set_time_ns(uint64_t ns);
 void bpf_set_cpu(uint32_t cpu);
+/* This thread's CPU number as set by bpf_set_cpu() (0 by default). */
+uint32_t bpf_get_cpu(void);
 
 /* Per-program run statistics. */
 struct bpf_prog_stats {
@@ -217,5 +219,19 @@ int bpf_flowtable_slot_key(struct bpf_map *, uint32_t slot, void *key,
                            void *value);
 int bpf_flowtable_get_stats(const struct bpf_map *,
                             struct bpf_flowtable_stats *);
+/* State export/import (src/state): the idle age (ns since its last use, at
+ * the table's clock) of the live entry in 'slot'; 0, -ENOENT, -E2BIG or
+ * -EINVAL as bpf_flowtable_slot_key(). */
+int bpf_flowtable_slot_age(struct bpf_map *, uint32_t slot, uint64_t *age_ns);
+/* Gives the entries of 'keys' (n keys of key_size bytes, packed) the idle
+ * ages 'ages' (other entries: age 0) and reorders the table's age list to
+ * match, so imported entries expire when they would have in the exporting
+ * switch.  A table whose clock has started anchors the ages at it; a fresh
+ * one (no program has run on it yet) anchors them at the first packet
+ * time a program brings, since only that time is comparable with the
+ * packets to come.  Returns 0, -ENOENT (a key is not in the table) or
+ * -EINVAL (not a flow table). */
+int bpf_flowtable_restore_ages(struct bpf_map *, const void *keys,
+                               const uint64_t *ages, size_t n);
 
 #endif

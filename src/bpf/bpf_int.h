@@ -101,4 +101,27 @@ struct bpf_prog {
 };
 
 
+/* Read-only cost probes for performance contracts (src/contract/mapcost.c):
+ * what an operation on 'key' would do now, found by walking the map without
+ * changing it.  'op' is BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM or
+ * BPF_MAP_DELETE_ELEM.  'evicted', 'expired' by a full table and 'full'
+ * describe what an insert of the key would do (the caller knows from
+ * 'found' and the flags whether the update inserts). */
+struct bpf_map_probe {
+    uint32_t chain;   /* Chain elements (LPM: trie nodes) visited. */
+    uint32_t cmps;    /* Full-key compares (LPM: data bytes compared). */
+    uint32_t diffs;   /* LPM: compares that stopped at a differing byte. */
+    uint32_t evicted; /* LRU entries an insert evicts. */
+    uint32_t expired; /* Flow-table entries the op removes for idleness. */
+    uint32_t unlink;  /* Chain elements walked to unlink those. */
+    bool found;       /* The key is present (and live). */
+    bool full;        /* An insert finds no room. */
+};
+void bpf_htab_probe(const struct bpf_map *, int op, const void *key,
+                    struct bpf_map_probe *);
+void bpf_flowtable_probe(const struct bpf_map *, int op, const void *key,
+                         struct bpf_map_probe *);
+void bpf_lpm_probe(const struct bpf_map *, int op, const void *key,
+                   struct bpf_map_probe *);
+
 #endif

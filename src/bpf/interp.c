@@ -30,6 +30,7 @@
 #include "bpf/bpf_log.h"
 #include "bpf/helpers.h"
 #include "bpf/maps.h"
+#include "bpf/verifier_paths.h"
 
 #ifndef BPF_MEMSX
 #define BPF_MEMSX 0x80 /* Sign-extending load (v4). */
@@ -222,4 +223,50 @@ bpf_interp_run_raw(const struct bpf_prog *prog, uint64_t r1, uint64_t r2,
 {
     *errorp = NULL;
     return interp_run_checked_body(prog, r1, r2, n_insns, errorp);
+}
+
+/* One conditional outcome of a counted run: the signature, and the trail
+ * when the caller keeps one. */
+static inline void
+interp_note(struct bpf_interp_counts *cnt, uint32_t idx, unsigned int taken)
+{
+    cnt->sig = bpf_path_sig_step(cnt->sig, idx, taken);
+    if (cnt->trail) {
+        if (cnt->trail_len < cnt->trail_cap) {
+            cnt->trail[cnt->trail_len] = (uint8_t)taken;
+        }
+        cnt->trail_len++;
+    }
+}
+
+/* The counting variant, for performance contracts: a separate copy of the
+ * body so that the plain interpreter above pays nothing for the counters. */
+static uint64_t
+interp_run_counted_body(const struct bpf_prog *prog, uint64_t r1, uint64_t r2,
+                        uint64_t *n_insns, struct bpf_interp_counts *cnt)
+#define INTERP_CHECKED 0
+#define INTERP_COUNTING 1
+#include "interp_body.inc"
+#undef INTERP_COUNTING
+#undef INTERP_CHECKED
+
+uint64_t
+bpf_interp_run_xdp_counted(const struct bpf_prog *prog,
+                           struct bpf_xdp_buff *xdp,
+                           struct bpf_interp_counts *cnt)
+{
+    struct bpf_run_ctx ctx = {.xdp = xdp, .prog = prog};
+    struct bpf_run_ctx *saved = bpf_run_cur;
+
+    cnt->insns = 0;
+    cnt->mem = 0;
+    cnt->helpers = 0;
+    cnt->sig = BPF_PATH_SIG_INIT;
+    cnt->tail_taken = false;
+    cnt->trail_len = 0;
+    bpf_run_cur = &ctx;
+    uint64_t ret = interp_run_counted_body(prog, (uint64_t)(uintptr_t)xdp, 0,
+                                           &cnt->insns, cnt);
+    bpf_run_cur = saved;
+    return ret;
 }

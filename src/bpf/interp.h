@@ -36,6 +36,35 @@ bool bpf_interp_packet_load(int64_t off, unsigned int size, uint64_t *out);
  * allowed either). */
 bool bpf_interp_raw_helper_ok(int32_t id);
 
+/* Counters of one run, for performance contracts (src/contract). */
+struct bpf_interp_counts {
+    uint64_t insns;              /* Instructions executed. */
+    uint64_t mem;                /* Program loads, stores, atomics and
+                                  * LD_ABS/LD_IND (helpers' own accesses
+                                  * are not counted). */
+    uint64_t helpers;            /* Helper calls, tail calls included. */
+    uint64_t sig;                /* Path signature (verifier_paths.h). */
+    bool tail_taken;             /* A tail call was taken (the signature
+                                  * then covers the target's jumps too). */
+    /* Optional: each outcome in order (0/1 jump not taken/taken, 2 LD_ABS
+     * or LD_IND outside the packet; tail calls 0/1), as
+     * bpf_prog_path_follow() takes them.  'trail_len' counts all of them,
+     * also those beyond 'trail_cap'. */
+    uint8_t *trail;
+    uint32_t trail_cap;
+    uint32_t trail_len;
+    /* Called before each helper call (not tail calls) with its ID and
+     * r1..r5, or NULL. */
+    void (*on_call)(void *arg, int32_t helper, const uint64_t args[5]);
+    void *arg;
+};
+/* Runs a verified XDP program in a counting copy of the interpreter
+ * (sets bpf_run_cur itself; no statistics, never the JIT).  Resets the
+ * counters of '*cnt' (not on_call/arg/trail/trail_cap) and returns r0. */
+uint64_t bpf_interp_run_xdp_counted(const struct bpf_prog *,
+                                    struct bpf_xdp_buff *,
+                                    struct bpf_interp_counts *);
+
 /* Per-program statistics are kept per thread, keyed by the program, so
  * that datapath threads never share a counter.  The loader calls
  * bpf_prog_stats_forget() before freeing a program, so that a later

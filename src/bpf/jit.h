@@ -33,18 +33,22 @@ enum bpf_jit_stop {
 
 /* A compiled program.  Immutable once published in prog->jit. */
 struct bpf_jit_image {
-    uint8_t *code;          /* mmap()ed, read+exec. */
-    size_t size;            /* Bytes of code. */
-    size_t map_size;        /* Bytes mapped (page multiple). */
-    uint32_t body_off;      /* Offset of insn 0's code: where tail
-                             * calls into this program land. */
-    uint32_t n_insns;       /* Instructions translated. */
-    uint32_t *insn_off;     /* n_insns + 1 offsets into 'code': the
-                             * code of insn i is [insn_off[i],
-                             * insn_off[i + 1]) (for prog dump). */
-    bool raw;               /* Raw-mode guards compiled in. */
-    struct bpf_insn *insns; /* Copy of what was translated (n_insns),
-                             * for bpf_jit_stale(). */
+    uint8_t *code;              /* mmap()ed, read+exec. */
+    size_t size;                /* Bytes of code. */
+    size_t map_size;            /* Bytes mapped (page multiple). */
+    uint32_t body_off;          /* Offset of insn 0's code: where tail
+                                 * calls into this program land. */
+    uint32_t n_insns;           /* Instructions translated. */
+    uint32_t *insn_off;         /* n_insns + 1 offsets into 'code': the
+                                 * code of insn i is [insn_off[i],
+                                 * insn_off[i + 1]) (for prog dump). */
+    bool raw;                   /* Raw-mode guards compiled in. */
+    struct bpf_insn *insns;     /* Copy of what was translated (n_insns),
+                                 * for bpf_jit_stale(). */
+    struct bpf_jit_cost *costs; /* n_insns x86 instruction counts
+                                 * (bpf_prog_jit_costs()). */
+    uint32_t prologue;          /* Instructions run per entry, */
+    uint32_t epilogue;          /* and per exit. */
 };
 
 /* Compiles 'prog' (prog->xlated when the verifier made it, else
@@ -69,5 +73,25 @@ bool bpf_jit_stale(const struct bpf_prog *);
  * has set bpf_run_cur, as for the interpreter. */
 uint64_t bpf_jit_run(const struct bpf_prog *, uint64_t r1, uint64_t r2,
                      enum bpf_jit_stop *stop);
+
+/* The slots of an ARRAY or PERCPU_ARRAY map, for lookups the JIT emits
+ * inline (defined in map_array.c): slot i is at values + i * stride, and
+ * CPU c's copy of a per-CPU value c * value_stride bytes into it.  Stable
+ * for the life of the map.  False for other map types. */
+bool bpf_array_layout(const struct bpf_map *, uint8_t **values, size_t *stride,
+                      size_t *value_stride);
+
+/* A direct entry into an image with one pointer argument, for counting
+ * its instructions (x86count_run() passes one): bpf_jit_enter(&args) runs
+ * args.code (an image's code) with r1, r2 and 'stop' as bpf_jit_run()
+ * does and returns r0, executing exactly BPF_JIT_ENTER_INSNS instructions
+ * of its own before the image's first. */
+struct bpf_jit_enter_args {
+    const uint8_t *code; /* bpf_jit_image.code. */
+    uint64_t r1, r2;
+    int *stop; /* Where a stop reason is written. */
+};
+#define BPF_JIT_ENTER_INSNS 5
+uint64_t bpf_jit_enter(const struct bpf_jit_enter_args *);
 
 #endif

@@ -59,13 +59,26 @@
  * map_lookup_elem, map_update_elem and map_delete_elem whose map is a
  * constant loaded earlier in the same basic block call the map type's
  * operation directly, skipping the helper's indirection (what the kernel
- * does with map_gen_lookup and direct calls).
+ * does with direct calls).  Array and per-CPU array lookups, and
+ * ktime_get_ns and get_smp_processor_id, are emitted inline (the kernel's
+ * map_gen_lookup and inlined helpers), reading the run time's
+ * thread-local state through %fs.
+ *
+ * Outside raw mode, three analyses shorten the code: dead ALU results
+ * are not emitted (register liveness), mov + add pairs become lea, and
+ * narrow stack stores that fill a slot are merged into one store, which
+ * spares the helpers that read map keys store-forwarding stalls (see
+ * "Merging narrow stack stores" below).
  *
  * Code generation runs in passes: each pass emits every instruction using
  * the previous pass's offsets for jump distances, choosing 2-byte jumps
  * where they reach, until the offsets stop changing (the kernel's scheme).
  * Instruction counting is not done in JIT code: runs are counted by the
- * run time, executed instructions only by the interpreter. */
+ * run time, executed instructions only by the interpreter.  What each
+ * eBPF instruction costs in x86 instructions is known statically instead
+ * (bpf_prog_jit_costs()): every emitter marks where its x86 instructions
+ * start and how they pass control on, and the final pass's marks give
+ * each translation's shortest and longest path. */
 #include "bpf/jit.h"
 
 #include <errno.h>
@@ -130,6 +143,20 @@ _Static_assert(TRAMP_FRAME % 16 == 8, "trampoline frame alignment");
 
 #define MAX_PASSES 20
 
+/* A narrow stack store that is part of a merged group: its value is
+ * collected in r11 and the group's last store writes the whole slot. */
+#define MG_MEMBER 1 /* Collect this store's bytes. */
+#define MG_FIRST 2  /* Start the group (r11 = 0). */
+#define MG_LAST 4   /* Then store the slot. */
+#define MG_REGS 8   /* Some member of the group stores a register. */
+struct st_merge {
+    uint8_t flags;  /* MG_*. */
+    uint8_t pos;    /* Byte offset of this store in its slot. */
+    uint8_t size;   /* (On the last) slot bytes: 4 or 8. */
+    int16_t slot;   /* (On the last) slot offset from r10. */
+    uint64_t konst; /* (On the last) the bytes of immediate members. */
+};
+
 struct jit {
     const struct bpf_prog *prog;
     const struct bpf_insn *insns;
@@ -142,19 +169,80 @@ struct jit {
     /* Offsets of the previous pass (input) and of this one (output). */
     uint32_t *body, *end, *fstart;
     uint32_t *nbody, *nend, *nfstart;
-    bool *is_func;    /* Function entry (insn 0, call targets). */
-    bool *is_target;  /* Some jump or call lands here. */
-    uint8_t *rot;     /* Rotate idiom (find_rotates()): 0, or ROT_COUNT +
-                       * count for a shift emitted as a rotate, or
-                       * ROT_SKIP for its OR. */
-    bool main_called; /* Insn 0 is also a call target. */
+    bool *is_func;        /* Function entry (insn 0, call targets). */
+    bool *is_target;      /* Some jump or call lands here. */
+    uint8_t *rot;         /* Rotate idiom (find_rotates()): 0, or ROT_COUNT +
+                           * count for a shift emitted as a rotate, or
+                           * ROT_SKIP for its OR. */
+    struct st_merge *mg;  /* Stack stores merged (find_store_merges()). */
+    bool *inl;            /* A helper call emitted inline. */
+    uint8_t *fuse;        /* FUSE_* (find_dead(), find_fusions()). */
+    int32_t tls_costs;    /* %fs offsets of bpf_map_costs, */
+    int32_t tls_cpu;      /* bpf_cur_cpu, */
+    int32_t tls_time;     /* bpf_time_ns */
+    int32_t tls_time_set; /* and bpf_time_set. */
+    bool main_called;     /* Insn 0 is also a call target. */
     uint32_t abort_off[BPF_JIT_STOP_HELPER + 1]; /* Stub per stop code. */
-    uint32_t *block_cost; /* Raw mode: instructions of the basic block
-                           * starting here, or 0. */
+    uint32_t *block_cost;   /* Raw mode: instructions of the basic block
+                             * starting here, or 0. */
+    uint32_t call_end;      /* End of the trampoline's call. */
+    struct x86_mark *marks; /* Every x86 instruction of this pass. */
+    size_t n_marks, cap_marks;
     char *err;
 };
 
 /* ---- Byte emission ---- */
+
+/* Where each x86 instruction starts and how control leaves it, recorded
+ * as it is emitted, so that the cost of each eBPF instruction (the
+ * instructions its translation executes, bpf_prog_jit_costs()) is counted
+ * from the code itself rather than from a separate table. */
+enum x86_flow {
+    XF_SEQ,       /* Falls through (calls return). */
+    XF_JCC_IN,    /* Conditional jump inside the instruction's code. */
+    XF_JMP_IN,    /* Unconditional jump inside it. */
+    XF_LOOP,      /* Conditional jump back (a retry loop): counted once. */
+    XF_JCC_STOP,  /* Conditional jump to an abort stub. */
+    XF_JMP_STOP,  /* Unconditional jump to an abort stub. */
+    XF_LEAVE,     /* Leaves the instruction's code: a jump to another
+                   * eBPF instruction, a RET or an indirect jump. */
+    XF_CALL_FUNC, /* A BPF-to-BPF call: the callee's prologue follows. */
+};
+
+struct x86_mark {
+    uint32_t off;    /* Start offset in the code. */
+    uint8_t flow;    /* enum x86_flow. */
+    uint32_t target; /* XF_JCC_IN/XF_JMP_IN: target offset; XF_CALL_FUNC:
+                      * the callee's instruction. */
+};
+
+static void
+mark(struct jit *j, enum x86_flow flow)
+{
+    if (j->n_marks == j->cap_marks) {
+        size_t cap = j->cap_marks ? j->cap_marks * 2 : 1024;
+        struct x86_mark *m = realloc(j->marks, cap * sizeof *m);
+        if (!m) {
+            j->oom = true;
+            j->n_marks = 0;
+            return;
+        }
+        j->marks = m;
+        j->cap_marks = cap;
+    }
+    j->marks[j->n_marks++] =
+        (struct x86_mark){.off = (uint32_t)j->len, .flow = (uint8_t)flow};
+}
+
+/* Changes how the instruction just emitted passes control on. */
+static void
+mark_last(struct jit *j, enum x86_flow flow, uint32_t target)
+{
+    if (j->n_marks) {
+        j->marks[j->n_marks - 1].flow = (uint8_t)flow;
+        j->marks[j->n_marks - 1].target = target;
+    }
+}
 
 static void
 emit(struct jit *j, uint8_t b)
@@ -211,6 +299,7 @@ emit_op(struct jit *j, uint8_t pfx, bool w, uint32_t op, int reg, int rm,
 {
     uint8_t rex = 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((rm & 8) ? 1 : 0);
 
+    mark(j, XF_SEQ);
     if (pfx) {
         emit(j, pfx);
     }
@@ -259,6 +348,7 @@ emit_mov_imm32(struct jit *j, int dst, uint32_t imm)
         RR(j, false, 0x31, dst, dst); /* xor r32, r32 */
         return;
     }
+    mark(j, XF_SEQ);
     if (dst & 8) {
         emit(j, 0x41);
     }
@@ -275,6 +365,7 @@ emit_mov_imm64(struct jit *j, int dst, uint64_t imm)
         RR(j, true, 0xc7, 0, dst);
         emit32(j, (uint32_t)imm);
     } else {
+        mark(j, XF_SEQ);
         emit(j, (dst & 8) ? 0x49 : 0x48);
         emit(j, (uint8_t)(0xb8 + (dst & 7)));
         emit64(j, imm);
@@ -312,6 +403,7 @@ emit_alu_imm_mem(struct jit *j, bool w, int ext, int base, int32_t disp,
 static void
 emit_push(struct jit *j, int r)
 {
+    mark(j, XF_SEQ);
     if (r & 8) {
         emit(j, 0x41);
     }
@@ -321,6 +413,7 @@ emit_push(struct jit *j, int r)
 static void
 emit_pop(struct jit *j, int r)
 {
+    mark(j, XF_SEQ);
     if (r & 8) {
         emit(j, 0x41);
     }
@@ -339,6 +432,7 @@ emit_call_abs(struct jit *j, const void *fn)
 static size_t
 emit_jcc8(struct jit *j, int cc)
 {
+    mark(j, XF_JCC_IN);
     emit(j, (uint8_t)(0x70 + cc));
     emit(j, 0);
     return j->len;
@@ -347,6 +441,7 @@ emit_jcc8(struct jit *j, int cc)
 static size_t
 emit_jmp8(struct jit *j)
 {
+    mark(j, XF_JMP_IN);
     emit(j, 0xeb);
     emit(j, 0);
     return j->len;
@@ -355,15 +450,24 @@ emit_jmp8(struct jit *j)
 static void
 patch8(struct jit *j, size_t after)
 {
-    if (!j->oom) {
-        j->buf[after - 1] = (uint8_t)(j->len - after);
+    if (j->oom) {
+        return;
+    }
+    j->buf[after - 1] = (uint8_t)(j->len - after);
+    for (size_t k = j->n_marks; k-- > 0;) {
+        if (j->marks[k].off == after - 2) {
+            j->marks[k].target = (uint32_t)j->len;
+            break;
+        }
     }
 }
 
-/* jcc rel32 (cc < 0: jmp) to an offset already emitted or known. */
+/* jcc rel32 (cc < 0: jmp) to an offset already emitted or known: the
+ * abort stubs, or inside the trampoline. */
 static void
 emit_jcc32_to(struct jit *j, int cc, uint32_t target)
 {
+    mark(j, cc < 0 ? XF_JMP_STOP : XF_JCC_STOP);
     if (cc < 0) {
         emit(j, 0xe9);
     } else {
@@ -409,6 +513,13 @@ emit_prologue(struct jit *j, bool main)
 }
 
 static void
+emit_ret(struct jit *j)
+{
+    mark(j, XF_LEAVE);
+    emit(j, 0xc3);
+}
+
+static void
 emit_epilogue(struct jit *j)
 {
     emit_pop(j, RBP);
@@ -416,7 +527,7 @@ emit_epilogue(struct jit *j)
     emit_pop(j, R14);
     emit_pop(j, R13);
     emit_pop(j, RBX);
-    emit(j, 0xc3);
+    emit_ret(j);
 }
 
 /* Entry from C: uint64_t code(uint64_t r1, uint64_t r2, int *stop).  C's
@@ -445,6 +556,7 @@ emit_trampoline(struct jit *j)
         emit32(j, (uint32_t)INTERP_RAW_BUDGET);
     }
     RM(j, true, 0x8d, RBP, R12, RS_SIZE); /* r10 below frame 0 */
+    mark(j, XF_SEQ);
     emit(j, 0xe8);
     emit32(j, 0);
     size_t call_end = j->len;
@@ -453,7 +565,7 @@ emit_trampoline(struct jit *j)
     emit32(j, TRAMP_FRAME);
     emit_pop(j, RBP);
     emit_pop(j, R12);
-    emit(j, 0xc3);
+    emit_ret(j);
 
     /* Abort stubs: r9d = stop code, then unwind to insn 0's saved
      * registers, restore them and leave through the trampoline. */
@@ -544,8 +656,7 @@ jit_ld_pkt(int64_t off, uint64_t size)
 {
     uint64_t v;
 
-    return bpf_interp_packet_load(off, (unsigned int)size, &v) ? v
-                                                               : UINT64_MAX;
+    return bpf_interp_packet_load(off, (unsigned int)size, &v) ? v : UINT64_MAX;
 }
 
 /* bpf_tail_call(ctx, map, index): where to jump, or 0 to continue after
@@ -643,6 +754,610 @@ find_rotates(struct jit *j)
     }
 }
 
+/* ---- Merging narrow stack stores ----
+ *
+ * Programs build map keys and other records on the stack field by field
+ * (clang emits one store per field) and then hand them to a helper that
+ * reads them in 4- or 8-byte words.  A load that spans several earlier
+ * stores cannot be served from the store buffer: the CPU waits until they
+ * reach the cache, a dozen cycles or more per load, which costs a map
+ * lookup more than its hashing.  So within a basic block, narrow stores
+ * that together fill an aligned 8-byte (else 4-byte) stack slot are
+ * collected in a register as they come and written as one store at the
+ * last of them.  The slot's bytes are thus written later than the
+ * program says; that is invisible only if nothing in between reads or
+ * writes them, which is checked: direct r10 accesses by their offsets,
+ * and accesses through any other register that may hold a stack address
+ * (stack_flow()) are not allowed in between. */
+
+#define STK_ALL 0x7ff /* Every register may hold a stack address. */
+
+/* The registers that may hold a stack address on entry to each
+ * instruction (bit r for BPF register r; r10 always does), by forward
+ * data flow, into 'in' (n entries).  'escapes': stack addresses may have
+ * been stored in memory, so 64-bit loads may produce one.  Returns whether
+ * some 64-bit store writes a register that may hold a stack address
+ * (then the caller runs it again with 'escapes'). */
+static bool
+stack_flow(const struct jit *j, uint16_t *in, bool escapes)
+{
+    bool changed = true, stored = false;
+
+    memset(in, 0, j->n * sizeof *in);
+    for (uint32_t i = 1; i < j->n; i++) {
+        if (j->is_func[i]) {
+            in[i] = STK_ALL; /* Arguments may point to the caller's. */
+        }
+    }
+    if (j->main_called) {
+        in[0] = STK_ALL;
+    }
+    for (int pass = 0; changed; pass++) {
+        changed = false;
+        if (pass == 64) {
+            /* Not settling (it should within a few passes): give up
+             * on merging altogether. */
+            for (uint32_t i = 0; i < j->n; i++) {
+                in[i] = STK_ALL;
+            }
+            return true;
+        }
+        for (uint32_t i = 0; i < j->n; i++) {
+            const struct bpf_insn *insn = &j->insns[i];
+            uint8_t cls = BPF_CLASS(insn->code), op = BPF_OP(insn->code);
+            uint16_t st = in[i] | 1u << BPF_REG_10;
+            uint16_t d = (uint16_t)(1u << (insn->dst_reg & 15));
+            bool src_stk = (st >> (insn->src_reg & 15)) & 1;
+            bool dw = BPF_SIZE(insn->code) == BPF_DW;
+            int64_t t = -1;
+            bool falls = true;
+
+            switch (cls) {
+            case BPF_ALU:
+            case BPF_ALU64:
+                if (op == BPF_MOV) {
+                    st = (uint16_t)(st & ~d);
+                }
+                if (BPF_SRC(insn->code) == BPF_X && src_stk) {
+                    st |= d;
+                }
+                break;
+            case BPF_LDX:
+                st = (uint16_t)(st & ~d);
+                if (dw && escapes) {
+                    st |= d;
+                }
+                break;
+            case BPF_ST:
+            case BPF_STX:
+                if (cls == BPF_STX && dw && src_stk) {
+                    stored = true;
+                }
+                if (cls == BPF_STX && BPF_MODE(insn->code) == BPF_ATOMIC &&
+                    (insn->imm & BPF_FETCH)) {
+                    int r =
+                        insn->imm == BPF_CMPXCHG ? BPF_REG_0 : insn->src_reg;
+                    st = (uint16_t)(st & ~(1u << (r & 15)));
+                    if (dw && escapes) {
+                        st |= (uint16_t)(1u << (r & 15));
+                    }
+                }
+                break;
+            case BPF_LD:
+                if (insn->code == (BPF_LD | BPF_DW | BPF_IMM)) {
+                    st = (uint16_t)(st & ~d);
+                    if (i + 1 < j->n) {
+                        if (in[i + 1] != (in[i + 1] | st)) {
+                            in[i + 1] |= st;
+                            changed = true;
+                        }
+                        i++;
+                    }
+                } else {
+                    st &= (uint16_t)~0x3f; /* r0..r5 */
+                }
+                break;
+            case BPF_JMP:
+            case BPF_JMP32:
+                if (op == BPF_EXIT && cls == BPF_JMP) {
+                    falls = false;
+                } else if (op == BPF_CALL && cls == BPF_JMP) {
+                    st &= (uint16_t)~0x3f;
+                    if (insn->src_reg == BPF_PSEUDO_CALL) {
+                        st |= 1u << BPF_REG_0;
+                    }
+                } else {
+                    if (op == BPF_JA) {
+                        falls = false;
+                        t = (int64_t)i + 1 +
+                            (cls == BPF_JMP ? insn->off : insn->imm);
+                    } else {
+                        t = (int64_t)i + 1 + insn->off;
+                    }
+                }
+                break;
+            }
+            st &= (uint16_t) ~(1u << BPF_REG_10);
+            if (falls && i + 1 < j->n && (in[i + 1] | st) != in[i + 1]) {
+                in[i + 1] |= st;
+                changed = true;
+            }
+            if (t >= 0 && t < j->n && (in[t] | st) != in[t]) {
+                in[t] |= st;
+                changed = true;
+            }
+        }
+    }
+    return stored;
+}
+
+static bool
+may_stack(const uint16_t *in, uint32_t i, uint8_t reg)
+{
+    return reg == BPF_REG_10 || ((in[i] >> (reg & 15)) & 1);
+}
+
+/* Instructions a merge window may contain: ones that use none of the
+ * scratch registers the merge needs (r10, r11), cannot leave the block,
+ * and access memory only by plain loads and stores. */
+static bool
+window_ok(const struct jit *j, uint32_t i)
+{
+    const struct bpf_insn *insn = &j->insns[i];
+    uint8_t op = BPF_OP(insn->code);
+
+    switch (BPF_CLASS(insn->code)) {
+    case BPF_ALU:
+    case BPF_ALU64:
+        if (op == BPF_DIV || op == BPF_MOD) {
+            return false;
+        }
+        return BPF_SRC(insn->code) == BPF_K ||
+               (op != BPF_LSH && op != BPF_RSH && op != BPF_ARSH);
+    case BPF_LDX:
+        return BPF_MODE(insn->code) == BPF_MEM ||
+               BPF_MODE(insn->code) == BPF_MEMSX;
+    case BPF_ST:
+    case BPF_STX:
+        return BPF_MODE(insn->code) == BPF_MEM;
+    case BPF_LD:
+        return insn->code == (BPF_LD | BPF_DW | BPF_IMM);
+    default:
+        return false;
+    }
+}
+
+static bool
+is_stack_store(const struct bpf_insn *insn)
+{
+    uint8_t cls = BPF_CLASS(insn->code);
+    return (cls == BPF_ST || cls == BPF_STX) &&
+           BPF_MODE(insn->code) == BPF_MEM && insn->dst_reg == BPF_REG_10;
+}
+
+#define MAX_WINDOW_STORES 64
+
+/* Tries the slot [slot, slot + size) in the window whose stack stores are
+ * 'st' (indices, in order): records a group when narrow stores fill it
+ * exactly and nothing between the first and the last touches it.  'busy'
+ * marks instructions inside groups already made. */
+static void
+try_slot(struct jit *j, const uint16_t *in, const uint32_t *st, int n_st,
+         int32_t slot, int size, bool *busy)
+{
+    uint32_t member[8];
+    int n = 0;
+    unsigned int bytes = 0;
+
+    /* Members: the narrow stores inside the slot, each byte once. */
+    for (int k = 0; k < n_st; k++) {
+        const struct bpf_insn *insn = &j->insns[st[k]];
+        int32_t lo = insn->off, hi = lo + size_bytes(insn->code);
+        if (lo < slot || hi > slot + size || hi - lo >= size) {
+            continue;
+        }
+        unsigned int mask = ((1u << (hi - lo)) - 1) << (lo - slot);
+        if ((bytes & mask) || n == 8) {
+            return;
+        }
+        bytes |= mask;
+        member[n++] = st[k];
+    }
+    if (n < 2 || bytes != (1u << size) - 1) {
+        return;
+    }
+    uint32_t first = member[0], last = member[n - 1];
+    for (uint32_t k = first, m = 0; k <= last; k++) {
+        const struct bpf_insn *insn = &j->insns[k];
+        uint8_t cls = BPF_CLASS(insn->code);
+        if (busy[k]) {
+            return;
+        }
+        if (k == member[m]) {
+            m++;
+            continue;
+        }
+        /* Other stores to the slot in between (before or after the
+         * group they are harmless: the order is kept). */
+        if (is_stack_store(insn) && insn->off < slot + size &&
+            insn->off + size_bytes(insn->code) > slot) {
+            return;
+        }
+        if (cls == BPF_LDX) {
+            int32_t lo = insn->off, hi = lo + size_bytes(insn->code);
+            if (insn->src_reg == BPF_REG_10 ? hi > slot && lo < slot + size
+                                            : may_stack(in, k, insn->src_reg)) {
+                return;
+            }
+        }
+        if ((cls == BPF_ST || cls == BPF_STX) && insn->dst_reg != BPF_REG_10 &&
+            may_stack(in, k, insn->dst_reg)) {
+            return;
+        }
+    }
+    struct st_merge *last_mg = &j->mg[last];
+    uint8_t regs = 0;
+    for (int k = 0; k < n; k++) {
+        if (BPF_CLASS(j->insns[member[k]].code) == BPF_STX) {
+            regs = MG_REGS;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        const struct bpf_insn *insn = &j->insns[member[k]];
+        struct st_merge *m = &j->mg[member[k]];
+        m->flags = MG_MEMBER | regs;
+        m->pos = (uint8_t)(insn->off - slot);
+        if (BPF_CLASS(insn->code) == BPF_ST) {
+            int bits = 8 * size_bytes(insn->code);
+            uint64_t v = (uint64_t)(uint32_t)insn->imm & ((1ull << bits) - 1);
+            last_mg->konst |= v << (8 * m->pos);
+        }
+    }
+    j->mg[first].flags |= MG_FIRST;
+    last_mg->flags |= MG_LAST;
+    last_mg->size = (uint8_t)size;
+    last_mg->slot = (int16_t)slot;
+    for (uint32_t k = first; k <= last; k++) {
+        busy[k] = true;
+    }
+}
+
+/* Finds the groups of stack stores to merge (not in raw mode, whose
+ * guards use the same scratch registers). */
+static int
+find_store_merges(struct jit *j)
+{
+    uint16_t *in = calloc(j->n, sizeof *in);
+    bool *busy = calloc(j->n, sizeof *busy);
+    uint32_t st[MAX_WINDOW_STORES];
+
+    if (!in || !busy) {
+        free(in);
+        free(busy);
+        return -ENOMEM;
+    }
+    if (stack_flow(j, in, false)) {
+        stack_flow(j, in, true);
+    }
+    for (uint32_t s = 0; s < j->n;) {
+        uint32_t e = s;
+        int n_st = 0;
+        while (e < j->n && window_ok(j, e) && (e == s || !j->is_target[e]) &&
+               n_st < MAX_WINDOW_STORES) {
+            if (is_stack_store(&j->insns[e])) {
+                st[n_st++] = e;
+            }
+            e += j->insns[e].code == (BPF_LD | BPF_DW | BPF_IMM) ? 2 : 1;
+        }
+        for (int k = 0; k < n_st; k++) {
+            const struct bpf_insn *insn = &j->insns[st[k]];
+            int32_t slot8 = insn->off & ~7, slot4 = insn->off & ~3;
+            if (size_bytes(insn->code) == 8 || j->mg[st[k]].flags) {
+                continue;
+            }
+            try_slot(j, in, st, n_st, slot8, 8, busy);
+            if (!j->mg[st[k]].flags) {
+                try_slot(j, in, st, n_st, slot4, 4, busy);
+            }
+        }
+        s = e > s ? e : s + 1;
+    }
+    free(in);
+    free(busy);
+    return 0;
+}
+
+/* A member of a merged group: its bytes go into r11 (r10 is the scratch
+ * for shifting them into place), and the last member stores the slot.
+ * A group of immediates only is one store of their bytes. */
+static void
+emit_merged_store(struct jit *j, uint32_t i)
+{
+    const struct bpf_insn *insn = &j->insns[i];
+    const struct st_merge *m = &j->mg[i];
+
+    if (!(m->flags & MG_REGS)) {
+        if (!(m->flags & MG_LAST)) {
+            return;
+        }
+        if (m->size == 4 || is_simm32((int64_t)m->konst)) {
+            RM(j, m->size == 8, 0xc7, 0, RBP, m->slot);
+            emit32(j, (uint32_t)m->konst);
+        } else {
+            emit_mov_imm64(j, R11, m->konst);
+            RM(j, true, 0x89, R11, RBP, m->slot);
+        }
+        return;
+    }
+    bool stx = BPF_CLASS(insn->code) == BPF_STX;
+    /* The first member's bytes at position 0 start r11 directly. */
+    int tmp = (m->flags & MG_FIRST) && stx && !m->pos ? R11 : R10;
+    if ((m->flags & MG_FIRST) && tmp != R11) {
+        RR(j, false, 0x31, R11, R11); /* xor r11d, r11d */
+    }
+    if (stx) {
+        int src = reg_map[insn->src_reg];
+        switch (size_bytes(insn->code)) {
+        case 1:
+            emit_op(j, 0, false, 0x0fb6, tmp, src, false, 0, true);
+            break;
+        case 2:
+            RR(j, false, 0x0fb7, tmp, src);
+            break;
+        default:
+            emit_mov_rr(j, false, tmp, src);
+            break;
+        }
+        if (m->pos) {
+            RR(j, true, 0xc1, 4, R10); /* shl r10, 8 pos */
+            emit(j, (uint8_t)(8 * m->pos));
+        }
+        if (tmp == R10) {
+            RR(j, true, 0x09, R10, R11); /* or r11, r10 */
+        }
+    }
+    if (!(m->flags & MG_LAST)) {
+        return;
+    }
+    if (m->konst) {
+        if (m->konst <= INT32_MAX) {
+            emit_alu_imm(j, true, 1, R11, (int32_t)m->konst);
+        } else {
+            emit_mov_imm64(j, R10, m->konst);
+            RR(j, true, 0x09, R10, R11);
+        }
+    }
+    RM(j, m->size == 8, 0x89, R11, RBP, m->slot);
+}
+
+/* ---- Dead code and fused instructions ----
+ *
+ * Register liveness (backward data flow) finds ALU results and 64-bit
+ * immediates that nothing reads before they are overwritten; they emit
+ * nothing.  The main source is the rotate idiom, whose shifted copy
+ * (s in find_rotates()) is dead once the OR became a rotate; compilers
+ * leave a few more.  Only what the code as emitted reads counts: the OR
+ * of a rotate is not emitted, so it reads nothing.  The verifier
+ * guarantees that no path reads a register before writing it, so a
+ * removed write is never observed. */
+
+#define FUSE_LEA 1  /* mov a, b + add a, k: one lea a, [b + k]. */
+#define FUSE_SKIP 2 /* The add of such a pair. */
+#define FUSE_DEAD 3 /* Result never read: no code. */
+#define FUSE_CMP 4  /* load x, [m] + if x op k: one cmp [m], k, */
+#define FUSE_JCC 5  /* then the jump alone. */
+
+/* Registers insn i reads ('use') and writes ('def') as emitted, as
+ * bitmasks of BPF registers. */
+static void
+insn_regs(const struct jit *j, uint32_t i, uint16_t *use, uint16_t *def)
+{
+    const struct bpf_insn *insn = &j->insns[i];
+    uint8_t cls = BPF_CLASS(insn->code), op = BPF_OP(insn->code);
+    uint16_t d = (uint16_t)(1u << (insn->dst_reg & 15));
+    uint16_t sr = (uint16_t)(1u << (insn->src_reg & 15));
+    bool x = BPF_SRC(insn->code) == BPF_X;
+
+    *use = *def = 0;
+    if (j->fuse[i] == FUSE_DEAD) {
+        return;
+    }
+    switch (cls) {
+    case BPF_ALU:
+    case BPF_ALU64:
+        if (j->rot[i] == ROT_SKIP) {
+            return;
+        }
+        *def = d;
+        if (op == BPF_MOV) {
+            *use = x ? sr : 0;
+        } else if (op == BPF_END || op == BPF_NEG || j->rot[i]) {
+            *use = d;
+        } else {
+            *use = (uint16_t)(d | (x ? sr : 0));
+        }
+        return;
+    case BPF_LDX:
+        *use = sr;
+        *def = d;
+        return;
+    case BPF_ST:
+        *use = d;
+        return;
+    case BPF_STX:
+        *use = (uint16_t)(d | sr);
+        if (BPF_MODE(insn->code) == BPF_ATOMIC) {
+            if (insn->imm == BPF_CMPXCHG) {
+                *use |= 1u << BPF_REG_0;
+                *def = 1u << BPF_REG_0;
+            } else if (insn->imm & BPF_FETCH) {
+                *def = sr;
+            }
+        }
+        return;
+    case BPF_LD:
+        if (insn->code == (BPF_LD | BPF_DW | BPF_IMM)) {
+            *def = d;
+        } else {
+            /* LD_ABS/IND: the packet through the context in r6; r1..r5
+             * survive (the verifier forbids reading them after, but
+             * unverified trusted programs may, and both modes keep
+             * them). */
+            *use = (uint16_t)(1u << BPF_REG_6 |
+                              (BPF_MODE(insn->code) == BPF_IND ? sr : 0));
+            *def = 1u << BPF_REG_0;
+        }
+        return;
+    case BPF_JMP:
+    case BPF_JMP32:
+        if (op == BPF_EXIT) {
+            *use = 1u << BPF_REG_0;
+        } else if (op == BPF_CALL) {
+            *use = 0x3e; /* r1..r5 */
+            *def = 0x3f;
+        } else if (op != BPF_JA) {
+            *use = (uint16_t)(d | (x ? sr : 0));
+        }
+        return;
+    }
+}
+
+/* Marks dead ALU results and immediates FUSE_DEAD; returns 1 if it found
+ * any new, 0 if not (then 'in' holds the final liveness: the registers
+ * live on entry to each instruction, n entries), -1 if the flow did not
+ * settle (then it marks nothing). */
+static int
+find_dead(struct jit *j, uint16_t *in)
+{
+    bool changed = true, found = false;
+
+    memset(in, 0, j->n * sizeof *in);
+    for (int pass = 0; changed; pass++) {
+        if (pass == 64) {
+            return -1;
+        }
+        changed = false;
+        for (uint32_t i = j->n; i-- > 0;) {
+            const struct bpf_insn *insn = &j->insns[i];
+            uint8_t cls = BPF_CLASS(insn->code), op = BPF_OP(insn->code);
+            uint16_t out = 0, use, def;
+            int64_t t = -1;
+            bool falls = true;
+
+            if (i > 0 && j->insns[i - 1].code == (BPF_LD | BPF_DW | BPF_IMM)) {
+                /* Second half of an LD_IMM64: passes liveness through. */
+                in[i] = i + 1 < j->n ? in[i + 1] : 0;
+                continue;
+            }
+            if (cls == BPF_JMP || cls == BPF_JMP32) {
+                if (op == BPF_EXIT && cls == BPF_JMP) {
+                    falls = false;
+                } else if (op == BPF_JA) {
+                    falls = false;
+                    t = (int64_t)i + 1 +
+                        (cls == BPF_JMP ? insn->off : insn->imm);
+                } else if (op != BPF_CALL) {
+                    t = (int64_t)i + 1 + insn->off;
+                }
+            }
+            bool imm64 = insn->code == (BPF_LD | BPF_DW | BPF_IMM);
+            uint32_t next = i + (imm64 ? 2 : 1);
+            if (falls && next < j->n) {
+                out |= in[next];
+            }
+            if (t >= 0 && t < j->n) {
+                out |= in[t];
+            }
+            insn_regs(j, i, &use, &def);
+            uint16_t v = (uint16_t)(use | (out & ~def));
+            if (v != in[i]) {
+                in[i] = v;
+                changed = true;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < j->n; i++) {
+        const struct bpf_insn *insn = &j->insns[i];
+        uint8_t cls = BPF_CLASS(insn->code);
+        bool imm64 = insn->code == (BPF_LD | BPF_DW | BPF_IMM);
+        uint32_t next = i + (imm64 ? 2 : 1);
+        uint16_t out = next < j->n ? in[next] : 0;
+        uint16_t use, def;
+
+        if ((cls != BPF_ALU && cls != BPF_ALU64 && !imm64) || j->rot[i] ||
+            insn->dst_reg >= BPF_REG_10) {
+            if (imm64) {
+                i++;
+            }
+            continue;
+        }
+        insn_regs(j, i, &use, &def);
+        if (def && !(out & def)) {
+            j->fuse[i] = FUSE_DEAD;
+            found = true;
+        }
+        if (imm64) {
+            i++;
+        }
+    }
+    return found;
+}
+
+/* A narrow load whose only use is the next instruction's comparison with
+ * a constant (as in every protocol check) becomes a compare of memory,
+ * when the loaded register is dead after the jump ('in': final
+ * liveness).  Only unsigned and equality conditions, and constants that
+ * fit the loaded width: comparing the zero-extended value is then the same
+ * as comparing the bytes. */
+static void
+find_cmp_fusions(struct jit *j, const uint16_t *in)
+{
+    for (uint32_t i = 0; i + 1 < j->n; i++) {
+        const struct bpf_insn *ld = &j->insns[i], *jc = &j->insns[i + 1];
+        uint8_t op = BPF_OP(jc->code), cls = BPF_CLASS(jc->code);
+        int size = size_bytes(ld->code);
+        if (j->fuse[i] || j->fuse[i + 1] || j->is_target[i + 1] ||
+            ld->code != (BPF_LDX | BPF_MEM | BPF_SIZE(ld->code)) || size == 8 ||
+            (cls != BPF_JMP && cls != BPF_JMP32) ||
+            BPF_SRC(jc->code) != BPF_K || jc->dst_reg != ld->dst_reg ||
+            ld->src_reg > BPF_REG_10 || jc->imm < 0 ||
+            (size < 4 && jc->imm >= 1 << (8 * size)) ||
+            (op != BPF_JEQ && op != BPF_JNE && op != BPF_JGT && op != BPF_JGE &&
+             op != BPF_JLT && op != BPF_JLE)) {
+            continue;
+        }
+        int64_t t = (int64_t)i + 2 + jc->off;
+        uint16_t out =
+            (i + 2 < j->n ? in[i + 2] : 0) | (t >= 0 && t < j->n ? in[t] : 0);
+        if ((out >> ld->dst_reg) & 1) {
+            continue;
+        }
+        j->fuse[i] = FUSE_CMP;
+        j->fuse[i + 1] = FUSE_JCC;
+        i++;
+    }
+}
+
+/* mov a, b followed by add a, k (pointer plus offset, as in every bounds
+ * check) becomes lea a, [b + k], when nothing jumps between them. */
+static void
+find_fusions(struct jit *j)
+{
+    for (uint32_t i = 0; i + 1 < j->n; i++) {
+        const struct bpf_insn *a = &j->insns[i], *b = &j->insns[i + 1];
+        if (j->fuse[i] || j->fuse[i + 1] || j->rot[i] || j->rot[i + 1] ||
+            j->is_target[i + 1] || !is_mov_x(a, BPF_ALU64) ||
+            b->code != (BPF_ALU64 | BPF_ADD | BPF_K) ||
+            b->dst_reg != a->dst_reg || a->src_reg == a->dst_reg ||
+            a->dst_reg >= BPF_REG_10 || a->src_reg > BPF_REG_10) {
+            continue;
+        }
+        j->fuse[i] = FUSE_LEA;
+        j->fuse[i + 1] = FUSE_SKIP;
+        i++;
+    }
+}
+
 static void
 jit_error(struct jit *j, uint32_t idx, const char *what)
 {
@@ -660,6 +1375,7 @@ emit_branch(struct jit *j, uint32_t i, uint32_t t, int cc)
 {
     int64_t disp = (int64_t)j->body[t] - (int64_t)j->end[i];
 
+    mark(j, XF_LEAVE);
     if (!j->long_jumps && is_imm8(disp)) {
         emit(j, cc < 0 ? 0xeb : (uint8_t)(0x70 + cc));
         emit(j, (uint8_t)disp);
@@ -747,6 +1463,7 @@ emit_divmod(struct jit *j, const struct bpf_insn *insn)
     emit_mov_rr(j, true, R9, RDX);
     emit_mov_rr(j, true, RAX, dst);
     if (sgn) {
+        mark(j, XF_SEQ);
         if (w) {
             emit(j, 0x48);
         }
@@ -919,6 +1636,7 @@ emit_alu(struct jit *j, uint32_t i, const struct bpf_insn *insn)
             } else {
                 /* bswap r32/r64: [REX] 0f c8+r. */
                 uint8_t rex = 0x40 | (insn->imm == 64 ? 8 : 0) | (dst >> 3);
+                mark(j, XF_SEQ);
                 if (rex != 0x40) {
                     emit(j, rex);
                 }
@@ -974,6 +1692,90 @@ const_map_r1(const struct jit *j, uint32_t call)
     return NULL;
 }
 
+/* op with the memory operand %fs:disp (thread-local storage). */
+static void
+emit_fs_op(struct jit *j, bool w, uint8_t op, int reg, int32_t disp)
+{
+    uint8_t rex = 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0);
+
+    mark(j, XF_SEQ);
+    emit(j, 0x64);
+    if (rex != 0x40) {
+        emit(j, rex);
+    }
+    emit(j, op);
+    emit(j, (uint8_t)((reg & 7) << 3 | 4)); /* SIB follows, */
+    emit(j, 0x25);                          /* no base, no index */
+    emit32(j, (uint32_t)disp);
+}
+
+/* The offset of a thread-local variable of the run time from the thread
+ * pointer (%fs:0).  They use the initial-exec model (maps.h), so the
+ * offset is the same in every thread.  INT32_MIN if out of reach. */
+static int32_t
+tls_offset(const void *var)
+{
+    uintptr_t tp;
+
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    intptr_t off = (intptr_t)var - (intptr_t)tp;
+    return off > INT32_MIN && off <= INT32_MAX ? (int32_t)off : INT32_MIN;
+}
+
+/* bpf_map_lookup_elem(map, key) on an array map, inline as the kernel's
+ * map_gen_lookup does: r0 = values + index * stride, or NULL past the
+ * end; for per-CPU arrays plus the thread's CPU's offset.  The map
+ * operation itself still runs when map costs are being counted
+ * (bpf_map_costs set: contracts see the same counts in both modes) and
+ * for a CPU number past the map's copies (it wraps it). */
+static void
+emit_array_lookup(struct jit *j, const struct bpf_map *map, uint8_t *values,
+                  size_t stride, size_t value_stride)
+{
+    bool percpu = map->type == BPF_MAP_TYPE_PERCPU_ARRAY;
+    size_t slow_cpu = 0;
+
+    emit_fs_op(j, true, 0x83, 7, j->tls_costs); /* cmp qword [costs], 0 */
+    emit(j, 0);
+    size_t slow = emit_jcc8(j, CC_NE);
+    RM(j, false, 0x8b, RAX, RSI, 0); /* eax = index */
+    emit_alu_imm(j, false, 7, RAX, (int32_t)map->max_entries);
+    size_t null = emit_jcc8(j, CC_AE);
+    if (percpu) {
+        emit_fs_op(j, false, 0x8b, R11, j->tls_cpu); /* r11d = cpu */
+        emit_alu_imm(j, false, 7, R11, (int32_t)map->n_cpus);
+        slow_cpu = emit_jcc8(j, CC_AE);
+        RR(j, true, 0x69, R11, R11); /* imul r11, r11, value_stride */
+        emit32(j, (uint32_t)value_stride);
+    }
+    if (!(stride & (stride - 1))) {
+        int k = __builtin_ctzll(stride);
+        if (k) {
+            RR(j, true, 0xc1, 4, RAX); /* shl rax, k */
+            emit(j, (uint8_t)k);
+        }
+    } else {
+        RR(j, true, 0x69, RAX, RAX); /* imul rax, rax, stride */
+        emit32(j, (uint32_t)stride);
+    }
+    if (percpu) {
+        RR(j, true, 0x01, R11, RAX);
+    }
+    emit_mov_imm64(j, R11, (uint64_t)(uintptr_t)values);
+    RR(j, true, 0x01, R11, RAX);
+    size_t done1 = emit_jmp8(j);
+    patch8(j, null);
+    RR(j, false, 0x31, RAX, RAX);
+    size_t done2 = emit_jmp8(j);
+    patch8(j, slow);
+    if (percpu) {
+        patch8(j, slow_cpu);
+    }
+    emit_call_abs(j, (const void *)map->ops->lookup);
+    patch8(j, done1);
+    patch8(j, done2);
+}
+
 static void
 emit_helper_call(struct jit *j, uint32_t i, bpf_helper_fn *fn)
 {
@@ -981,10 +1783,40 @@ emit_helper_call(struct jit *j, uint32_t i, bpf_helper_fn *fn)
     struct bpf_map *map = NULL;
     const void *target = (const void *)fn;
     bool ret_int = false;
+    uint8_t *values;
+    size_t stride, value_stride;
 
     if (id == BPF_FUNC_map_lookup_elem || id == BPF_FUNC_map_update_elem ||
         id == BPF_FUNC_map_delete_elem) {
         map = const_map_r1(j, i);
+    }
+    if (map && id == BPF_FUNC_map_lookup_elem && !j->raw &&
+        j->tls_costs != INT32_MIN && j->tls_cpu != INT32_MIN &&
+        bpf_array_layout(map, &values, &stride, &value_stride) &&
+        stride <= INT32_MAX && value_stride <= INT32_MAX) {
+        emit_array_lookup(j, map, values, stride, value_stride);
+        j->inl[i] = true;
+        return;
+    }
+    if (id == BPF_FUNC_get_smp_processor_id && j->tls_cpu != INT32_MIN) {
+        emit_fs_op(j, false, 0x8b, RAX, j->tls_cpu); /* eax = cpu */
+        j->inl[i] = true;
+        return;
+    }
+    if (id == BPF_FUNC_ktime_get_ns && j->tls_time != INT32_MIN &&
+        j->tls_time_set != INT32_MIN) {
+        /* The packet's time when the caller set one (the datapath does,
+         * per batch), else the helper reads the clock. */
+        emit_fs_op(j, false, 0x80, 7, j->tls_time_set); /* cmp byte, 0 */
+        emit(j, 0);
+        size_t clock = emit_jcc8(j, CC_E);
+        emit_fs_op(j, true, 0x8b, RAX, j->tls_time);
+        size_t done = emit_jmp8(j);
+        patch8(j, clock);
+        emit_call_abs(j, target);
+        patch8(j, done);
+        j->inl[i] = true;
+        return;
     }
     if (map && map->ops) {
         if (id == BPF_FUNC_map_lookup_elem) {
@@ -1023,6 +1855,7 @@ emit_tail_call(struct jit *j)
     RR(j, true, 0x85, R11, R11);
     size_t cont = emit_jcc8(j, CC_E);
     RR(j, false, 0xff, 4, R11); /* jmp r11 */
+    mark_last(j, XF_LEAVE, 0);
     patch8(j, cont);
 }
 
@@ -1110,6 +1943,7 @@ emit_atomic(struct jit *j, uint32_t i, const struct bpf_insn *insn)
         emit_mov_rr(j, w, R9, RAX);
         RR(j, w, op_rr[(insn->imm & ~BPF_FETCH) >> 4], operand, R9);
         emit_op(j, 0xf0, w, 0x0fb1, R9, R11, true, 0, false);
+        mark(j, XF_LOOP);
         emit(j, 0x75); /* jne loop */
         emit(j, (uint8_t)((int64_t)loop - (int64_t)(j->len + 1)));
         emit_mov_rr(j, w, src, RAX);
@@ -1136,6 +1970,46 @@ emit_insn(struct jit *j, uint32_t i)
     if (insn->dst_reg >= MAX_BPF_REG || insn->src_reg >= MAX_BPF_REG) {
         jit_error(j, i, "bad register");
         return -EINVAL;
+    }
+    switch (j->fuse[i]) {
+    case FUSE_DEAD: {
+        /* Translated, so that it fails as it would otherwise, then
+         * dropped. */
+        size_t len = j->len, n_marks = j->n_marks;
+        j->fuse[i] = 0;
+        int err = emit_insn(j, i);
+        j->fuse[i] = FUSE_DEAD;
+        if (!j->oom) {
+            j->len = len;
+            j->n_marks = n_marks;
+        }
+        return err;
+    }
+    case FUSE_SKIP:
+        return 0;
+    case FUSE_CMP: {
+        /* cmp size [src + off], imm (the jump's), imm8 when it fits. */
+        int32_t k = insn[1].imm;
+        int size = size_bytes(insn->code);
+        bool imm8 = size == 1 || k <= 127;
+        emit_op(j, size == 2 ? 0x66 : 0, false,
+                size == 1 ? 0x80
+                : imm8    ? 0x83
+                          : 0x81,
+                7, src, true, insn->off, false);
+        if (imm8) {
+            emit(j, (uint8_t)k);
+        } else if (size == 2) {
+            emit(j, (uint8_t)k);
+            emit(j, (uint8_t)(k >> 8));
+        } else {
+            emit32(j, (uint32_t)k);
+        }
+        return 0;
+    }
+    case FUSE_LEA:
+        RM(j, true, 0x8d, dst, src, insn[1].imm); /* lea */
+        return 0;
     }
     switch (cls) {
     case BPF_ALU:
@@ -1173,6 +2047,10 @@ emit_insn(struct jit *j, uint32_t i)
         if (BPF_MODE(insn->code) != BPF_MEM) {
             jit_error(j, i, "bad store mode");
             return -EINVAL;
+        }
+        if (j->mg[i].flags) {
+            emit_merged_store(j, i);
+            return 0;
         }
         mem_operand(j, insn->dst_reg, insn->off, size, &base, &disp);
         uint8_t pfx = size == 2 ? 0x66 : 0;
@@ -1258,6 +2136,8 @@ emit_insn(struct jit *j, uint32_t i)
                     jit_error(j, i, "call out of the program");
                     return -EINVAL;
                 }
+                mark(j, XF_SEQ);
+                mark_last(j, XF_CALL_FUNC, (uint32_t)t);
                 emit(j, 0xe8);
                 emit32(j, (uint32_t)((int64_t)j->fstart[t] -
                                      (int64_t)(j->len + 4)));
@@ -1301,7 +2181,9 @@ emit_insn(struct jit *j, uint32_t i)
             jit_error(j, i, "unknown jump operation");
             return -EINVAL;
         }
-        if (op == BPF_JSET) {
+        if (j->fuse[i] == FUSE_JCC) {
+            /* The compare is the load's (FUSE_CMP). */
+        } else if (op == BPF_JSET) {
             if (BPF_SRC(insn->code) == BPF_X) {
                 RR(j, w, 0x85, src, dst);
             } else {
@@ -1334,7 +2216,9 @@ static int
 jit_pass(struct jit *j)
 {
     j->len = 0;
+    j->n_marks = 0;
     size_t call_end = emit_trampoline(j);
+    j->call_end = (uint32_t)call_end;
     for (uint32_t i = 0; i < j->n; i++) {
         if (j->is_func[i]) {
             j->nfstart[i] = (uint32_t)j->len;
@@ -1442,6 +2326,140 @@ block_costs(struct jit *j)
     }
 }
 
+/* ---- Instruction costs (bpf_prog_jit_costs()) ---- */
+
+/* The index of the first mark at or after code offset 'off'. */
+static size_t
+mark_at(const struct jit *j, uint32_t off)
+{
+    size_t lo = 0, hi = j->n_marks;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (j->marks[mid].off < off) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* Instructions in [from, to): for straight code such as prologues. */
+static uint32_t
+marks_between(const struct jit *j, uint32_t from, uint32_t to)
+{
+    return (uint32_t)(mark_at(j, to) - mark_at(j, from));
+}
+
+static uint16_t
+clamp16(uint32_t v)
+{
+    return v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
+}
+
+/* The shortest and longest path through the code of insn i, from its body
+ * to where control leaves it, in instructions.  Jumps inside the code go
+ * forward (a retry loop's back edge is taken zero times), so one pass in
+ * code order settles every mark.  'lo' and 'hi' are scratch, one slot per
+ * mark; UINT32_MAX in 'lo' means not reached. */
+static struct bpf_jit_cost
+insn_cost(const struct jit *j, uint32_t i, uint32_t *lo, uint32_t *hi)
+{
+    size_t a = mark_at(j, j->body[i]), b = mark_at(j, j->end[i]);
+    uint32_t best = UINT32_MAX, worst = 0;
+
+    if (a == b) {
+        return (struct bpf_jit_cost){0};
+    }
+    for (size_t k = a; k < b; k++) {
+        lo[k] = UINT32_MAX;
+        hi[k] = 0;
+    }
+    lo[a] = hi[a] = 0;
+    for (size_t k = a; k < b; k++) {
+        const struct x86_mark *m = &j->marks[k];
+        if (lo[k] == UINT32_MAX) {
+            continue;
+        }
+        uint32_t w = 1;
+        if (m->flow == XF_CALL_FUNC) {
+            w += marks_between(j, j->fstart[m->target], j->body[m->target]);
+        }
+        uint32_t l = lo[k] + w, h = hi[k] + w;
+        size_t next[2];
+        int n_next = 0;
+        bool leaves = false;
+        switch (m->flow) {
+        case XF_JCC_IN:
+            next[n_next++] = mark_at(j, m->target);
+            next[n_next++] = k + 1;
+            break;
+        case XF_JMP_IN:
+            next[n_next++] = mark_at(j, m->target);
+            break;
+        case XF_JMP_STOP:
+        case XF_LEAVE:
+            leaves = true;
+            break;
+        default:
+            next[n_next++] = k + 1;
+            break;
+        }
+        for (int e = 0; e < n_next; e++) {
+            if (next[e] >= b) {
+                leaves = true;
+                continue;
+            }
+            lo[next[e]] = l < lo[next[e]] ? l : lo[next[e]];
+            hi[next[e]] = h > hi[next[e]] ? h : hi[next[e]];
+        }
+        if (leaves) {
+            best = l < best ? l : best;
+            worst = h > worst ? h : worst;
+        }
+    }
+    if (best == UINT32_MAX) {
+        best = worst;
+    }
+    return (struct bpf_jit_cost){.x86_min = clamp16(best),
+                                 .x86_max = clamp16(worst)};
+}
+
+/* Fills img->costs, img->prologue and img->epilogue from the final pass's
+ * marks.  The prologue is the trampoline up to its call plus insn 0's
+ * prologue; the epilogue is the trampoline after the call.  A BPF-to-BPF
+ * call's cost includes its callee's prologue (which only calls run). */
+static int
+jit_costs(const struct jit *j, struct bpf_jit_image *img)
+{
+    uint32_t *lo = malloc(j->n_marks * sizeof *lo + 1);
+    uint32_t *hi = malloc(j->n_marks * sizeof *hi + 1);
+
+    img->costs = calloc(j->n, sizeof *img->costs);
+    if (!lo || !hi || !img->costs) {
+        free(lo);
+        free(hi);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < j->n; i++) {
+        img->costs[i] = insn_cost(j, i, lo, hi);
+        img->costs[i].inlined = j->inl[i];
+    }
+    img->prologue = marks_between(j, 0, j->call_end) +
+                    marks_between(j, j->fstart[0], j->body[0]);
+    img->epilogue = 0;
+    for (size_t k = mark_at(j, j->call_end); k < j->n_marks; k++) {
+        img->epilogue++;
+        if (j->marks[k].flow == XF_LEAVE) {
+            break;
+        }
+    }
+    free(lo);
+    free(hi);
+    return 0;
+}
+
 static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
@@ -1449,6 +2467,7 @@ image_free(struct bpf_jit_image *img)
 {
     if (img) {
         munmap(img->code, img->map_size);
+        free(img->costs);
         free(img->insn_off);
         free(img->insns);
         free(img);
@@ -1480,8 +2499,16 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
     uint32_t *offs = calloc(6 * n1, sizeof *offs);
     bool *flags = calloc(2 * n1, sizeof *flags);
     j.rot = calloc(n1, sizeof *j.rot);
+    j.mg = calloc(n1, sizeof *j.mg);
+    j.inl = calloc(n1, sizeof *j.inl);
+    j.fuse = calloc(n1, sizeof *j.fuse);
+    j.tls_costs = tls_offset(&bpf_map_costs);
+    j.tls_cpu = tls_offset(&bpf_cur_cpu);
+    j.tls_time = tls_offset(&bpf_time_ns);
+    j.tls_time_set = tls_offset(&bpf_time_set);
     j.block_cost = calloc(n1, sizeof *j.block_cost);
-    if (!offs || !flags || !j.rot || !j.block_cost) {
+    if (!offs || !flags || !j.rot || !j.mg || !j.inl || !j.fuse ||
+        !j.block_cost) {
         goto out;
     }
     j.body = offs;
@@ -1499,6 +2526,26 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
     find_rotates(&j);
     if (j.raw) {
         block_costs(&j);
+    } else {
+        uint16_t *live = calloc(n1, sizeof *live);
+        if (!live) {
+            err = -ENOMEM;
+            goto out;
+        }
+        /* Removing an instruction can make what fed it dead too. */
+        int found = 1;
+        for (int round = 0; round < 8 && found == 1; round++) {
+            found = find_dead(&j, live);
+        }
+        find_fusions(&j);
+        if (found == 0) {
+            find_cmp_fusions(&j, live);
+        }
+        free(live);
+        err = find_store_merges(&j);
+        if (err) {
+            goto out;
+        }
     }
     /* First guess: 64 bytes per instruction, so that every jump starts
      * long and only shrinks. */
@@ -1566,7 +2613,12 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
     }
     img->insn_off[j.n] = (uint32_t)j.len;
     memcpy(img->insns, j.insns, j.n * sizeof *img->insns);
-    err = 0;
+    err = jit_costs(&j, img);
+    if (err) {
+        image_free(img);
+        img = NULL;
+        goto out;
+    }
 
 out:
     if (err && errp) {
@@ -1575,9 +2627,13 @@ out:
     }
     free(j.err);
     free(j.buf);
+    free(j.marks);
     free(offs);
     free(flags);
     free(j.rot);
+    free(j.mg);
+    free(j.inl);
+    free(j.fuse);
     free(j.block_cost);
     *imgp = img;
     return err;
@@ -1637,7 +2693,51 @@ bpf_jit_run(const struct bpf_prog *prog, uint64_t r1, uint64_t r2,
     return r0;
 }
 
+const struct bpf_jit_cost *
+bpf_prog_jit_costs(const struct bpf_prog *prog, uint32_t *prologue,
+                   uint32_t *epilogue)
+{
+    const struct bpf_jit_image *img =
+        __atomic_load_n(&prog->jit, __ATOMIC_ACQUIRE);
+
+    if (!img) {
+        return NULL;
+    }
+    if (prologue) {
+        *prologue = img->prologue;
+    }
+    if (epilogue) {
+        *epilogue = img->epilogue;
+    }
+    return img->costs;
+}
+
+/* bpf_jit_enter(): BPF_JIT_ENTER_INSNS instructions, then the image's
+ * trampoline, which returns to the caller. */
+_Static_assert(offsetof(struct bpf_jit_enter_args, code) == 0 &&
+                   offsetof(struct bpf_jit_enter_args, r1) == 8 &&
+                   offsetof(struct bpf_jit_enter_args, r2) == 16 &&
+                   offsetof(struct bpf_jit_enter_args, stop) == 24,
+               "bpf_jit_enter's operands");
+__asm__(".text\n"
+        ".globl bpf_jit_enter\n"
+        ".type bpf_jit_enter, @function\n"
+        "bpf_jit_enter:\n"
+        "\tmovq 24(%rdi), %rdx\n"
+        "\tmovq 16(%rdi), %rsi\n"
+        "\tmovq (%rdi), %rax\n"
+        "\tmovq 8(%rdi), %rdi\n"
+        "\tjmp *%rax\n"
+        ".size bpf_jit_enter, . - bpf_jit_enter\n");
+
 #else /* !__x86_64__ */
+
+const struct bpf_jit_cost *
+bpf_prog_jit_costs(const struct bpf_prog *prog, uint32_t *prologue,
+                   uint32_t *epilogue)
+{
+    return NULL;
+}
 
 bool
 bpf_jit_stale(const struct bpf_prog *prog)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf/jit.h"
 #include "bpf/maps.h"
 
 #define ARRAY_CREATE_FLAGS                                                     \
@@ -138,6 +139,22 @@ void *
 bpf_array_sys_lookup(struct bpf_map *map, const void *key)
 {
     return array_slot(map, key);
+}
+
+/* For the JIT's inline lookups (declared in jit.h). */
+bool
+bpf_array_layout(const struct bpf_map *map, uint8_t **values, size_t *stride,
+                 size_t *value_stride)
+{
+    const struct array *a = map->priv;
+
+    if (map->ops != &bpf_array_ops || !a) {
+        return false;
+    }
+    *values = a->values;
+    *stride = a->stride;
+    *value_stride = a->value_stride;
+    return true;
 }
 
 int

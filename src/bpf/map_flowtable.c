@@ -48,7 +48,14 @@
  *
  * Costs: lookup, update and delete are those of the hash maps (one hash,
  * one bucket, the chain) plus up to BPF_FLOWTABLE_EXPIRE_BUDGET + 1 expiries,
- * each a chain unlink and two list updates. */
+ * each a chain unlink and two list updates.
+ *
+ * Concurrency (bpf_maps_concurrent; docs/maps.md): every operation, the
+ * programs' lookups included, runs under one per-map spin lock, since each
+ * of them may refresh an entry (moving it in the age list), advance the
+ * clock or expire entries.  The lock covers the map's own work, not the
+ * program's use of the value afterwards, and as in the hash maps a slot
+ * freed while a program holds its value pointer can be reused at once. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +65,7 @@
 #include "bpf/helpers.h"
 #include "bpf/maps.h"
 #include "core/hash.h"
+#include "core/util.h"
 
 #define FT_CREATE_FLAGS                                                        \
     (BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG |     \
@@ -94,8 +102,31 @@ struct flowtable {
                            * operation when nothing has expired). */
     uint64_t timeout_ns;  /* Idle timeout, 0 = never. */
     uint64_t clock_ns;    /* Latest time seen by a program. */
+    /* Idle ages (ns) restored into a table whose clock has not started:
+     * per slot, applied when the first program run sets the clock (see
+     * bpf_flowtable_restore_ages()); NULL otherwise. */
+    uint64_t *pending_ages;
+    uint32_t n_pending;   /* Entries in 'pending_ages'. */
     struct bpf_flowtable_stats stats;
+    uint32_t lock; /* Spin lock of every operation when
+                    * bpf_maps_concurrent. */
 };
+
+static void
+ft_lock(struct flowtable *ft)
+{
+    if (bpf_maps_concurrent) {
+        bpf_mlock_acquire(&ft->lock);
+    }
+}
+
+static void
+ft_unlock(struct flowtable *ft)
+{
+    if (bpf_maps_concurrent) {
+        bpf_mlock_release(&ft->lock);
+    }
+}
 
 static struct ft_elem *
 ft_elem_at(const struct flowtable *ft, uint32_t idx)
@@ -127,6 +158,8 @@ ft_reset(struct bpf_map *map)
     ft->free_top = 0;
     ft->n_bumped = 0;
     ft->newest = ft->oldest = FT_NONE;
+    free(ft->pending_ages);
+    ft->pending_ages = NULL;
 }
 
 static int
@@ -184,8 +217,11 @@ ft_free(struct bpf_map *map)
     struct flowtable *ft = map->priv;
     free(ft->buckets);
     free(ft->elems);
+    free(ft->pending_ages);
     free(ft);
 }
+
+static void ft_anchor_ages(struct flowtable *, uint64_t now);
 
 /* The map's clock: advanced to the packet time while a program runs, left
  * alone by the control plane. */
@@ -203,6 +239,9 @@ ft_clock(struct flowtable *ft)
         }
         if (t > ft->clock_ns) {
             ft->clock_ns = t;
+            if (unlikely(ft->pending_ages != NULL)) {
+                ft_anchor_ages(ft, t);
+            }
         }
     }
     return ft->clock_ns;
@@ -353,7 +392,7 @@ ft_touch(struct flowtable *ft, struct ft_elem *e, uint64_t now)
 }
 
 static void *
-ft_lookup(struct bpf_map *map, const void *key)
+ft_lookup_locked(struct bpf_map *map, const void *key)
 {
     struct flowtable *ft = map->priv;
     BPF_MAP_COST_OP();
@@ -367,8 +406,23 @@ ft_lookup(struct bpf_map *map, const void *key)
         ft_touch(ft, e, now);
     }
     uint8_t *v = ft_value(ft, e);
-    uint32_t slot = ft_idx(ft, e);
-    memcpy(v, &slot, sizeof slot);
+    uint32_t slot = ft_idx(ft, e), old;
+    memcpy(&old, v, sizeof old);
+    if (old != slot) {
+        /* Written only when changed: the line stays clean, and a program
+         * on another thread reading the slot sees no write. */
+        memcpy(v, &slot, sizeof slot);
+    }
+    return v;
+}
+
+static void *
+ft_lookup(struct bpf_map *map, const void *key)
+{
+    struct flowtable *ft = map->priv;
+    ft_lock(ft);
+    void *v = ft_lookup_locked(map, key);
+    ft_unlock(ft);
     return v;
 }
 
@@ -392,8 +446,8 @@ ft_take_slot(struct flowtable *ft, uint64_t now)
 }
 
 static int
-ft_update(struct bpf_map *map, const void *key, const void *value,
-          uint64_t flags)
+ft_update_locked(struct bpf_map *map, const void *key, const void *value,
+                 uint64_t flags)
 {
     struct flowtable *ft = map->priv;
     BPF_MAP_COST_OP();
@@ -436,7 +490,18 @@ ft_update(struct bpf_map *map, const void *key, const void *value,
 }
 
 static int
-ft_delete(struct bpf_map *map, const void *key)
+ft_update(struct bpf_map *map, const void *key, const void *value,
+          uint64_t flags)
+{
+    struct flowtable *ft = map->priv;
+    ft_lock(ft);
+    int err = ft_update_locked(map, key, value, flags);
+    ft_unlock(ft);
+    return err;
+}
+
+static int
+ft_delete_locked(struct bpf_map *map, const void *key)
 {
     struct flowtable *ft = map->priv;
     uint32_t *link;
@@ -451,9 +516,19 @@ ft_delete(struct bpf_map *map, const void *key)
     return 0;
 }
 
+static int
+ft_delete(struct bpf_map *map, const void *key)
+{
+    struct flowtable *ft = map->priv;
+    ft_lock(ft);
+    int err = ft_delete_locked(map, key);
+    ft_unlock(ft);
+    return err;
+}
+
 /* Keys in slot order, live entries only. */
 static int
-ft_get_next_key(struct bpf_map *map, const void *key, void *next_key)
+ft_get_next_key_locked(struct bpf_map *map, const void *key, void *next_key)
 {
     struct flowtable *ft = map->priv;
     uint32_t slot = 0;
@@ -476,6 +551,16 @@ ft_get_next_key(struct bpf_map *map, const void *key, void *next_key)
     return -ENOENT;
 }
 
+static int
+ft_get_next_key(struct bpf_map *map, const void *key, void *next_key)
+{
+    struct flowtable *ft = map->priv;
+    ft_lock(ft);
+    int err = ft_get_next_key_locked(map, key, next_key);
+    ft_unlock(ft);
+    return err;
+}
+
 const struct bpf_map_ops bpf_flowtable_ops = {
     .alloc = ft_alloc,
     .free = ft_free,
@@ -496,9 +581,11 @@ bpf_flowtable_configure(struct bpf_map *map, uint32_t capacity,
     if (!capacity || capacity > map->max_entries) {
         return -E2BIG;
     }
+    ft_lock(ft);
     ft_reset(map);
     ft->capacity = capacity;
     ft->timeout_ns = timeout_ns;
+    ft_unlock(ft);
     return 0;
 }
 
@@ -510,23 +597,158 @@ bpf_flowtable_slot_key(struct bpf_map *map, uint32_t slot, void *key,
         return -EINVAL;
     }
     struct flowtable *ft = map->priv;
+    int err = 0;
+    ft_lock(ft);
     if (slot >= ft->capacity) {
-        return -E2BIG;
+        err = -E2BIG;
+    } else if (slot >= ft->n_bumped) {
+        err = -ENOENT;
+    } else {
+        struct ft_elem *e = ft_elem_at(ft, slot);
+        if (!e->in_use || ft_expired(ft, e, ft->clock_ns)) {
+            err = -ENOENT;
+        } else {
+            if (key) {
+                memcpy(key, e->key, map->key_size);
+            }
+            if (value) {
+                memcpy(value, ft_value(ft, e), map->value_size);
+            }
+        }
     }
-    if (slot >= ft->n_bumped) {
-        return -ENOENT;
+    ft_unlock(ft);
+    return err;
+}
+
+int
+bpf_flowtable_slot_age(struct bpf_map *map, uint32_t slot, uint64_t *age_ns)
+{
+    if (map->type != BPF_MAP_TYPE_SLUICE_FLOWTABLE) {
+        return -EINVAL;
     }
-    struct ft_elem *e = ft_elem_at(ft, slot);
-    if (!e->in_use || ft_expired(ft, e, ft->clock_ns)) {
-        return -ENOENT;
+    struct flowtable *ft = map->priv;
+    int err = 0;
+    ft_lock(ft);
+    if (slot >= ft->capacity) {
+        err = -E2BIG;
+    } else if (slot >= ft->n_bumped) {
+        err = -ENOENT;
+    } else {
+        struct ft_elem *e = ft_elem_at(ft, slot);
+        if (!e->in_use || ft_expired(ft, e, ft->clock_ns)) {
+            err = -ENOENT;
+        } else if (ft->pending_ages) {
+            *age_ns = slot < ft->n_pending ? ft->pending_ages[slot] : 0;
+        } else {
+            *age_ns = ft->clock_ns > e->time ? ft->clock_ns - e->time : 0;
+        }
     }
-    if (key) {
-        memcpy(key, e->key, map->key_size);
+    ft_unlock(ft);
+    return err;
+}
+
+/* Rebuilds the age list in the order of 'order' (element indices, oldest
+ * first). */
+static void
+ft_relink(struct flowtable *ft, const uint32_t *order, size_t n)
+{
+    ft->newest = ft->oldest = FT_NONE;
+    for (size_t i = 0; i < n; i++) {
+        ft_age_push(ft, ft_elem_at(ft, order[i]));
     }
-    if (value) {
-        memcpy(value, ft_value(ft, e), map->value_size);
+}
+
+/* Applies pending ages once the clock reads 'now': each entry's last use
+ * becomes now - age (0 if that would be negative).  The age list is
+ * already ordered oldest first, so only the times change. */
+static void
+ft_anchor_ages(struct flowtable *ft, uint64_t now)
+{
+    for (uint32_t i = ft->oldest; i != FT_NONE; i = ft_elem_at(ft, i)->newer) {
+        uint64_t age = i < ft->n_pending ? ft->pending_ages[i] : 0;
+        ft_elem_at(ft, i)->time = now > age ? now - age : 0;
     }
-    return 0;
+    if (ft->oldest != FT_NONE) {
+        ft->oldest_time = ft_elem_at(ft, ft->oldest)->time;
+    }
+    free(ft->pending_ages);
+    ft->pending_ages = NULL;
+}
+
+struct ft_age_rank {
+    uint64_t age;
+    uint32_t idx;
+};
+
+static int
+ft_age_rank_cmp(const void *a_, const void *b_)
+{
+    const struct ft_age_rank *a = a_, *b = b_;
+    if (a->age != b->age) {
+        return a->age > b->age ? -1 : 1; /* Oldest first. */
+    }
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+int
+bpf_flowtable_restore_ages(struct bpf_map *map, const void *keys,
+                           const uint64_t *ages, size_t n)
+{
+    if (map->type != BPF_MAP_TYPE_SLUICE_FLOWTABLE) {
+        return -EINVAL;
+    }
+    struct flowtable *ft = map->priv;
+    int err = 0;
+    ft_lock(ft);
+    /* Every held entry, with age 0 unless 'keys' names it. */
+    struct ft_age_rank *rank = xcalloc(ft->count ? ft->count : 1,
+                                       sizeof *rank);
+    uint32_t n_slots = ft->n_bumped;
+    uint64_t *slot_age = xcalloc(n_slots ? n_slots : 1, sizeof *slot_age);
+    size_t n_rank = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *key = (const uint8_t *)keys + i * map->key_size;
+        struct ft_elem *e = ft_find(
+            map, key, hash_bytes(key, map->key_size, map->hash_seed), NULL);
+        if (!e) {
+            err = -ENOENT;
+            break;
+        }
+        slot_age[ft_idx(ft, e)] = ages[i];
+    }
+    for (uint32_t i = ft->oldest; !err && i != FT_NONE;
+         i = ft_elem_at(ft, i)->newer) {
+        rank[n_rank++] = (struct ft_age_rank){slot_age[i], i};
+    }
+    if (!err) {
+        qsort(rank, n_rank, sizeof *rank, ft_age_rank_cmp);
+        uint32_t *order = xmalloc((n_rank ? n_rank : 1) * sizeof *order);
+        for (size_t i = 0; i < n_rank; i++) {
+            order[i] = rank[i].idx;
+        }
+        if (ft->clock_ns) {
+            /* The clock runs: anchor now. */
+            for (size_t i = 0; i < n_rank; i++) {
+                uint64_t age = rank[i].age;
+                ft_elem_at(ft, order[i])->time =
+                    ft->clock_ns > age ? ft->clock_ns - age : 0;
+            }
+            ft_relink(ft, order, n_rank);
+        } else {
+            /* No program has run: every time is 0, so nothing expires
+             * until the first run sets the clock and anchors the ages. */
+            ft_relink(ft, order, n_rank);
+            free(ft->pending_ages);
+            ft->pending_ages = slot_age;
+            ft->n_pending = n_slots;
+            slot_age = NULL;
+        }
+        free(order);
+    }
+    free(slot_age);
+    free(rank);
+    ft_unlock(ft);
+    return err;
 }
 
 int
@@ -536,7 +758,8 @@ bpf_flowtable_get_stats(const struct bpf_map *map,
     if (map->type != BPF_MAP_TYPE_SLUICE_FLOWTABLE) {
         return -EINVAL;
     }
-    const struct flowtable *ft = map->priv;
+    struct flowtable *ft = map->priv;
+    ft_lock(ft);
     *stats = ft->stats;
     stats->entries = ft->count;
     stats->live = 0;
@@ -549,5 +772,118 @@ bpf_flowtable_get_stats(const struct bpf_map *map,
     stats->timeout_ns = ft->timeout_ns;
     stats->clock_ns = ft->clock_ns;
     stats->elem_bytes = ft->elem_size + sizeof(uint32_t);
+    ft_unlock(ft);
     return 0;
+}
+
+/* What the probe below has removed so far (expired entries). */
+struct ft_probe_gone {
+    uint32_t idx[BPF_FLOWTABLE_EXPIRE_BUDGET + 2]; /* Element indices. */
+    uint32_t n;
+};
+
+static bool
+ft_probe_is_gone(const struct ft_probe_gone *g, uint32_t idx)
+{
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (g->idx[i] == idx) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Elements ft_remove() walks past to unlink element 'idx' from its chain,
+ * those removed earlier in the same operation being unlinked already. */
+static uint32_t
+ft_probe_unlink(const struct flowtable *ft, const struct ft_probe_gone *g,
+                uint32_t idx)
+{
+    uint32_t n = 0;
+    for (uint32_t i = ft->buckets[ft_elem_at(ft, idx)->hash & ft->mask];
+         i != idx + 1; i = ft_elem_at(ft, i - 1)->next) {
+        n += !ft_probe_is_gone(g, i - 1);
+    }
+    return n;
+}
+
+/* The age list's oldest element not yet removed, or FT_NONE. */
+static uint32_t
+ft_probe_oldest(const struct flowtable *ft, const struct ft_probe_gone *g)
+{
+    uint32_t i = ft->oldest;
+    while (i != FT_NONE && ft_probe_is_gone(g, i)) {
+        i = ft_elem_at(ft, i)->newer;
+    }
+    return i;
+}
+
+/* Removes (in the probe's books) the oldest entry if it has expired. */
+static bool
+ft_probe_expire_one(const struct flowtable *ft, struct ft_probe_gone *g,
+                    uint64_t now, struct bpf_map_probe *p)
+{
+    uint32_t i = ft_probe_oldest(ft, g);
+    if (i == FT_NONE || !ft_expired(ft, ft_elem_at(ft, i), now)) {
+        return false;
+    }
+    p->unlink += ft_probe_unlink(ft, g, i);
+    p->expired++;
+    g->idx[g->n++] = i;
+    return true;
+}
+
+/* Read-only mirror of ft_clock(), ft_expire(), ft_find_live() and
+ * ft_take_slot() for cost contracts (bpf_int.h).  Keep it in step. */
+void
+bpf_flowtable_probe(const struct bpf_map *map, int op, const void *key,
+                    struct bpf_map_probe *p)
+{
+    const struct flowtable *ft = map->priv;
+    struct ft_probe_gone g = {.n = 0};
+    uint64_t now = ft->clock_ns;
+
+    memset(p, 0, sizeof *p);
+    if (bpf_run_cur) {
+        uint64_t t;
+        if (bpf_time_set) {
+            t = bpf_time_ns;
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        }
+        now = t > now ? t : now;
+    }
+    for (unsigned int b = 0; b < BPF_FLOWTABLE_EXPIRE_BUDGET; b++) {
+        if (!ft_probe_expire_one(ft, &g, now, p)) {
+            break;
+        }
+    }
+    uint32_t hash = hash_bytes(key, map->key_size, map->hash_seed);
+    for (uint32_t i = ft->buckets[hash & ft->mask]; i;
+         i = ft_elem_at(ft, i - 1)->next) {
+        const struct ft_elem *e = ft_elem_at(ft, i - 1);
+        if (ft_probe_is_gone(&g, i - 1)) {
+            continue;
+        }
+        p->chain++;
+        if (e->hash == hash) {
+            p->cmps++;
+            if (!memcmp(e->key, key, map->key_size)) {
+                p->found = true;
+                if (ft_expired(ft, e, now)) {
+                    p->found = false;
+                    p->expired++;
+                    g.idx[g.n++] = i - 1;
+                }
+                break;
+            }
+        }
+    }
+    if (op != BPF_MAP_UPDATE_ELEM || p->found || ft->free_top || g.n ||
+        ft->n_bumped < ft->capacity) {
+        return;
+    }
+    p->full = !ft_probe_expire_one(ft, &g, now, p);
 }

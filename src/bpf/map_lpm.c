@@ -21,7 +21,16 @@
  *
  * Semantics follow kernels >= 6.13: BPF_NOEXIST and BPF_EXIST are honoured
  * (-EEXIST / -ENOENT), and -ENOSPC is returned only when a new prefix does
- * not fit (replacing an existing one always works). */
+ * not fit (replacing an existing one always works).
+ *
+ * Concurrency (bpf_maps_concurrent; docs/maps.md): updates, deletes and
+ * get_next_key run under one per-map spin lock, and writers bump a
+ * sequence count (odd while they change the trie).  Lookups take no lock:
+ * they walk with atomic loads (a node freed under them stays pool memory,
+ * and the walk is bounded) and start again if the count was odd or moved,
+ * so a lookup returns the longest match of one consistent trie.  As in the
+ * kernel, a node freed while a program holds its value pointer can be
+ * reused at once. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +43,17 @@
     (BPF_F_NO_PREALLOC | BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY |       \
      BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG)
 #define LPM_FLAG_IM 1u /* Intermediate node: no value. */
+
+/* Node fields read by lock-free lookups ('shared') are loaded and stored
+ * with these (plain moves on x86-64), so that a racing read is well
+ * defined.  Acquire loads keep the lookup's final read of the sequence
+ * count after them, and release stores keep a writer's odd count before
+ * them: the seqlock needs no fence.  Other reads are plain, which leaves
+ * the one-thread walk (and writers, under the lock) free to keep fields
+ * in registers. */
+#define LPM_LOAD(shared, lv)                                                   \
+    ((shared) ? __atomic_load_n(&(lv), __ATOMIC_ACQUIRE) : (lv))
+#define LPM_STORE(lv, v) __atomic_store_n(&(lv), (v), __ATOMIC_RELEASE)
 
 struct lpm_node {
     struct lpm_node *child[2]; /* Bit 0 / bit 1 subtrees. */
@@ -56,6 +76,9 @@ struct lpm_trie {
     uint32_t max_prefixlen;     /* data_size * 8. */
     struct lpm_node **stack;    /* max_prefixlen + 1 slots for the
                                  * get_next_key path. */
+    uint32_t lock;              /* Writers' spin lock when
+                                 * bpf_maps_concurrent. */
+    uint32_t seq;               /* Odd while a writer changes the trie. */
 };
 
 struct lpm_key {
@@ -125,6 +148,33 @@ lpm_free(struct bpf_map *map)
     free(t);
 }
 
+/* Writers: the lock when concurrent, and the sequence count odd. */
+static void
+write_begin(struct lpm_trie *t)
+{
+    if (bpf_maps_concurrent) {
+        bpf_mlock_acquire(&t->lock);
+    }
+    __atomic_store_n(&t->seq, t->seq + 1, __ATOMIC_RELAXED);
+}
+
+static void
+write_end(struct lpm_trie *t)
+{
+    __atomic_store_n(&t->seq, t->seq + 1, __ATOMIC_RELEASE);
+    if (bpf_maps_concurrent) {
+        bpf_mlock_release(&t->lock);
+    }
+}
+
+static void
+store_data(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        LPM_STORE(dst[i], src[i]);
+    }
+}
+
 static struct lpm_node *
 node_get(struct lpm_trie *t)
 {
@@ -137,15 +187,16 @@ node_get(struct lpm_trie *t)
         n = (struct lpm_node *)(void *)(t->pool +
                                         (size_t)t->n_bumped++ * t->node_size);
     }
-    n->child[0] = n->child[1] = NULL;
-    n->flags = 0;
+    LPM_STORE(n->child[0], NULL);
+    LPM_STORE(n->child[1], NULL);
+    LPM_STORE(n->flags, 0);
     return n;
 }
 
 static void
 node_put(struct lpm_trie *t, struct lpm_node *n)
 {
-    n->child[0] = t->free_list;
+    LPM_STORE(n->child[0], t->free_list);
     t->free_list = n;
 }
 
@@ -157,15 +208,15 @@ extract_bit(const uint8_t *data, size_t index)
 
 /* Number of leading bits 'node' and 'key' share, up to the shorter of
  * their prefix lengths. */
-static uint32_t
-prefix_match(const struct lpm_trie *t, const struct lpm_node *node,
-             const struct lpm_key *key)
+static inline __attribute__((always_inline)) uint32_t
+prefix_match_ld(const struct lpm_trie *t, const struct lpm_node *node,
+                const struct lpm_key *key, bool shared)
 {
-    uint32_t limit = MIN(node->prefixlen, key->prefixlen);
+    uint32_t limit = MIN(LPM_LOAD(shared, node->prefixlen), key->prefixlen);
     uint32_t bits = 0;
 
     for (uint32_t i = 0; i < t->data_size && bits < limit; i++) {
-        uint8_t diff = node->data[i] ^ key->data[i];
+        uint8_t diff = LPM_LOAD(shared, node->data[i]) ^ key->data[i];
         if (diff) {
             bits += (uint32_t)__builtin_clz((unsigned int)diff) - 24;
             break;
@@ -176,29 +227,45 @@ prefix_match(const struct lpm_trie *t, const struct lpm_node *node,
     return MIN(bits, limit);
 }
 
-static struct lpm_node *
-lpm_longest(struct bpf_map *map, const void *key_)
+/* Writers' (and get_next_key's) compare, under the lock or alone. */
+static uint32_t
+prefix_match(const struct lpm_trie *t, const struct lpm_node *node,
+             const struct lpm_key *key)
+{
+    return prefix_match_ld(t, node, key, false);
+}
+
+/* The walk of a lookup.  At most max_prefixlen + 1 nodes lie on a path
+ * (prefix lengths grow along it): the bound of a lock-free walk, which a
+ * concurrent writer may send astray (the sequence count then rejects its
+ * result). */
+static inline __attribute__((always_inline)) struct lpm_node *
+lpm_longest(struct bpf_map *map, const void *key_, bool shared)
 {
     struct lpm_trie *t = map->priv;
     const struct lpm_key *key = key_;
     struct lpm_node *found = NULL;
+    uint32_t steps = 0;
 
-    BPF_MAP_COST_OP();
-    for (struct lpm_node *node = t->root; node;) {
-        uint32_t matchlen = prefix_match(t, node, key);
+    for (struct lpm_node *node = LPM_LOAD(shared, t->root);
+         node && (!shared || steps <= t->max_prefixlen); steps++) {
+        uint32_t matchlen = prefix_match_ld(t, node, key, shared);
+        uint32_t prefixlen = LPM_LOAD(shared, node->prefixlen);
+        bool im = LPM_LOAD(shared, node->flags) & LPM_FLAG_IM;
         if (matchlen == t->max_prefixlen) {
-            if (!(node->flags & LPM_FLAG_IM)) {
+            if (!im) {
                 found = node;
             }
             break;
         }
-        if (matchlen < node->prefixlen) {
+        if (matchlen < prefixlen) {
             break;
         }
-        if (!(node->flags & LPM_FLAG_IM)) {
+        if (!im) {
             found = node;
         }
-        node = node->child[extract_bit(key->data, node->prefixlen)];
+        /* prefixlen <= matchlen < max_prefixlen: the bit is in the key. */
+        node = LPM_LOAD(shared, node->child[extract_bit(key->data, prefixlen)]);
     }
     return found;
 }
@@ -207,13 +274,30 @@ static void *
 lpm_lookup(struct bpf_map *map, const void *key)
 {
     struct lpm_trie *t = map->priv;
-    struct lpm_node *n = lpm_longest(map, key);
+    struct lpm_node *n;
+
+    BPF_MAP_COST_OP();
+    if (!bpf_maps_concurrent) {
+        n = lpm_longest(map, key, false);
+    } else {
+        for (;;) {
+            uint32_t seq = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
+            if (seq & 1) {
+                __builtin_ia32_pause();
+                continue;
+            }
+            n = lpm_longest(map, key, true);
+            if (__atomic_load_n(&t->seq, __ATOMIC_RELAXED) == seq) {
+                break;
+            }
+        }
+    }
     return n ? n->data + t->value_off : NULL;
 }
 
 static int
-lpm_update(struct bpf_map *map, const void *key_, const void *value,
-           uint64_t flags)
+lpm_update_locked(struct bpf_map *map, const void *key_, const void *value,
+                  uint64_t flags)
 {
     struct lpm_trie *t = map->priv;
     const struct lpm_key *key = key_;
@@ -253,42 +337,53 @@ lpm_update(struct bpf_map *map, const void *key_, const void *value,
         node->prefixlen == key->prefixlen) {
         /* An intermediate node of exactly this prefix becomes real, with
          * the key's bytes (its own came from one of its children). */
-        node->flags &= ~LPM_FLAG_IM;
-        memcpy(node->data, key->data, t->data_size);
+        store_data(node->data, key->data, t->data_size);
         memcpy(node->data + t->value_off, value, map->value_size);
+        LPM_STORE(node->flags, node->flags & ~LPM_FLAG_IM);
         t->n_entries++;
         return 0;
     }
 
     struct lpm_node *new = node_get(t);
-    new->prefixlen = key->prefixlen;
-    memcpy(new->data, key->data, t->data_size);
+    LPM_STORE(new->prefixlen, key->prefixlen);
+    store_data(new->data, key->data, t->data_size);
     memcpy(new->data + t->value_off, value, map->value_size);
     t->n_entries++;
 
     if (!node) {
-        *slot = new;
+        LPM_STORE(*slot, new);
     } else if (matchlen == key->prefixlen) {
         /* The new prefix covers 'node': it becomes its parent. */
-        new->child[extract_bit(node->data, matchlen)] = node;
-        *slot = new;
+        LPM_STORE(new->child[extract_bit(node->data, matchlen)], node);
+        LPM_STORE(*slot, new);
     } else {
         /* They diverge at bit 'matchlen': join them under an intermediate
          * node of that length. */
         struct lpm_node *im = node_get(t);
-        im->prefixlen = matchlen;
-        im->flags = LPM_FLAG_IM;
-        memcpy(im->data, node->data, t->data_size);
+        LPM_STORE(im->prefixlen, matchlen);
+        LPM_STORE(im->flags, LPM_FLAG_IM);
+        store_data(im->data, node->data, t->data_size);
         unsigned int bit = extract_bit(key->data, matchlen);
-        im->child[bit] = new;
-        im->child[!bit] = node;
-        *slot = im;
+        LPM_STORE(im->child[bit], new);
+        LPM_STORE(im->child[!bit], node);
+        LPM_STORE(*slot, im);
     }
     return 0;
 }
 
 static int
-lpm_delete(struct bpf_map *map, const void *key_)
+lpm_update(struct bpf_map *map, const void *key, const void *value,
+           uint64_t flags)
+{
+    struct lpm_trie *t = map->priv;
+    write_begin(t);
+    int err = lpm_update_locked(map, key, value, flags);
+    write_end(t);
+    return err;
+}
+
+static int
+lpm_delete_locked(struct bpf_map *map, const void *key_)
 {
     struct lpm_trie *t = map->priv;
     const struct lpm_key *key = key_;
@@ -316,21 +411,31 @@ lpm_delete(struct bpf_map *map, const void *key_)
     t->n_entries--;
 
     if (node->child[0] && node->child[1]) {
-        node->flags |= LPM_FLAG_IM;
+        LPM_STORE(node->flags, node->flags | LPM_FLAG_IM);
         return 0;
     }
     if (parent && (parent->flags & LPM_FLAG_IM) && !node->child[0] &&
         !node->child[1]) {
         /* The intermediate parent is no longer needed: its other child
          * takes its place. */
-        *trim2 = parent->child[parent->child[0] == node];
+        LPM_STORE(*trim2, parent->child[parent->child[0] == node]);
         node_put(t, parent);
         node_put(t, node);
         return 0;
     }
-    *trim = node->child[0] ? node->child[0] : node->child[1];
+    LPM_STORE(*trim, node->child[0] ? node->child[0] : node->child[1]);
     node_put(t, node);
     return 0;
+}
+
+static int
+lpm_delete(struct bpf_map *map, const void *key)
+{
+    struct lpm_trie *t = map->priv;
+    write_begin(t);
+    int err = lpm_delete_locked(map, key);
+    write_end(t);
+    return err;
 }
 
 static void
@@ -359,7 +464,7 @@ leftmost(const struct lpm_node *root)
 }
 
 static int
-lpm_get_next_key(struct bpf_map *map, const void *key_, void *next_key)
+lpm_get_next_key_locked(struct bpf_map *map, const void *key_, void *next_key)
 {
     struct lpm_trie *t = map->priv;
     const struct lpm_key *key = key_;
@@ -407,6 +512,22 @@ lpm_get_next_key(struct bpf_map *map, const void *key_, void *next_key)
     return -ENOENT;
 }
 
+/* Under the writers' lock (no count change): it reads nodes plainly and
+ * uses the trie's path stack. */
+static int
+lpm_get_next_key(struct bpf_map *map, const void *key, void *next_key)
+{
+    struct lpm_trie *t = map->priv;
+    if (bpf_maps_concurrent) {
+        bpf_mlock_acquire(&t->lock);
+    }
+    int err = lpm_get_next_key_locked(map, key, next_key);
+    if (bpf_maps_concurrent) {
+        bpf_mlock_release(&t->lock);
+    }
+    return err;
+}
+
 const struct bpf_map_ops bpf_lpm_ops = {
     .alloc = lpm_alloc,
     .free = lpm_free,
@@ -415,3 +536,62 @@ const struct bpf_map_ops bpf_lpm_ops = {
     .delete = lpm_delete,
     .get_next_key = lpm_get_next_key,
 };
+
+/* prefix_match() that also counts the key-data bytes it compares. */
+static uint32_t
+probe_match(const struct lpm_trie *t, const struct lpm_node *node,
+            const struct lpm_key *key, uint32_t *bytes, uint32_t *diffs)
+{
+    uint32_t limit = MIN(node->prefixlen, key->prefixlen);
+    uint32_t bits = 0;
+
+    for (uint32_t i = 0; i < t->data_size && bits < limit; i++) {
+        uint8_t diff = node->data[i] ^ key->data[i];
+        ++*bytes;
+        if (diff) {
+            ++*diffs;
+            bits += (uint32_t)__builtin_clz((unsigned int)diff) - 24;
+            break;
+        }
+        bits += 8;
+    }
+    return MIN(bits, limit);
+}
+
+/* Read-only mirror of the walks of lpm_longest(), lpm_update() and
+ * lpm_delete() for cost contracts (bpf_int.h): nodes visited and bytes
+ * compared.  Keep it in step with them. */
+void
+bpf_lpm_probe(const struct bpf_map *map, int op, const void *key_,
+              struct bpf_map_probe *p)
+{
+    const struct lpm_trie *t = map->priv;
+    const struct lpm_key *key = key_;
+
+    memset(p, 0, sizeof *p);
+    if (op != BPF_MAP_LOOKUP_ELEM && key->prefixlen > t->max_prefixlen) {
+        return;
+    }
+    for (const struct lpm_node *node = t->root; node;) {
+        uint32_t matchlen = probe_match(t, node, key, &p->cmps, &p->diffs);
+        bool im = node->flags & LPM_FLAG_IM;
+        p->chain++;
+        if (op == BPF_MAP_LOOKUP_ELEM) {
+            if (matchlen == t->max_prefixlen || matchlen < node->prefixlen) {
+                p->found |= matchlen == t->max_prefixlen && !im;
+                break;
+            }
+            p->found |= !im;
+        } else if (node->prefixlen != matchlen ||
+                   node->prefixlen == key->prefixlen ||
+                   (op == BPF_MAP_UPDATE_ELEM &&
+                    node->prefixlen == t->max_prefixlen)) {
+            p->found = node->prefixlen == matchlen &&
+                       node->prefixlen == key->prefixlen && !im;
+            break;
+        }
+        node = node->child[extract_bit(key->data, node->prefixlen)];
+    }
+    p->full = op == BPF_MAP_UPDATE_ELEM && !p->found &&
+              t->n_entries == map->max_entries;
+}

@@ -9,7 +9,11 @@
  * both types, as in the kernel).  Pop and peek of an empty map give
  * -ENOENT.  Lookup, update, delete and get_next_key by key are not
  * defined for these types (-EINVAL); the control plane peeks with a lookup,
- * pushes with an update and pops with bpf_map_pop(). */
+ * pushes with an update and pops with bpf_map_pop().
+ *
+ * Concurrency (bpf_maps_concurrent): push, pop and peek run under one
+ * per-map spin lock, as the kernel's take its raw spin lock; the copy in or
+ * out is made under it, so a popped value is never torn. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@ struct queue {
     uint32_t tail;   /* Oldest value. */
     uint32_t size;   /* max_entries + 1 slots. */
     uint8_t *values; /* size * value_size bytes. */
+    uint32_t lock;   /* Spin lock when bpf_maps_concurrent. */
 };
 
 static int
@@ -63,6 +68,22 @@ queue_free(struct bpf_map *map)
     free(q);
 }
 
+static void
+queue_lock(struct queue *q)
+{
+    if (bpf_maps_concurrent) {
+        bpf_mlock_acquire(&q->lock);
+    }
+}
+
+static void
+queue_unlock(struct queue *q)
+{
+    if (bpf_maps_concurrent) {
+        bpf_mlock_release(&q->lock);
+    }
+}
+
 static int
 queue_push(struct bpf_map *map, const void *value, uint64_t flags)
 {
@@ -73,8 +94,10 @@ queue_push(struct bpf_map *map, const void *value, uint64_t flags)
     if ((flags & BPF_NOEXIST) || flags > BPF_EXIST) {
         return -EINVAL;
     }
+    queue_lock(q);
     if ((q->head + 1) % q->size == q->tail) {
         if (!(flags & BPF_EXIST)) {
+            queue_unlock(q);
             return -E2BIG;
         }
         q->tail = (q->tail + 1) % q->size;
@@ -82,6 +105,7 @@ queue_push(struct bpf_map *map, const void *value, uint64_t flags)
     memcpy(q->values + (size_t)q->head * map->value_size, value,
            map->value_size);
     q->head = (q->head + 1) % q->size;
+    queue_unlock(q);
     return 0;
 }
 
@@ -92,7 +116,9 @@ queue_take(struct bpf_map *map, void *value, bool delete)
 
     BPF_MAP_COST_OP();
     BPF_MAP_COST(1, 0);
+    queue_lock(q);
     if (q->head == q->tail) {
+        queue_unlock(q);
         return -ENOENT;
     }
     uint32_t slot;
@@ -108,6 +134,7 @@ queue_take(struct bpf_map *map, void *value, bool delete)
         }
     }
     memcpy(value, q->values + (size_t)slot * map->value_size, map->value_size);
+    queue_unlock(q);
     return 0;
 }
 

@@ -15,7 +15,14 @@
  * address rounded down to its page, minus the page offset).
  *
  * Costs: reserve, submit, discard and output are O(1) plus the copy;
- * consume visits each record once.  No operation allocates. */
+ * consume visits each record once.  No operation allocates.
+ *
+ * Concurrency (bpf_maps_concurrent): producers on several threads reserve
+ * under one per-map spin lock, as the kernel's do; the header's busy bit,
+ * cleared with a release store by submit or discard, tells the consumer
+ * whether a record is complete, so records are committed in any order and
+ * consumed in reservation order.  There is one consumer at a time (the
+ * control thread), which publishes its position with a release store. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +47,8 @@ struct ringbuf {
                         * mapped twice in a row. */
     size_t map_len;    /* Whole mapping, bytes. */
     size_t page_size;
+    uint32_t lock; /* Producers' spin lock when
+                    * bpf_maps_concurrent. */
 };
 
 struct rb_hdr {
@@ -122,15 +131,29 @@ bpf_ringbuf_reserve(struct bpf_map *map, uint64_t size, uint64_t flags)
         return NULL;
     }
     uint64_t len = ROUND_UP(size + RB_HDR_SIZE, 8);
-    uint64_t new_prod = rb->prod_pos + len;
-    if (new_prod - rb->cons_pos > rb->mask) {
+    bool conc = bpf_maps_concurrent;
+    if (conc) {
+        bpf_mlock_acquire(&rb->lock);
+    }
+    uint64_t prod = rb->prod_pos;
+    uint64_t new_prod = prod + len;
+    if (new_prod - __atomic_load_n(&rb->cons_pos, __ATOMIC_ACQUIRE) >
+        rb->mask) {
+        if (conc) {
+            bpf_mlock_release(&rb->lock);
+        }
         return NULL;
     }
     struct rb_hdr *hdr =
-        (struct rb_hdr *)(void *)(rb->data + (rb->prod_pos & rb->mask));
-    hdr->len = (uint32_t)size | RB_BUSY_BIT;
+        (struct rb_hdr *)(void *)(rb->data + (prod & rb->mask));
+    __atomic_store_n(&hdr->len, (uint32_t)size | RB_BUSY_BIT, __ATOMIC_RELAXED);
     hdr->pg_off = (uint32_t)(((uint8_t *)hdr - (uint8_t *)rb) / rb->page_size);
-    rb->prod_pos = new_prod;
+    /* The busy header is in place before the consumer can see the new
+     * producer position. */
+    __atomic_store_n(&rb->prod_pos, new_prod, __ATOMIC_RELEASE);
+    if (conc) {
+        bpf_mlock_release(&rb->lock);
+    }
     return hdr + 1;
 }
 
@@ -168,13 +191,14 @@ bpf_ringbuf_query(struct bpf_map *map, uint64_t flags)
     const struct ringbuf *rb = map->priv;
     switch (flags) {
     case BPF_RB_AVAIL_DATA:
-        return rb->prod_pos - rb->cons_pos;
+        return __atomic_load_n(&rb->prod_pos, __ATOMIC_ACQUIRE) -
+               __atomic_load_n(&rb->cons_pos, __ATOMIC_ACQUIRE);
     case BPF_RB_RING_SIZE:
         return rb->mask + 1;
     case BPF_RB_CONS_POS:
-        return rb->cons_pos;
+        return __atomic_load_n(&rb->cons_pos, __ATOMIC_ACQUIRE);
     case BPF_RB_PROD_POS:
-        return rb->prod_pos;
+        return __atomic_load_n(&rb->prod_pos, __ATOMIC_ACQUIRE);
     default:
         return 0;
     }
@@ -189,25 +213,29 @@ bpf_ringbuf_consume(struct bpf_map *map, bpf_ringbuf_cb *cb, void *arg)
     struct ringbuf *rb = map->priv;
     int n = 0;
 
-    while (rb->cons_pos < rb->prod_pos) {
+    uint64_t cons = rb->cons_pos;
+    while (cons < __atomic_load_n(&rb->prod_pos, __ATOMIC_ACQUIRE)) {
         const struct rb_hdr *hdr =
-            (const struct rb_hdr *)(const void *)(rb->data +
-                                                  (rb->cons_pos & rb->mask));
+            (const struct rb_hdr *)(const void *)(rb->data + (cons & rb->mask));
         uint32_t len = __atomic_load_n(&hdr->len, __ATOMIC_ACQUIRE);
         if (len & RB_BUSY_BIT) {
             break;
         }
         uint32_t size = len & ~RB_DISCARD_BIT;
-        rb->cons_pos += ROUND_UP((uint64_t)size + RB_HDR_SIZE, 8);
+        /* The record's bytes are read before its space is given back:
+         * 'cb' runs first, the release store of the position after. */
+        cons += ROUND_UP((uint64_t)size + RB_HDR_SIZE, 8);
+        int ret = 0;
         if (!(len & RB_DISCARD_BIT)) {
             n++;
-            int ret = cb(arg, hdr + 1, size);
-            if (ret < 0) {
-                return ret;
-            }
-            if (ret) {
-                break;
-            }
+            ret = cb(arg, hdr + 1, size);
+        }
+        __atomic_store_n(&rb->cons_pos, cons, __ATOMIC_RELEASE);
+        if (ret < 0) {
+            return ret;
+        }
+        if (ret) {
+            break;
         }
     }
     return n;

@@ -25,11 +25,21 @@ BPF_TLS uint32_t bpf_cur_cpu;
 BPF_TLS struct bpf_map_costs *bpf_map_costs;
 
 static uint32_t default_n_cpus;
+bool bpf_maps_concurrent;
 
 void
 bpf_map_set_default_n_cpus(uint32_t n)
 {
     default_n_cpus = n;
+}
+
+void
+bpf_maps_set_threads(uint32_t n)
+{
+    if (bpf_map_default_n_cpus() < n) {
+        default_n_cpus = n;
+    }
+    bpf_maps_concurrent = n > 1;
 }
 
 uint32_t

@@ -14,12 +14,17 @@
  *    which for per-CPU types reads and writes all copies at once, each
  *    rounded up to 8 bytes and concatenated in CPU order, like the syscall.
  *
- * Concurrency: a map has one writer at a time.  Datapath threads that share
- * a non-per-CPU map must be serialised by the caller (sluice shards flows so
- * that they do not share such state); per-CPU maps are written by each CPU's
- * own thread only.  A program's lookup in an LRU map updates the recency
- * list, so it counts as a write.  No operation allocates memory after
- * creation: hash, LRU and LPM nodes all come from preallocated pools. */
+ * Concurrency (docs/maps.md, "Concurrency"): with bpf_maps_set_threads()
+ * given more than one thread, several datapath threads and the control
+ * thread may use any map at once.  Lookups in the four hash types and in
+ * LPM tries take no lock; hash writers take per-bucket (striped) spin
+ * locks and a per-map lock for the free and LRU lists, LPM writers one
+ * per-map lock, and every operation on a flow table, queue, stack or ring
+ * buffer one per-map lock.  With one thread no lock is taken.  No
+ * operation allocates memory after creation: hash, LRU and LPM nodes all
+ * come from preallocated pools, and as in the kernel's preallocated maps
+ * an element deleted (or evicted) while a program still holds a pointer
+ * to its value may be reused at once. */
 #ifndef BPF_MAPS_H
 #define BPF_MAPS_H 1
 
@@ -52,6 +57,44 @@ void bpf_map_free_internal(struct bpf_map *);
  * the number of datapath threads.  Defaults to the online CPUs. */
 void bpf_map_set_default_n_cpus(uint32_t n);
 uint32_t bpf_map_default_n_cpus(void);
+
+/* Datapath threading.  'n' threads will run programs, thread i having
+ * called bpf_set_cpu(i).  Call it before the objects whose maps they share
+ * are loaded, and while no program runs: n > 1 turns on the map locking
+ * described above (n <= 1 turns it off) and raises the default number of
+ * per-CPU copies (bpf_map_default_n_cpus()) to at least n, so that every
+ * thread has a copy of its own in per-CPU maps created afterwards. */
+void bpf_maps_set_threads(uint32_t n);
+
+/* True when more than one thread may use maps at once (read by every map
+ * operation; written only by bpf_maps_set_threads()). */
+extern bool bpf_maps_concurrent;
+
+/* A test-and-test-and-set spin lock for the map types' short critical
+ * sections (a few hundred instructions at most, no system call inside):
+ * the lock word is 0 when free.  Taken only when bpf_maps_concurrent. */
+static inline void
+bpf_mlock_acquire(uint32_t *lock)
+{
+    while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(lock, __ATOMIC_RELAXED)) {
+            __builtin_ia32_pause();
+        }
+    }
+}
+
+static inline bool
+bpf_mlock_try(uint32_t *lock)
+{
+    return !__atomic_load_n(lock, __ATOMIC_RELAXED) &&
+           !__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE);
+}
+
+static inline void
+bpf_mlock_release(uint32_t *lock)
+{
+    __atomic_store_n(lock, 0, __ATOMIC_RELEASE);
+}
 
 /* Thread-local state of the run time uses the initial-exec TLS model: one
  * %fs-relative load instead of a __tls_get_addr() call in the position-

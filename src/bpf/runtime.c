@@ -359,6 +359,12 @@ bpf_set_cpu(uint32_t cpu)
     bpf_cur_cpu = cpu;
 }
 
+uint32_t
+bpf_get_cpu(void)
+{
+    return bpf_cur_cpu;
+}
+
 const char *
 bpf_map_name(const struct bpf_map *map)
 {

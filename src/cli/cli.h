@@ -72,4 +72,9 @@ int cli_cmd_bpf_exec(int argc, char **argv);   /* sluice bpf exec */
 /* cli_state.c: */
 int cli_cmd_state(int argc, char **argv);      /* sluice state */
 
+/* cli_contract.c: `contract` and `contract check` (argv[0] tells). */
+int cli_cmd_contract(int argc, char **argv);
+/* cli_contract_worst.c: `contract worst`. */
+int cli_cmd_contract_worst(int argc, char **argv);
+
 #endif

@@ -39,7 +39,8 @@
 static bool
 takes_files(const char *words)
 {
-    return !strcmp(words, "prog load") || !strcmp(words, "nf");
+    return !strcmp(words, "prog load") || !strcmp(words, "nf") ||
+           !strcmp(words, "state import");
 }
 
 int

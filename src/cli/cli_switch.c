@@ -8,8 +8,10 @@
  *
  * With --detach the process forks once the configuration is loaded, the
  * ports are open and the socket listens, so that when `sluice switch
- * --detach` returns, the switch already answers on its socket. */
+ * --detach` returns, the switch already answers on its socket and its
+ * pidfile is written. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -87,6 +89,57 @@ write_pidfile(const char *path)
         return cli_error("%s: %s", path, strerror(errno));
     }
     return 0;
+}
+
+/* Goes to the background like daemon(1, 0), except that the parent exits
+ * only once the child has written 'pidfile' (0 if it did, 1 if not), so
+ * that the file exists when `sluice switch --detach` returns.  The parent
+ * leaves with _exit(): the socket and ports now belong to the child.
+ * Returns 0 in the child, or -1 (message printed) if nothing could be
+ * started. */
+static int
+switch_detach(const char *pidfile)
+{
+    int fds[2], null;
+    pid_t pid;
+    char ok = 0;
+
+    if (pipe(fds)) {
+        cli_error("cannot detach: %s", strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        cli_error("cannot detach: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid > 0) {
+        ssize_t n;
+
+        close(fds[1]);
+        do {
+            n = read(fds[0], &ok, 1);
+        } while (n < 0 && errno == EINTR);
+        _exit(n == 1 && ok ? 0 : 1);
+    }
+    close(fds[0]);
+    setsid();
+    /* Still on the caller's stderr: a failure is reported there. */
+    ok = !write_pidfile(pidfile);
+    if (write(fds[1], &ok, 1) != 1) {
+        ok = 0;
+    }
+    close(fds[1]);
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    return ok ? 0 : -1;
 }
 
 /* Runs the control loop until SIGTERM/SIGINT. */
@@ -215,13 +268,8 @@ cli_cmd_switch(int argc, char **argv)
         dpl_destroy(ctx.dpl);
         return 1;
     }
-    if (detach && daemon(1, 0)) {
-        cli_error("cannot detach: %s", strerror(errno));
-        ctl_server_destroy(server);
-        dpl_destroy(ctx.dpl);
-        return 1;
-    }
-    if (pidfile && write_pidfile(pidfile)) {
+    if (detach ? switch_detach(pidfile) != 0
+               : pidfile && write_pidfile(pidfile)) {
         ctl_server_destroy(server);
         dpl_destroy(ctx.dpl);
         return 1;

@@ -30,6 +30,9 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 
+/* In cli_state.c (the client of `state export`). */
+int cli_cmd_state_export(int argc, char **argv);
+
 static const struct cli_cmd commands[] = {
     {"run", cli_cmd_run, "CONFIG [-j]",
      "Runs CONFIG offline over its pcap ports and prints statistics.\n"
@@ -150,11 +153,24 @@ static const struct cli_cmd commands[] = {
      "polls, idle polls, sleeps; drop counters; rule and port counts."},
     {"reload", cli_cmd_ctl, "[--ctl S]",
      "Makes the running switch load its --config file again (as SIGHUP)."},
-    {"state", cli_cmd_state, "FILE.o [--section S] [-j]",
+    {"state", cli_cmd_state, "FILE.o [--section S] [--bytes] [-j]",
      "State analysis: for each map of each program, whether the packet\n"
      "path reads or updates it, the packet fields indexing it, its class\n"
      "(per-flow, multi-flow, all-flows, configuration), whether its values\n"
-     "influence the output, and whether that is exact.  -j: JSON."},
+     "influence the output, whether that is exact, and its key layout.\n"
+     "  --bytes   add the bytes a naive copy of all maps moves for one\n"
+     "            flow against the export of its updateable state\n"
+     "  -j        JSON"},
+    {"state export", cli_cmd_state_export, "NAME [--match FLOW] [--ctl S]",
+     "Prints the updateable state of the running switch's program NAME\n"
+     "(the maps it updates, not its configuration) in the versioned state\n"
+     "file format (docs/state.md); redirect it to a file.\n"
+     "  --match FLOW   only entries a flow matching FLOW may use (entries\n"
+     "                 whose key does not say are kept)"},
+    {"state import", cli_cmd_ctl, "NAME FILE [--ctl S]",
+     "Writes the state in FILE (from 'state export') into program NAME\n"
+     "of the running switch; refuses a file of another object file or\n"
+     "map layout, naming the field that differs."},
     {"prog check", cli_cmd_prog_check, "FILE.o [-j]",
      "Verifies every program of FILE.o: per section, accepted or rejected,\n"
      "instructions, instructions processed, states, verification time; on\n"
@@ -181,6 +197,50 @@ static const struct cli_cmd commands[] = {
      "  --jit         run in the JIT (an error if it cannot take the\n"
      "                program); default: the runtime's choice\n"
      "  -j, --json    print a JSON object"},
+    {"contract", cli_cmd_contract,
+     "FILE.o [--section S] [--rodata VAR=VALUE]... [--max-paths N] [-j]",
+     "Performance contract: per program its input classes (feasible paths\n"
+     "grouped by helper calls, their outcomes and their costs), each\n"
+     "described by its packet conditions, with bounds on eBPF\n"
+     "instructions, memory accesses, helper calls and x86 instructions as\n"
+     "constant + sum(coef * PCV) (docs/contracts.md).\n"
+     "  --section S      only the program of section (or function) S\n"
+     "  --rodata V=X     set .rodata variable V (repeatable)\n"
+     "  --max-paths N    stop enumerating after N paths (default 200000)\n"
+     "  -j, --json       print JSON"},
+    {"contract check", cli_cmd_contract,
+     "FILE.o --pcap F[@PORT]... [--workload NAME --pcap ...]... "
+     "[--section S] [--rodata VAR=VALUE]... [--setup LINE]... [--no-x86] "
+     "[-j]",
+     "Runs the program over the packets of the traces (merged by\n"
+     "timestamp, each at its timestamp) and compares each packet's measured\n"
+     "eBPF instructions, memory accesses, helper calls (counting\n"
+     "interpreter) and x86 instructions (JIT, single-stepped) with the\n"
+     "bound of its class at the PCVs observed (a path the enumeration did\n"
+     "not reach is followed from the run and its class added, 'traced').\n"
+     "Prints per class the packets and the largest and mean gaps.  Exit\n"
+     "status 1 if any packet exceeds its bound (named with its index,\n"
+     "class and metric) or has no class.\n"
+     "  --pcap F[@PORT]  a trace whose packets arrive on PORT (default 1)\n"
+     "  --workload NAME  the --pcap options after it form workload NAME,\n"
+     "                   run on fresh copies of the program\n"
+     "  --setup LINE     configure the program like a config file line\n"
+     "                   without the program name: 'nf nat ARGS',\n"
+     "                   'nf port P MAC NEXTHOP', 'nf route load FILE',\n"
+     "                   'nf bridge static MAC IN OUT', 'nf p0f load FILE',\n"
+     "                   'nf lb backends FILE ARGS', 'map update MAP K V'\n"
+     "  --no-x86         skip the JIT measurement\n"
+     "  hash maps use seed 0 so that both copies agree"},
+    {"contract worst", cli_cmd_contract_worst,
+     "FILE.o -o OUT.pcap [--section S] [--packets N]",
+     "Writes packets that drive the program's most expensive map work\n"
+     "with the largest PCVs it can construct: keys that all fall into one\n"
+     "bucket of its flow table (hash seed 0, as contract check and tests\n"
+     "use), inserted one by one, then lookups of the deepest one\n"
+     "(docs/contracts.md).\n"
+     "  -o, --output F   the pcap to write\n"
+     "  --section S      the program of section (or function) S\n"
+     "  --packets N      packets to write (default 256)"},
     {"bpf asm", cli_cmd_bpf_asm, "< TEXT > BYTECODE",
      "Assembles eBPF text (as 'sluice bpf disasm' prints it) from stdin\n"
      "into raw 8-byte instructions on stdout."},

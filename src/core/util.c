@@ -29,6 +29,17 @@ xzalloc(size_t size)
 }
 
 void *
+xzalloc_aligned(size_t align, size_t size)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, align, size ? size : 1)) {
+        out_of_memory();
+    }
+    memset(p, 0, size);
+    return p;
+}
+
+void *
 xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);

@@ -15,6 +15,10 @@
 void *xmalloc(size_t size);
 void *xzalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
+/* Zeroed memory aligned to 'align' (a power of 2, multiple of
+ * sizeof(void *)), e.g. per-thread counters on their own cache lines;
+ * freed with free(). */
+void *xzalloc_aligned(size_t align, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) PRINTF_FORMAT(1, 2);

@@ -34,10 +34,36 @@
  * goes RCU-offline and sleeps in poll() on its ports' descriptors (at most
  * DPL_IDLE_SLEEP_MS), so an idle switch uses no CPU.
  *
- * Output: with one thread a packet goes straight into the port's tx queue;
- * with several, transmission on a port is serialized by a per-port spin
- * lock (ports own one tx ring).  The lock guards the port, never the
- * configuration. */
+ * Steering (several threads): a port is polled by one thread, but a flow
+ * must always be processed by the same thread whichever port it arrives
+ * on, so that programs' mutable state (a connection entry, a NAT binding)
+ * is only ever touched by one thread.  The receiving thread parses the
+ * batch, hashes each packet's steering fields (steer.h; the fields are
+ * chosen by state_steering() over the loaded programs and recomputed when
+ * programs are loaded or unloaded), processes its own packets and copies
+ * the others into a lock-free single-producer single-consumer ring per
+ * (source, destination) thread pair.  Ring slots keep their packet buffer
+ * forever (allocated the first time a slot is used), so steady state
+ * allocates nothing; a full ring drops the packet and counts it
+ * (steer_ring_full).  Heads and tails are published once per batch.  A
+ * thread about to sleep announces it, and a producer that finds it
+ * sleeping wakes it through its eventfd (at most once per batch), so
+ * steered packets do not wait for the poll timeout.
+ *
+ * Output: with one thread a packet goes straight into the port's tx queue.
+ * With several, a thread stages copies of its output packets (preallocated
+ * buffers) and at the end of each batch transmits them port by port, taking
+ * each port's spin lock once per batch rather than once per packet (ports
+ * own one tx ring).  The polling thread takes the same lock around each
+ * rx_batch call, since receiving may touch transmit state (AF_XDP reaps
+ * completions there).  The lock guards the port, never the
+ * configuration.
+ *
+ * Maps: dpl_create() calls bpf_maps_set_threads(N) before any program is
+ * loaded, so with several threads map operations lock where the kernel's
+ * semantics need it and per-CPU maps get a copy per thread; datapath
+ * thread i runs programs as CPU i (bpf_set_cpu()), so no two threads share
+ * a per-CPU slot. */
 #include "dp_live.h"
 
 #include <errno.h>
@@ -48,26 +74,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <urcu-qsbr.h>
 
+#include "bpf/bpf_api.h"
+#include "bpf/maps.h"
 #include "cli/config.h"
+#include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "dp.h"
+#include "steer.h"
 #include "flow/flow_parse.h"
 #include "flow/flow_prog.h"
 #include "flow/pipeline.h"
 #include "pkt/pkt.h"
 #include "port/port.h"
+#include "state/state.h"
+#include "state/state_io.h"
 
 LOG_DEFINE_MODULE(dp_live);
 
 #define NS_PER_SEC 1000000000ull
 /* Ports a thread remembers to flush after a batch before flushing early. */
 #define DPL_DIRTY_MAX 64
+/* Slots of a steering ring (a power of two): room for 16 full batches. */
+#define DPL_RING_SLOTS 512
+/* Output packets a thread stages before it must transmit (several
+ * threads); a flood to many ports flushes early. */
+#define DPL_STAGE_MAX 128
 
 struct dpl_port {
     uint32_t number;                /* Port number. */
@@ -88,6 +127,21 @@ struct dpl_version {
     size_t n_ports;
     struct dpl_port **by_number; /* Index by number, or NULL. */
     uint32_t n_by_number;        /* Entries in 'by_number'. */
+    struct steer steer;          /* Which thread processes a packet. */
+};
+
+/* Packets steered from one thread to another: single producer (the
+ * source thread), single consumer (the destination).  'head' and 'tail'
+ * count packets ever pushed and consumed; each side's fields share a cache
+ * line of their own. */
+struct dpl_ring {
+    _Alignas(64) uint64_t head; /* Published by the producer (release). */
+    uint64_t prod_head;         /* Producer's next slot, not yet published. */
+    uint64_t prod_tail;         /* Producer's last look at 'tail'. */
+    uint64_t pushed;            /* Packets handed over (producer). */
+    uint64_t drops;             /* Packets refused, ring full (producer). */
+    _Alignas(64) uint64_t tail; /* Published by the consumer (release). */
+    struct packet *slots[DPL_RING_SLOTS]; /* Buffers, made on first use. */
 };
 
 struct dpl_thread {
@@ -97,13 +151,22 @@ struct dpl_thread {
     struct dpl_version *cur; /* Version of the batch being processed. */
     struct dpl_port *dirty[DPL_DIRTY_MAX]; /* Ports to flush. */
     unsigned int n_dirty;
+    /* Output staged for transmission (several threads only). */
+    struct packet *stage[DPL_STAGE_MAX];         /* Owned buffers. */
+    struct dpl_port *stage_port[DPL_STAGE_MAX];  /* Where each goes. */
+    unsigned int n_stage;
+    int wake_fd;                /* eventfd: steered packets wait. */
+    int sleeping;               /* Set while asleep in poll(). */
     /* Counters, written by the thread only (read racily on x86-64). */
-    uint64_t packets;           /* Packets processed. */
-    uint64_t batches;           /* Non-empty batches. */
+    uint64_t rx_packets;        /* Received from its own ports. */
+    uint64_t packets;           /* Run through its pipeline. */
+    uint64_t batches;           /* Non-empty pipeline batches. */
+    uint64_t from_others;       /* Steered to it by other threads. */
     uint64_t polls;             /* rx_batch calls. */
     uint64_t idle_polls;        /* rx_batch calls that returned nothing. */
     uint64_t sleeps;            /* Times it slept in poll(). */
-    uint64_t busy_ns;           /* Time spent processing batches (ns). */
+    uint64_t busy_cycles;       /* Poll rounds that found work (TSC). */
+    uint64_t idle_cycles;       /* Empty poll rounds and sleeps (TSC). */
 } __attribute__((aligned(64))); /* No false sharing between threads. */
 
 /* Control-thread record of a rule, keyed by table, priority and match. */
@@ -134,7 +197,12 @@ struct dpl {
     size_t n_retired;
     struct dpl_rec *recs[DPL_REC_BUCKETS]; /* Rule records. */
     uint64_t base_drops[PIPELINE_N_DROPS]; /* From retired versions. */
+    struct pipeline_stats base_pstats[DPL_MAX_THREADS]; /* Likewise. */
     size_t n_timed; /* Rules with an idle or hard timeout. */
+    /* rings[src * n_threads + dst] (NULL when src == dst or 1 thread). */
+    struct dpl_ring **rings;
+    struct state_steering steering; /* For the loaded programs. */
+    bool steering_stale; /* Programs changed since it was computed. */
 };
 
 static void dpl_port_free(struct dpl_port *);
@@ -150,38 +218,51 @@ dpl_now(void)
 
 /* ---- Datapath threads. ---- */
 
-static void
-dpl_port_tx(struct dpl_thread *t, struct dpl_port *dpp, const struct packet *p)
+static struct dpl_ring *
+dpl_ring(const struct dpl *dpl, unsigned int src, unsigned int dst)
 {
-    if (t->dpl->n_threads > 1) {
-        pthread_spin_lock(&dpp->tx_lock);
-        port_tx(dpp->port, p);
-        pthread_spin_unlock(&dpp->tx_lock);
-    } else {
-        port_tx(dpp->port, p);
-    }
+    return dpl->rings[src * dpl->n_threads + dst];
 }
 
+/* Makes 'dst' a copy of 'src' (bytes and parse results) in dst's own
+ * buffer, which only grows for a frame larger than any before. */
 static void
-dpl_port_flush(struct dpl_thread *t, struct dpl_port *dpp)
+dpl_packet_copy(struct packet *dst, const struct packet *src)
 {
-    if (t->dpl->n_threads > 1) {
-        pthread_spin_lock(&dpp->tx_lock);
-        port_flush(dpp->port);
-        pthread_spin_unlock(&dpp->tx_lock);
-    } else {
-        port_flush(dpp->port);
-    }
-    dpp->dirty[t->id] = 0;
+    _Static_assert(offsetof(struct packet, in_port) >
+                       offsetof(struct packet, len),
+                   "packet metadata must follow the buffer fields");
+    packet_set_data(dst, packet_data(src), src->len);
+    memcpy(&dst->in_port, &src->in_port,
+           sizeof *dst - offsetof(struct packet, in_port));
 }
 
+/* Transmits the staged output and flushes every port written since the
+ * last flush, each port's lock taken once. */
 static void
-dpl_flush_dirty(struct dpl_thread *t)
+dpl_flush(struct dpl_thread *t)
 {
+    bool locked = t->dpl->n_threads > 1;
+
     for (unsigned int i = 0; i < t->n_dirty; i++) {
-        dpl_port_flush(t, t->dirty[i]);
+        struct dpl_port *dpp = t->dirty[i];
+
+        if (locked) {
+            pthread_spin_lock(&dpp->tx_lock);
+        }
+        for (unsigned int k = 0; k < t->n_stage; k++) {
+            if (t->stage_port[k] == dpp) {
+                port_tx(dpp->port, t->stage[k]);
+            }
+        }
+        port_flush(dpp->port);
+        if (locked) {
+            pthread_spin_unlock(&dpp->tx_lock);
+        }
+        dpp->dirty[t->id] = 0;
     }
     t->n_dirty = 0;
+    t->n_stage = 0;
 }
 
 /* Pipeline output callback; 'aux' is the thread. */
@@ -195,21 +276,92 @@ dpl_output(void *aux, uint32_t number, const struct packet *p)
     if (number >= v->n_by_number || !(dpp = v->by_number[number])) {
         return;
     }
-    dpl_port_tx(t, dpp, p);
-    if (!dpp->dirty[t->id]) {
-        if (t->n_dirty == DPL_DIRTY_MAX) {
-            dpl_flush_dirty(t);
+    if (!dpp->dirty[t->id] && t->n_dirty == DPL_DIRTY_MAX) {
+        dpl_flush(t);
+    }
+    if (t->dpl->n_threads > 1) {
+        /* Several threads share the port: stage a copy, sent under the
+         * port's lock once per batch. */
+        if (t->n_stage == DPL_STAGE_MAX) {
+            dpl_flush(t);
         }
+        dpl_packet_copy(t->stage[t->n_stage], p);
+        t->stage_port[t->n_stage++] = dpp;
+    } else {
+        port_tx(dpp->port, p);
+    }
+    if (!dpp->dirty[t->id]) {
         dpp->dirty[t->id] = 1;
         t->dirty[t->n_dirty++] = dpp;
     }
 }
 
+/* Runs parsed packets through the thread's pipeline and sends the
+ * output. */
 static void
-dpl_process(struct dpl_thread *t, struct dpl_version *v, struct dpl_port *in,
-            struct packet_batch *b)
+dpl_run_batch(struct dpl_thread *t, struct dpl_version *v,
+              struct packet_batch *b)
 {
-    uint64_t now = dpl_now();
+    t->cur = v;
+    pipeline_process(v->pl[t->id], b, dpl_now());
+    dpl_flush(t);
+    t->packets += b->count;
+    t->batches++;
+}
+
+/* Copies 'p' into the ring to another thread; the head is published by
+ * dpl_ring_publish().  A full ring drops the packet. */
+static void
+dpl_ring_push(struct dpl_ring *r, const struct packet *p)
+{
+    struct packet **slot;
+
+    if (r->prod_head - r->prod_tail == DPL_RING_SLOTS) {
+        r->prod_tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+        if (r->prod_head - r->prod_tail == DPL_RING_SLOTS) {
+            r->drops++;
+            return;
+        }
+    }
+    slot = &r->slots[r->prod_head & (DPL_RING_SLOTS - 1)];
+    if (!*slot) {
+        /* Once per slot in the ring's life, never again. */
+        *slot = packet_new(PACKET_DEFAULT_SIZE);
+    }
+    dpl_packet_copy(*slot, p);
+    r->prod_head++;
+    r->pushed++;
+}
+
+/* Publishes what was pushed to 'dst' and wakes it if it sleeps. */
+static void
+dpl_ring_publish(struct dpl *dpl, struct dpl_ring *r, unsigned int dst)
+{
+    struct dpl_thread *d = &dpl->threads[dst];
+
+    __atomic_store_n(&r->head, r->prod_head, __ATOMIC_RELEASE);
+    /* Pairs with the fence in dpl_sleep(): either the sleeper sees the
+     * new head, or this sees it sleeping. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&d->sleeping, __ATOMIC_RELAXED)) {
+        uint64_t one = 1;
+
+        if (write(d->wake_fd, &one, sizeof one) < 0) {
+            /* The counter is saturated: the thread is being woken. */
+        }
+    }
+}
+
+/* A batch received on 'in': parse it, keep this thread's packets and
+ * steer the others. */
+static void
+dpl_rx(struct dpl_thread *t, struct dpl_version *v, struct dpl_port *in,
+       struct packet_batch *b)
+{
+    struct dpl *dpl = t->dpl;
+    unsigned int n = dpl->n_threads;
+    struct packet_batch mine;
+    uint64_t touched = 0;
 
     pkt_parse_batch(b);
     for (unsigned int i = 0; i < b->count; i++) {
@@ -217,16 +369,92 @@ dpl_process(struct dpl_thread *t, struct dpl_version *v, struct dpl_port *in,
             in->parse_errors++;
         }
     }
-    t->cur = v;
-    pipeline_process(v->pl[t->id], b, now);
-    dpl_flush_dirty(t);
-    t->packets += b->count;
-    t->batches++;
-    t->busy_ns += dpl_now() - now;
+    t->rx_packets += b->count;
+    if (n == 1) {
+        dpl_run_batch(t, v, b);
+        return;
+    }
+    packet_batch_init(&mine);
+    for (unsigned int i = 0; i < b->count; i++) {
+        struct packet *p = b->pkts[i];
+        unsigned int dst = steer_thread(&v->steer, &p->key, n);
+
+        if (dst == t->id) {
+            packet_batch_add(&mine, p);
+        } else {
+            dpl_ring_push(dpl_ring(dpl, t->id, dst), p);
+            touched |= UINT64_C(1) << dst;
+        }
+    }
+    while (touched) {
+        unsigned int dst = (unsigned int)__builtin_ctzll(touched);
+
+        touched &= touched - 1;
+        dpl_ring_publish(dpl, dpl_ring(dpl, t->id, dst), dst);
+    }
+    if (mine.count) {
+        dpl_run_batch(t, v, &mine);
+    }
 }
 
-/* Sleeps until one of the thread's ports has frames (or a short timeout),
- * RCU-offline so that grace periods do not wait for it. */
+/* Processes the packets other threads steered to this one.  Returns how
+ * many. */
+static unsigned int
+dpl_drain(struct dpl_thread *t, struct dpl_version *v)
+{
+    struct dpl *dpl = t->dpl;
+    unsigned int total = 0;
+
+    for (unsigned int src = 0; src < dpl->n_threads; src++) {
+        struct dpl_ring *r;
+        uint64_t head;
+
+        if (src == t->id) {
+            continue;
+        }
+        r = dpl_ring(dpl, src, t->id);
+        head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+        while (head != r->tail) {
+            struct packet_batch b;
+            unsigned int k = (unsigned int)MIN(head - r->tail,
+                                               (uint64_t)PACKET_BATCH_MAX);
+
+            b.count = k;
+            for (unsigned int i = 0; i < k; i++) {
+                b.pkts[i] = r->slots[(r->tail + i) & (DPL_RING_SLOTS - 1)];
+            }
+            dpl_run_batch(t, v, &b);
+            __atomic_store_n(&r->tail, r->tail + k, __ATOMIC_RELEASE);
+            t->from_others += k;
+            total += k;
+        }
+    }
+    return total;
+}
+
+/* Whether another thread has steered packets to 't' that wait. */
+static bool
+dpl_rings_pending(const struct dpl_thread *t)
+{
+    const struct dpl *dpl = t->dpl;
+
+    for (unsigned int src = 0; src < dpl->n_threads; src++) {
+        const struct dpl_ring *r;
+
+        if (src == t->id) {
+            continue;
+        }
+        r = dpl_ring(dpl, src, t->id);
+        if (__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) != r->tail) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sleeps until one of the thread's ports has frames, another thread
+ * steers packets to it, or a short timeout, RCU-offline so that grace
+ * periods do not wait for it. */
 static void
 dpl_sleep(struct dpl_thread *t)
 {
@@ -235,6 +463,9 @@ dpl_sleep(struct dpl_thread *t)
     int timeout = DPL_IDLE_SLEEP_MS;
     nfds_t n = 0;
 
+    if (t->wake_fd >= 0) {
+        fds[n++] = (struct pollfd){.fd = t->wake_fd, .events = POLLIN};
+    }
     for (size_t i = 0; i < v->n_ports && n < ARRAY_SIZE(fds); i++) {
         struct dpl_port *dpp = v->ports[i];
         int fd;
@@ -250,10 +481,24 @@ dpl_sleep(struct dpl_thread *t)
         }
         fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
     }
+    __atomic_store_n(&t->sleeping, 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (t->dpl->n_threads > 1 && dpl_rings_pending(t)) {
+        __atomic_store_n(&t->sleeping, 0, __ATOMIC_RELAXED);
+        return;
+    }
     t->sleeps++;
     rcu_thread_offline();
     poll(fds, n, timeout);
     rcu_thread_online();
+    __atomic_store_n(&t->sleeping, 0, __ATOMIC_RELAXED);
+    if (t->wake_fd >= 0 && (fds[0].revents & POLLIN)) {
+        uint64_t count;
+
+        if (read(t->wake_fd, &count, sizeof count) < 0) {
+            /* Non-blocking: already drained. */
+        }
+    }
 }
 
 static void *
@@ -264,8 +509,11 @@ dpl_thread_main(void *aux)
     unsigned int idle = 0;
 
     rcu_register_thread();
+    /* Per-CPU maps: this thread is "CPU" t->id. */
+    bpf_set_cpu(t->id);
     while (!uatomic_read(&t->dpl->stop)) {
         struct dpl_version *v = rcu_dereference(t->dpl->version);
+        uint64_t start = clock_cycles();
         unsigned int got = 0;
 
         for (size_t i = 0; i < v->n_ports; i++) {
@@ -275,14 +523,26 @@ dpl_thread_main(void *aux)
             if (dpp->thread != t->id || !dpp->can_rx) {
                 continue;
             }
-            n = port_rx_batch(dpp->port, &b);
+            if (t->dpl->n_threads > 1) {
+                /* Receiving may touch the port's transmit state (AF_XDP
+                 * reaps send completions and kicks the kernel), which
+                 * other threads change under this lock. */
+                pthread_spin_lock(&dpp->tx_lock);
+                n = port_rx_batch(dpp->port, &b);
+                pthread_spin_unlock(&dpp->tx_lock);
+            } else {
+                n = port_rx_batch(dpp->port, &b);
+            }
             t->polls++;
             if (n > 0) {
                 got += (unsigned int)n;
-                dpl_process(t, v, dpp, &b);
+                dpl_rx(t, v, dpp, &b);
             } else {
                 t->idle_polls++;
             }
+        }
+        if (t->dpl->n_threads > 1) {
+            got += dpl_drain(t, v);
         }
         rcu_quiescent_state();
         if (got) {
@@ -290,6 +550,11 @@ dpl_thread_main(void *aux)
         } else if (++idle >= DPL_IDLE_POLLS) {
             dpl_sleep(t);
             idle = 0;
+        }
+        if (got) {
+            t->busy_cycles += clock_cycles() - start;
+        } else {
+            t->idle_cycles += clock_cycles() - start;
         }
     }
     rcu_unregister_thread();
@@ -512,6 +777,7 @@ dpl_version_build(struct dpl *dpl, const json_t *rules, uint64_t now,
     for (size_t i = 0; i < v->n_ports; i++) {
         v->by_number[v->ports[i]->number] = v->ports[i];
     }
+    steer_init(&v->steer, &dpl->steering);
     for (unsigned int t = 0; t < dpl->n_threads; t++) {
         v->pl[t] = dpl_new_pipeline(dpl->shadow, dpl->ports, dpl->n_ports);
         pipeline_set_output(v->pl[t], dpl_output, &dpl->threads[t]);
@@ -527,6 +793,44 @@ dpl_version_build(struct dpl *dpl, const json_t *rules, uint64_t now,
     return NULL;
 }
 
+/* Chooses the steering fields for the shadow's programs: the coarsest
+ * field set shared by all their updateable state. */
+static void
+dpl_update_steering(struct dpl *dpl)
+{
+    struct flow_progs *progs = dp_progs(dpl->shadow);
+    size_t n = flow_progs_list(progs, NULL, 0);
+    const struct bpf_prog **list = xcalloc(n ? n : 1, sizeof *list);
+    struct state_steering spec;
+    char *error = NULL;
+
+    flow_progs_list(progs, list, n);
+    if (state_steering(list, n, &spec, &error) < 0) {
+        /* Without an analysis no field set is known to be safe. */
+        memset(&spec, 0, sizeof spec);
+        spec.single = true;
+        snprintf(spec.reason, sizeof spec.reason,
+                 "state analysis failed (%s): one thread processes all",
+                 error ? error : "no reason given");
+        LOG_WARN("steering: %s", spec.reason);
+    }
+    free(error);
+    free(list);
+    dpl->steering = spec;
+    dpl->steering_stale = false;
+}
+
+static void
+dpl_pstats_add(struct pipeline_stats *sum, const struct pipeline_stats *s)
+{
+    sum->packets += s->packets;
+    sum->batches += s->batches;
+    sum->emc_hits += s->emc_hits;
+    sum->megaflow_hits += s->megaflow_hits;
+    sum->cls_lookups += s->cls_lookups;
+    sum->invalidations += s->invalidations;
+}
+
 /* Publishes a version built from the shadow.  Records of rules whose key
  * is in 'reset' (a JSON object used as a set, or NULL) start from zero.
  * 'old_shadow', if any, is destroyed once no thread can use it. */
@@ -537,8 +841,13 @@ dpl_publish(struct dpl *dpl, const json_t *reset, struct dp *old_shadow)
     uint64_t drops[PIPELINE_N_DROPS];
     uint64_t now = dpl_now();
     json_t *rules = dpl_rules_json(dp_pipeline(dpl->shadow), now);
-    char *error = dpl_version_build(dpl, rules, now, &v);
+    char *error;
     size_t i;
+
+    if (dpl->steering_stale) {
+        dpl_update_steering(dpl);
+    }
+    error = dpl_version_build(dpl, rules, now, &v);
 
     if (error) {
         json_decref(rules);
@@ -552,6 +861,10 @@ dpl_publish(struct dpl *dpl, const json_t *reset, struct dp *old_shadow)
     if (old) {
         dpl_count_version(dpl, old, true, now);
         for (unsigned int t = 0; t < dpl->n_threads; t++) {
+            struct pipeline_stats ps;
+
+            pipeline_get_stats(old->pl[t], &ps);
+            dpl_pstats_add(&dpl->base_pstats[t], &ps);
             pipeline_drop_counts(old->pl[t], drops);
             for (size_t d = 0; d < PIPELINE_N_DROPS; d++) {
                 dpl->base_drops[d] += drops[d];
@@ -612,10 +925,38 @@ dpl_create(unsigned int n_threads)
 
     dpl->n_threads = MAX(1u, MIN(n_threads, DPL_MAX_THREADS));
     for (unsigned int t = 0; t < dpl->n_threads; t++) {
-        dpl->threads[t].dpl = dpl;
-        dpl->threads[t].id = t;
+        struct dpl_thread *th = &dpl->threads[t];
+
+        th->dpl = dpl;
+        th->id = t;
+        th->wake_fd = -1;
+        if (dpl->n_threads > 1) {
+            th->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+            if (th->wake_fd < 0) {
+                /* Then a sleeping thread notices steered packets at its
+                 * poll timeout only. */
+                LOG_WARN("thread %u: eventfd: %s", t, strerror(errno));
+            }
+            for (unsigned int k = 0; k < DPL_STAGE_MAX; k++) {
+                th->stage[k] = packet_new(PACKET_DEFAULT_SIZE);
+            }
+        }
     }
+    dpl->rings = xcalloc((size_t)dpl->n_threads * dpl->n_threads,
+                         sizeof *dpl->rings);
+    for (unsigned int src = 0; src < dpl->n_threads; src++) {
+        for (unsigned int dst = 0; dst < dpl->n_threads; dst++) {
+            if (src != dst) {
+                dpl->rings[src * dpl->n_threads + dst] =
+                    xzalloc(sizeof(struct dpl_ring));
+            }
+        }
+    }
+    /* Before any program is loaded: map locking on with several threads,
+     * and per-CPU maps with a copy per thread (docs/maps.md). */
+    bpf_maps_set_threads(dpl->n_threads);
     dpl->shadow = dp_create();
+    dpl->steering_stale = true;
     /* An empty table cannot fail to build. */
     error = dpl_publish(dpl, NULL, NULL);
     free(error);
@@ -678,6 +1019,25 @@ dpl_destroy(struct dpl *dpl)
     free(dpl->ports);
     free(dpl->retired);
     dp_destroy(dpl->shadow);
+    for (size_t i = 0; i < (size_t)dpl->n_threads * dpl->n_threads; i++) {
+        struct dpl_ring *r = dpl->rings[i];
+
+        for (size_t k = 0; r && k < DPL_RING_SLOTS; k++) {
+            packet_destroy(r->slots[k]);
+        }
+        free(r);
+    }
+    free(dpl->rings);
+    for (unsigned int t = 0; t < dpl->n_threads; t++) {
+        struct dpl_thread *th = &dpl->threads[t];
+
+        for (unsigned int k = 0; k < DPL_STAGE_MAX; k++) {
+            packet_destroy(th->stage[k]);
+        }
+        if (th->wake_fd >= 0) {
+            close(th->wake_fd);
+        }
+    }
     for (size_t b = 0; b < DPL_REC_BUCKETS; b++) {
         while (dpl->recs[b]) {
             struct dpl_rec *r = dpl->recs[b];
@@ -800,7 +1160,7 @@ static char *
 dpl_cmd_port_add(struct dpl *dpl, size_t argc, const char *const *argv)
 {
     struct dpl_port *dpp;
-    uint32_t number;
+    uint32_t number = 0; /* Set by dpl_parse_port_number(). */
     char *error;
     int col;
 
@@ -840,7 +1200,7 @@ dpl_cmd_port_add(struct dpl *dpl, size_t argc, const char *const *argv)
 static char *
 dpl_cmd_port_del(struct dpl *dpl, size_t argc, const char *const *argv)
 {
-    uint32_t number;
+    uint32_t number = 0; /* Set by dpl_parse_port_number(). */
     char *error;
     size_t idx;
 
@@ -1214,11 +1574,47 @@ dpl_cmd_trace(struct dpl *dpl, size_t argc, const char *const *argv, bool json,
     return NULL;
 }
 
+/* The steering in use, for `stats`. */
+static void
+dpl_stats_steering(const struct dpl *dpl, json_t *j, struct ds *out)
+{
+    const struct steer *s = &dpl->version->steer;
+    char fields[256], used[256];
+    json_t *js = json_object();
+
+    state_dims_format(s->spec.fields, fields, sizeof fields);
+    state_dims_format(s->used, used, sizeof used);
+    json_object_set_new(js, "fields", json_string(fields));
+    json_object_set_new(js, "hashed", json_string(used));
+    json_object_set_new(js, "symmetric", json_boolean(s->spec.symmetric));
+    json_object_set_new(js, "single", json_boolean(s->spec.single));
+    json_object_set_new(js, "reason", json_string(s->spec.reason));
+    json_object_set_new(j, "steering", js);
+    if (s->spec.single) {
+        ds_put_format(out, "steering: single thread (%s)\n", s->spec.reason);
+    } else {
+        ds_put_format(out, "steering: %s%s (%s)%s%s\n",
+                      fields[0] ? fields : "(none)",
+                      s->spec.symmetric ? ", symmetric" : "", s->spec.reason,
+                      strcmp(fields, used) ? "; hashed: " : "",
+                      strcmp(fields, used) ? (used[0] ? used : "(none)")
+                                           : "");
+    }
+}
+
+static double
+dpl_ratio(uint64_t a, uint64_t b)
+{
+    return b ? (double)a / (double)b : 0;
+}
+
 static void
 dpl_cmd_stats(struct dpl *dpl, bool json, struct ds *out)
 {
     uint64_t drops[PIPELINE_N_DROPS], d[PIPELINE_N_DROPS];
+    uint64_t ring_drops = 0;
     json_t *j = json_object(), *threads = json_array(), *jd = json_object();
+    double cpns = clock_cycles_per_ns();
 
     memcpy(drops, dpl->base_drops, sizeof drops);
     for (unsigned int t = 0; t < dpl->n_threads; t++) {
@@ -1227,33 +1623,82 @@ dpl_cmd_stats(struct dpl *dpl, bool json, struct ds *out)
             drops[k] += d[k];
         }
     }
+    dpl_stats_steering(dpl, j, out);
     for (unsigned int t = 0; t < dpl->n_threads; t++) {
         const struct dpl_thread *th = &dpl->threads[t];
+        struct pipeline_stats ps = dpl->base_pstats[t], cur;
+        uint64_t handed = 0, t_drops = 0;
         json_t *jt = json_object();
-        double avg = th->batches ? (double)th->packets / th->batches : 0;
-        double ns = th->packets ? (double)th->busy_ns / th->packets : 0;
         size_t n_ports = 0;
 
+        pipeline_get_stats(dpl->version->pl[t], &cur);
+        dpl_pstats_add(&ps, &cur);
+        ps.cache_entries = cur.cache_entries;
+        for (unsigned int dst = 0; dst < dpl->n_threads; dst++) {
+            if (dst != t) {
+                handed += dpl_ring(dpl, t, dst)->pushed;
+                t_drops += dpl_ring(dpl, t, dst)->drops;
+            }
+        }
+        ring_drops += t_drops;
         for (size_t i = 0; i < dpl->n_ports; i++) {
             n_ports += dpl->ports[i]->thread == t;
         }
+
+        uint64_t all = th->busy_cycles + th->idle_cycles;
+        double avg = dpl_ratio(th->packets, th->batches);
+        /* Per packet it handled: received on its ports or taken over
+         * from another thread (steering work counts, as in pmd-stats). */
+        double cpp = dpl_ratio(th->busy_cycles,
+                               th->rx_packets + th->from_others);
+        double busy = 100 * dpl_ratio(th->busy_cycles, all);
+        uint64_t lookups = ps.emc_hits + ps.megaflow_hits + ps.cls_lookups;
+        double emc = 100 * dpl_ratio(ps.emc_hits, lookups);
+        double mega = 100 * dpl_ratio(ps.megaflow_hits, lookups);
+
         json_object_set_new(jt, "thread", json_integer(t));
         json_object_set_new(jt, "ports", json_integer((json_int_t)n_ports));
+        json_object_set_new(jt, "rx_packets", json_integer(th->rx_packets));
         json_object_set_new(jt, "packets", json_integer(th->packets));
         json_object_set_new(jt, "batches", json_integer(th->batches));
         json_object_set_new(jt, "avg_batch", json_real(avg));
-        json_object_set_new(jt, "ns_per_packet", json_real(ns));
+        json_object_set_new(jt, "cycles_per_packet", json_real(cpp));
+        json_object_set_new(jt, "ns_per_packet",
+                            json_real(cpns > 0 ? cpp / cpns : 0));
+        json_object_set_new(jt, "busy_cycles", json_integer(th->busy_cycles));
+        json_object_set_new(jt, "idle_cycles", json_integer(th->idle_cycles));
+        json_object_set_new(jt, "busy_pct", json_real(busy));
+        json_object_set_new(jt, "emc_hits", json_integer(ps.emc_hits));
+        json_object_set_new(jt, "megaflow_hits",
+                            json_integer(ps.megaflow_hits));
+        json_object_set_new(jt, "misses", json_integer(ps.cls_lookups));
+        json_object_set_new(jt, "emc_hit_pct", json_real(emc));
+        json_object_set_new(jt, "megaflow_hit_pct", json_real(mega));
+        json_object_set_new(jt, "cache_entries",
+                            json_integer(ps.cache_entries));
+        json_object_set_new(jt, "handed_off", json_integer(handed));
+        json_object_set_new(jt, "from_others", json_integer(th->from_others));
+        json_object_set_new(jt, "ring_drops", json_integer(t_drops));
         json_object_set_new(jt, "polls", json_integer(th->polls));
         json_object_set_new(jt, "idle_polls", json_integer(th->idle_polls));
         json_object_set_new(jt, "sleeps", json_integer(th->sleeps));
         json_array_append_new(threads, jt);
         ds_put_format(out,
-                      "thread %u: ports=%zu packets=%" PRIu64
-                      " batches=%" PRIu64 " avg_batch=%.1f ns/packet=%.0f "
-                      "polls=%" PRIu64 " idle_polls=%" PRIu64 " sleeps=%" PRIu64
-                      "\n",
-                      t, n_ports, th->packets, th->batches, avg, ns, th->polls,
-                      th->idle_polls, th->sleeps);
+                      "thread %u: ports=%zu\n"
+                      "    packets received: %" PRIu64
+                      "  processed: %" PRIu64 "\n"
+                      "    emc hits: %" PRIu64 " (%.1f%%)  megaflow hits: "
+                      "%" PRIu64 " (%.1f%%)  misses: %" PRIu64 "\n"
+                      "    avg batch: %.1f  cycles/packet: %.0f"
+                      "  busy: %.1f%%  idle: %.1f%%\n"
+                      "    handed off: %" PRIu64 "  from others: %" PRIu64
+                      "  ring drops: %" PRIu64 "\n"
+                      "    polls: %" PRIu64 "  idle polls: %" PRIu64
+                      "  sleeps: %" PRIu64 "\n",
+                      t, n_ports, th->rx_packets, th->packets, ps.emc_hits,
+                      emc, ps.megaflow_hits, mega, ps.cls_lookups, avg, cpp,
+                      busy, all ? 100 - busy : 0, handed, th->from_others,
+                      t_drops, th->polls, th->idle_polls, th->sleeps);
     }
     ds_put_cstr(out, "drops:");
     for (size_t k = 0; k < PIPELINE_N_DROPS; k++) {
@@ -1261,6 +1706,10 @@ dpl_cmd_stats(struct dpl *dpl, bool json, struct ds *out)
                             json_integer((json_int_t)drops[k]));
         ds_put_format(out, " %s=%" PRIu64, pipeline_drop_name(k), drops[k]);
     }
+    /* Not a pipeline verdict: the packet never reached a pipeline. */
+    json_object_set_new(jd, "steer_ring_full",
+                        json_integer((json_int_t)ring_drops));
+    ds_put_format(out, " steer_ring_full=%" PRIu64, ring_drops);
     ds_put_format(out, "\nrules=%zu ports=%zu\n",
                   pipeline_n_rules(dp_pipeline(dpl->shadow)), dpl->n_ports);
     json_object_set_new(j, "threads", threads);
@@ -1376,6 +1825,7 @@ dpl_load_config(struct dpl *dpl, const char *path)
         struct dp *old_shadow = dpl->shadow;
 
         dpl->shadow = nd;
+        dpl->steering_stale = true;
         error = dpl_shadow_set_rules(dpl, new_rules);
         if (!error) {
             error = dpl_publish(dpl, reset, old_shadow);
@@ -1471,12 +1921,21 @@ dpl_command(struct dpl *dpl, const char *c, size_t argc,
         return dpl_cmd_flow_mod(dpl, argc, argv);
     } else if (dpl_is(c, "flow dump")) {
         return dpl_cmd_flow_dump(dpl, argc, argv, json, out);
-    } else if (dpl_is(c, "prog load") || dpl_is(c, "prog unload") ||
-               dpl_is(c, "map update") || dpl_is(c, "map delete") ||
-               !strncmp(c, "nf ", 3) || dpl_is(c, "nf")) {
-        /* Network-function commands ("nf p0f load", "nf nat", ...) fill
-         * programs' maps: the configuration commands do that. */
+    } else if (dpl_is(c, "map update") || dpl_is(c, "map delete")) {
         return dpl_exec_config(dpl, c, argc, argv);
+    } else if (dpl_is(c, "prog load") || dpl_is(c, "prog unload") ||
+               !strncmp(c, "nf ", 3) || dpl_is(c, "nf")) {
+        /* Network-function commands ("nf p0f load", "nf nat", ...) load
+         * programs and fill their maps: the configuration commands do
+         * that.  The program set may change, so may the steering; it is
+         * recomputed and published at once. */
+        char *error = dpl_exec_config(dpl, c, argc, argv);
+
+        if (!error) {
+            dpl->steering_stale = true;
+            error = dpl_publish(dpl, NULL, NULL);
+        }
+        return error;
     } else if (dpl_is(c, "prog show")) {
         if (argc) {
             return xasprintf("unexpected argument '%s'", argv[0]);
@@ -1493,6 +1952,20 @@ dpl_command(struct dpl *dpl, const char *c, size_t argc,
         }
         error = flow_progs_map_cmd(dp_progs(dpl->shadow), (int)argc + 1, args,
                                    json, out);
+        free(args);
+        return error;
+    } else if (dpl_is(c, "state export") || dpl_is(c, "state import")) {
+        /* Export and import of a program's updateable state (issue 9);
+         * maps are safe to use while the datapath runs. */
+        char **args = xcalloc(argc + 2, sizeof *args);
+        char *error;
+
+        args[0] = (char *)(c + strlen("state "));
+        for (size_t i = 0; i < argc; i++) {
+            args[i + 1] = (char *)argv[i];
+        }
+        error = state_cmd(dp_progs(dpl->shadow), (int)argc + 1, args, json,
+                          out);
         free(args);
         return error;
     } else if (dpl_is(c, "trace")) {

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "core/compiler.h"
-#include "core/hash.h"
 #include "core/util.h"
 
 /* Words that may alias the key's narrower fields.  struct flow_key only
@@ -21,6 +20,7 @@
 typedef uint64_t __attribute__((may_alias, aligned(4))) cls_word;
 
 #define CLS_HASH_BASIS 0x5e7c1a55u
+#define CLS_HASH_MUL UINT64_C(0x9e3779b97f4a7c15)
 #define CLS_MIN_BUCKETS 8
 
 struct cls_entry {
@@ -58,18 +58,33 @@ cls_words_(const struct flow_key *k)
     return (const cls_word *)(const void *)k;
 }
 
+/* Hashes the key's words under the subtable's mask.  Each word gets its
+ * own multiply, and the products are combined by addition after a
+ * rotation by the word's position, so the multiplies of a key's words
+ * overlap instead of forming one chain (a lookup hashes the key once per
+ * subtable it probes, so this is most of a miss's cost); the 64-bit
+ * Murmur3 finaliser then mixes the sum. */
 static inline uint32_t
 subtable_hash(const struct cls_subtable *st, const struct flow_key *key)
 {
     const cls_word *k = cls_words_(key);
     const cls_word *m = cls_words_(&st->mask);
-    uint32_t hash = CLS_HASH_BASIS;
+    uint64_t hash = CLS_HASH_BASIS;
 
+    if (!st->n_words) {
+        return 0; /* A catch-all mask: every key is the same masked key. */
+    }
     for (size_t i = 0; i < st->n_words; i++) {
         size_t w = st->words[i];
-        hash = hash_add64(hash, k[w] & m[w]);
+        uint64_t x = ((k[w] & m[w]) ^ (w << 56)) * CLS_HASH_MUL;
+        hash += (x << (w * 5 % 64)) | (x >> (64 - w * 5 % 64) % 64);
     }
-    return hash_finish(hash, (uint32_t)(st->n_words * 8));
+    hash ^= hash >> 33;
+    hash *= UINT64_C(0xff51afd7ed558ccd);
+    hash ^= hash >> 33;
+    hash *= UINT64_C(0xc4ceb9fe1a85ec53);
+    hash ^= hash >> 33;
+    return (uint32_t)hash;
 }
 
 /* Finds the entry for 'key' (masked here), whose hash is 'hash'. */
@@ -342,11 +357,26 @@ cls_replace(struct classifier *cls, struct cls_rule *old, struct cls_rule *new_)
     old->entry = NULL;
 }
 
+/* ORs the mask of 'st' into 'wc', word by word over the mask's non-zero
+ * words. */
+static inline void
+subtable_unwildcard(const struct cls_subtable *st, struct flow_key *wc)
+{
+    cls_word *w = (cls_word *)(void *)wc;
+    const cls_word *m = cls_words_(&st->mask);
+
+    for (size_t i = 0; i < st->n_words; i++) {
+        w[st->words[i]] |= m[st->words[i]];
+    }
+}
+
 /* The body of every single-key lookup; 'n_probes', if nonnull, counts the
- * subtables probed (the compiler drops the count where it is NULL). */
+ * subtables probed (the compiler drops the count where it is NULL), and
+ * 'wc', if nonnull, gets the masks of the probed subtables ORed in. */
 static inline const struct cls_rule *
 cls_lookup__(const struct classifier *cls, const struct flow_key *key,
-             const struct cls_rule *bound, size_t *n_probes)
+             const struct cls_rule *bound, size_t *n_probes,
+             struct flow_key *wc)
 {
     const struct cls_rule *best = NULL;
 
@@ -358,6 +388,9 @@ cls_lookup__(const struct classifier *cls, const struct flow_key *key,
         }
         if (n_probes) {
             (*n_probes)++;
+        }
+        if (wc) {
+            subtable_unwildcard(st, wc);
         }
         const struct cls_entry *e =
             subtable_find(st, key, subtable_hash(st, key));
@@ -381,7 +414,14 @@ const struct cls_rule *
 cls_lookup_below(const struct classifier *cls, const struct flow_key *key,
                  const struct cls_rule *bound)
 {
-    return cls_lookup__(cls, key, bound, NULL);
+    return cls_lookup__(cls, key, bound, NULL, NULL);
+}
+
+const struct cls_rule *
+cls_lookup_below_wc(const struct classifier *cls, const struct flow_key *key,
+                    const struct cls_rule *bound, struct flow_key *wc)
+{
+    return cls_lookup__(cls, key, bound, NULL, wc);
 }
 
 const struct cls_rule *
@@ -389,13 +429,13 @@ cls_lookup_probes(const struct classifier *cls, const struct flow_key *key,
                   size_t *n_probes)
 {
     *n_probes = 0;
-    return cls_lookup__(cls, key, NULL, n_probes);
+    return cls_lookup__(cls, key, NULL, n_probes, NULL);
 }
 
 const struct cls_rule *
 cls_lookup(const struct classifier *cls, const struct flow_key *key)
 {
-    return cls_lookup__(cls, key, NULL, NULL);
+    return cls_lookup__(cls, key, NULL, NULL, NULL);
 }
 
 const struct cls_rule *
@@ -410,10 +450,12 @@ cls_lookup_filtered(const struct classifier *cls, const struct flow_key *key,
     return r;
 }
 
-void
-cls_lookup_batch(const struct classifier *cls,
-                 const struct flow_key *const *keys, size_t n,
-                 const struct cls_rule **out)
+/* The body of the batch lookups.  'wcs', if nonnull, gets per key the
+ * masks of the subtables it probed. */
+static inline void
+cls_lookup_batch__(const struct classifier *cls,
+                   const struct flow_key *const *keys, size_t n,
+                   const struct cls_rule **out, struct flow_key *wcs)
 {
     uint32_t hashes[32];
     uint32_t pending;
@@ -435,6 +477,9 @@ cls_lookup_batch(const struct classifier *cls,
                 pending &= ~(UINT32_C(1) << i);
                 continue;
             }
+            if (wcs) {
+                subtable_unwildcard(st, &wcs[i]);
+            }
             hashes[i] = subtable_hash(st, keys[i]);
             __builtin_prefetch(&st->buckets[hashes[i] & st->bucket_mask]);
         }
@@ -446,6 +491,22 @@ cls_lookup_batch(const struct classifier *cls,
             }
         }
     }
+}
+
+void
+cls_lookup_batch(const struct classifier *cls,
+                 const struct flow_key *const *keys, size_t n,
+                 const struct cls_rule **out)
+{
+    cls_lookup_batch__(cls, keys, n, out, NULL);
+}
+
+void
+cls_lookup_batch_wc(const struct classifier *cls,
+                    const struct flow_key *const *keys, size_t n,
+                    const struct cls_rule **out, struct flow_key *wcs)
+{
+    cls_lookup_batch__(cls, keys, n, out, wcs);
 }
 
 struct cls_rule *

@@ -5,12 +5,12 @@
  *
  * Rules that share the same mask form a "subtable" (a tuple, in the
  * literature).  Within a subtable every rule's match is fully described by
- * its masked key, so a subtable is a hash table keyed by the masked key:
- * hash_words64() over (key & mask) word by word.  Looking a packet up in one
- * subtable costs one masked hash and, on a hit, one compare, however many
- * rules the subtable holds.  A lookup visits subtables, not rules, so its
- * cost grows with the number of distinct masks (typically dozens), not with
- * the number of rules (up to hundreds of thousands).
+ * its masked key, so a subtable is a hash table keyed by the masked key,
+ * hashed over the mask's non-zero words of (key & mask).  Looking a packet
+ * up in one subtable costs one masked hash and, on a hit, one compare,
+ * however many rules the subtable holds.  A lookup visits subtables, not rules,
+ * so its cost grows with the number of distinct masks (typically dozens), not
+ * with the number of rules (up to hundreds of thousands).
  *
  * Each hash entry ("cls_entry") holds every rule with exactly that match, in
  * a list ordered by priority, highest first; rules of equal priority keep
@@ -132,6 +132,27 @@ const struct cls_rule *cls_lookup_filtered(const struct classifier *,
 void cls_lookup_batch(const struct classifier *,
                       const struct flow_key *const *keys, size_t n,
                       const struct cls_rule **out);
+
+/* Un-wildcarding, for flow caches
+ * ================================
+ *
+ * A cache that stores a lookup's result for every key agreeing with the
+ * looked-up one on some bits must know which bits the result depended on.
+ * A lookup depends exactly on the masks of the subtables it probed: two
+ * keys equal under the union of those masks find the same entries there,
+ * and the subtables the early stop skipped hold no rule that could win for
+ * either key (their maximum priority is below the winner's).  The _wc
+ * variants OR the mask of every subtable they probe into 'wc' (which the
+ * caller zeroes before the first lookup of a key and keeps across the
+ * cls_lookup_below_wc() calls of a filtered lookup). */
+const struct cls_rule *cls_lookup_below_wc(const struct classifier *,
+                                           const struct flow_key *key,
+                                           const struct cls_rule *bound,
+                                           struct flow_key *wc);
+/* cls_lookup_batch(), ORing into wcs[i] the masks key i's lookup probed. */
+void cls_lookup_batch_wc(const struct classifier *,
+                         const struct flow_key *const *keys, size_t n,
+                         const struct cls_rule **out, struct flow_key *wcs);
 
 /* The inserted rule with exactly 'match' and 'priority' that ranks highest,
  * or NULL. */

@@ -21,11 +21,20 @@ struct flow_prog {
     char *path;                  /* Object file (owned). */
     struct bpf_object *obj;      /* Owned. */
     struct bpf_prog *prog;       /* Borrowed from 'obj'. */
+    /* Counters per datapath thread (slot = the thread's bpf CPU number
+     * modulo FLOW_PROG_SLOTS), each in its own cache line, so threads
+     * running one program neither race nor share a line; summed on read. */
+    struct flow_prog_counters *counters;
+    struct flow_prog *next;      /* Registry list. */
+};
+
+#define FLOW_PROG_SLOTS 64
+
+struct flow_prog_counters {
     uint64_t runs;               /* Runs through the pipeline. */
     uint64_t matches;            /* Runs that returned non-zero. */
     uint64_t cycles;             /* Time spent running, in TSC cycles. */
-    struct flow_prog *next;      /* Registry list. */
-};
+} __attribute__((aligned(64)));
 
 struct flow_progs {
     struct flow_prog *head;      /* Loaded programs, newest first. */
@@ -44,6 +53,7 @@ flow_prog_free(struct flow_prog *fp)
         bpf_object_close(fp->obj);
         free(fp->name);
         free(fp->path);
+        free(fp->counters);
         free(fp);
     }
 }
@@ -92,9 +102,11 @@ flow_prog_run(void *impl, struct packet *p, uint32_t *redirect_port)
     bpf_set_time_ns(p->ts_ns);
     uint64_t t0 = clock_cycles();
     uint64_t ret = bpf_prog_run_xdp(fp->prog, &ctx);
-    fp->cycles += clock_cycles() - t0;
-    fp->runs++;
-    fp->matches += ret != 0;
+    struct flow_prog_counters *c =
+        &fp->counters[bpf_get_cpu() % FLOW_PROG_SLOTS];
+    c->cycles += clock_cycles() - t0;
+    c->runs++;
+    c->matches += ret != 0;
 
     uint8_t *new_data = (uint8_t *)(uintptr_t)ctx.data;
     uint32_t new_len = (uint32_t)(ctx.data_end - ctx.data);
@@ -210,6 +222,7 @@ flow_progs_load(struct flow_progs *progs, const char *name, const char *path,
     fp->path = xstrdup(path);
     fp->obj = obj;
     fp->prog = prog;
+    fp->counters = xzalloc_aligned(64, FLOW_PROG_SLOTS * sizeof *fp->counters);
     fp->pp.may_modify = bpf_prog_writes_packet(prog);
     fp->pp.name = fp->name;
     fp->pp.impl = fp;
@@ -253,6 +266,32 @@ flow_progs_object(const struct flow_progs *progs, const char *name)
     return fp ? fp->obj : NULL;
 }
 
+const struct bpf_prog *
+flow_progs_prog(const struct flow_progs *progs, const char *name,
+                const char **path)
+{
+    struct flow_prog *fp = flow_progs_find(progs, name);
+    if (fp && path) {
+        *path = fp->path;
+    }
+    return fp ? fp->prog : NULL;
+}
+
+size_t
+flow_progs_list(const struct flow_progs *progs, const struct bpf_prog **out,
+                size_t max)
+{
+    size_t n = 0;
+
+    for (const struct flow_prog *fp = progs->head; fp; fp = fp->next) {
+        if (n < max) {
+            out[n] = fp->prog;
+        }
+        n++;
+    }
+    return n;
+}
+
 void
 flow_progs_show(const struct flow_progs *progs, bool json, struct ds *out)
 {
@@ -272,8 +311,14 @@ flow_progs_show(const struct flow_progs *progs, bool json, struct ds *out)
         struct flow_prog *fp = v[i];
         struct bpf_prog_stats st;
         bpf_prog_get_stats(fp->prog, &st);
-        uint64_t ns = clock_cycles_to_ns(fp->cycles);
-        double ns_per_run = fp->runs ? (double)ns / (double)fp->runs : 0.0;
+        struct flow_prog_counters sum = {0};
+        for (size_t k = 0; k < FLOW_PROG_SLOTS; k++) {
+            sum.runs += fp->counters[k].runs;
+            sum.matches += fp->counters[k].matches;
+            sum.cycles += fp->counters[k].cycles;
+        }
+        uint64_t ns = clock_cycles_to_ns(sum.cycles);
+        double ns_per_run = sum.runs ? (double)ns / (double)sum.runs : 0.0;
         if (json) {
             json_array_append_new(
                 arr,
@@ -283,8 +328,8 @@ flow_progs_show(const struct flow_progs *progs, bool json, struct ds *out)
                           bpf_prog_section(fp->prog), "function",
                           bpf_prog_name(fp->prog), "insns",
                           (json_int_t)bpf_prog_n_insns(fp->prog), "runs",
-                          (json_int_t)fp->runs, "matches",
-                          (json_int_t)fp->matches, "insns_executed",
+                          (json_int_t)sum.runs, "matches",
+                          (json_int_t)sum.matches, "insns_executed",
                           (json_int_t)st.insns, "ns", (json_int_t)ns,
                           "ns_per_run", ns_per_run));
         } else {
@@ -294,7 +339,7 @@ flow_progs_show(const struct flow_progs *progs, bool json, struct ds *out)
                           ", insns executed %" PRIu64 ", %.1f ns/run\n",
                           fp->name, fp->path, bpf_prog_section(fp->prog),
                           bpf_prog_name(fp->prog), bpf_prog_n_insns(fp->prog),
-                          fp->runs, fp->matches, st.insns, ns_per_run);
+                          sum.runs, sum.matches, st.insns, ns_per_run);
         }
     }
     if (json) {

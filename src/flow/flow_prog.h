@@ -23,6 +23,7 @@
 
 struct flow_progs;
 struct bpf_object;
+struct bpf_prog;
 
 struct flow_progs *flow_progs_create(void);
 /* Frees every program; rules that used them must be gone. */
@@ -43,6 +44,16 @@ char *flow_progs_unload(struct flow_progs *, const char *name)
 struct pipeline_prog *flow_progs_lookup(void *aux, const char *name);
 struct bpf_object *flow_progs_object(const struct flow_progs *,
                                      const char *name);
+/* The verified program of NAME (borrowed), with its object file's path in
+ * '*path' if 'path' is not NULL; NULL if no such program is loaded. */
+const struct bpf_prog *flow_progs_prog(const struct flow_progs *,
+                                       const char *name, const char **path);
+
+/* The verified programs loaded now, newest first: stores up to 'max' of
+ * them in 'progs' (borrowed; valid until unloaded) and returns how many
+ * are loaded.  The live switch analyses them to choose its steering. */
+size_t flow_progs_list(const struct flow_progs *,
+                       const struct bpf_prog **progs, size_t max);
 
 /* `prog show`: per program its file, section, instruction count, runs,
  * matches (non-zero returns), instructions executed and run time. */

@@ -28,6 +28,14 @@
  *     continues the list with the packet re-parsed; every other verdict
  *     ends the translation (TX and REDIRECT after sending the packet).
  *
+ * The flow cache (flow_cache.h, docs/flowcache.md) sits in front of the
+ * classifier: pl_lookup() answers a lookup from the flow being replayed
+ * (pl_replay_lookup(): the recorded rules, filter programs re-run), from
+ * the classifier while recording a new flow (pl_recorded_lookup(), which
+ * also collects the masks consulted), or from the classifier alone.  The
+ * actions always run for real, so a cached walk differs from an uncached
+ * one only in where its lookups' answers come from.
+ *
  * Accounting: a packet that leaves by no port is counted under exactly one
  * drop reason, the first that occurred (an explicit drop, TTL expiry, a
  * program verdict, a loop, a table miss, a bad port), or NO_OUTPUT when the
@@ -44,6 +52,7 @@
 
 #include "classifier.h"
 #include "field.h"
+#include "flow_cache.h"
 #include "pkt/pkt.h"
 
 /* OvS's limits on recursion through resubmit: depth, and total resubmits
@@ -62,14 +71,19 @@ enum pl_xdp {
     PL_XDP_REDIRECT = 4,
 };
 
+/* The members a packet's walk reads and writes come first, so that they
+ * share one cache line (the rule starts on one: _Alignas below): a hit
+ * costs one miss on the rule, not one per member. */
 struct pl_rule {
-    struct cls_rule cr;           /* In its table's classifier. */
-    struct flow_spec spec;        /* What was added (owned copy). */
-    struct pipeline_prog *filter; /* Resolved prog=NAME, or NULL. */
-    uint64_t n_packets;           /* Packets that hit the rule. */
-    uint64_t n_bytes;             /* Their bytes at lookup time. */
-    uint64_t created_ns;          /* Time added, caller's clock (ns). */
-    uint64_t used_ns;             /* Last hit, or 'created_ns' (ns). */
+    _Alignas(64) struct pipeline_prog *filter; /* Resolved prog=NAME, or
+                                                * NULL. */
+    struct action_list actions; /* spec.actions (a view, not owned). */
+    uint64_t n_packets;         /* Packets that hit the rule. */
+    uint64_t n_bytes;           /* Their bytes at lookup time. */
+    uint64_t used_ns;           /* Last hit, or 'created_ns' (ns). */
+    uint64_t created_ns;        /* Time added, caller's clock (ns). */
+    struct cls_rule cr;         /* In its table's classifier. */
+    struct flow_spec spec;      /* What was added (owned copy). */
 };
 
 struct pipeline {
@@ -84,6 +98,8 @@ struct pipeline {
     size_t n_ports;                           /* Entries in 'ports'. */
     uint64_t drops[PIPELINE_N_DROPS];         /* Packets, per reason. */
     struct pipeline_stats stats;              /* Datapath counters. */
+    struct flow_cache *cache;                 /* Flow cache, or NULL when
+                                               * disabled. */
 };
 
 /* Per-batch rule counters, added to the rules at the end of the batch. */
@@ -111,6 +127,14 @@ struct pl_ctx {
     int reason;               /* First drop reason, or -1. */
     struct pl_acc *acc;       /* Batch counters; NULL in a trace. */
     struct pl_trace *trace;   /* Recording, or NULL. */
+    struct fc_flow *replay;   /* Cached walk answering lookups, or NULL. */
+    size_t replay_pos;        /* Next step of 'replay'. */
+    bool diverged;            /* A filter contradicted 'replay'. */
+    struct fc_record *rec;    /* Walk being recorded for the cache, or
+                               * NULL. */
+    const struct flow_key *cand_wc; /* Masks behind the 'candidate' of
+                                     * table 0 (batch lookup), when
+                                     * recording. */
 };
 
 /* What a trace records. */
@@ -155,7 +179,51 @@ pipeline_create(void)
     for (size_t t = 0; t < FLOW_N_TABLES; t++) {
         pl->tables[t] = cls_create();
     }
+    /* SLUICE_FLOW_CACHE=0 turns the cache off for every pipeline of the
+     * process, to compare against or to rule the cache out. */
+    const char *env = getenv("SLUICE_FLOW_CACHE");
+    if (!env || strcmp(env, "0")) {
+        pl->cache = fc_create();
+    }
     return pl;
+}
+
+void
+pipeline_set_cache(struct pipeline *pl, bool enable)
+{
+    if (enable && !pl->cache) {
+        pl->cache = fc_create();
+    } else if (!enable && pl->cache) {
+        struct fc_stats fs;
+
+        /* Keep the counters the cache gathered. */
+        fc_get_stats(pl->cache, &fs);
+        pl->stats.emc_hits += fs.emc_hits;
+        pl->stats.megaflow_hits += fs.megaflow_hits;
+        pl->stats.invalidations += fs.invalidations;
+        fc_destroy(pl->cache);
+        pl->cache = NULL;
+    }
+}
+
+bool
+pipeline_cache_enabled(const struct pipeline *pl)
+{
+    return pl->cache != NULL;
+}
+
+/* A zeroed rule, on a cache line of its own (see struct pl_rule). */
+static struct pl_rule *
+pl_rule_alloc(void)
+{
+    struct pl_rule *rule;
+
+    if (posix_memalign((void **)&rule, _Alignof(struct pl_rule),
+                       sizeof *rule)) {
+        abort(); /* Out of memory, as the x*() allocators do. */
+    }
+    memset(rule, 0, sizeof *rule);
+    return rule;
 }
 
 /* Frees 'rule' and drops its references to programs (taken by
@@ -204,6 +272,7 @@ pipeline_destroy(struct pipeline *pl)
         free(rules);
         cls_destroy(pl->tables[t]);
     }
+    fc_destroy(pl->cache);
     free(pl->ports);
     free(pl);
 }
@@ -260,7 +329,7 @@ pl_resolve_prog(struct pipeline *pl, const char *name,
 char *
 pipeline_add(struct pipeline *pl, const struct flow_spec *spec, uint64_t now_ns)
 {
-    struct pl_rule *rule = xzalloc(sizeof *rule);
+    struct pl_rule *rule = pl_rule_alloc();
     char *error = NULL;
 
     if (spec->table >= FLOW_N_TABLES) {
@@ -309,6 +378,7 @@ pipeline_add(struct pipeline *pl, const struct flow_spec *spec, uint64_t now_ns)
         return error;
     }
 
+    rule->actions = rule->spec.actions;
     rule->cr.match = rule->spec.match;
     rule->cr.priority = rule->spec.priority;
     rule->created_ns = now_ns;
@@ -317,6 +387,15 @@ pipeline_add(struct pipeline *pl, const struct flow_spec *spec, uint64_t now_ns)
     struct classifier *cls = pl->tables[spec->table];
     struct cls_rule *old =
         cls_find_exact(cls, &rule->cr.match, rule->cr.priority);
+    if (pl->cache) {
+        /* The cached walks this rule may change go before it can be
+         * matched: the very next packet takes the classifier. */
+        if (old) {
+            const struct cls_rule *gone = old;
+            fc_invalidate_rules(pl->cache, &gone, 1);
+        }
+        fc_invalidate_add(pl->cache, spec->table, &rule->cr);
+    }
     if (old) {
         cls_replace(cls, old, &rule->cr);
         pl->n_timed -= pl_rule_timed(pl_rule_cast(old));
@@ -347,10 +426,19 @@ pl_remove_if(struct pipeline *pl, size_t t, const struct match *wide,
         struct pl_rule *rule = pl_rule_cast(rules[i]);
         if (pick(rule, aux)) {
             cls_remove(cls, &rule->cr);
-            pl->n_timed -= pl_rule_timed(rule);
-            pl_rule_free(rule);
-            n_removed++;
+            rules[n_removed++] = &rule->cr;
         }
+    }
+    /* Cached walks that asked a removed rule go before the rules are
+     * freed; no other walk can change (see flow_cache.h). */
+    if (pl->cache) {
+        fc_invalidate_rules(pl->cache, (const struct cls_rule *const *)rules,
+                            n_removed);
+    }
+    for (size_t i = 0; i < n_removed; i++) {
+        struct pl_rule *rule = pl_rule_cast(rules[i]);
+        pl->n_timed -= pl_rule_timed(rule);
+        pl_rule_free(rule);
     }
     free(rules);
     pl->n_rules -= n_removed;
@@ -427,6 +515,15 @@ void
 pipeline_get_stats(const struct pipeline *pl, struct pipeline_stats *stats)
 {
     *stats = pl->stats;
+    if (pl->cache) {
+        struct fc_stats fs;
+
+        fc_get_stats(pl->cache, &fs);
+        stats->emc_hits += fs.emc_hits;
+        stats->megaflow_hits += fs.megaflow_hits;
+        stats->cache_entries = fs.n_flows;
+        stats->invalidations += fs.invalidations;
+    }
 }
 
 /* ---- Trace recording helpers. ---- */
@@ -612,8 +709,7 @@ pl_set_ip6(struct pl_set *s, bool changed, const char *field,
 }
 
 static void
-pl_set_uint(struct pl_set *s, bool changed, const char *field,
-            unsigned int v)
+pl_set_uint(struct pl_set *s, bool changed, const char *field, unsigned int v)
 {
     if (changed) {
         pl_set_field(s, field);
@@ -807,6 +903,13 @@ pl_do_prog(struct pl_ctx *ctx, const struct pipeline_prog *prog)
     uint32_t ofs = ctx->p->data_ofs, len = ctx->p->len;
     uint64_t v = prog->run(prog->impl, ctx->p, &redirect);
 
+    /* The packet may now be anything: the cached part of the walk ends
+     * here, and later lookups use the classifier. */
+    ctx->replay = NULL;
+    if (ctx->rec) {
+        ctx->rec->stopped = true;
+    }
+
     if (prog->may_modify || ctx->p->data_ofs != ofs || ctx->p->len != len) {
         pl_reparse(ctx->p);
     }
@@ -875,7 +978,7 @@ pl_do_resubmit(struct pl_ctx *ctx, const struct action *a, unsigned int table)
 static int
 pl_execute(struct pl_ctx *ctx, const struct pl_rule *rule, unsigned int table)
 {
-    const struct action_list *acts = &rule->spec.actions;
+    const struct action_list *acts = &rule->actions;
     int next_table = -1;
 
     if (!acts->n) {
@@ -1043,6 +1146,122 @@ pl_acc_flush(struct pl_acc *acc, uint64_t now_ns)
     acc->n = 0;
 }
 
+/* Answers a lookup of 'table' from the next step of the flow being
+ * replayed: returns true and the answer in '*out' if the step applies (same
+ * table, the key in its match), re-running its filter programs in order.  A
+ * verdict other than the recorded one makes the walk continue exactly as
+ * the classifier would from that rule, with the replay over. */
+static bool
+pl_replay_lookup(struct pl_ctx *ctx, unsigned int table,
+                 const struct cls_rule **out)
+{
+    const struct fc_flow *flow = ctx->replay;
+
+    if (ctx->replay_pos >= flow->n_steps) {
+        ctx->replay = NULL;
+        return false;
+    }
+    /* The first step's match was checked by the cache lookup itself. */
+    const struct fc_hop *st = fc_flow_hop(flow, ctx->replay_pos);
+    if (st->table != table ||
+        (ctx->replay_pos &&
+         !match_matches(fc_flow_match(flow, ctx->replay_pos), &ctx->p->key))) {
+        ctx->replay = NULL;
+        return false;
+    }
+    ctx->replay_pos++;
+    for (size_t c = 0; c < st->n_cands; c++) {
+        const struct cls_rule *cr = st->cands[c];
+        bool expect = st->hit && c + 1 == st->n_cands;
+
+        if (pl_filter(cr, ctx) != expect) {
+            const struct classifier *cls = ctx->pl->tables[table];
+
+            ctx->replay = NULL;
+            ctx->diverged = true;
+            if (expect) {
+                /* The recorded winner refused: the classifier goes on
+                 * below it. */
+                do {
+                    cr = cls_lookup_below(cls, &ctx->p->key, cr);
+                } while (cr && !pl_filter(cr, ctx));
+            }
+            *out = cr;
+            return true;
+        }
+    }
+    *out = st->hit ? st->cands[st->n_cands - 1] : NULL;
+    return true;
+}
+
+/* A classifier lookup that also records, in the next step of ctx->rec,
+ * the rules asked and the masks consulted. */
+static const struct cls_rule *
+pl_recorded_lookup(struct pl_ctx *ctx, unsigned int table,
+                   const struct cls_rule *candidate)
+{
+    const struct classifier *cls = ctx->pl->tables[table];
+    const struct flow_key *key = &ctx->p->key;
+    struct fc_record *rec = ctx->rec;
+    struct fc_hop *st = &rec->steps[rec->n_steps].hop;
+    struct match *match = &rec->steps[rec->n_steps].match;
+    struct flow_key *wc = &match->mask;
+    const struct cls_rule *cr;
+    size_t n = 0;
+
+    if (candidate) {
+        *wc = *ctx->cand_wc;
+        cr = candidate;
+    } else {
+        memset(wc, 0, sizeof *wc);
+        cr = cls_lookup_below_wc(cls, key, NULL, wc);
+    }
+    for (; cr; cr = cls_lookup_below_wc(cls, key, cr, wc)) {
+        if (n == FC_MAX_CANDS) {
+            rec->stopped = true; /* Too many to replay: not recorded. */
+        } else {
+            st->cands[n++] = cr;
+        }
+        if (pl_filter(cr, ctx)) {
+            break;
+        }
+    }
+    if (!rec->stopped) {
+        st->n_cands = (uint8_t)n;
+        st->table = (uint8_t)table;
+        st->hit = cr != NULL;
+        match->key = *key;
+        match_normalize(match);
+        rec->n_steps++;
+        rec->stopped = rec->n_steps == FC_MAX_STEPS;
+    }
+    return cr;
+}
+
+/* The winner of 'table' for the packet: from the flow being replayed, or
+ * the classifier (recording the lookup if the walk is being recorded).
+ * 'candidate', if nonnull, is the unfiltered winner a batch lookup found. */
+static const struct cls_rule *
+pl_lookup(struct pl_ctx *ctx, unsigned int table,
+          const struct cls_rule *candidate)
+{
+    const struct classifier *cls = ctx->pl->tables[table];
+    cls_pred_cb *pred = unlikely(ctx->trace) ? pl_filter_traced : pl_filter;
+    const struct cls_rule *cr;
+
+    if (ctx->replay && pl_replay_lookup(ctx, table, &cr)) {
+        return cr;
+    }
+    if (ctx->rec && !ctx->rec->stopped) {
+        return pl_recorded_lookup(ctx, table, candidate);
+    }
+    cr = candidate ? candidate : cls_lookup(cls, &ctx->p->key);
+    while (cr && !pred(cr, ctx)) {
+        cr = cls_lookup_below(cls, &ctx->p->key, cr);
+    }
+    return cr;
+}
+
 /* Looks 'table' up and runs the winner's actions, then follows goto_table.
  * 'candidate', if nonnull, is the unfiltered winner of table 'table' found
  * by a batch lookup. */
@@ -1050,15 +1269,8 @@ static void
 pl_run_table(struct pl_ctx *ctx, unsigned int table,
              const struct cls_rule *candidate)
 {
-    const struct classifier *cls = ctx->pl->tables[table];
-    cls_pred_cb *pred = unlikely(ctx->trace) ? pl_filter_traced : pl_filter;
-
     for (;;) {
-        const struct cls_rule *cr =
-            candidate ? candidate : cls_lookup(cls, &ctx->p->key);
-        while (cr && !pred(cr, ctx)) {
-            cr = cls_lookup_below(cls, &ctx->p->key, cr);
-        }
+        const struct cls_rule *cr = pl_lookup(ctx, table, candidate);
         candidate = NULL;
 
         if (!cr) {
@@ -1084,7 +1296,6 @@ pl_run_table(struct pl_ctx *ctx, unsigned int table,
             return;
         }
         table = (unsigned int)next;
-        cls = ctx->pl->tables[table];
     }
 }
 
@@ -1102,6 +1313,11 @@ pl_ctx_init(struct pl_ctx *ctx, struct pipeline *pl, struct packet *p,
     ctx->reason = -1;
     ctx->acc = acc;
     ctx->trace = trace;
+    ctx->replay = NULL;
+    ctx->replay_pos = 0;
+    ctx->diverged = false;
+    ctx->rec = NULL;
+    ctx->cand_wc = NULL;
 }
 
 /* The drop reason of a finished translation, or -1 if the packet left. */
@@ -1114,14 +1330,196 @@ pl_ctx_verdict(const struct pl_ctx *ctx)
     return ctx->reason >= 0 ? ctx->reason : PIPELINE_DROP_NO_OUTPUT;
 }
 
+/* Starts loading the line of the rule 'cr' that its hit reads (struct
+ * pl_rule), so that a batch's rule misses overlap. */
+static inline void
+pl_prefetch_rule(const struct cls_rule *cr)
+{
+    if (cr) {
+        __builtin_prefetch(pl_rule_cast(cr), 1);
+    }
+}
+
+/* Starts loading a rule's action list, once its own line has arrived. */
+static inline void
+pl_prefetch_actions(const struct cls_rule *cr)
+{
+    if (cr) {
+        __builtin_prefetch(pl_rule_cast(cr)->actions.acts);
+    }
+}
+
+/* The rule a recorded lookup ended in, or NULL. */
+static inline const struct cls_rule *
+pl_hop_winner(const struct fc_hop *hop)
+{
+    return hop->hit ? hop->cands[hop->n_cands - 1] : NULL;
+}
+
+/* Prefetches what the batch's walks will read, in waves so that each
+ * wave's loads depend only on lines the previous wave requested: the
+ * winners of the first lookups and the later steps of the cached flows,
+ * then the later steps' winners and the first winners' action lists, then
+ * the later winners' action lists.  'first' holds each packet's first
+ * winner (from its flow or from the batch lookup).  Without this a walk
+ * of several lookups waits for each of those lines in turn. */
+static void
+pl_prefetch_walks(struct fc_flow *const *flows,
+                  const struct cls_rule *const *first, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        pl_prefetch_rule(first[i]);
+        for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
+            const char *step = (const char *)&flows[i]->rest[s - 1];
+            for (size_t ofs = 0; ofs < sizeof(struct fc_step); ofs += 64) {
+                __builtin_prefetch(step + ofs);
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        pl_prefetch_actions(first[i]);
+        for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
+            pl_prefetch_rule(pl_hop_winner(fc_flow_hop(flows[i], s)));
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
+            pl_prefetch_actions(pl_hop_winner(fc_flow_hop(flows[i], s)));
+        }
+    }
+}
+
+/* Counts the end of one packet's walk under its drop reason, if any. */
+static void
+pl_finish(struct pl_ctx *ctx)
+{
+    int verdict = pl_ctx_verdict(ctx);
+
+    if (verdict >= 0) {
+        ctx->pl->drops[verdict]++;
+    }
+}
+
+/* The batch without a cache: one classifier batch lookup of table 0, then
+ * each packet's walk. */
+static void
+pl_process_uncached(struct pipeline *pl, struct packet **pkts, size_t n,
+                    uint64_t now_ns, struct pl_acc *acc)
+{
+    const struct flow_key *keys[PACKET_BATCH_MAX];
+    const struct cls_rule *hits[PACKET_BATCH_MAX];
+    struct pl_ctx ctx;
+
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = &pkts[i]->key;
+    }
+    cls_lookup_batch(pl->tables[0], keys, n, hits);
+    pl->stats.cls_lookups += n;
+    for (size_t i = 0; i < n; i++) {
+        pl_prefetch_rule(hits[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pl_prefetch_actions(hits[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pl_ctx_init(&ctx, pl, pkts[i], now_ns, acc, NULL);
+        pl_run_table(&ctx, 0, hits[i]);
+        pl_finish(&ctx);
+    }
+}
+
+/* True if 'flow' recorded a walk of one lookup that took a rule without a
+ * filter program at once. */
+static inline bool
+pl_flow_is_one_rule(const struct fc_flow *flow)
+{
+    const struct fc_hop *hop = &flow->hop0;
+
+    return flow->n_steps == 1 && hop->n_cands == 1 && hop->hit &&
+           !pl_rule_cast(hop->cands[0])->filter;
+}
+
+/* The batch through the cache: every packet's flow is looked for in the
+ * EMC and the megaflow layer together, the misses are looked up in table 0
+ * together (un-wildcarding as they go), then the walks run in arrival
+ * order, replaying a flow where one was found and recording a new one
+ * where none was. */
+static void
+pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
+                  uint64_t now_ns, struct pl_acc *acc)
+{
+    const struct flow_key *keys[PACKET_BATCH_MAX];
+    uint32_t hashes[PACKET_BATCH_MAX];
+    struct fc_flow *flows[PACKET_BATCH_MAX];
+    const struct flow_key *mkeys[PACKET_BATCH_MAX];
+    const struct cls_rule *mhits[PACKET_BATCH_MAX];
+    const struct cls_rule *first[PACKET_BATCH_MAX];
+    struct flow_key wcs[PACKET_BATCH_MAX];
+    struct fc_record rec;
+    struct pl_ctx ctx;
+    size_t nm = 0;
+    bool inserted = false;
+
+    fc_collect(pl->cache);
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = &pkts[i]->key;
+        hashes[i] = pkts[i]->hash;
+    }
+    fc_lookup_batch(pl->cache, keys, hashes, n, flows);
+    for (size_t i = 0; i < n; i++) {
+        if (!flows[i]) {
+            memset(&wcs[nm], 0, sizeof wcs[nm]);
+            mkeys[nm++] = keys[i];
+        }
+    }
+    if (nm) {
+        cls_lookup_batch_wc(pl->tables[0], mkeys, nm, mhits, wcs);
+    }
+    for (size_t i = 0, m = 0; i < n; i++) {
+        first[i] = flows[i] ? pl_hop_winner(&flows[i]->hop0) : mhits[m++];
+    }
+    pl_prefetch_walks(flows, first, n);
+
+    for (size_t i = 0, m = 0; i < n; i++) {
+        struct packet *p = pkts[i];
+
+        pl_ctx_init(&ctx, pl, p, now_ns, acc, NULL);
+        if (!flows[i] && inserted) {
+            /* An earlier packet of this batch may have just cached this
+             * one's flow. */
+            fc_lookup_batch(pl->cache, &keys[i], &hashes[i], 1, &flows[i]);
+            m += flows[i] != NULL;
+        }
+        if (flows[i] && pl_flow_is_one_rule(flows[i])) {
+            /* The whole recorded walk is one rule with no program to
+             * re-run: it is the candidate, as from a batch lookup. */
+            pl_run_table(&ctx, 0, flows[i]->hop0.cands[0]);
+        } else if (flows[i]) {
+            ctx.replay = flows[i];
+            pl_run_table(&ctx, 0, NULL);
+            if (ctx.diverged) {
+                fc_kill(pl->cache, flows[i]);
+            }
+        } else {
+            struct flow_key key0 = p->key;
+
+            rec.n_steps = 0;
+            rec.stopped = false;
+            ctx.rec = &rec;
+            ctx.cand_wc = &wcs[m];
+            pl_run_table(&ctx, 0, mhits[m++]);
+            pl->stats.cls_lookups++;
+            inserted |= fc_insert(pl->cache, &key0, hashes[i], &rec) != NULL;
+        }
+        pl_finish(&ctx);
+    }
+}
+
 void
 pipeline_process(struct pipeline *pl, struct packet_batch *batch,
                  uint64_t now_ns)
 {
-    const struct flow_key *keys[PACKET_BATCH_MAX];
-    const struct cls_rule *hits[PACKET_BATCH_MAX];
     struct pl_acc acc;
-    struct pl_ctx ctx;
     size_t n = MIN(batch->count, PACKET_BATCH_MAX);
 
     if (!n) {
@@ -1129,24 +1527,11 @@ pipeline_process(struct pipeline *pl, struct packet_batch *batch,
     }
     pl->stats.packets += n;
     pl->stats.batches++;
-    pl->stats.cls_lookups += n;
     acc.n = 0;
-    for (size_t i = 0; i < n; i++) {
-        keys[i] = &batch->pkts[i]->key;
-    }
-    /* Every packet starts in table 0: look them up together. */
-    cls_lookup_batch(pl->tables[0], keys, n, hits);
-
-    for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n) {
-            __builtin_prefetch(packet_data(batch->pkts[i + 1]));
-        }
-        pl_ctx_init(&ctx, pl, batch->pkts[i], now_ns, &acc, NULL);
-        pl_run_table(&ctx, 0, hits[i]);
-        int verdict = pl_ctx_verdict(&ctx);
-        if (verdict >= 0) {
-            pl->drops[verdict]++;
-        }
+    if (pl->cache) {
+        pl_process_cached(pl, batch->pkts, n, now_ns, &acc);
+    } else {
+        pl_process_uncached(pl, batch->pkts, n, now_ns, &acc);
     }
     pl_acc_flush(&acc, now_ns);
 }

@@ -108,6 +108,13 @@ struct pipeline_stats {
 };
 void pipeline_get_stats(const struct pipeline *, struct pipeline_stats *);
 
+/* Turns the datapath flow cache (docs/flowcache.md) on or off; it is on
+ * unless the environment variable SLUICE_FLOW_CACHE is "0" when the
+ * pipeline is created.  Packets give the same outputs, counters and drops
+ * either way; turning it off frees the cached flows. */
+void pipeline_set_cache(struct pipeline *, bool enable);
+bool pipeline_cache_enabled(const struct pipeline *);
+
 /* Prints every rule, table by table, priority descending, in canonical
  * ovs-ofctl form; with 'stats', each line is prefixed with ovs-ofctl
  * dump-flows' " cookie=0x0, duration=1.5s, table=0, n_packets=3,

@@ -19,10 +19,20 @@
  * Branches on map values add those maps to every value defined until their
  * immediate post-dominator (implicit flows) and to the sinks reached there.
  *
+ * Implicit flows from packet fields: a constant (or constant operand) an
+ * instruction uses differently under two shapes that differ in one field
+ * depends on that field (defs_update()); within a shape, a pure value
+ * (computed from program constants only) that differs between joining
+ * paths depends on the fields of the undecided branches they split at
+ * (ctrl regions with sides).  A key made only of pure values names entries
+ * shared by every flow on the path: no dimension, all-flows.
+ *
  * A map's key taint at each map helper call gives its flowspace
  * dimensions; key bytes that are constants chosen by the path (a protocol
  * number stored on the TCP path, another on the UDP path) are found by
- * comparing the key bytes between shapes that differ in one field.  Map
+ * comparing the key bytes between shapes that differ in one field.  The
+ * key layout ("Key layout" below) says which key byte holds which packet
+ * byte, for steering and export --match.  Map
  * taints reaching r0 at exit, the redirect helpers or a packet store make a
  * map output-impacting.  A write to an entry whose key does not depend on
  * the packet makes the map all-flows.
@@ -72,7 +82,26 @@ struct av {
     int64_t hi;                      /* ...and its high end. */
     uint64_t fields;                 /* Packet-field taint. */
     uint64_t maps;                   /* Map-value taint (bit per map). */
+    uint32_t ob[8];                  /* Per byte (little-endian): the
+                                      * packet byte it copies, or 0 (see
+                                      * "Key layout" below). */
+    uint16_t d;                      /* Defining instruction + 1, or 0:
+                                      * equal stamps mean one value. */
+    /* A number or packet offset chosen at join 'cg' (see "Key layout"):
+     * 'c0' on the join's class-0 paths, 'c1' on its class-1 paths (a
+     * firewall picks the offset of the inside address this way). */
+    uint16_t cg;
+    int64_t c0, c1;
+    bool other;                      /* The IP protocol byte under the
+                                      * "other protocol" shape, which
+                                      * stands for none of those with
+                                      * shapes of their own. */
+    bool pure;                       /* A number computed from program
+                                      * constants only (no packet byte,
+                                      * map value or helper result). */
 };
+
+#define N_CTRL 32                    /* Branch regions tracked. */
 
 struct astate {
     bool live;
@@ -80,13 +109,26 @@ struct astate {
     uint64_t sfields[MAX_STACK];     /* Per stack byte. */
     uint64_t smaps[MAX_STACK];
     int16_t sconst[MAX_STACK];       /* Known byte value or -1. */
+    uint32_t sorig[MAX_STACK];       /* Packet byte copied there (ob). */
+    uint16_t sdef[MAX_STACK];        /* Definition stamp (av.d). */
+    bool spure[MAX_STACK];           /* Stored from a pure value. */
     struct av slot[MAX_STACK / 8];   /* Spilled 8-byte values. */
     bool slot_ok[MAX_STACK / 8];
     /* Implicit flows: the maps tested by enclosing branches ('ctrl'), kept
      * per branch region until its immediate post-dominator. */
     uint64_t ctrl;
-    int32_t ctrl_end[8];             /* Post-dominators ending regions. */
-    uint64_t ctrl_mask[8];
+    int32_t ctrl_end[N_CTRL];        /* Post-dominators ending regions. */
+    uint64_t ctrl_mask[N_CTRL];
+    /* The same for packet fields tested by undecided branches: a pure
+     * value that differs between the two sides of such a branch depends
+     * on them.  'ctrl_side' says which side the paths took (0 fall
+     * through, 1 taken, 2 both), so a join only adds the fields of the
+     * branches its incoming paths actually split at. */
+    uint64_t ctrl_fmask[N_CTRL];
+    int32_t ctrl_pc[N_CTRL];         /* The branch. */
+    uint8_t ctrl_side[N_CTRL];       /* With a condition: its class. */
+    uint16_t ctrl_cond[N_CTRL];      /* Group of the branch's condition
+                                      * (see cond_group()), or 0. */
     uint8_t n_ctrl;
 };
 
@@ -103,12 +145,32 @@ struct key_site {
     int16_t val[N_SHAPES][SITE_BYTES];   /* Constant bytes, or -1. */
 };
 
+/* The constants one instruction defined, and those its register operands
+ * held, under each shape (track 0 the result, 1 dst, 2 src). */
+struct def_site {
+    uint8_t st[3][N_SHAPES];         /* 0 unseen, 1 constant, 2 varies. */
+    int64_t val[3][N_SHAPES];
+};
+
+/* Branch conditions that name pair groups (cond_group()). */
+#define N_CONDS 256
+#define COND_GROUP0 0x8000           /* Groups below are joins (pc + 1);
+                                      * from 0xff00 map-level groups. */
+struct cond_key {
+    uint16_t d;                      /* Definition stamp compared. */
+    bool k;                          /* Against a constant ('v')... */
+    bool w32;                        /* ...in 32 bits. */
+    int64_t v;                       /* Or a value of stamp 'v'. */
+};
+
 /* One packet shape. */
 struct shape {
     int vlan, l3, l4;                /* As given to shape_build(). */
     int16_t byte[PKT_BYTES];         /* Known value or -1. */
     uint8_t field[PKT_BYTES];        /* enum state_field per byte. */
+    uint8_t fbyte[PKT_BYTES];        /* Byte index within that field. */
     uint64_t all;                    /* Every field of this shape. */
+    int proto_off;                   /* The IP protocol byte, or -1. */
 };
 
 struct ctx {
@@ -121,6 +183,19 @@ struct ctx {
                                       * fields stored there. */
     bool vf_changed;                 /* In this round. */
     int shape_idx;                   /* Index of 'sh'. */
+    /* Implicit flows through the packet shape: per instruction, the
+     * constant it defined under each shape, and the structural fields
+     * found by comparing them (see defs_update()). */
+    struct def_site *defs;           /* Per instruction. */
+    uint64_t *def_extra;             /* Per instruction. */
+    /* Key layout per map, joined over every keyed access. */
+    struct state_key_byte *lay[BPF_MAX_MAPS];
+    bool *lay_seen[BPF_MAX_MAPS];    /* One flag: seen at all. */
+    int *key_map;                    /* Per instruction: the map keyed
+                                      * there, -1 none, -2 several. */
+    bool plain_update[BPF_MAX_MAPS]; /* Updated other than atomically. */
+    struct cond_key conds[N_CONDS];
+    int n_conds;
     struct astate *st;               /* Per instruction (entry state). */
     int32_t *ipdom;                  /* Per instruction, or -1 (exit). */
     uint32_t *work;
@@ -147,10 +222,222 @@ approx_all(struct ctx *c, const char *why, bool skip_prog_arrays)
             continue;
         }
         m->used = m->read = m->updated = m->output = true;
+        c->plain_update[i] = true;
         m->shared = true;
         m->dims = STATE_ALL_FIELDS;
         approx(m, why);
     }
+}
+
+/* ---- Key layout. ----
+ *
+ * Besides taints, each register byte and stack byte remembers which packet
+ * byte it is a verbatim copy of ("ob" codes), so the bytes of a key can be
+ * named: field and byte within it.  Where two paths join with the source
+ * and destination member of a pair (a firewall keys connections by inside
+ * address first, so the source on one path and the destination on the
+ * other), the byte becomes a pair code.  Pair codes carry a group (the
+ * join instruction) and a polarity: within a group every path agrees on
+ * a class (0 or 1) such that a byte holds the source member on one class
+ * and the destination on the other, as its polarity says.  Two key bytes
+ * of one group with opposite polarity therefore hold one member each, on
+ * every path; a pair code whose paths could not be given consistent
+ * classes has group 0 and says only "one of the two". */
+#define OB_VALID (UINT32_C(1) << 13)
+#define OB_PAIR (UINT32_C(1) << 11)
+#define OB_POL (UINT32_C(1) << 12)   /* Class-1 paths hold the dst. */
+#define OB_GROUP(c) ((c) >> 16)
+#define OB_FIELD(c) ((int) ((c) >> 6 & 0x1f))
+#define OB_BYTE(c) ((int) ((c) & 0x3f))
+
+static uint32_t
+ob_make(int field, int byte)
+{
+    return OB_VALID | (uint32_t) field << 6 | (uint32_t) byte;
+}
+
+/* The source member of the pair 'f' belongs to, or -1. */
+static int
+pair_src(int f)
+{
+    switch (f) {
+    case STATE_F_DL_SRC: case STATE_F_DL_DST: return STATE_F_DL_SRC;
+    case STATE_F_NW_SRC: case STATE_F_NW_DST: return STATE_F_NW_SRC;
+    case STATE_F_IPV6_SRC: case STATE_F_IPV6_DST: return STATE_F_IPV6_SRC;
+    case STATE_F_TP_SRC: case STATE_F_TP_DST: return STATE_F_TP_SRC;
+    default: return -1;
+    }
+}
+
+/* Joins code 't' (of the paths seen so far, of class 'tcls', 2 if of
+ * both) with 'u' (a new path of class 'cls') for group 'g'.  '*ok' is
+ * false when the classes do not allow the result. */
+static uint32_t
+ob_join1(uint32_t t, uint32_t u, uint32_t g, int tcls, int cls, bool *ok)
+{
+    *ok = true;
+    if (t == u) {
+        return t;
+    }
+    if (!(t & OB_VALID) || !(u & OB_VALID) || OB_BYTE(t) != OB_BYTE(u)) {
+        return 0;
+    }
+    int pt = pair_src(OB_FIELD(t)), pu = pair_src(OB_FIELD(u));
+    if (pt < 0 || pt != pu) {
+        return 0;
+    }
+    uint32_t loose = OB_VALID | OB_PAIR | (uint32_t) pt << 6
+                     | (uint32_t) OB_BYTE(t);
+    bool u_dst = OB_FIELD(u) != pt;
+    bool t_dst = OB_FIELD(t) != pt;
+    if (!(t & OB_PAIR) && !(u & OB_PAIR)) {
+        /* Different members on paths of different classes. */
+        *ok = tcls != 2 && tcls != cls;
+        return loose | g << 16 | ((cls == 1 ? u_dst : t_dst) ? OB_POL : 0);
+    }
+    if ((t & OB_PAIR) && OB_GROUP(t) == g && g && !(u & OB_PAIR)) {
+        bool pol = t & OB_POL;
+        *ok = u_dst == (cls == 1 ? pol : !pol);
+        return t;
+    }
+    if ((u & OB_PAIR) && OB_GROUP(u) == g && g && !(t & OB_PAIR)) {
+        bool pol = u & OB_POL;
+        *ok = tcls != 2 && t_dst == (tcls == 1 ? pol : !pol);
+        return u;
+    }
+    return loose;
+}
+
+/* A constant (number or exact packet offset) of 'a' itself. */
+static bool
+av_exact(const struct av *a, int64_t *x)
+{
+    *x = a->val;
+    return (a->kind == AV_CONST || (a->kind == AV_PKT && !a->var))
+           && a->val == a->hi;
+}
+
+/* A join of two states at join 'g', the new path being of class 'cls'.
+ * A state reaching a join downstream of an earlier group G may hold a
+ * plain field at a location where the other holds G's pair code (an older
+ * state of the same paths, or paths that never met G's join): the plain
+ * side's paths then have a class at G, implied by its member; if every
+ * such location implies one class, the pair code stands for both. */
+#define N_JGROUPS 16
+struct join_ctx {
+    uint32_t g;                      /* Group formed here, or 0. */
+    uint32_t stamp;                  /* Definition stamp of joined values
+                                      * that differ (the join + 1). */
+    int tcls;                        /* Class of the paths so far (2:
+                                      * both). */
+    int cls;                         /* Class of the new path. */
+    int n;
+    uint16_t grp[N_JGROUPS];
+    uint8_t mask[N_JGROUPS][2];      /* Per side (0 to, 1 from): bit per
+                                      * class implied. */
+    bool overflow;
+};
+
+static bool
+ob_same_pair(uint32_t t, uint32_t u)
+{
+    return (t & OB_VALID) && (u & OB_VALID) && OB_BYTE(t) == OB_BYTE(u)
+           && pair_src(OB_FIELD(t)) >= 0
+           && pair_src(OB_FIELD(t)) == pair_src(OB_FIELD(u));
+}
+
+/* Notes that the paths of 'side' are of class 'cls' at group 'G'. */
+static void
+jc_note_class(struct join_ctx *jc, uint32_t G, int side, int cls)
+{
+    int i;
+
+    for (i = 0; i < jc->n && jc->grp[i] != G; i++) {
+        continue;
+    }
+    if (i == jc->n) {
+        if (jc->n == N_JGROUPS) {
+            jc->overflow = true;
+            return;
+        }
+        jc->grp[jc->n] = (uint16_t) G;
+        jc->mask[jc->n][0] = jc->mask[jc->n][1] = 0;
+        jc->n++;
+    }
+    jc->mask[i][side] |= 1u << cls;
+}
+
+/* Notes the class that plain code 'plain' on 'side' implies for the
+ * group of pair code 'pair'. */
+static void
+jc_note(struct join_ctx *jc, uint32_t plain, uint32_t pair, int side)
+{
+    uint32_t G = OB_GROUP(pair);
+
+    if (!G || G == jc->g || (plain & OB_PAIR) || !(pair & OB_PAIR)
+        || !ob_same_pair(plain, pair)) {
+        return;
+    }
+    bool is_dst = OB_FIELD(plain) != pair_src(OB_FIELD(plain));
+    bool pol = pair & OB_POL;
+    jc_note_class(jc, G, side, is_dst == pol ? 1 : 0);
+}
+
+/* The same for a choice 'ch' and an exact value 'x' on 'side'. */
+static void
+jc_note_choice(struct join_ctx *jc, const struct av *ch, const struct av *x,
+               int side)
+{
+    int64_t v;
+
+    if (!ch->cg || ch->cg == jc->g || x->cg || !av_exact(x, &v)) {
+        return;
+    }
+    if (v == ch->c0 || v == ch->c1) {
+        jc_note_class(jc, ch->cg, side, v == ch->c1);
+    } else {
+        jc->overflow = true;
+    }
+}
+
+static bool
+jc_single(const struct join_ctx *jc, uint32_t G, int side)
+{
+    if (jc->overflow) {
+        return false;
+    }
+    for (int i = 0; i < jc->n; i++) {
+        if (jc->grp[i] == G) {
+            return jc->mask[i][side] == 1 || jc->mask[i][side] == 2;
+        }
+    }
+    return false;
+}
+
+static uint32_t
+ob_loose(uint32_t c)
+{
+    return c & ~(OB_POL | UINT32_C(0xffff) << 16);
+}
+
+/* One location of two states being joined. */
+static uint32_t
+ob_join_final(uint32_t t, uint32_t u, const struct join_ctx *jc)
+{
+    bool ok;
+
+    if (t != u && ob_same_pair(t, u)) {
+        if (!(t & OB_PAIR) && (u & OB_PAIR) && OB_GROUP(u)
+            && OB_GROUP(u) != jc->g) {
+            return jc_single(jc, OB_GROUP(u), 0) ? u : ob_loose(u);
+        }
+        if ((t & OB_PAIR) && OB_GROUP(t) && OB_GROUP(t) != jc->g
+            && !(u & OB_PAIR)) {
+            return jc_single(jc, OB_GROUP(t), 1) ? t : ob_loose(t);
+        }
+    }
+    uint32_t r = ob_join1(t, u, jc->g, jc->tcls, jc->cls, &ok);
+    return ok && jc->g ? r : ob_loose(r);
 }
 
 /* ---- Packet shapes. ---- */
@@ -182,6 +469,7 @@ shape_build(struct shape *s, int vlan, int l3, int l4)
     s->vlan = vlan;
     s->l3 = l3;
     s->l4 = l4;
+    s->proto_off = -1;
     for (int i = 0; i < PKT_BYTES; i++) {
         s->byte[i] = -1;
         s->field[i] = STATE_F_PAYLOAD;
@@ -209,6 +497,7 @@ shape_build(struct shape *s, int vlan, int l3, int l4)
         set_bytes(s, o + 6, 2, STATE_F_NW_FRAG);
         set_bytes(s, o + 8, 1, STATE_F_NW_TTL);
         set_bytes(s, o + 9, 1, STATE_F_NW_PROTO);
+        s->proto_off = o + 9;
         set_bytes(s, o + 12, 4, STATE_F_NW_SRC);
         set_bytes(s, o + 16, 4, STATE_F_NW_DST);
         if (l4 >= 0) {
@@ -219,6 +508,7 @@ shape_build(struct shape *s, int vlan, int l3, int l4)
         set_bytes(s, o, 8, STATE_F_NW_OTHER);
         set_bytes(s, o, 4, STATE_F_IPV6_LABEL);
         set_bytes(s, o + 6, 1, STATE_F_NW_PROTO);
+        s->proto_off = o + 6;
         set_bytes(s, o + 7, 1, STATE_F_NW_TTL);
         set_bytes(s, o + 8, 16, STATE_F_IPV6_SRC);
         set_bytes(s, o + 24, 16, STATE_F_IPV6_DST);
@@ -252,6 +542,32 @@ shape_build(struct shape *s, int vlan, int l3, int l4)
     } else {
         set_bytes(s, l4off + 4, 4, STATE_F_TP_OTHER);
     }
+}
+
+/* Numbers each byte within its field (network order). */
+static void
+shape_index_bytes(struct shape *s)
+{
+    for (int i = 0; i < PKT_BYTES; i++) {
+        s->fbyte[i] = i && s->field[i - 1] == s->field[i]
+                      ? s->fbyte[i - 1] + 1 : 0;
+    }
+}
+
+/* The ob code of packet byte 'b' under shape 'sh': only fields a flow can
+ * match are named. */
+static uint32_t
+pkt_ob(const struct shape *sh, int64_t b)
+{
+    if (b < 0 || b >= PKT_BYTES) {
+        return 0;
+    }
+    int f = sh->field[b];
+    if (f == STATE_F_NW_OTHER || f == STATE_F_TP_OTHER
+        || f == STATE_F_PAYLOAD || sh->fbyte[b] > 63) {
+        return 0;
+    }
+    return ob_make(f, sh->fbyte[b]);
 }
 
 /* ---- Post-dominators (for implicit flows). ---- */
@@ -409,21 +725,223 @@ av_eq(const struct av *a, const struct av *b)
 {
     return a->kind == b->kind && a->var == b->var && a->map == b->map
            && a->val == b->val && a->hi == b->hi && a->fields == b->fields
-           && a->maps == b->maps;
+           && a->maps == b->maps && a->d == b->d && a->other == b->other
+           && a->pure == b->pure && a->cg == b->cg && a->c0 == b->c0
+           && a->c1 == b->c1
+           && !memcmp(a->ob, b->ob, sizeof a->ob);
 }
 
-/* Joins 'from' into 'to'; returns whether 'to' changed. */
+static int
+ctrl_find(const struct astate *s, int32_t branch)
+{
+    for (int i = 0; i < s->n_ctrl; i++) {
+        if (s->ctrl_pc[i] == branch) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The packet fields of the branches two states joining at 'pc' split at:
+ * passed by both on different sides (or both sides already), or a loop's
+ * branch (at or after 'pc', so met through a back edge) passed by one
+ * only.  A branch before 'pc' passed by one path only did not split
+ * them: an earlier branch both passed on different sides did. */
+static uint64_t
+ctrl_split_fields(const struct astate *a, const struct astate *b,
+                  uint32_t pc)
+{
+    uint64_t f = 0;
+
+    for (int i = 0; i < a->n_ctrl; i++) {
+        int j = ctrl_find(b, a->ctrl_pc[i]);
+        if (j < 0 ? a->ctrl_pc[i] >= (int32_t) pc
+                  : a->ctrl_side[i] != b->ctrl_side[j]
+                    || a->ctrl_side[i] == 2) {
+            f |= a->ctrl_fmask[i];
+        }
+    }
+    for (int j = 0; j < b->n_ctrl; j++) {
+        if (ctrl_find(a, b->ctrl_pc[j]) < 0
+            && b->ctrl_pc[j] >= (int32_t) pc) {
+            f |= b->ctrl_fmask[j];
+        }
+    }
+    return f;
+}
+
+/* The group of the one branch condition the joining paths split at, with
+ * the classes of both sides ('*tcls' 2 if the paths so far took both); 0
+ * if no branch with a condition split them, -1 if several did. */
+static int
+join_condition(const struct astate *to, const struct astate *from,
+               int *tcls, int *ucls)
+{
+    int g = 0;
+
+    *tcls = *ucls = 0;
+    for (int i = 0; i < from->n_ctrl; i++) {
+        int j = ctrl_find(to, from->ctrl_pc[i]);
+        if (j < 0 || to->ctrl_side[j] == from->ctrl_side[i]) {
+            continue;
+        }
+        int c = from->ctrl_side[i] == 2 ? 0 : from->ctrl_cond[i];
+        if (!c || (g && g != c)) {
+            return -1;
+        }
+        if (g && *ucls != from->ctrl_side[i]) {
+            return -1;
+        }
+        *tcls = g && *tcls != to->ctrl_side[j] ? 2 : to->ctrl_side[j];
+        *ucls = from->ctrl_side[i];
+        g = c;
+    }
+    return g;
+}
+
+/* Sets up the join of 'from' into 'to' at 'g': the new path's class (the
+ * one under which more pair codes stay consistent) and the classes plain
+ * codes imply for earlier groups. */
+static void
+join_setup(struct join_ctx *jc, const struct astate *to,
+           const struct astate *from, uint32_t g)
+{
+    int bad[2] = { 0, 0 };
+    int cond = join_condition(to, from, &jc->tcls, &jc->cls);
+
+    memset(jc->mask, 0, sizeof jc->mask);
+    jc->n = 0;
+    jc->overflow = false;
+    jc->stamp = g;
+    jc->g = cond > 0 ? (uint32_t) cond : g;
+    for (int i = 0; i < 11 * 8 + MAX_STACK; i++) {
+        uint32_t t = i < 88 ? to->r[i / 8].ob[i % 8] : to->sorig[i - 88];
+        uint32_t u = i < 88 ? from->r[i / 8].ob[i % 8]
+                            : from->sorig[i - 88];
+        if (t == u) {
+            continue;
+        }
+        for (int cls = 0; cls <= 1 && cond <= 0; cls++) {
+            bool ok;
+            ob_join1(t, u, g, 0, cls, &ok);
+            bad[cls] += !ok;
+        }
+        jc_note(jc, t, u, 0);
+        jc_note(jc, u, t, 1);
+    }
+    for (int i = 0; i < 11 + MAX_STACK / 8; i++) {
+        const struct av *a = i < 11 ? &to->r[i] : &to->slot[i - 11];
+        const struct av *b = i < 11 ? &from->r[i] : &from->slot[i - 11];
+        if (i >= 11 && (!to->slot_ok[i - 11] || !from->slot_ok[i - 11])) {
+            continue;
+        }
+        jc_note_choice(jc, b, a, 0);
+        jc_note_choice(jc, a, b, 1);
+    }
+    if (cond <= 0) {
+        /* No one condition split the paths: the paths so far are class
+         * 0 of this join's own group, the new one the better class. */
+        jc->tcls = 0;
+        jc->cls = bad[1] <= bad[0] ? 1 : 0;
+    }
+}
+
+
+/* The choice of 'v' = join of 'a' (the paths so far) and 'b' (a new path
+ * of class 'cls') at join 'g'. */
+static void
+av_join_choice(struct av *v, const struct av *a, const struct av *b,
+               const struct join_ctx *jc)
+{
+    int64_t x, y;
+    bool ea = av_exact(a, &x), eb = av_exact(b, &y);
+    uint32_t g = jc->g;
+    int cls = jc->cls, tcls = jc->tcls;
+
+    v->cg = 0;
+    v->c0 = v->c1 = 0;
+    if (a->cg && a->cg == b->cg && a->c0 == b->c0 && a->c1 == b->c1) {
+        v->cg = a->cg;
+        v->c0 = a->c0;
+        v->c1 = a->c1;
+        return;
+    }
+    /* An older plain state joining a choice of an earlier group. */
+    const struct av *ch = b->cg && b->cg != g && ea ? b
+                          : a->cg && a->cg != g && eb ? a : NULL;
+    if (ch) {
+        int64_t pv = ch == b ? x : y;
+        if ((pv == ch->c0 || pv == ch->c1)
+            && jc_single(jc, ch->cg, ch == b ? 0 : 1)) {
+            v->cg = ch->cg;
+            v->c0 = ch->c0;
+            v->c1 = ch->c1;
+        }
+        return;
+    }
+    bool num_a = a->kind == AV_CONST || a->kind == AV_RANGE;
+    bool num_b = b->kind == AV_CONST || b->kind == AV_RANGE;
+    if ((a->kind != b->kind && !(num_a && num_b)) || !eb) {
+        return;
+    }
+    if (ea && x != y && tcls != 2 && tcls != cls && g) {
+        v->cg = (uint16_t) g;
+        v->c0 = cls == 1 ? x : y;
+        v->c1 = cls == 1 ? y : x;
+    } else if (a->cg == g && y == (cls ? a->c1 : a->c0)) {
+        v->cg = a->cg;
+        v->c0 = a->c0;
+        v->c1 = a->c1;
+    }
+}
+
+/* Joins register value 'b' (of a new path) into 'a' at join 'g'. */
+static struct av
+av_join_at(const struct av *a, const struct av *b, const struct join_ctx *jc,
+           uint64_t jf)
+{
+    struct av v = av_join(a, b);
+    uint32_t ob[8];
+
+    for (int i = 0; i < 8; i++) {
+        ob[i] = ob_join_final(a->ob[i], b->ob[i], jc);
+    }
+    memcpy(v.ob, ob, sizeof ob);
+    v.pure = a->pure && b->pure;
+    v.other = a->other && b->other;
+    av_join_choice(&v, a, b, jc);
+    bool num_a = a->kind == AV_CONST || a->kind == AV_RANGE;
+    bool num_b = b->kind == AV_CONST || b->kind == AV_RANGE;
+    bool same = num_a && num_b ? a->val == b->val && a->hi == b->hi
+                : a->d && a->d == b->d;
+    if (v.pure && !same) {
+        /* Implicit flow: a constant chosen by the path taken. */
+        v.fields |= jf;
+    }
+    v.d = a->d == b->d ? a->d : (uint16_t) jc->stamp;
+    return v;
+}
+
+/* Joins 'from' (entering instruction 'pc') into 'to'; returns whether
+ * 'to' changed. */
 static bool
-state_join(struct astate *to, const struct astate *from)
+state_join(struct astate *to, const struct astate *from, uint32_t pc)
 {
     bool ch = false;
+    /* Join groups are 16 bits and the top ones name map-level groups
+     * (lay_merge()): a later join forms no groups (only loose pairs). */
+    uint32_t g = pc + 1 < COND_GROUP0 ? pc + 1 : 0;
+    uint64_t jf;
 
     if (!to->live) {
         *to = *from;
         return true;
     }
+    jf = ctrl_split_fields(to, from, pc);
+    struct join_ctx jc;
+    join_setup(&jc, to, from, g);
     for (int i = 0; i < 11; i++) {
-        struct av v = av_join(&to->r[i], &from->r[i]);
+        struct av v = av_join_at(&to->r[i], &from->r[i], &jc, jf);
         if (!av_eq(&v, &to->r[i])) {
             to->r[i] = v;
             ch = true;
@@ -433,18 +951,32 @@ state_join(struct astate *to, const struct astate *from)
         uint64_t f = to->sfields[i] | from->sfields[i];
         uint64_t m = to->smaps[i] | from->smaps[i];
         int16_t k = to->sconst[i] == from->sconst[i] ? to->sconst[i] : -1;
+        uint32_t o = ob_join_final(to->sorig[i], from->sorig[i], &jc);
+        bool same = to->sconst[i] >= 0 || from->sconst[i] >= 0
+                    ? to->sconst[i] == from->sconst[i]
+                    : to->sdef[i] && to->sdef[i] == from->sdef[i];
+        bool pure = to->spure[i] && from->spure[i];
+        if (pure && !same) {
+            f |= jf;
+        }
+        uint16_t dd = to->sdef[i] == from->sdef[i] ? to->sdef[i]
+                      : (uint16_t) g;
         if (f != to->sfields[i] || m != to->smaps[i]
-            || k != to->sconst[i]) {
+            || k != to->sconst[i] || o != to->sorig[i]
+            || dd != to->sdef[i] || pure != to->spure[i]) {
+            to->spure[i] = pure;
             to->sfields[i] = f;
             to->smaps[i] = m;
             to->sconst[i] = k;
+            to->sorig[i] = o;
+            to->sdef[i] = dd;
             ch = true;
         }
     }
     for (int i = 0; i < MAX_STACK / 8; i++) {
         bool ok = to->slot_ok[i] && from->slot_ok[i];
         if (ok) {
-            struct av v = av_join(&to->slot[i], &from->slot[i]);
+            struct av v = av_join_at(&to->slot[i], &from->slot[i], &jc, jf);
             if (!av_eq(&v, &to->slot[i])) {
                 to->slot[i] = v;
                 ch = true;
@@ -455,24 +987,32 @@ state_join(struct astate *to, const struct astate *from)
         }
     }
     for (int i = 0; i < from->n_ctrl; i++) {
-        int j;
-        for (j = 0; j < to->n_ctrl; j++) {
-            if (to->ctrl_end[j] == from->ctrl_end[i]) {
-                break;
-            }
-        }
-        if (j == to->n_ctrl) {
-            if (to->n_ctrl == 8) {
-                j = 7;          /* Merge into the last (over-approx). */
+        int j = ctrl_find(to, from->ctrl_pc[i]);
+        if (j < 0) {
+            if (to->n_ctrl == N_CTRL) {
+                j = N_CTRL - 1; /* Merge into the last (over-approx). */
+                to->ctrl_side[j] = 2;
+                to->ctrl_cond[j] = 0;
             } else {
-                to->n_ctrl++;
+                j = to->n_ctrl++;
                 to->ctrl_end[j] = from->ctrl_end[i];
+                to->ctrl_pc[j] = from->ctrl_pc[i];
+                to->ctrl_side[j] = from->ctrl_side[i];
+                to->ctrl_cond[j] = from->ctrl_cond[i];
                 to->ctrl_mask[j] = 0;
+                to->ctrl_fmask[j] = 0;
             }
+            ch = true;
         }
         uint64_t m = to->ctrl_mask[j] | from->ctrl_mask[i];
-        if (m != to->ctrl_mask[j]) {
+        uint64_t fm = to->ctrl_fmask[j] | from->ctrl_fmask[i];
+        uint8_t side = to->ctrl_side[j] == from->ctrl_side[i]
+                       ? to->ctrl_side[j] : 2;
+        if (m != to->ctrl_mask[j] || fm != to->ctrl_fmask[j]
+            || side != to->ctrl_side[j]) {
             to->ctrl_mask[j] = m;
+            to->ctrl_fmask[j] = fm;
+            to->ctrl_side[j] = side;
             ch = true;
         }
     }
@@ -491,31 +1031,48 @@ ctrl_update(struct astate *s, int32_t pc)
         }
         s->ctrl_end[k] = s->ctrl_end[i];
         s->ctrl_mask[k] = s->ctrl_mask[i];
+        s->ctrl_fmask[k] = s->ctrl_fmask[i];
+        s->ctrl_pc[k] = s->ctrl_pc[i];
+        s->ctrl_side[k] = s->ctrl_side[i];
+        s->ctrl_cond[k] = s->ctrl_cond[i];
         s->ctrl |= s->ctrl_mask[k];
         k++;
     }
     s->n_ctrl = k;
 }
 
-static void
-ctrl_push(struct astate *s, int32_t end, uint64_t maps)
+/* Enters the region of undecided branch 'branch' (ending at 'end', with
+ * condition group 'cond') on the fall-through side, of class 'fall';
+ * returns its index (the taken side is the other class), or -1 if it
+ * tests neither a map value nor a packet field and has no condition. */
+static int
+ctrl_push(struct astate *s, int32_t end, uint64_t maps, uint64_t fields,
+          int32_t branch, uint16_t cond, int fall)
 {
-    if (!maps) {
-        return;
+    if (!maps && !fields && !cond) {
+        return -1;
     }
-    for (int i = 0; i < s->n_ctrl; i++) {
-        if (s->ctrl_end[i] == end) {
-            s->ctrl_mask[i] |= maps;
-            return;
-        }
-    }
-    if (s->n_ctrl == 8) {
+    int i = ctrl_find(s, branch);
+    if (i >= 0) {
+        /* Met again (a loop): the paths split here anew. */
+        s->ctrl_side[i] = (uint8_t) fall;
+    } else if (s->n_ctrl == N_CTRL) {
         /* Full: merge into the last region, whose end may come later. */
-        s->ctrl_mask[7] |= maps;
-        return;
+        i = N_CTRL - 1;
+        s->ctrl_side[i] = 2;
+        cond = 0;
+    } else {
+        i = s->n_ctrl++;
+        s->ctrl_end[i] = end;
+        s->ctrl_pc[i] = branch;
+        s->ctrl_side[i] = (uint8_t) fall;
+        s->ctrl_mask[i] = 0;
+        s->ctrl_fmask[i] = 0;
     }
-    s->ctrl_end[s->n_ctrl] = end;
-    s->ctrl_mask[s->n_ctrl++] = maps;
+    s->ctrl_cond[i] = cond;
+    s->ctrl_mask[i] |= maps;
+    s->ctrl_fmask[i] |= fields;
+    return i;
 }
 
 /* ---- Memory. ---- */
@@ -555,9 +1112,25 @@ pkt_load(struct ctx *c, const struct av *p, int off, int size, struct av *out)
         /* Known under this shape, but still a packet field. */
         *out = (struct av) { .kind = AV_CONST, .val = (int64_t) v,
                              .hi = (int64_t) v, .fields = f };
-        return;
+    } else {
+        *out = scalar(f, 0);
     }
-    *out = scalar(f, 0);
+    if (p->val == p->hi) {
+        for (int i = 0; i < size && i < 8; i++) {
+            out->ob[i] = pkt_ob(sh, at + i);
+        }
+        out->other = sh->l4 < 0 && size == 1 && at == sh->proto_off;
+    } else if (p->cg && p->kind == AV_PKT) {
+        /* One of two offsets, chosen at join 'cg': pair codes where the
+         * two offsets hold the two members of a pair. */
+        for (int i = 0; i < size && i < 8; i++) {
+            uint32_t o0 = pkt_ob(sh, p->c0 + off + i);
+            uint32_t o1 = pkt_ob(sh, p->c1 + off + i);
+            bool ok;
+            uint32_t r = ob_join1(o0, o1, p->cg, 0, 1, &ok);
+            out->ob[i] = ok ? r : 0;
+        }
+    }
 }
 
 static int
@@ -662,6 +1235,9 @@ stack_store(struct astate *s, int a, int size, const struct av *v)
         s->sconst[a + i] = v->kind == AV_CONST
                            ? (int16_t) ((uint64_t) v->val >> (8 * i) & 0xff)
                            : -1;
+        s->sorig[a + i] = i < 8 ? v->ob[i] : 0;
+        s->sdef[a + i] = v->d;
+        s->spure[a + i] = v->pure;
         s->slot_ok[(a + i) / 8] = false;
     }
     if (size == 8 && a % 8 == 0) {
@@ -826,6 +1402,232 @@ sites_update(struct ctx *c)
     return changed;
 }
 
+/* Renumbers the pair groups of a key 1, 2, ... in order of first byte,
+ * and their members so that each group's first byte has member 0: a group
+ * only ties bytes of one key together, and the join or condition naming
+ * it, like the class numbering, can differ between shapes and calls. */
+static void
+lay_normalize(struct state_key_byte *k, uint32_t n)
+{
+    bool *done = xcalloc(n + 1, sizeof *done);
+    uint16_t next = 1;
+
+    for (uint32_t i = 0; i < n; i++) {
+        if (k[i].kind != STATE_KEY_PAIR || done[i]) {
+            continue;
+        }
+        uint16_t old = k[i].group;
+        uint8_t flip = k[i].member;
+        for (uint32_t j = i; j < n; j++) {
+            if (k[j].kind == STATE_KEY_PAIR && !done[j]
+                && k[j].group == old) {
+                k[j].group = next;
+                k[j].member ^= flip;
+                done[j] = true;
+            }
+        }
+        next++;
+    }
+    free(done);
+}
+
+/* Whether 'a' and 'b' name the same byte of the two members of a pair. */
+static bool
+kb_partners(const struct state_key_byte *a, const struct state_key_byte *b)
+{
+    return a->kind == STATE_KEY_FIELD && b->kind == STATE_KEY_FIELD
+           && a->byte == b->byte && a->field != b->field
+           && pair_src(a->field) >= 0
+           && pair_src(a->field) == pair_src(b->field);
+}
+
+/* Joins a key observed at one access ('obs') into map 'm''s layout.
+ * Accesses are joined like paths (see "Key layout"), with a group of
+ * their own per map: a map looked up with the tuple in one order at one
+ * call and in the other order at another holds the pair unordered. */
+static void
+lay_merge(struct ctx *c, unsigned int m, const struct state_key_byte *obs)
+{
+    uint32_t ks = c->prog->maps[m]->key_size;
+    struct state_key_byte *l = c->lay[m];
+    const uint16_t G = (uint16_t) (0xff00 + m);
+    int bad[2] = { 0, 0 };
+
+    if (!c->lay_seen[m][0]) {
+        memcpy(l, obs, ks * sizeof *l);
+        c->lay_seen[m][0] = true;
+        return;
+    }
+    /* Observation class: 0 like the first, 1 the other way round. */
+    for (uint32_t i = 0; i < ks; i++) {
+        bool pairg = l[i].kind == STATE_KEY_PAIR && l[i].group == G;
+        for (int cls = 0; cls <= 1; cls++) {
+            if (kb_partners(&l[i], &obs[i])) {
+                bad[cls] += cls != 1;
+            } else if (pairg && obs[i].kind == STATE_KEY_FIELD) {
+                bool dst = obs[i].field != pair_src(obs[i].field);
+                bad[cls] += dst != (cls ? l[i].member : !l[i].member);
+            }
+        }
+    }
+    int cls = bad[1] < bad[0] ? 1 : 0;
+    for (uint32_t i = 0; i < ks; i++) {
+        bool pairg = l[i].kind == STATE_KEY_PAIR && l[i].group == G;
+        if (!memcmp(&l[i], &obs[i], sizeof l[i])) {
+            continue;
+        }
+        if (kb_partners(&l[i], &obs[i]) && cls == 1) {
+            bool dst = obs[i].field != pair_src(obs[i].field);
+            l[i].kind = STATE_KEY_PAIR;
+            l[i].field = (uint8_t) pair_src(obs[i].field);
+            l[i].group = G;
+            l[i].member = dst;
+            continue;
+        }
+        if (pairg && obs[i].kind == STATE_KEY_FIELD
+            && pair_src(obs[i].field) == l[i].field
+            && obs[i].byte == l[i].byte) {
+            bool dst = obs[i].field != pair_src(obs[i].field);
+            if (dst == (cls ? l[i].member : !l[i].member)) {
+                continue;
+            }
+        }
+        memset(&l[i], 0, sizeof l[i]);
+    }
+}
+
+/* Records the layout of the key of map 'm' at the helper call 'pc', from
+ * the call's state once the shape's fixpoint is reached. */
+static void
+lay_record(struct ctx *c, const struct astate *s, unsigned int m,
+           const struct av *key)
+{
+    uint32_t ks = c->prog->maps[m]->key_size;
+    struct state_key_byte *obs = xcalloc(ks + 1, sizeof *obs);
+
+    if (!c->lay[m]) {
+        c->lay[m] = xcalloc(ks + 1, sizeof *c->lay[m]);
+        c->lay_seen[m] = xcalloc(1, sizeof *c->lay_seen[m]);
+    }
+    int a = key->kind == AV_STACK ? stack_index(key, 0, ks) : -1;
+    bool pkt = key->kind == AV_PKT && !key->var && key->val == key->hi;
+    for (uint32_t i = 0; i < ks; i++) {
+        struct state_key_byte *k = &obs[i];
+        uint32_t ob = 0;
+        int cv = -1;
+        if (a >= 0) {
+            ob = s->sorig[a + i];
+            cv = s->sconst[a + i];
+        } else if (pkt) {
+            int64_t b = key->val + i;
+            ob = pkt_ob(c->sh, b);
+            cv = b >= 0 && b < PKT_BYTES ? c->sh->byte[b] : -1;
+        }
+        if (ob & OB_PAIR) {
+            if (OB_GROUP(ob)) {
+                k->kind = STATE_KEY_PAIR;
+                k->field = OB_FIELD(ob);
+                k->byte = OB_BYTE(ob);
+                k->group = (uint16_t) OB_GROUP(ob);
+                k->member = (ob & OB_POL) != 0;
+            }
+        } else if (ob) {
+            /* A copy of a packet byte, known or not under this shape. */
+            k->kind = STATE_KEY_FIELD;
+            k->field = OB_FIELD(ob);
+            k->byte = OB_BYTE(ob);
+        } else if (cv >= 0) {
+            k->kind = STATE_KEY_CONST;
+            k->value = (uint8_t) cv;
+        }
+    }
+    lay_normalize(obs, ks);
+    lay_merge(c, m, obs);
+    free(obs);
+}
+
+/* After a shape's fixpoint: the layouts of the keys of its map calls. */
+static void
+lay_shape(struct ctx *c)
+{
+    for (uint32_t pc = 0; pc < c->prog->n_insns; pc++) {
+        struct astate *s = &c->st[pc];
+        int m = c->key_map[pc];
+        if (m < 0 || !s->live) {
+            continue;
+        }
+        if (s->r[1].kind != AV_MAP_PTR || s->r[1].map != m) {
+            /* Several maps at one call: no layout for any. */
+            struct state_key_byte *unk = xcalloc(
+                c->prog->maps[m]->key_size + 1, sizeof *unk);
+            if (!c->lay[m]) {
+                c->lay[m] = xcalloc(c->prog->maps[m]->key_size + 1,
+                                    sizeof *c->lay[m]);
+                c->lay_seen[m] = xcalloc(1, sizeof *c->lay_seen[m]);
+            }
+            lay_merge(c, m, unk);
+            free(unk);
+            continue;
+        }
+        lay_record(c, s, m, &s->r[2]);
+    }
+}
+
+/* Implicit flows through structural fields: an instruction that defines
+ * a constant under two shapes differing in one respect (VLAN tag,
+ * EtherType or IP protocol), a different one under each, defines a value
+ * chosen by that field (the load balancer stores 6 on its TCP path and 17
+ * on its UDP path, then hashes it).  Adds the field to the instruction's
+ * definitions from the next round on; returns whether any changed. */
+static bool
+defs_update(struct ctx *c)
+{
+    bool changed = false;
+
+    for (uint32_t pc = 0; pc < c->prog->n_insns; pc++) {
+        const struct def_site *k = &c->defs[pc];
+        uint64_t f = 0;
+        for (int t = 0; t < 3; t++)
+        for (int x = 0; x < N_SHAPES; x++) {
+            for (int y = x + 1; y < N_SHAPES && k->st[t][x] == 1; y++) {
+                const struct shape *a = &c->shapes[x], *b = &c->shapes[y];
+                int nd = (a->vlan != b->vlan) + (a->l3 != b->l3)
+                         + (a->l4 != b->l4 && a->l3 == b->l3);
+                if (k->st[t][y] != 1 || nd != 1
+                    || k->val[t][x] == k->val[t][y]) {
+                    continue;
+                }
+                f |= a->vlan != b->vlan ? UINT64_C(1) << STATE_F_DL_VLAN
+                     : a->l3 != b->l3 ? UINT64_C(1) << STATE_F_DL_TYPE
+                     : UINT64_C(1) << STATE_F_NW_PROTO;
+            }
+        }
+        if ((c->def_extra[pc] | f) != c->def_extra[pc]) {
+            c->def_extra[pc] |= f;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* Whether every byte of the key at 'key' holds a pure value. */
+static bool
+key_pure(const struct ctx *c, const struct astate *s, const struct av *key,
+         uint32_t len)
+{
+    int a = key->kind == AV_STACK ? stack_index(key, 0, len) : -1;
+
+    if (a < 0) {
+        return false;
+    }
+    for (uint32_t i = 0; i < len; i++) {
+        if (!s->spure[a + i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Records the key of a map helper call; returns its packet fields. */
 static uint64_t
 map_key(struct ctx *c, const struct astate *s, unsigned int m,
@@ -835,6 +1637,8 @@ map_key(struct ctx *c, const struct astate *s, unsigned int m,
     uint64_t f, mp;
 
     r->used = true;
+    c->key_map[pc] = c->key_map[pc] == -1 || c->key_map[pc] == (int) m
+                     ? (int) m : -2;
     if (!mem_taint(c, s, key, c->prog->maps[m]->key_size, &f, &mp)) {
         /* Any key at all, possibly one every flow shares. */
         r->dims = STATE_ALL_FIELDS;
@@ -845,6 +1649,12 @@ map_key(struct ctx *c, const struct astate *s, unsigned int m,
     }
     if (c->sites[pc]) {
         f |= c->sites[pc]->extra;
+    }
+    if (key_pure(c, s, key, c->prog->maps[m]->key_size)) {
+        /* Chosen by the path only: the entries are shared by every flow
+         * that takes it (all-flows); the branches' fields name which
+         * paths, not flows, so they are not dimensions. */
+        f = 0;
     }
     r->dims |= f & STATE_ALL_FIELDS;
     if (f & VIA_MAP) {
@@ -904,6 +1714,9 @@ unknown_stack_write(struct ctx *c, struct astate *s)
     for (int i = 0; i < MAX_STACK; i++) {
         s->sfields[i] |= c->sh->all;
         s->sconst[i] = -1;
+        s->sorig[i] = 0;
+        s->sdef[i] = 0;
+        s->spure[i] = false;
         s->slot_ok[i / 8] = false;
     }
 }
@@ -972,6 +1785,7 @@ do_call(struct ctx *c, struct astate *s, const struct bpf_insn *in,
             clobber_caller_saved(s, v);
         } else {
             c->res->maps[m].updated = true;
+            c->plain_update[m] = true;
             shared_write(c, m, kf);
             if (id == BPF_FUNC_map_update_elem) {
                 store_value(c, s, m, &r[3]);
@@ -991,6 +1805,7 @@ do_call(struct ctx *c, struct astate *s, const struct bpf_insn *in,
         if (id != BPF_FUNC_map_peek_elem) {
             /* A queue or stack has no key: all flows share it. */
             c->res->maps[m].updated = true;
+            c->plain_update[m] = true;
             c->res->maps[m].shared = true;
         }
         if (id == BPF_FUNC_map_push_elem) {
@@ -1063,6 +1878,7 @@ do_call(struct ctx *c, struct astate *s, const struct bpf_insn *in,
                 snprintf(why, sizeof why,
                          "helper %d at insn %u given a map value", id, pc);
                 mr->updated = mr->output = true;
+                c->plain_update[r[i].map] = true;
                 approx(mr, why);
             }
             if (r[i].kind == AV_PKT) {
@@ -1080,20 +1896,128 @@ enqueue(struct ctx *c, uint32_t pc, const struct astate *s, uint32_t n)
     if (pc >= n) {
         return;
     }
-    struct astate tmp = *s;
-    ctrl_update(&tmp, pc);
-    if (state_join(&c->st[pc], &tmp) && !c->queued[pc]) {
+    /* Regions ending at 'pc' are still in the states joined here (their
+     * sides matter to the join); run_shape() drops them. */
+    if (state_join(&c->st[pc], s, pc) && !c->queued[pc]) {
         c->queued[pc] = true;
         c->work[c->n_work++] = pc;
     }
 }
 
-/* Sets dst (with implicit-flow taint). */
+/* Records the value of track 't' of instruction 'pc' for defs_update(). */
 static void
-def(struct astate *s, int reg, struct av v)
+def_note(struct ctx *c, uint32_t pc, int t, const struct av *v)
+{
+    struct def_site *ds = &c->defs[pc];
+    int x = c->shape_idx;
+
+    if (v->kind != AV_CONST) {
+        ds->st[t][x] = 2;
+    } else if (!ds->st[t][x]) {
+        ds->st[t][x] = 1;
+        ds->val[t][x] = v->val;
+    } else if (ds->st[t][x] == 1 && ds->val[t][x] != v->val) {
+        ds->st[t][x] = 2;
+    }
+}
+
+/* The group of condition "value 'd' (a definition stamp) equals the
+ * constant or value 'v'" (see "Key layout"): numbered in order of first
+ * use, after the join groups, so it is the same under every shape; 0 when
+ * the table is full. */
+static uint16_t
+cond_group(struct ctx *c, uint16_t d, bool k, int64_t v, bool w32)
+{
+    for (int i = 0; i < c->n_conds; i++) {
+        const struct cond_key *q = &c->conds[i];
+        if (q->d == d && q->k == k && q->v == v && q->w32 == w32) {
+            return (uint16_t) (COND_GROUP0 + i);
+        }
+    }
+    if (c->n_conds == N_CONDS) {
+        return 0;
+    }
+    c->conds[c->n_conds] = (struct cond_key) { d, k, w32, v };
+    return (uint16_t) (COND_GROUP0 + c->n_conds++);
+}
+
+/* Sets dst (with implicit-flow taint) as defined by instruction 'pc',
+ * recording constants for defs_update(). */
+static void
+def(struct ctx *c, struct astate *s, uint32_t pc, int reg, struct av v)
 {
     v.maps |= s->ctrl;
+    v.fields |= c->def_extra[pc];
+    if (c->def_extra[pc]) {
+        v.pure = false;
+    }
+    if (!v.d) {
+        v.d = (uint16_t) (pc + 1);
+    }
+    def_note(c, pc, 0, &v);
     s->r[reg] = v;
+}
+
+/* The choice of pointer 'v' = 'ptr' +/- 'off' (one of them may be a
+ * choice, the other exact). */
+static void
+choice_add(struct av *v, const struct av *ptr, const struct av *off,
+           uint8_t op)
+{
+    int64_t x;
+    int64_t sign = op == BPF_SUB ? -1 : 1;
+
+    v->cg = 0;
+    if (v->var) {
+        return;
+    }
+    if (off->cg && av_exact(ptr, &x)) {
+        v->cg = off->cg;
+        v->c0 = x + sign * off->c0;
+        v->c1 = x + sign * off->c1;
+    } else if (ptr->cg && av_exact(off, &x)) {
+        v->cg = ptr->cg;
+        v->c0 = ptr->c0 + sign * x;
+        v->c1 = ptr->c1 + sign * x;
+    }
+}
+
+/* The byte codes of an ALU result 'v' = d OP src (see "Key layout"):
+ * moves, byte swaps, masks and whole-byte shifts keep them. */
+static void
+alu_ob(struct av *v, uint8_t op, const struct bpf_insn *in,
+       const struct av *d, const struct av *src, bool is64)
+{
+    uint32_t ob[8] = { 0 };
+    int w = is64 ? 8 : 4;
+
+    if (op == BPF_MOV) {
+        memcpy(ob, src->ob, w * sizeof ob[0]);
+    } else if (op == BPF_END) {
+        int k = in->imm / 8;
+        if (k >= 1 && k <= 8) {
+            for (int i = 0; i < k; i++) {
+                ob[i] = BPF_SRC(in->code) == BPF_TO_BE ? d->ob[k - 1 - i]
+                                                       : d->ob[i];
+            }
+        }
+    } else if (src->kind == AV_CONST && op == BPF_AND) {
+        for (int i = 0; i < w; i++) {
+            if (((uint64_t) src->val >> (8 * i) & 0xff) == 0xff) {
+                ob[i] = d->ob[i];
+            }
+        }
+    } else if (src->kind == AV_CONST && (op == BPF_RSH || op == BPF_LSH)
+               && src->val >= 0 && src->val < 8 * w && src->val % 8 == 0) {
+        int k = (int) src->val / 8;
+        for (int i = 0; i < w; i++) {
+            int from = op == BPF_RSH ? i + k : i - k;
+            if (from >= 0 && from < w) {
+                ob[i] = d->ob[from];
+            }
+        }
+    }
+    memcpy(v->ob, ob, sizeof ob);
 }
 
 static void
@@ -1116,11 +2040,11 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
         src = s->r[in->src_reg];
     } else {
         src = (struct av) { .kind = AV_CONST, .val = in->imm,
-                            .hi = in->imm };
+                            .hi = in->imm, .pure = true };
     }
 
     if (in->code == (BPF_LD | BPF_IMM | BPF_DW)) {
-        struct av v = { .kind = AV_CONST };
+        struct av v = { .kind = AV_CONST, .pure = true };
         if (in->src_reg == BPF_PSEUDO_MAP_FD
             && (uint32_t) in->imm < c->res->n_maps) {
             v.kind = AV_MAP_PTR;
@@ -1136,7 +2060,7 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
                                | (uint64_t) ins[pc + 1].imm << 32);
             v.hi = v.val;
         }
-        def(s, in->dst_reg, v);
+        def(c, s, pc, in->dst_reg, v);
         enqueue(c, pc + 2, s, n);
         return;
     }
@@ -1147,6 +2071,16 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
         bool is64 = cls == BPF_ALU64;
         uint8_t op = BPF_OP(in->code);
         struct av v;
+        /* Constant operands chosen by the shape's path (the protocol
+         * number one path xors in and another path does not) make the
+         * result depend on the structural field. */
+        if (op != BPF_MOV && (d->kind == AV_CONST || d->kind == AV_SCALAR
+                              || d->kind == AV_RANGE)) {
+            def_note(c, pc, 1, d);
+        }
+        if (BPF_SRC(in->code) == BPF_X && op != BPF_MOV) {
+            def_note(c, pc, 2, &src);
+        }
         if (op == BPF_END) {
             v = *d;
             if (v.kind == AV_CONST) {
@@ -1170,8 +2104,11 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
                         && v.hi <= UINT32_MAX;
             if (!is64 && !fits && v.kind != AV_CONST) {
                 v = scalar(v.fields, v.maps);
-            } else if (!is64) {
+            } else if (!is64 && v.kind == AV_CONST) {
                 v.val = v.hi = (uint32_t) v.val;
+            }
+            if (!is64) {
+                v.cg = 0;
             }
         } else if (d->kind == AV_CONST && src.kind == AV_CONST) {
             bool ok;
@@ -1195,6 +2132,7 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
             }
             v.fields |= src.fields;
             v.maps |= src.maps;
+            choice_add(&v, d, &src, op);
         } else if (is64 && op == BPF_ADD && src.kind == AV_PKT
                    && d->kind != AV_PKT) {
             v = src;
@@ -1206,6 +2144,7 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
             }
             v.fields |= d->fields;
             v.maps |= d->maps;
+            choice_add(&v, &src, d, BPF_ADD);
         } else if (op == BPF_SUB && (d->kind == AV_PKT || d->kind == AV_PKT_END)
                    && (src.kind == AV_PKT || src.kind == AV_PKT_END)) {
             v = scalar(UINT64_C(1) << STATE_F_PKT_LEN, 0);
@@ -1217,7 +2156,18 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
         }
         /* A value xor-ed or subtracted with itself no longer depends on
          * anything, but keeping the taint is the sound choice. */
-        def(s, in->dst_reg, v);
+        alu_ob(&v, op, in, d, &src, is64);
+        if (op != BPF_MOV && op != BPF_ADD && op != BPF_SUB) {
+            v.cg = 0;
+        }
+        v.other = op == BPF_MOV && src.other;
+        v.pure = src.pure && (op == BPF_MOV || op == BPF_NEG || d->pure)
+                 && (v.kind == AV_CONST || v.kind == AV_RANGE
+                     || v.kind == AV_SCALAR);
+        if (op != BPF_MOV || !is64) {
+            v.d = 0;
+        }
+        def(c, s, pc, in->dst_reg, v);
         enqueue(c, pc + 1, s, n);
         return;
     }
@@ -1254,9 +2204,16 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
                 bool known = true;
                 uint64_t x = 0;
                 v = scalar(0, 0);
+                v.d = s->sdef[a];
+                v.pure = true;
                 for (int i = 0; i < size; i++) {
+                    v.pure = v.pure && s->spure[a + i];
                     v.fields |= s->sfields[a + i];
                     v.maps |= s->smaps[a + i];
+                    v.ob[i] = s->sorig[a + i];
+                    if (s->sdef[a + i] != v.d) {
+                        v.d = 0;
+                    }
                     known = known && s->sconst[a + i] >= 0;
                     x |= (uint64_t) (s->sconst[a + i] & 0xff) << (8 * i);
                 }
@@ -1273,7 +2230,7 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
                 c->res->maps[p->map].read = true;
             }
         }
-        def(s, in->dst_reg, v);
+        def(c, s, pc, in->dst_reg, v);
         enqueue(c, pc + 1, s, n);
         return;
     }
@@ -1286,8 +2243,14 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
         if (BPF_MODE(in->code) == BPF_ATOMIC) {
             /* Atomics read and write: the old value may land in src. */
             if (p->kind == AV_MAP_VAL) {
+                int aop = in->imm & ~BPF_FETCH;
                 c->res->maps[p->map].used = true;
                 c->res->maps[p->map].updated = true;
+                /* Exchanges are atomic but do not commute. */
+                if (aop != BPF_ADD && aop != BPF_OR && aop != BPF_AND
+                    && aop != BPF_XOR) {
+                    c->plain_update[p->map] = true;
+                }
                 shared_write(c, p->map, p->fields);
                 vf_store(c, p, in->off, size, v.fields);
                 if (in->imm & BPF_FETCH) {
@@ -1312,6 +2275,9 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
                     stack_store(s, a, size, &v);
                 } else {
                     struct av sv = scalar(v.fields, v.maps);
+                    memcpy(sv.ob, v.ob, sizeof sv.ob);
+                    sv.d = v.d;
+                    sv.pure = v.pure;
                     stack_store(s, a, size, &sv);
                 }
             } else {
@@ -1319,11 +2285,15 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
                     s->sfields[i] |= v.fields;
                     s->smaps[i] |= v.maps;
                     s->sconst[i] = -1;
+                    s->sorig[i] = 0;
+                    s->sdef[i] = 0;
+                    s->spure[i] = false;
                 }
             }
         } else if (p->kind == AV_MAP_VAL) {
             c->res->maps[p->map].used = true;
             c->res->maps[p->map].updated = true;
+            c->plain_update[p->map] = true;
             shared_write(c, p->map, p->fields);
             vf_store(c, p, in->off, size, v.fields);
         } else if (p->kind == AV_PKT) {
@@ -1341,6 +2311,7 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
         }
         if (op == BPF_CALL) {
             do_call(c, s, in, pc);
+            s->r[0].d = (uint16_t) (pc + 1);
             enqueue(c, pc + 1, s, n);
             return;
         }
@@ -1352,15 +2323,45 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
         int dec = -1;
         if (d->kind == AV_CONST && src.kind == AV_CONST) {
             dec = jmp_decide(op, d->val, src.val, cls == BPF_JMP);
+        } else if (d->other && src.kind == AV_CONST
+                   && (op == BPF_JEQ || op == BPF_JNE)
+                   && (src.val == 6 || src.val == 17 || src.val == 1
+                       || src.val == 58)) {
+            /* Those protocols are analysed under their own shapes. */
+            dec = op == BPF_JNE;
         }
+        int region = -1;
         if (dec < 0) {
-            ctrl_push(s, c->ipdom[pc], d->maps | src.maps);
+            /* A bounds check compares packet pointers: it tests the
+             * packet's length, whatever fields the offsets came from. */
+            bool bounds = (d->kind == AV_PKT || d->kind == AV_PKT_END)
+                          && (src.kind == AV_PKT || src.kind == AV_PKT_END);
+            uint64_t tested = bounds ? UINT64_C(1) << STATE_F_PKT_LEN
+                                     : d->fields | src.fields;
+            /* An equality test names a condition: branches testing one
+             * value against one constant split paths the same way. */
+            uint16_t cond = 0;
+            int fall = 0;
+            if ((op == BPF_JEQ || op == BPF_JNE) && d->d
+                && (BPF_SRC(in->code) == BPF_K || src.d)) {
+                cond = cond_group(c, d->d, BPF_SRC(in->code) == BPF_K,
+                                  BPF_SRC(in->code) == BPF_K ? in->imm
+                                                             : src.d,
+                                  cls == BPF_JMP32);
+                fall = op == BPF_JNE;
+            }
+            region = ctrl_push(s, c->ipdom[pc], d->maps | src.maps,
+                               tested & STATE_ALL_FIELDS, (int32_t) pc,
+                               cond, fall);
             s->ctrl |= d->maps | src.maps;
         }
         if (dec != 1) {
             enqueue(c, pc + 1, s, n);
         }
         if (dec != 0) {
+            if (region >= 0 && s->ctrl_side[region] != 2) {
+                s->ctrl_side[region] ^= 1;
+            }
             enqueue(c, t, s, n);
         }
         return;
@@ -1464,6 +2465,9 @@ state_analyze(const struct bpf_prog *prog, struct state_result *res,
     c.work = xcalloc(prog->n_insns, sizeof *c.work);
     c.ipdom = compute_ipdom(prog->insns, prog->n_insns);
     c.sites = xcalloc(prog->n_insns, sizeof *c.sites);
+    c.defs = xcalloc(prog->n_insns, sizeof *c.defs);
+    c.def_extra = xcalloc(prog->n_insns, sizeof *c.def_extra);
+    c.key_map = xcalloc(prog->n_insns, sizeof *c.key_map);
     c.shapes = shapes;
     for (uint32_t i = 0; i < prog->n_maps; i++) {
         c.vf[i] = xcalloc(prog->maps[i]->value_size + 1, sizeof *c.vf[i]);
@@ -1475,7 +2479,8 @@ state_analyze(const struct bpf_prog *prog, struct state_result *res,
                     break;
                 }
                 int l4 = l4s[j] == 1 && l3s[i] == 6 ? 58 : l4s[j];
-                shape_build(&shapes[res->n_hypotheses++], vlan, l3s[i], l4);
+                shape_build(&shapes[res->n_hypotheses], vlan, l3s[i], l4);
+                shape_index_bytes(&shapes[res->n_hypotheses++]);
             }
         }
     }
@@ -1484,18 +2489,42 @@ state_analyze(const struct bpf_prog *prog, struct state_result *res,
      * they only grow, over finitely many bits. */
     bool more;
     do {
+        /* Each round recomputes the results from the facts that only grow
+         * (value taints, path-chosen constants), so the last round's are
+         * the fixpoint's. */
         c.vf_changed = false;
+        for (uint32_t i = 0; i < prog->n_maps; i++) {
+            memset(&res->maps[i], 0, sizeof res->maps[i]);
+            res->maps[i].name = prog->maps[i]->name;
+            c.plain_update[i] = false;
+            if (c.lay_seen[i]) {
+                c.lay_seen[i][0] = false;
+            }
+        }
         for (unsigned int x = 0; x < res->n_hypotheses; x++) {
             c.sh = &shapes[x];
             c.shape_idx = x;
+            for (uint32_t pc = 0; pc < prog->n_insns; pc++) {
+                c.key_map[pc] = -1;
+            }
             run_shape(&c);
+            lay_shape(&c);
         }
         more = sites_update(&c);
+        more |= defs_update(&c);
         more |= c.vf_changed;
     } while (more);
     for (uint32_t i = 0; i < res->n_maps; i++) {
-        classify(&res->maps[i]);
+        struct state_map_result *m = &res->maps[i];
+        classify(m);
+        m->atomic_only = m->updated && !c.plain_update[i];
+        m->key_size = prog->maps[i]->key_size;
+        m->key = c.lay[i];
+        free(c.lay_seen[i]);
     }
+    free(c.defs);
+    free(c.def_extra);
+    free(c.key_map);
     free(c.st);
     free(c.queued);
     free(c.work);
@@ -1513,6 +2542,9 @@ state_analyze(const struct bpf_prog *prog, struct state_result *res,
 void
 state_result_destroy(struct state_result *res)
 {
+    for (unsigned int i = 0; i < res->n_maps; i++) {
+        free(res->maps[i].key);
+    }
     free(res->maps);
     res->maps = NULL;
     res->n_maps = 0;

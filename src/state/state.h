@@ -40,6 +40,31 @@ enum state_class {
 
 #define STATE_REASON_LEN 160
 
+/* Key layout: where each byte of a map's key comes from, joined over every
+ * access of the packet path (so a byte is named only if every access puts
+ * the same thing there).  Packet fields are numbered in network byte order
+ * (byte 0 first on the wire), except in_port, a host-order u32 numbered
+ * from its least significant byte. */
+enum state_key_kind {
+    STATE_KEY_UNKNOWN,           /* Computed, from a map, or differs. */
+    STATE_KEY_FIELD,             /* Byte 'byte' of field 'field'. */
+    STATE_KEY_PAIR,              /* Byte 'byte' of either member of the
+                                  * pair whose source member is 'field'. */
+    STATE_KEY_CONST,             /* Always 'value'. */
+};
+
+struct state_key_byte {
+    uint8_t kind;                /* enum state_key_kind. */
+    uint8_t field;               /* enum state_field. */
+    uint8_t byte;                /* Index within the field. */
+    uint8_t value;               /* STATE_KEY_CONST only. */
+    /* STATE_KEY_PAIR: bytes of one group with a different 'member' hold
+     * different members of the pair on every path (one the source, the
+     * other the destination), so together they give the unordered pair. */
+    uint16_t group;
+    uint8_t member;              /* 0 or 1. */
+};
+
 struct state_map_result {
     const char *name;            /* Borrowed from the program's map. */
     bool read;                   /* Looked up on the packet path. */
@@ -53,6 +78,11 @@ struct state_map_result {
     enum state_class klass;
     bool approx;                 /* Over-approximated (see 'reason'). */
     char reason[STATE_REASON_LEN];
+    bool atomic_only;            /* Updated, only by atomic add/or/and/
+                                  * xor through value pointers. */
+    uint32_t key_size;           /* Bytes. */
+    struct state_key_byte *key;  /* Owned: 'key_size' bytes, or NULL if
+                                  * no keyed access was seen. */
 };
 
 struct state_result {
@@ -87,6 +117,27 @@ struct state_steering {
 };
 int state_steering(const struct bpf_prog *const *progs, size_t n_progs,
                    struct state_steering *, char **errp);
+
+/* The bytes report (issue 9): what moving one flow's state costs.
+ * 'naive' is the allocated size of every map of the program (max_entries x
+ * (key_size + value_size), value_size per CPU for per-CPU maps, each CPU's
+ * copy rounded up to 8 bytes), what copying all maps moves whatever the
+ * flow.  'flow' is what one flow owns in the updateable maps: one entry
+ * (key + value) of each per-flow or multi-flow map, the entry its key
+ * names.  'shared' is the updateable all-flows maps in full, which every
+ * export carries (any flow may use their entries); the export for one
+ * flow is flow + shared. */
+struct state_bytes {
+    uint64_t naive;              /* Bytes. */
+    uint64_t flow;               /* Bytes. */
+    uint64_t shared;             /* Bytes. */
+};
+void state_bytes(const struct bpf_prog *, const struct state_result *,
+                 struct state_bytes *);
+/* Bytes of map 'i' of the program as allocated (see state_bytes()), and
+ * of one of its entries. */
+uint64_t state_map_bytes(const struct bpf_prog *, unsigned int i,
+                         uint64_t *entry);
 
 const char *state_field_name(enum state_field);
 const char *state_class_name(enum state_class);

@@ -5,11 +5,13 @@
  * then random operations on four scalar registers (every ALU operation in
  * 32 and 64 bits, signed and unsigned division and modulo by values that
  * may be zero, byte swaps, sign extensions, the rotate idiom), packet and
- * stack loads and stores of every size (sign-extending too), atomics on the
- * stack and on map values, forward conditional jumps of both widths,
- * hash-map lookups (null-checked, then read, written and atomically
- * updated), updates and deletes, an array map and a BPF-to-BPF call.  The
- * rest of the input is the packet and the initial map contents.
+ * stack loads and stores of every size (sign-extending too; on the stack
+ * also through a copy of r10, next to the narrow stores the JIT merges),
+ * atomics on the stack and on map values, forward conditional jumps of
+ * both widths, hash-map lookups (null-checked, then read, written and
+ * atomically updated), updates and deletes, an array map and a BPF-to-BPF
+ * call.  The rest of the input is the packet and the initial map
+ * contents.
  *
  * Every program the verifier accepts runs once in the interpreter and once
  * in the JIT from the same initial state; any difference in r0, in the
@@ -213,11 +215,13 @@ gen_stack(struct gen *g)
 {
     int16_t slot = (int16_t)(-8 * (1 + (int)take(g, STACK_SLOTS)));
     uint8_t s = sizes[take(g, 4)];
-    switch (take(g, 4)) {
+    /* An offset in the slot aligned to the access size. */
+    int16_t off = (int16_t)(slot + size_of(s) * (int)take(g, 8 / size_of(s)));
+    switch (take(g, 8)) {
     case 0:
         /* Slots are all written by the prologue, so any read is
          * initialised. */
-        put(g, INSN(BPF_LDX | BPF_MEM | s, scalar(g), 10, slot, 0));
+        put(g, INSN(BPF_LDX | BPF_MEM | s, scalar(g), 10, off, 0));
         break;
     case 1:
         put(g, INSN(BPF_STX | BPF_MEM | BPF_DW, 10, scalar(g), slot, 0));
@@ -225,6 +229,58 @@ gen_stack(struct gen *g)
     case 2:
         put(g,
             INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, slot, interesting_imm(g)));
+        break;
+    case 3:
+        /* Narrow stores, which the JIT merges when a run of them fills
+         * a slot. */
+        put(g, INSN(BPF_STX | BPF_MEM | s, 10, scalar(g), off, 0));
+        break;
+    case 4:
+        put(g, INSN(BPF_ST | BPF_MEM | s, 10, 0, off, interesting_imm(g)));
+        break;
+    case 6: {
+        /* A slot filled field by field, as programs build map keys (the
+         * JIT writes it as one store), fields in any order, maybe with
+         * another operation in between. */
+        static const uint8_t splits[][4] = {
+            {4, 4}, {2, 2, 4}, {4, 2, 2}, {1, 1, 2, 4}, {2, 2, 2, 2}, {2, 1, 1},
+        };
+        const uint8_t *sp = splits[take(g, ARRAY_SIZE(splits))];
+        int16_t pos[4], n = 0, at = 0;
+        uint8_t sz[4];
+        for (; n < 4 && sp[n]; n++) {
+            pos[n] = at;
+            sz[n] = sp[n];
+            at = (int16_t)(at + sp[n]);
+        }
+        int16_t base = at == 4 ? (int16_t)(slot + 4 * (int)take(g, 2)) : slot;
+        uint32_t rot = take(g, (uint32_t)n), mid = take(g, (uint32_t)n + 2);
+        for (int k = 0; k < n; k++) {
+            int f = (k + (int)rot) % n;
+            uint8_t fs = sz[f] == 1 ? BPF_B : sz[f] == 2 ? BPF_H : BPF_W;
+            if (k == (int)mid) {
+                gen_stack(g);
+            }
+            if (take(g, 4)) {
+                put(g, INSN(BPF_STX | BPF_MEM | fs, 10, scalar(g),
+                            base + pos[f], 0));
+            } else {
+                put(g, INSN(BPF_ST | BPF_MEM | fs, 10, 0, base + pos[f],
+                            interesting_imm(g)));
+            }
+        }
+        break;
+    }
+    case 5:
+        /* The same through a copy of r10 (r5), which must keep merged
+         * stores apart. */
+        put(g, INSN(BPF_ALU64 | BPF_MOV | BPF_X, 5, 10, 0, 0));
+        put(g, INSN(BPF_ALU64 | BPF_ADD | BPF_K, 5, 0, 0, slot));
+        if (take(g, 2)) {
+            put(g, INSN(BPF_LDX | BPF_MEM | s, scalar(g), 5, off - slot, 0));
+        } else {
+            put(g, INSN(BPF_STX | BPF_MEM | s, 5, scalar(g), off - slot, 0));
+        }
         break;
     default: {
         static const int32_t aops[] = {

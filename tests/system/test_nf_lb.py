@@ -123,7 +123,8 @@ def test_non_vip_passes(sw):
 
 def test_backend_down_moves_only_its_flows(sw, tmp_path):
     """`nf lb down` rebuilds the table without the backend: it gets
-    nothing, and flows on the other backends stay where they were."""
+    nothing, and flows on the other backends mostly stay where they
+    were (Maglev's minimal disruption)."""
     n = 150
     frames = [client(i) for i in range(n)]
     res, rx = run_lb(sw, frames)
@@ -139,7 +140,14 @@ def test_backend_down_moves_only_its_flows(sw, tmp_path):
     assert res2.out[3] == []
     moved = [i for i in range(n) if before[i] != after[i]]
     assert moved, "web-b had flows"
-    assert all(before[i] == 3 for i in moved)
+    # Every flow of web-b moves.  A fresh switch has no connection table
+    # to hold the others, so they follow the new lookup table, in which
+    # Maglev moves only a few slots of the surviving backends (NSDI'16,
+    # section 3.4); the connection table keeps even those in place on a
+    # running switch (tests/unit/test_maglev.c).
+    assert all(after[i] != 3 for i in range(n))
+    others = [i for i in moved if before[i] != 3]
+    assert len(others) <= n // 10, others
     # Up again: the original table is back.
     sw3 = Switch(tmp_path / "up")
     os.makedirs(sw3.dir, exist_ok=True)

@@ -9,6 +9,8 @@
  *    both modes, through the verifier, against the expected results.
  *  - Frames, tail calls, LD_ABS aborts, raw-mode guards and budget, code
  *    memory protection, and the run-time dispatch (exec modes).
+ *  - The cost tables (bpf_prog_jit_costs()) against instruction counts
+ *    measured by single-stepping the code (contract/x86count.h).
  *
  * Raw-instruction programs are marked verified by hand, as in
  * test_bpf_interp.c: they test translation, not verdicts. */
@@ -32,6 +34,7 @@
 #include "bpf/interp.h"
 #include "bpf/jit.h"
 #include "bpf/maps.h"
+#include "contract/x86count.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -48,6 +51,10 @@
 #define ADD64_K(D, I) INSN(BPF_ALU64 | BPF_ADD | BPF_K, D, 0, 0, I)
 #define STX_DW(D, S, OFF) INSN(BPF_STX | BPF_MEM | BPF_DW, D, S, OFF, 0)
 #define LDX_DW(D, S, OFF) INSN(BPF_LDX | BPF_MEM | BPF_DW, D, S, OFF, 0)
+#define STX_W(D, S, OFF) INSN(BPF_STX | BPF_MEM | BPF_W, D, S, OFF, 0)
+#define STX_H(D, S, OFF) INSN(BPF_STX | BPF_MEM | BPF_H, D, S, OFF, 0)
+#define STX_B(D, S, OFF) INSN(BPF_STX | BPF_MEM | BPF_B, D, S, OFF, 0)
+#define LDX_W(D, S, OFF) INSN(BPF_LDX | BPF_MEM | BPF_W, D, S, OFF, 0)
 #define CALL(ID) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, ID)
 #define CALL_LOCAL(REL) INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, REL)
 #define EXIT INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
@@ -1165,6 +1172,490 @@ test_isa_suite_both_modes(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Array and per-CPU array lookups are emitted inline: the value's address
+ * for every index (NULL past the end), each CPU's copy, a CPU number past
+ * the copies (wrapped by the map operation), and the map cost counters,
+ * all as in the interpreter. */
+static void
+test_inline_array_lookups(void **state)
+{
+    struct bpf_map arr = {.name = "a",
+                          .type = BPF_MAP_TYPE_ARRAY,
+                          .key_size = 4,
+                          .value_size = 12,
+                          .max_entries = 5};
+    struct bpf_map pcpu = {.name = "p",
+                           .type = BPF_MAP_TYPE_PERCPU_ARRAY,
+                           .key_size = 4,
+                           .value_size = 8,
+                           .max_entries = 3,
+                           .n_cpus = 3};
+    assert_int_equal(bpf_map_create_internal(&arr), 0);
+    assert_int_equal(bpf_map_create_internal(&pcpu), 0);
+    struct bpf_map *maps[] = {&arr, &pcpu};
+
+    /* r0 = (a[key] ? a[key] - &a[0] : 0xffff) << 16 | p[key] ? ++*p[key]
+     * : 0xffff, the key being the packet's first byte. */
+    const struct bpf_insn p[] = {
+        LDX_DW(6, 1, 0),
+        INSN(BPF_LDX | BPF_MEM | BPF_B, 6, 6, 0, 0),
+        STX_W(10, 6, -4),
+        INSN(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, 0),
+        INSN(0, 0, 0, 0, 0),
+        MOV64_X(2, 10),
+        ADD64_K(2, -4),
+        CALL(BPF_FUNC_map_lookup_elem),
+        MOV64_K(7, 0xffff),
+        INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2, 0),
+        MOV64_X(7, 0),
+        INSN(BPF_ALU64 | BPF_SUB | BPF_X, 7, 8, 0, 0),
+        INSN(BPF_ALU64 | BPF_LSH | BPF_K, 7, 0, 0, 16),
+        INSN(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, 1),
+        INSN(0, 0, 0, 0, 0),
+        MOV64_X(2, 10),
+        ADD64_K(2, -4),
+        CALL(BPF_FUNC_map_lookup_elem),
+        MOV64_K(1, 0xffff),
+        INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3, 0),
+        LDX_DW(1, 0, 0),
+        ADD64_K(1, 1),
+        STX_DW(0, 1, 0),
+        INSN(BPF_ALU64 | BPF_OR | BPF_X, 7, 1, 0, 0),
+        MOV64_X(0, 7),
+        EXIT,
+    };
+    struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_XDP);
+    prog.maps = maps;
+    prog.n_maps = 2;
+
+    /* r8 = &a[0] first, from the map's own lookup. */
+    uint32_t zero = 0;
+    uintptr_t base = (uintptr_t)arr.ops->lookup(&arr, &zero);
+    struct bpf_insn fixed[ARRAY_SIZE(p) + 2];
+    fixed[0] = LD64_LO(8, base);
+    fixed[1] = LD64_HI(base);
+    memcpy(fixed + 2, p, sizeof p);
+    prog.insns = fixed;
+    prog.n_insns = ARRAY_SIZE(fixed);
+
+    uint8_t pkt[64] = {0};
+    struct bpf_xdp_buff xdp = {.data = (uintptr_t)pkt,
+                               .data_end = (uintptr_t)(pkt + sizeof pkt)};
+    struct bpf_map_costs costs[2];
+    for (uint32_t key = 0; key < 7; key++) {
+        for (uint32_t cpu = 0; cpu < 5; cpu++) {
+            uint64_t r[2];
+            pkt[0] = (uint8_t)key;
+            for (int mode = 0; mode < 2; mode++) {
+                memset(&costs[mode], 0, sizeof costs[mode]);
+                bpf_map_costs = key == 2 ? &costs[mode] : NULL;
+                bpf_set_cpu(cpu);
+                bpf_prog_set_exec_mode(&prog,
+                                       mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
+                r[mode] = bpf_prog_run_xdp(&prog, &xdp);
+                bpf_map_costs = NULL;
+            }
+            /* Both runs incremented p[key] on this CPU: one apart. */
+            uint64_t expect_p = key < 3 ? (r[0] & 0xffff) + 1 : 0xffff;
+            assert_int_equal(r[1] & 0xffff, expect_p);
+            assert_int_equal(r[1] >> 16, r[0] >> 16);
+            assert_int_equal(r[0] >> 16, key < 5 ? key * 16 : 0xffff);
+            assert_memory_equal(&costs[0], &costs[1], sizeof costs[0]);
+            if (key == 2) {
+                assert_int_equal(costs[1].ops, 2);
+            }
+        }
+    }
+    const struct bpf_jit_cost *c = bpf_prog_jit_costs(&prog, NULL, NULL);
+    assert_non_null(c);
+    assert_true(c[2 + 7].inlined && c[2 + 17].inlined);
+    assert_false(c[2 + 8].inlined);
+    bpf_jit_free(&prog);
+    bpf_map_free_internal(&arr);
+    bpf_map_free_internal(&pcpu);
+}
+
+/* bpf_ktime_get_ns and bpf_get_smp_processor_id, emitted inline, read
+ * the thread's packet time and CPU as the helpers do. */
+static void
+test_inline_time_and_cpu(void **state)
+{
+    const struct bpf_insn p[] = {
+        CALL(BPF_FUNC_ktime_get_ns),
+        MOV64_X(6, 0),
+        CALL(BPF_FUNC_get_smp_processor_id),
+        INSN(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 40),
+        INSN(BPF_ALU64 | BPF_XOR | BPF_X, 0, 6, 0, 0),
+        EXIT,
+    };
+    struct bpf_prog prog = prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_XDP);
+    uint8_t pkt[64] = {0};
+    struct bpf_xdp_buff xdp = {.data = (uintptr_t)pkt,
+                               .data_end = (uintptr_t)(pkt + sizeof pkt)};
+
+    for (uint32_t cpu = 0; cpu < 300; cpu += 37) {
+        uint64_t t = 0x123456789ull * (cpu + 1);
+        bpf_set_time_ns(t);
+        bpf_set_cpu(cpu);
+        for (int mode = 0; mode < 2; mode++) {
+            bpf_prog_set_exec_mode(&prog,
+                                   mode ? BPF_EXEC_JIT : BPF_EXEC_INTERP);
+            assert_int_equal(bpf_prog_run_xdp(&prog, &xdp),
+                             (uint64_t)cpu << 40 ^ t);
+        }
+    }
+    const struct bpf_jit_cost *c = bpf_prog_jit_costs(&prog, NULL, NULL);
+    assert_true(c[0].inlined && c[2].inlined && !c[1].inlined);
+    bpf_set_cpu(0);
+    bpf_jit_free(&prog);
+}
+
+/* A narrow load compared with a constant right after, its register dead
+ * then, is one compare of memory: every width, unsigned and equality
+ * condition and boundary constant against the interpreter, and the
+ * cases that must keep the load (register read later, signed
+ * condition, constant wider than the load). */
+static void
+test_load_compare_fusion(void **state)
+{
+    static const uint8_t sizes[] = {BPF_B, BPF_H, BPF_W};
+    static const uint8_t ops[] = {BPF_JEQ, BPF_JNE, BPF_JGT, BPF_JGE,
+                                  BPF_JLT, BPF_JLE, BPF_JSGT};
+    static const int32_t ks[] = {0,      1,       0x7f,       0x80,
+                                 0xff,   0x100,   0x7fff,     0x8000,
+                                 0xffff, 0x10000, 0x7fffffff, -1};
+    uint8_t mem[MEM_SIZE];
+
+    for (size_t i = 0; i < sizeof mem; i++) {
+        mem[i] = (uint8_t)(0x7f + i * 0x3b);
+    }
+    for (size_t z = 0; z < ARRAY_SIZE(sizes); z++) {
+        int bytes = z == 0 ? 1 : z == 1 ? 2 : 4;
+        for (size_t o = 0; o < ARRAY_SIZE(ops); o++) {
+            for (size_t k = 0; k < ARRAY_SIZE(ks); k++) {
+                for (int keep = 0; keep < 2; keep++) {
+                    for (int cls = 0; cls < 2; cls++) {
+                        uint8_t jcls = cls ? BPF_JMP32 : BPF_JMP;
+                        /* mem[8] holds a value equal to the constant
+                         * where it fits, so that == is taken too. */
+                        memcpy(mem + 8, &ks[k], (size_t)bytes);
+                        const struct bpf_insn p[] = {
+                            MOV64_K(0, 1),
+                            MOV64_K(3, 5),
+                            INSN(BPF_LDX | BPF_MEM | sizes[z], 3, 1,
+                                 (int16_t)(8 + 4 * (k & 1)), 0),
+                            INSN(jcls | ops[o] | BPF_K, 3, 0, 1, ks[k]),
+                            MOV64_K(0, 2),
+                            /* keep: r3 is read after the jump. */
+                            keep ? INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 3, 0, 0)
+                                 : MOV64_K(3, 0),
+                            EXIT,
+                        };
+                        struct bpf_prog pr =
+                            prog_of(p, ARRAY_SIZE(p), BPF_PROG_KIND_XDP);
+                        char *err = NULL;
+                        run_both_kind(p, ARRAY_SIZE(p), mem, 64,
+                                      BPF_PROG_KIND_XDP);
+                        assert_int_equal(bpf_jit_compile(&pr, &err), 0);
+                        const struct bpf_jit_cost *c =
+                            bpf_prog_jit_costs(&pr, NULL, NULL);
+                        bool fits = ks[k] >= 0 &&
+                                    (bytes == 4 || ks[k] < 1 << (8 * bytes));
+                        bool fused = !keep && fits && ops[o] != BPF_JSGT;
+                        if (fused != (c[3].x86_max == 1)) {
+                            fail_msg("size %d op 0x%x k %d keep %d: jump "
+                                     "cost %u",
+                                     bytes, ops[o], ks[k], keep, c[3].x86_max);
+                        }
+                        bpf_jit_free(&pr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- Merged stack stores ---- */
+
+/* Runs 'insns' (XDP kind: direct accesses, where stores merge) in both
+ * modes, and returns the x86 instructions of insn 'probe' (a store: 1
+ * when written as itself, more when its bytes are collected for a merged
+ * store). */
+static unsigned int
+merge_probe(const struct test_prog *tp, uint32_t probe)
+{
+    uint8_t mem[MEM_SIZE] = {0};
+    struct bpf_prog p = prog_of(tp->insns, tp->n, BPF_PROG_KIND_XDP);
+    char *err = NULL;
+
+    run_both_kind(tp->insns, tp->n, mem, 96, BPF_PROG_KIND_XDP);
+    run_both_kind(tp->insns, tp->n, mem, 96, BPF_PROG_KIND_RAW);
+    if (bpf_jit_compile(&p, &err)) {
+        fail_msg("JIT failed: %s", err);
+    }
+    unsigned int n = bpf_prog_jit_costs(&p, NULL, NULL)[probe].x86_max;
+    bpf_jit_free(&p);
+    return n;
+}
+
+/* Narrow stores that fill an 8- or 4-byte stack slot are written as one
+ * (r0 then reads the slot back); any access in between that may touch the
+ * slot, directly or through a copy of r10 (also one spilled and
+ * reloaded), keeps them apart.  Every byte register is a source. */
+static void
+test_merged_stack_stores(void **state)
+{
+    for (int src = 0; src < 10; src++) {
+        for (int shape = 0; shape < 8; shape++) {
+            struct test_prog tp = {.n = 0};
+            uint64_t init[10];
+            int other = src == 3 ? 4 : 3;
+            uint32_t probe;
+            init_regs(init, (unsigned int)(src * 8 + shape));
+            prefix(&tp, init);
+            add(&tp, MOV64_X(6, 10));
+            add(&tp, ADD64_K(6, -32));
+            if (src == 6) {
+                /* r6 is the alias here: use r7 as the value. */
+                add(&tp, MOV64_X(6, 7));
+                add(&tp, MOV64_X(7, 10));
+                add(&tp, ADD64_K(7, -32));
+            }
+            int alias = src == 6 ? 7 : 6;
+            switch (shape) {
+            case 0: /* Two words: merged. */
+                add(&tp, STX_W(10, src, -32));
+                probe = (uint32_t)tp.n;
+                add(&tp, STX_W(10, other, -28));
+                break;
+            case 1: /* Halves, a byte pair and an immediate: merged. */
+                add(&tp, STX_H(10, src, -32));
+                add(&tp, STX_B(10, other, -30));
+                add(&tp, INSN(BPF_ST | BPF_MEM | BPF_B, 10, 0, -29, 0x9a));
+                probe = (uint32_t)tp.n;
+                add(&tp, STX_W(10, src, -28));
+                break;
+            case 2: /* A store through the alias in between. */
+                add(&tp, STX_W(10, src, -32));
+                add(&tp, STX_B(alias, other, 1));
+                probe = (uint32_t)tp.n;
+                add(&tp, STX_W(10, other, -28));
+                break;
+            case 3: /* A load through the alias in between. */
+                add(&tp, STX_W(10, src, -32));
+                add(&tp, LDX_W(8, alias, 0));
+                probe = (uint32_t)tp.n;
+                add(&tp, STX_W(10, other, -28));
+                add(&tp, INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 8, 0, 0));
+                break;
+            case 4: /* A direct load of the slot in between. */
+                add(&tp, STX_H(10, src, -32));
+                add(&tp, INSN(BPF_LDX | BPF_MEM | BPF_H, 8, 10, -32, 0));
+                add(&tp, STX_H(10, other, -30));
+                probe = (uint32_t)tp.n;
+                add(&tp, STX_W(10, other, -28));
+                add(&tp, INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 8, 0, 0));
+                break;
+            case 5: /* The alias spilled and reloaded, then used. */
+                add(&tp, STX_DW(10, alias, -48));
+                add(&tp, STX_W(10, src, -32));
+                add(&tp, LDX_DW(9, 10, -48));
+                add(&tp, STX_B(9, other, 6));
+                probe = (uint32_t)tp.n;
+                add(&tp, STX_W(10, other, -28));
+                break;
+            case 6: /* A jump lands in between. */
+                add(&tp, STX_W(10, src, -32));
+                add(&tp, INSN(BPF_JMP | BPF_JA, 0, 0, 0, 0));
+                probe = (uint32_t)tp.n;
+                add(&tp, STX_W(10, other, -28));
+                break;
+            default: /* A 4-byte slot of bytes; the rest stays. */
+                add(&tp, STX_DW(10, other, -32));
+                add(&tp, STX_B(10, src, -28));
+                add(&tp, STX_B(10, other, -27));
+                add(&tp, STX_B(10, src, -26));
+                probe = (uint32_t)tp.n;
+                add(&tp, STX_B(10, other, -25));
+                break;
+            }
+            add(&tp, LDX_DW(0, 10, -32));
+            suffix(&tp);
+            unsigned int cost = merge_probe(&tp, probe);
+            bool merged = shape <= 1 || shape == 7;
+            if (merged != (cost > 1)) {
+                fail_msg("shape %d src r%d: store cost %u", shape, src, cost);
+            }
+        }
+    }
+}
+
+/* ---- Instruction costs (bpf_prog_jit_costs()) ---- */
+
+/* Runs 'p' (compiled) single-stepped on 'mem' and returns the x86
+ * instructions its image executed. */
+static uint64_t
+measured_run(const struct bpf_prog *p, uint8_t *mem, size_t len)
+{
+    int stop = BPF_JIT_STOP_NONE;
+    struct bpf_jit_enter_args args = {
+        .code = p->jit->code, .r1 = (uintptr_t)mem, .r2 = len, .stop = &stop};
+
+    uint64_t n =
+        x86count_run((void (*)(void *))(uintptr_t)bpf_jit_enter, &args);
+    assert_int_equal(stop, BPF_JIT_STOP_NONE);
+    assert_true(n > BPF_JIT_ENTER_INSNS);
+    return n - BPF_JIT_ENTER_INSNS;
+}
+
+/* Checks the costs of 'insns' against a measured run: the prologue, the
+ * epilogue and the cost of each instruction on the executed 'path' (every
+ * instruction in order when 'path' is NULL) must add up to the count, or
+ * bracket it when a translation branches inside ('exact': none does on
+ * this path).  Returns the count. */
+static uint64_t
+check_costs(const struct bpf_insn *insns, size_t n, enum bpf_prog_kind kind,
+            bool trusted, const uint32_t *path, size_t path_len, bool exact)
+{
+    struct bpf_prog p = prog_of(insns, n, kind);
+    uint8_t mem[MEM_SIZE] = {0};
+    uint32_t prologue = 0, epilogue = 0;
+    char *err = NULL;
+
+    p.trusted = trusted;
+    assert_null(bpf_prog_jit_costs(&p, &prologue, &epilogue));
+    if (bpf_jit_compile(&p, &err)) {
+        fail_msg("JIT failed: %s", err);
+    }
+    const struct bpf_jit_cost *c = bpf_prog_jit_costs(&p, &prologue, &epilogue);
+    assert_non_null(c);
+    assert_true(prologue > 0 && epilogue > 0);
+    uint64_t lo = prologue + epilogue, hi = lo;
+    size_t steps = path ? path_len : n;
+    for (size_t k = 0; k < steps; k++) {
+        uint32_t i = path ? path[k] : (uint32_t)k;
+        assert_true(i < n);
+        assert_true(c[i].x86_min <= c[i].x86_max);
+        assert_false(c[i].inlined);
+        lo += c[i].x86_min;
+        hi += c[i].x86_max;
+    }
+    assert_true(!exact || lo == hi);
+    uint64_t got = measured_run(&p, mem, sizeof mem);
+    if (got < lo || got > hi) {
+        fail_msg("measured %" PRIu64 " x86 instructions, costs say %" PRIu64
+                 "..%" PRIu64,
+                 got, lo, hi);
+    }
+    bpf_jit_free(&p);
+    return got;
+}
+
+/* Straight-line programs whose translations never branch: the costs add
+ * up exactly.  With a register divisor and with raw-mode guards, the
+ * translation branches inside and the costs bracket the count. */
+static void
+test_costs_match_measured(void **state)
+{
+    struct test_prog tp = {.n = 0};
+    uint64_t init[10];
+
+    init_regs(init, 3);
+    prefix(&tp, init);
+    add(&tp, INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 1, 0, 0));
+    add(&tp, INSN(BPF_ALU | BPF_SUB | BPF_K, 2, 0, 0, 1000));
+    add(&tp, INSN(BPF_ALU64 | BPF_MUL | BPF_K, 3, 0, 0, 0x12345));
+    add(&tp, INSN(BPF_ALU64 | BPF_LSH | BPF_X, 5, 4, 0, 0));
+    add(&tp, INSN(BPF_ALU64 | BPF_ARSH | BPF_K, 6, 0, 0, 7));
+    add(&tp, INSN(BPF_ALU | BPF_END | BPF_TO_BE, 7, 0, 0, 16));
+    add(&tp, INSN(BPF_ALU | BPF_END | BPF_TO_BE, 8, 0, 0, 64));
+    add(&tp, INSN(BPF_ALU64 | BPF_NEG, 9, 0, 0, 0));
+    add(&tp, INSN(BPF_ALU64 | BPF_DIV | BPF_K, 3, 0, 0, 7));
+    add(&tp, INSN(BPF_ALU | BPF_MOD | BPF_K, 2, 0, 0, 10));
+    add(&tp, INSN(BPF_ALU64 | BPF_MOV | BPF_X, 4, 3, 0, 0));
+    add(&tp, INSN(BPF_ALU64 | BPF_RSH | BPF_K, 4, 0, 0, 13));
+    add(&tp, INSN(BPF_ALU64 | BPF_MOV | BPF_X, 5, 3, 0, 0));
+    add(&tp, INSN(BPF_ALU64 | BPF_LSH | BPF_K, 5, 0, 0, 51));
+    add(&tp, INSN(BPF_ALU64 | BPF_OR | BPF_X, 5, 4, 0, 0));
+    add(&tp, INSN(BPF_STX | BPF_ATOMIC | BPF_DW, 10, 6, -24, BPF_ADD));
+    suffix(&tp);
+    uint64_t direct =
+        check_costs(tp.insns, tp.n, BPF_PROG_KIND_XDP, true, NULL, 0, true);
+    uint64_t guarded =
+        check_costs(tp.insns, tp.n, BPF_PROG_KIND_RAW, false, NULL, 0, false);
+    assert_true(guarded > direct);
+
+    /* A register divisor: zero, -1 and a plain one take different paths
+     * through the division's checks. */
+    for (int d = 0; d < 3; d++) {
+        tp.n = 0;
+        init_regs(init, 5);
+        init[2] = d == 0 ? 0 : d == 1 ? UINT64_MAX : 12345;
+        prefix(&tp, init);
+        add(&tp, INSN(BPF_ALU64 | BPF_DIV | BPF_X, 3, 2, 1, 0));
+        add(&tp, INSN(BPF_ALU | BPF_MOD | BPF_X, 4, 2, 0, 0));
+        suffix(&tp);
+        check_costs(tp.insns, tp.n, BPF_PROG_KIND_XDP, true, NULL, 0, false);
+    }
+}
+
+/* Jumps, a loop and BPF-to-BPF calls (test_local_calls_and_stack's
+ * program), summed along the path the run takes. */
+static void
+test_costs_along_path(void **state)
+{
+    const struct bpf_insn calls[] = {
+        MOV64_K(6, 5),
+        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 100),
+        MOV64_X(1, 10),
+        ADD64_K(1, -8),
+        CALL_LOCAL(5),
+        ADD64_K(0, 0),
+        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 6, 0, 0),
+        LDX_DW(2, 10, -8),
+        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 2, 0, 0),
+        EXIT,
+        MOV64_K(6, 1000),
+        LDX_DW(2, 1, 0),
+        ADD64_K(2, 11),
+        STX_DW(1, 2, 0),
+        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 3),
+        MOV64_K(1, 2),
+        CALL_LOCAL(3),
+        LDX_DW(3, 10, -8),
+        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 3, 0, 0),
+        EXIT,
+        MOV64_K(0, 1),
+        INSN(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 4, 0),
+        ADD64_K(1, -1),
+        CALL_LOCAL(-4),
+        ADD64_K(0, 10),
+        INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 0, 0, 0),
+        EXIT,
+    };
+    static const uint32_t calls_path[] = {
+        0,  1,  2,  3,  4,  10, 11, 12, 13, 14, 15, 16, 20,
+        21, 22, 23, 20, 21, 22, 23, 20, 21, 26, 24, 25, 26,
+        24, 25, 26, 17, 18, 19, 5,  6,  7,  8,  9};
+    /* r0 = sum of 1..3 in a loop. */
+    const struct bpf_insn loop[] = {
+        MOV64_K(0, 0),
+        MOV64_K(1, 3),
+        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 1, 0, 0),
+        ADD64_K(1, -1),
+        INSN(BPF_JMP | BPF_JNE | BPF_K, 1, 0, -3, 0),
+        INSN(BPF_JMP | BPF_JA, 0, 0, 1, 0),
+        MOV64_K(0, 99),
+        EXIT,
+    };
+    static const uint32_t loop_path[] = {0, 1, 2, 3, 4, 2, 3, 4, 2, 3, 4, 5, 7};
+
+    check_costs(calls, ARRAY_SIZE(calls), BPF_PROG_KIND_XDP, true, calls_path,
+                ARRAY_SIZE(calls_path), true);
+    check_costs(loop, ARRAY_SIZE(loop), BPF_PROG_KIND_XDP, true, loop_path,
+                ARRAY_SIZE(loop_path), true);
+}
+
 int
 main(void)
 {
@@ -1186,6 +1677,12 @@ main(void)
         cmocka_unit_test(test_untranslatable),
         cmocka_unit_test(test_progs_objects_both_modes),
         cmocka_unit_test(test_isa_suite_both_modes),
+        cmocka_unit_test(test_inline_array_lookups),
+        cmocka_unit_test(test_inline_time_and_cpu),
+        cmocka_unit_test(test_load_compare_fusion),
+        cmocka_unit_test(test_merged_stack_stores),
+        cmocka_unit_test(test_costs_match_measured),
+        cmocka_unit_test(test_costs_along_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
  * (prefixes of nw_src/nw_dst, exact and masked transport ports, MACs),
  * overlapping priorities, packets drawn mostly from the rules' own keys so
  * that they hit, and random removals between rounds.  Single, batch and
- * filtered lookups are all compared.  Targeted tests pin down the early
+ * filtered lookups are all compared, and the masks the _wc lookups report
+ * are checked against the reference: a random key agreeing on them must
+ * get the same answer.  Targeted tests pin down the early
  * stop, ties, catch-alls, replace and the rank-ordered predicate calls. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -180,6 +182,45 @@ test_pred(const struct cls_rule *cr, void *aux)
     return r->accept;
 }
 
+/* A random key equal to 'k' on the bits 'wc' sets. */
+static void
+random_key_under(struct flow_key *out, const struct flow_key *k,
+                 const struct flow_key *wc)
+{
+    key_word *ow = (key_word *)(void *)out;
+    const key_word *kw = (const key_word *)(const void *)k;
+    const key_word *ww = (const key_word *)(const void *)wc;
+
+    random_key(out);
+    for (size_t w = 0; w < FLOW_KEY_WORDS; w++) {
+        ow[w] = (ow[w] & ~ww[w]) | (kw[w] & ww[w]);
+    }
+}
+
+/* The un-wildcarding contract (classifier.h): every key that agrees with
+ * 'k' on the masks a lookup reported gets the same answer, for plain
+ * lookups (batch) and for filtered ones (a chain of _below_wc lookups). */
+static void
+check_wildcards(const struct classifier *cls, struct test_rule *rules, size_t n,
+                const struct flow_key *k, const struct flow_key *wc,
+                const struct cls_rule *got)
+{
+    struct flow_key other, fwc;
+
+    random_key_under(&other, k, wc);
+    struct test_rule *want = ref_lookup(rules, n, &other, false, NULL);
+    assert_ptr_equal(want ? &want->cr : NULL, got);
+
+    memset(&fwc, 0, sizeof fwc);
+    const struct cls_rule *r = cls_lookup_below_wc(cls, k, NULL, &fwc);
+    while (r && !CONTAINER_OF(r, struct test_rule, cr)->accept) {
+        r = cls_lookup_below_wc(cls, k, r, &fwc);
+    }
+    random_key_under(&other, k, &fwc);
+    want = ref_lookup(rules, n, &other, true, NULL);
+    assert_ptr_equal(want ? &want->cr : NULL, r);
+}
+
 static void
 check_packets(struct classifier *cls, struct test_rule *rules, size_t n,
               size_t n_pkts)
@@ -187,6 +228,8 @@ check_packets(struct classifier *cls, struct test_rule *rules, size_t n,
     struct flow_key keys[32];
     const struct flow_key *kp[32];
     const struct cls_rule *out[32];
+    const struct cls_rule *out_wc[32];
+    struct flow_key wcs[32];
     size_t n_hits = 0;
 
     for (size_t p = 0; p < n_pkts; p += 32) {
@@ -211,7 +254,11 @@ check_packets(struct classifier *cls, struct test_rule *rules, size_t n,
             kp[i] = k;
         }
         cls_lookup_batch(cls, kp, 32, out);
+        memset(wcs, 0, sizeof wcs);
+        cls_lookup_batch_wc(cls, kp, 32, out_wc, wcs);
         for (size_t i = 0; i < 32; i++) {
+            assert_ptr_equal(out_wc[i], out[i]);
+            check_wildcards(cls, rules, n, &keys[i], &wcs[i], out[i]);
             struct test_rule *want =
                 ref_lookup(rules, n, &keys[i], false, NULL);
             const struct cls_rule *got = cls_lookup(cls, &keys[i]);

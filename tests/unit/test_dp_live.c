@@ -2,7 +2,8 @@
  * they need no privileges: a datapath thread reads the input capture
  * while the tests change the configuration through dpl_command(), as the
  * control socket would.  Checks counters surviving rebuilds, flow mod and
- * add semantics, bad commands changing nothing, and reload diffs. */
+ * add semantics, bad commands changing nothing, reload diffs, and with two
+ * threads flow steering and its recomputation when programs change. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,9 +31,10 @@ put32(FILE *f, uint32_t v)
     fwrite(&v, 4, 1, f);
 }
 
-/* Writes a pcap with 'n_udp' UDP and 'n_tcp' TCP frames. */
+/* Writes a pcap of 'n' frames; frame i is the flow text texts(i, aux). */
 static void
-write_pcap(const char *path, int n_udp, int n_tcp)
+write_frames(const char *path, int n, const char *(*texts)(int, void *),
+             void *aux)
 {
     FILE *f = fopen(path, "wb");
     uint16_t v[2] = {2, 4};
@@ -44,14 +46,11 @@ write_pcap(const char *path, int n_udp, int n_tcp)
     put32(f, 0);
     put32(f, 65535);
     put32(f, 1);
-    for (int i = 0; i < n_udp + n_tcp; i++) {
-        const char *text =
-            i < n_udp ? "udp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=53"
-                      : "tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=80";
+    for (int i = 0; i < n; i++) {
         struct packet *p = packet_new(PACKET_DEFAULT_SIZE);
         struct flow_key key;
         int col = 1;
-        char *error = flow_key_parse(&key, text, &col);
+        char *error = flow_key_parse(&key, texts(i, aux), &col);
 
         assert_null(error);
         pkt_compose(p, &key);
@@ -63,6 +62,22 @@ write_pcap(const char *path, int n_udp, int n_tcp)
         packet_destroy(p);
     }
     assert_int_equal(fclose(f), 0);
+}
+
+static const char *
+udp_tcp_text(int i, void *aux)
+{
+    int n_udp = *(int *)aux;
+
+    return i < n_udp ? "udp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=53"
+                     : "tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=80";
+}
+
+/* Writes a pcap with 'n_udp' UDP and 'n_tcp' TCP frames. */
+static void
+write_pcap(const char *path, int n_udp, int n_tcp)
+{
+    write_frames(path, n_udp + n_tcp, udp_tcp_text, &n_udp);
 }
 
 static void
@@ -275,11 +290,174 @@ test_live_changes(void **state)
     free(path);
 }
 
+/* Frame i of 64 UDP flows repeated; '*aux' true: the reply direction. */
+static const char *
+flow_text(int i, void *aux)
+{
+    static char buf[128];
+    int flow = i % 64;
+
+    if (*(bool *)aux) {
+        snprintf(buf, sizeof buf,
+                 "udp,nw_src=10.1.0.2,nw_dst=10.1.%d.1,tp_src=53,tp_dst=%d",
+                 flow, 2000 + flow);
+    } else {
+        snprintf(buf, sizeof buf,
+                 "udp,nw_src=10.1.%d.1,nw_dst=10.1.0.2,tp_src=%d,tp_dst=53",
+                 flow, 2000 + flow);
+    }
+    return buf;
+}
+
+static long long
+thread_sum(json_t *stats, const char *field)
+{
+    json_t *threads = json_object_get(stats, "threads");
+    long long sum = 0;
+    size_t i;
+    json_t *t;
+
+    json_array_foreach(threads, i, t)
+    {
+        sum += json_integer_value(json_object_get(t, field));
+    }
+    return sum;
+}
+
+static char *
+steering_reason(struct dpl *dpl)
+{
+    json_t *stats = run(dpl, "stats", NULL, true);
+    char *reason = xstrdup(json_string_value(json_object_get(
+        json_object_get(stats, "steering"), "reason")));
+
+    json_decref(stats);
+    return reason;
+}
+
+/* Two threads, the two directions of 64 flows arriving on ports polled by
+ * different threads: every packet is processed once, both threads work,
+ * packets cross between them, and loading a program recomputes the
+ * steering. */
+static void
+test_two_threads(void **state)
+{
+    char tdir[] = "/tmp/sluice-dpl-test2-XXXXXX";
+    struct dpl *dpl = dpl_create(2);
+    const char *root = getenv("SLUICE_BUILD_ROOT");
+    char *path, *error, *reason, *fw;
+    bool rev = false;
+    json_t *stats, *steering;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(root);
+    assert_non_null(mkdtemp(tdir));
+    path = xasprintf("%s/a.pcap", tdir);
+    write_frames(path, 640, flow_text, &rev);
+    free(path);
+    rev = true;
+    path = xasprintf("%s/b.pcap", tdir);
+    write_frames(path, 640, flow_text, &rev);
+    free(path);
+    path = xasprintf("%s/t.conf", tdir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("port add 1 pcap:rx=a.pcap\n"
+          "port add 2 pcap:rx=b.pcap\n"
+          "port add 3 pcap:tx=out.pcap\n"
+          "flow add actions=output:3\n",
+          f);
+    assert_int_equal(fclose(f), 0);
+    error = dpl_load_config(dpl, path);
+    free(path);
+    if (error) {
+        fail_msg("%s", error);
+    }
+    assert_int_equal(dpl_start(dpl, &error), 0);
+    for (int i = 0; i < 500; i++) {
+        stats = run(dpl, "stats", NULL, true);
+        bool done = thread_sum(stats, "rx_packets") == 1280 &&
+                    thread_sum(stats, "packets") +
+                            thread_sum(stats, "ring_drops") ==
+                        1280;
+
+        json_decref(stats);
+        if (done) {
+            break;
+        }
+        usleep(10000);
+    }
+    stats = run(dpl, "stats", NULL, true);
+    assert_int_equal(thread_sum(stats, "rx_packets"), 1280);
+    assert_int_equal(
+        thread_sum(stats, "packets") + thread_sum(stats, "ring_drops"), 1280);
+    assert_int_equal(thread_sum(stats, "handed_off"),
+                     thread_sum(stats, "from_others") +
+                         thread_sum(stats, "ring_drops"));
+    assert_true(thread_sum(stats, "handed_off") > 0);
+    for (size_t t = 0; t < 2; t++) {
+        json_t *jt = json_array_get(json_object_get(stats, "threads"), t);
+
+        assert_int_equal(json_integer_value(json_object_get(jt, "rx_packets")),
+                         640);
+        assert_true(json_integer_value(json_object_get(jt, "packets")) > 0);
+    }
+    steering = json_object_get(stats, "steering");
+    assert_true(json_is_true(json_object_get(steering, "symmetric")));
+    assert_true(json_is_false(json_object_get(steering, "single")));
+    json_decref(stats);
+
+    /* Programs change the steering; unloading restores it. */
+    reason = steering_reason(dpl);
+    fw = xasprintf("%s/progs/firewall.o", root);
+    {
+        const char *load[] = {"fw", fw};
+        const char *unload[] = {"fw"};
+        struct ds out = DS_EMPTY_INITIALIZER;
+        char *now;
+
+        error = dpl_command(dpl, "prog load", 2, load, false, &out);
+        if (error) {
+            fail_msg("prog load: %s", error);
+        }
+        now = steering_reason(dpl);
+        assert_string_not_equal(now, reason);
+        free(now);
+        /* State export is dispatched to the program's state (issue 9). */
+        {
+            const char *exp[] = {"fw"};
+            const char *bad[] = {"nope"};
+
+            ds_clear(&out);
+            error = dpl_command(dpl, "state export", 1, exp, false, &out);
+            if (error) {
+                fail_msg("state export: %s", error);
+            }
+            assert_non_null(strstr(ds_cstr(&out), "sluice-state"));
+            expect_error(dpl, "state export", 1, bad, "nope");
+        }
+        error = dpl_command(dpl, "prog unload", 1, unload, false, &out);
+        assert_null(error);
+        now = steering_reason(dpl);
+        assert_string_equal(now, reason);
+        free(now);
+        ds_destroy(&out);
+    }
+    free(fw);
+    free(reason);
+    dpl_destroy(dpl);
+    path = xasprintf("rm -rf %s", tdir);
+    assert_int_equal(system(path), 0);
+    free(path);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_live_changes),
+        cmocka_unit_test(test_two_threads),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

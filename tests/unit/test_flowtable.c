@@ -220,6 +220,61 @@ test_most_recently_freed_first(void **state)
     ft_del(m);
 }
 
+/* Control-plane insert (state import): no program runs. */
+static void
+c_insert(struct bpf_map *m, uint32_t key)
+{
+    struct val v = {.slot = 0, .data = key};
+    assert_int_equal(m->ops->update(m, &key, &v, BPF_NOEXIST), 0);
+}
+
+/* Restored ages decide expiry and the age order, both in a table whose
+ * clock runs and in a fresh one, where they are anchored at the first
+ * packet time. */
+static void
+test_restore_ages(void **state)
+{
+    (void)state;
+    const uint64_t t = 30 * SEC;
+    for (int fresh = 0; fresh < 2; fresh++) {
+        struct bpf_map *m = ft_new(8, 8, t);
+        uint64_t now = T0;
+        if (!fresh) {
+            /* Start the clock with an entry that is then deleted. */
+            assert_int_equal(p_insert(m, 99, now), 0);
+            assert_int_equal(p_delete(m, 99, now), 0);
+        }
+        c_insert(m, 1);
+        c_insert(m, 2);
+        c_insert(m, 3);
+        uint32_t keys[2] = {1, 2};
+        uint64_t ages[2] = {25 * SEC, 5 * SEC};
+        assert_int_equal(bpf_flowtable_restore_ages(m, keys, ages, 2), 0);
+        uint64_t age;
+        assert_int_equal(bpf_flowtable_slot_age(m, 0, &age), 0);
+        assert_int_equal(age, 25 * SEC);
+        assert_int_equal(bpf_flowtable_slot_age(m, 2, &age), 0);
+        assert_int_equal(age, 0);
+        /* Nothing expires before the clock moves, however long ago. */
+        assert_int_equal(stats_of(m).live, 3);
+        if (fresh) {
+            /* Another time line: the first packet time anchors. */
+            now = T0 + 1000 * SEC;
+            assert_int_equal(p_lookup(m, 3, now), 2);
+        }
+        /* 6 s later key 1 is 31 s idle: gone; key 2 (11 s) holds. */
+        assert_int_equal(p_lookup(m, 1, now + 6 * SEC), -1);
+        assert_int_equal(p_lookup(m, 2, now + 6 * SEC), 1);
+        /* Key 1 was the oldest: the age order was rebuilt, so one
+         * expiry found it first. */
+        assert_int_equal(stats_of(m).expired, 1);
+        uint32_t missing = 7;
+        assert_int_equal(bpf_flowtable_restore_ages(m, &missing, ages, 1),
+                         -ENOENT);
+        ft_del(m);
+    }
+}
+
 static void
 test_exactly_at_timeout_survives(void **state)
 {
@@ -506,6 +561,7 @@ main(void)
         cmocka_unit_test(test_full_never_evicts),
         cmocka_unit_test(test_most_recently_freed_first),
         cmocka_unit_test(test_exactly_at_timeout_survives),
+        cmocka_unit_test(test_restore_ages),
         cmocka_unit_test(test_lone_entry_refreshed),
         cmocka_unit_test(test_expired_slots_reused),
         cmocka_unit_test(test_full_of_expired_reclaims),

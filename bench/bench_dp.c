@@ -1,0 +1,630 @@
+/* Datapath benchmark (issue 7): offline in-memory Mpps on 1 and 2 threads.
+ *
+ * Five cases, each with 1, 10,000 and 1,000,000 flows:
+ *
+ *   (a) L2 forward: one rule, in_port=1,actions=output:2;
+ *   (b) 1,000 rules over ten mask shapes (prefixes, ports, MACs, TOS,
+ *       in_port), about half derived from the flows, plus a catch-all;
+ *   (c) 100,000 exact 5-tuple rules (up to 100,000 of them match flows),
+ *       plus a catch-all;
+ *   (d) the stateful firewall filter (progs/firewall.c) as in
+ *       tests/system/test_filter_progs.py: in_port=1,prog=fw,actions=
+ *       output:2 and in_port=2,prog=fw,actions=output:1, UDP flows with
+ *       packets going out (port 1, opening connections) or coming back
+ *       (port 2, passing only for known connections) at random;
+ *   (e) NAT (progs/nat.c) configured as in bench/bench_nf.c: TCP from the
+ *       inside, actions=prog:nat.
+ *
+ * 1,000,000 packets per run (each in its own buffer), flows drawn
+ * uniformly with a fixed seed.  A thread drives its packets the way a
+ * datapath thread does: pkt_parse_batch() and pipeline_process() in
+ * batches of 32.  With 2 threads the packets are first spread over two
+ * per-thread arrays by the live switch's steering hash (src/dp/steer.h),
+ * the way RSS would, using the fields state_steering() chooses for the
+ * loaded programs; each thread then has its own pipeline with the same
+ * rules over the SAME loaded programs (shared maps; thread i runs as
+ * "CPU" i for per-CPU maps), and the threads run concurrently, pinned to
+ * different CPUs.  Times are each thread's own CPU time
+ * (CLOCK_THREAD_CPUTIME_ID), so that other processes on a shared machine
+ * do not count (their cache pressure and the other thread's memory
+ * traffic still do); Mpps is all packets / the slowest thread's time, the
+ * aggregate rate when each thread has a core of its own.  "x" is the
+ * 2-thread/1-thread ratio.  Every case and thread
+ * count starts from freshly loaded programs; one warm-up run, then
+ * N_RUNS, median printed.  Packets are rebuilt before every run (untimed),
+ * since NAT rewrites them.  "fwd" is the share of packets the pipeline
+ * sent out (1-thread run), so a broken case cannot pass for a fast one;
+ * "t0%" is the share of packets steered to thread 0.  Figures are
+ * reported, never asserted.
+ *
+ * Usage: bench_dp [a|b|c|d|e ...] (default: all).  Program objects are
+ * found in $SLUICE_BUILD_ROOT/progs, else beside this binary's build
+ * directory. */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_rng.h"
+#include "bpf/bpf_api.h"
+#include "bpf/maps.h"
+#include "core/util.h"
+#include "dp/steer.h"
+#include "flow/flow_parse.h"
+#include "flow/flow_prog.h"
+#include "flow/pipeline.h"
+#include "nf/nf_nat.h"
+#include "pkt/pkt.h"
+#include "state/state.h"
+
+#define N_PACKETS 1000000
+#define N_RUNS 3
+#define MAX_THREADS 2
+#define N_MIXED_RULES 1000
+#define N_EXACT_RULES 100000
+#define T0_NS (1700000000ull * 1000000000ull)
+#define GAP_NS 1000ull /* Packet spacing, ns. */
+#define LONG_TIMEOUT_NS (3600ull * 1000000000ull)
+
+enum bench_case { CASE_L2, CASE_MIXED, CASE_EXACT, CASE_FW, CASE_NAT };
+
+static const char *const case_names[] = {
+    "(a) 1 rule L2 forward",
+    "(b) 1,000 mixed-mask rules",
+    "(c) 100,000 exact rules",
+    "(d) firewall filter",
+    "(e) NAT",
+};
+
+static const uint32_t flow_counts[] = {1, 10000, 1000000};
+
+/* One thread's share of a run. */
+struct worker {
+    struct pipeline *pl; /* Its own pipeline (shared programs). */
+    uint32_t first;      /* Its packets: pkts[first .. first + n). */
+    uint32_t n;
+    unsigned int cpu;         /* CPU to pin to. */
+    unsigned int id;          /* Thread index (bpf_set_cpu()). */
+    uint64_t outputs;         /* Packets its pipeline sent out. */
+    uint64_t ns;              /* CPU time of its run. */
+    struct packet **pkts;     /* All packets (borrowed). */
+    pthread_barrier_t *start; /* Released when every thread is ready. */
+};
+
+struct bench {
+    struct packet **pkts; /* N_PACKETS buffers. */
+    uint32_t *flow_of;    /* Flow of each packet. */
+    uint8_t *reply;       /* Firewall: packet comes from outside. */
+    /* Arrival index of the packet in each buffer: buffers are grouped by
+     * thread (thread 0's first), so that the threads' packets live in
+     * separate memory, as with a receive ring per thread. */
+    uint32_t *order;
+    uint32_t n_of[MAX_THREADS]; /* Packets of each thread. */
+    char *progs_dir;
+};
+
+static uint64_t rng_state = BENCH_RNG_SEED;
+
+static uint32_t
+rng(void)
+{
+    return bench_rng(&rng_state);
+}
+
+/* CPU time of the calling thread, ns. */
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Flow i: from 10.0.0.0 + i (so a million flows stay distinct), port
+ * 1024 + i % 50000, to 192.168.0.1:80, TCP (UDP for the firewall, whose
+ * table tracks UDP from the first datagram). */
+static void
+make_flow(struct flow_key *k, enum bench_case c, uint32_t i)
+{
+    static const uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+    static const uint8_t dst_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
+
+    memset(k, 0, sizeof *k);
+    k->in_port = 1;
+    memcpy(k->dl_src, src_mac, 6);
+    memcpy(k->dl_dst, dst_mac, 6);
+    k->dl_type = htons(0x0800);
+    k->nw_src = htonl(0x0a000000u + i);
+    k->nw_dst = htonl(c == CASE_NAT ? 0xcb007109u : 0xc0a80001u);
+    k->nw_proto = c == CASE_FW ? 17 : 6;
+    k->nw_ttl = 64;
+    k->tp_src = htons((uint16_t)(1024 + i % 50000));
+    k->tp_dst = htons(80);
+    k->tcp_flags = c == CASE_FW ? 0 : htons(0x010);
+}
+
+/* The same flow seen from the outside (firewall replies). */
+static void
+reverse_flow(struct flow_key *k)
+{
+    uint8_t mac[6];
+    be32 a = k->nw_src;
+    be16 p = k->tp_src;
+
+    memcpy(mac, k->dl_src, 6);
+    memcpy(k->dl_src, k->dl_dst, 6);
+    memcpy(k->dl_dst, mac, 6);
+    k->nw_src = k->nw_dst;
+    k->nw_dst = a;
+    k->tp_src = k->tp_dst;
+    k->tp_dst = p;
+    k->in_port = 2;
+}
+
+static char *
+ip_str(be32 addr, char buf[16])
+{
+    uint32_t a = ntohl(addr);
+
+    snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+             a & 255);
+    return buf;
+}
+
+static char *
+add_rule(struct pipeline *pl, const char *text)
+{
+    struct flow_spec spec;
+    int col = 0;
+    char *err = flow_spec_parse(&spec, text, FLOW_PARSE_ADD, &col);
+
+    if (!err) {
+        err = pipeline_add(pl, &spec, T0_NS);
+    }
+    flow_spec_destroy(&spec);
+    if (err) {
+        char *msg = xasprintf("rule '%s': %s", text, err);
+
+        free(err);
+        return msg;
+    }
+    return NULL;
+}
+
+/* Rule text 'i' of case (b): shape i % 10, narrower shapes at higher
+ * priorities; with 'real' its values come from flow 'f'. */
+static char *
+mixed_rule(unsigned int i, bool real, const struct flow_key *f)
+{
+    static const unsigned int bits[10] = {8,  16, 56, 32, 36,
+                                          40, 12, 48, 48, 34};
+    unsigned int shape = i % 10;
+    unsigned int prio = bits[shape] * 1000 + rng() % 1000;
+    be32 src = real ? f->nw_src : htonl(0x0b000000u | (rng() & 0xffffff));
+    be32 dst = real ? f->nw_dst : htonl(0xac100000u | (rng() & 0xfffff));
+    unsigned int sport = real ? ntohs(f->tp_src) : 60000 + rng() % 5000;
+    unsigned int dport = real ? 80 : 1 + rng() % 79;
+    char a[16], d[16];
+
+    ip_str(src, a);
+    ip_str(dst, d);
+    switch (shape) {
+    case 0:
+        return xasprintf("priority=%u,ip,nw_src=%s/8", prio, a);
+    case 1:
+        return xasprintf("priority=%u,ip,nw_src=%s/16", prio, a);
+    case 2:
+        return xasprintf("priority=%u,ip,nw_src=%s/24,nw_dst=%s", prio, a, d);
+    case 3:
+        return xasprintf("priority=%u,tcp,tp_dst=%u,tp_src=%u", prio, dport,
+                         sport);
+    case 4:
+        return xasprintf("priority=%u,tcp,nw_src=%s/20,tp_dst=%u", prio, a,
+                         dport);
+    case 5:
+        return xasprintf("priority=%u,tcp,nw_dst=%s,tp_src=0x%x/0xff00", prio,
+                         d, sport & 0xff00);
+    case 6:
+        return xasprintf("priority=%u,in_port=%u,ip,nw_src=%s/12", prio,
+                         real ? 1 : 3 + rng() % 100, a);
+    case 7:
+        return xasprintf("priority=%u,dl_src=02:00:00:00:%02x:%02x", prio,
+                         1 + rng() % 255, rng() % 256);
+    case 8:
+        return xasprintf("priority=%u,udp,nw_src=%s,tp_dst=%u", prio, a, dport);
+    default:
+        return xasprintf("priority=%u,tcp,nw_src=%s/28,nw_tos=%u", prio, a,
+                         real ? 0 : 4 * (1 + rng() % 63));
+    }
+}
+
+/* The rule texts of case 'c' for 'n_flows' flows (NULL-terminated). */
+static char **
+case_rules(enum bench_case c, uint32_t n_flows)
+{
+    size_t n = c == CASE_EXACT ? N_EXACT_RULES + 1 : N_MIXED_RULES + 2;
+    char **rules = xcalloc(n + 1, sizeof *rules);
+    size_t k = 0;
+    char a[16];
+
+    rng_state = BENCH_RNG_SEED ^ 0x5eed;
+    switch (c) {
+    case CASE_L2:
+        rules[k++] = xstrdup("in_port=1,actions=output:2");
+        break;
+    case CASE_MIXED:
+        rules[k++] = xstrdup("priority=0,actions=output:2");
+        for (unsigned int i = 0; i < N_MIXED_RULES; i++) {
+            bool real = rng() & 1;
+            struct flow_key f;
+            char *text;
+
+            make_flow(&f, c, rng() % n_flows);
+            text = mixed_rule(i, real, &f);
+            rules[k++] = xasprintf("%s,actions=output:2", text);
+            free(text);
+        }
+        break;
+    case CASE_EXACT: {
+        /* Rule j matches flow j * stride while there are flows left. */
+        uint32_t stride = MAX(1u, n_flows / N_EXACT_RULES);
+
+        rules[k++] = xstrdup("priority=0,actions=output:2");
+        for (uint32_t j = 0; j < N_EXACT_RULES; j++) {
+            uint64_t fi = (uint64_t)j * stride;
+            struct flow_key f;
+
+            make_flow(&f, c, (uint32_t)fi);
+            rules[k++] = xasprintf(
+                "priority=100,in_port=1,tcp,nw_src=%s,nw_dst=192.168.0.1,"
+                "tp_src=%u,tp_dst=80,actions=output:2",
+                ip_str(f.nw_src, a),
+                fi < n_flows ? (unsigned int)ntohs(f.tp_src) : 60001u);
+        }
+        break;
+    }
+    case CASE_FW:
+        rules[k++] = xstrdup("in_port=1,prog=fw,actions=output:2");
+        rules[k++] = xstrdup("in_port=2,prog=fw,actions=output:1");
+        break;
+    case CASE_NAT:
+        rules[k++] = xstrdup("actions=prog:nat");
+        break;
+    }
+    return rules;
+}
+
+static void
+free_rules(char **rules)
+{
+    for (size_t i = 0; rules[i]; i++) {
+        free(rules[i]);
+    }
+    free(rules);
+}
+
+static char *
+load_programs(struct bench *b, enum bench_case c, struct flow_progs *progs)
+{
+    char *path, *error = NULL;
+
+    if (c == CASE_FW) {
+        path = xasprintf("%s/firewall.o", b->progs_dir);
+        error = flow_progs_load(progs, "fw", path, NULL, NULL, 0);
+    } else if (c == CASE_NAT) {
+        struct nf_nat_params np = {
+            .wan_port = 2,
+            .ext_ip = htonl(0xc6336401u), /* 198.51.100.1 */
+            .first_port = 0,
+            .capacity = 65536,
+            .timeout_ns = LONG_TIMEOUT_NS,
+        };
+
+        path = xasprintf("%s/nat.o", b->progs_dir);
+        error = flow_progs_load(progs, "nat", path, NULL, NULL, 0);
+        if (!error) {
+            error = nf_nat_apply(flow_progs_object(progs, "nat"), &np);
+        }
+    } else {
+        return NULL;
+    }
+    free(path);
+    return error;
+}
+
+static void
+bench_output(void *aux, uint32_t port, const struct packet *p)
+{
+    struct worker *w = aux;
+
+    w->outputs += port != p->in_port && p->len > 0;
+}
+
+/* Makes 'p' arrival 'i' of case 'c' in run 'run'. */
+static void
+compose(struct bench *b, enum bench_case c, uint32_t run, uint32_t i,
+        struct packet *p)
+{
+    struct flow_key k;
+
+    make_flow(&k, c, b->flow_of[i]);
+    if (b->reply[i]) {
+        reverse_flow(&k);
+    }
+    pkt_compose(p, &k);
+    p->in_port = k.in_port;
+    p->ts_ns = T0_NS + ((uint64_t)run * N_PACKETS + i) * GAP_NS;
+}
+
+/* Builds every packet for run 'run' (untimed). */
+static void
+compose_run(struct bench *b, enum bench_case c, uint32_t run)
+{
+    for (uint32_t k = 0; k < N_PACKETS; k++) {
+        compose(b, c, run, b->order[k], b->pkts[k]);
+    }
+}
+
+/* Spreads the arrivals over 'n' threads by the steering hash, as RSS
+ * would, keeping arrival order within each thread. */
+static void
+steer_packets(struct bench *b, enum bench_case c, const struct steer *s,
+              unsigned int n)
+{
+    uint8_t *thread_of = xmalloc(N_PACKETS);
+    struct packet *p = packet_new(128);
+    uint32_t at[MAX_THREADS];
+
+    memset(b->n_of, 0, sizeof b->n_of);
+    for (uint32_t i = 0; i < N_PACKETS; i++) {
+        compose(b, c, 0, i, p);
+        pkt_parse(p);
+        thread_of[i] = (uint8_t)steer_thread(s, &p->key, n);
+        b->n_of[thread_of[i]]++;
+    }
+    at[0] = 0;
+    for (unsigned int t = 1; t < MAX_THREADS; t++) {
+        at[t] = at[t - 1] + b->n_of[t - 1];
+    }
+    for (uint32_t i = 0; i < N_PACKETS; i++) {
+        b->order[at[thread_of[i]]++] = i;
+    }
+    packet_destroy(p);
+    free(thread_of);
+}
+
+static void *
+worker_main(void *aux)
+{
+    struct worker *w = aux;
+    cpu_set_t set;
+    uint64_t t0;
+
+    CPU_ZERO(&set);
+    CPU_SET(w->cpu, &set);
+    /* Best effort: unpinned threads still run, only less steadily. */
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    bpf_set_cpu(w->id);
+    pthread_barrier_wait(w->start);
+    t0 = now_ns();
+    for (uint32_t i = 0; i < w->n; i += PACKET_BATCH_MAX) {
+        struct packet_batch batch;
+
+        packet_batch_init(&batch);
+        for (uint32_t j = i; j < w->n && j < i + PACKET_BATCH_MAX; j++) {
+            packet_batch_add(&batch, w->pkts[w->first + j]);
+        }
+        pkt_parse_batch(&batch);
+        pipeline_process(w->pl, &batch, batch.pkts[0]->ts_ns);
+    }
+    w->ns = now_ns() - t0;
+    return NULL;
+}
+
+static int
+cmp_u64(const void *a_, const void *b_)
+{
+    uint64_t a = *(const uint64_t *)a_, b = *(const uint64_t *)b_;
+
+    return a < b ? -1 : a > b;
+}
+
+/* One case, flow count and thread count from freshly loaded programs:
+ * stores the median Mpps, the share forwarded and the share on thread
+ * 0, and the steering used.  Returns NULL or an error. */
+static char *
+bench_one(struct bench *b, enum bench_case c, uint32_t n_flows,
+          unsigned int n_threads, double *mpps, double *fwd, double *t0_share,
+          struct steer *steer)
+{
+    static const uint32_t ports[] = {1, 2};
+    struct flow_progs *progs = flow_progs_create();
+    struct worker w[MAX_THREADS];
+    char **rules = case_rules(c, n_flows);
+    const struct bpf_prog *list[4];
+    struct state_steering spec;
+    pthread_barrier_t start;
+    uint64_t ns[N_RUNS], outputs = 0;
+    unsigned int ncpu = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n_progs;
+    char *error;
+
+    /* As the live switch does before loading: map locking only with
+     * several threads, a per-CPU copy per thread. */
+    bpf_maps_set_threads(n_threads);
+    error = load_programs(b, c, progs);
+
+    memset(w, 0, sizeof w);
+    if (!error) {
+        n_progs = flow_progs_list(progs, list, ARRAY_SIZE(list));
+        if (state_steering(list, n_progs, &spec, &error) < 0) {
+            char *msg = xasprintf("steering: %s", error ? error : "failed");
+
+            free(error);
+            error = msg;
+        } else {
+            steer_init(steer, &spec);
+        }
+    }
+    for (unsigned int t = 0; t < n_threads && !error; t++) {
+        w[t].pl = pipeline_create();
+        pipeline_set_ports(w[t].pl, ports, 2);
+        pipeline_set_output(w[t].pl, bench_output, &w[t]);
+        pipeline_set_prog_lookup(w[t].pl, flow_progs_lookup, progs);
+        for (size_t i = 0; rules[i] && !error; i++) {
+            error = add_rule(w[t].pl, rules[i]);
+        }
+        w[t].id = t;
+        /* From the last CPU down, like bench/run's pinning. */
+        w[t].cpu = ncpu > t ? ncpu - 1 - t : 0;
+        w[t].pkts = b->pkts;
+        w[t].start = &start;
+    }
+    free_rules(rules);
+    if (error) {
+        goto out;
+    }
+
+    rng_state = BENCH_RNG_SEED;
+    for (uint32_t i = 0; i < N_PACKETS; i++) {
+        b->flow_of[i] = n_flows > 1 ? rng() % n_flows : 0;
+        b->reply[i] = c == CASE_FW && (rng() & 1);
+    }
+    steer_packets(b, c, steer, n_threads);
+    *t0_share = (double)b->n_of[0] / N_PACKETS;
+    pthread_barrier_init(&start, NULL, n_threads);
+    for (uint32_t r = 0; r <= N_RUNS; r++) {
+        pthread_t tid[MAX_THREADS];
+        uint64_t slowest = 0;
+
+        compose_run(b, c, r);
+        for (unsigned int t = 0; t < n_threads; t++) {
+            w[t].first = t ? w[t - 1].first + w[t - 1].n : 0;
+            w[t].n = b->n_of[t];
+            w[t].outputs = 0;
+            pthread_create(&tid[t], NULL, worker_main, &w[t]);
+        }
+        for (unsigned int t = 0; t < n_threads; t++) {
+            pthread_join(tid[t], NULL);
+            slowest = MAX(slowest, w[t].ns);
+            if (r) {
+                outputs += w[t].outputs;
+            }
+        }
+        if (r) {
+            ns[r - 1] = slowest;
+        }
+    }
+    pthread_barrier_destroy(&start);
+    qsort(ns, N_RUNS, sizeof ns[0], cmp_u64);
+    *mpps = N_PACKETS / (double)ns[N_RUNS / 2] * 1e3;
+    *fwd = (double)outputs / ((double)N_RUNS * N_PACKETS);
+out:
+    for (unsigned int t = 0; t < n_threads; t++) {
+        pipeline_destroy(w[t].pl);
+    }
+    flow_progs_destroy(progs);
+    return error;
+}
+
+static char *
+progs_dir(void)
+{
+    const char *root = getenv("SLUICE_BUILD_ROOT");
+    char exe[PATH_MAX];
+    ssize_t n;
+
+    if (root) {
+        return xasprintf("%s/progs", root);
+    }
+    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        return xstrdup("progs");
+    }
+    exe[n] = '\0';
+    return xasprintf("%s/../progs", dirname(exe));
+}
+
+int
+main(int argc, char **argv)
+{
+    struct bench b;
+    int rc = 0;
+
+    memset(&b, 0, sizeof b);
+    b.progs_dir = progs_dir();
+    b.pkts = xcalloc(N_PACKETS, sizeof *b.pkts);
+    b.flow_of = xcalloc(N_PACKETS, sizeof *b.flow_of);
+    b.reply = xcalloc(N_PACKETS, sizeof *b.reply);
+    b.order = xcalloc(N_PACKETS, sizeof *b.order);
+    for (uint32_t i = 0; i < N_PACKETS; i++) {
+        b.pkts[i] = packet_new(128);
+    }
+    printf("sluice datapath benchmark: %d packets per run, batches of %d, "
+           "median of %d runs\nafter a warm-up; 2 threads: packets steered "
+           "by flow hash, one pipeline per\nthread over shared programs, "
+           "threads pinned to CPUs; Mpps = aggregate.\n\n",
+           N_PACKETS, PACKET_BATCH_MAX, N_RUNS);
+    printf("%-28s %8s %9s %9s %9s %6s %5s %5s  %s\n", "case", "flows",
+           "1T Mpps", "2T Mpps", "2T/core", "x", "fwd%", "t0%", "steering");
+    for (size_t c = 0; c < ARRAY_SIZE(case_names); c++) {
+        bool chosen = argc < 2;
+
+        for (int a = 1; a < argc; a++) {
+            chosen |= argv[a][0] == (char)('a' + c) && !argv[a][1];
+        }
+        if (!chosen) {
+            continue;
+        }
+        for (size_t f = 0; f < ARRAY_SIZE(flow_counts); f++) {
+            double mpps[MAX_THREADS + 1] = {0}, fwd[MAX_THREADS + 1] = {0};
+            double share[MAX_THREADS + 1] = {0};
+            struct steer steer;
+            char fields[200];
+            char *error = NULL;
+
+            for (unsigned int n = 1; n <= MAX_THREADS && !error; n++) {
+                error = bench_one(&b, c, flow_counts[f], n, &mpps[n], &fwd[n],
+                                  &share[n], &steer);
+            }
+            if (error) {
+                fprintf(stderr, "bench_dp: %s, %u flows: %s\n", case_names[c],
+                        flow_counts[f], error);
+                free(error);
+                rc = 1;
+                continue;
+            }
+            if (steer.spec.single) {
+                snprintf(fields, sizeof fields, "single thread");
+            } else {
+                state_dims_format(steer.used, fields, sizeof fields);
+                if (steer.spec.symmetric) {
+                    strncat(fields, " (sym)",
+                            sizeof fields - strlen(fields) - 1);
+                }
+            }
+            printf("%-28s %8u %9.2f %9.2f %9.2f %6.2f %5.1f %5.1f  %s\n",
+                   case_names[c], flow_counts[f], mpps[1], mpps[2], mpps[2] / 2,
+                   mpps[2] / mpps[1], 100 * fwd[1], 100 * share[MAX_THREADS],
+                   fields);
+            fflush(stdout);
+        }
+    }
+    for (uint32_t i = 0; i < N_PACKETS; i++) {
+        packet_destroy(b.pkts[i]);
+    }
+    free(b.order);
+    free(b.pkts);
+    free(b.flow_of);
+    free(b.reply);
+    free(b.progs_dir);
+    return rc;
+}

@@ -1,0 +1,46 @@
+/* State analysis case: Implicit flow only: the key is a constant chosen
+ * under a branch on the TCP flags.  Its two entries are shared by every
+ * flow that takes each path: all-flows, and the flags name paths, not
+ * flows, so they are no dimension. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 4);
+    __type(key, __u32);
+    __type(value, __u64);
+} m SEC(".maps");
+
+SEC("xdp")
+int
+prog(struct xdp_md *ctx)
+{
+    void *data = (void *)(long)ctx->data;
+    void *end = (void *)(long)ctx->data_end;
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) {
+        return XDP_PASS;
+    }
+    struct iphdr *ip = (void *)(eth + 1);
+    if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP) {
+        return XDP_PASS;
+    }
+    struct tcphdr *th = (void *)(ip + 1);
+    if ((void *)(th + 1) > end) {
+        return XDP_PASS;
+    }
+    __u32 k = ((__u8 *)th)[13] & 0x01 ? 7 : 9;
+    __u64 one = 1;
+    bpf_map_update_elem(&m, &k, &one, BPF_ANY);
+    return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";

@@ -1,0 +1,390 @@
+/* Tests for the helper contracts (src/contract/mapcost.c): for every map
+ * type and op, thousands of random calls (other seeds than the
+ * calibration's), each single-stepped: the measured x86 instructions never
+ * exceed the contract at the probed PCVs and the mean gap per outcome class
+ * is at most 5%; the probe's outcome matches the helper's return value and
+ * its PCVs match the maps' own cost counters. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bpf/bpf_api.h"
+#include "bpf/helpers.h"
+#include "bpf/maps.h"
+#include "contract/mapcost.h"
+#include "core/hash.h"
+
+#define CALLS 300    /* Measured calls per helper and shape. */
+#define MIN_CLASS 20 /* Samples before a class's mean gap counts. */
+#define MAX_MEAN_GAP 0.05
+/* Known gaps of the LPM trie: a lookup's cost per node also depends on
+ * where in the node its prefix compare stops (bit limit, last byte, a
+ * differing byte) and on the node's kind, beyond the PCVs (nodes, bytes,
+ * diffs), and an insert takes one of three paths (new leaf, new parent,
+ * new intermediate node) of different costs: IPv4/IPv6 hits measure about
+ * 8%/12% and inserts about 16%/26% below their bounds on average.
+ * Reported in docs/contracts.md; the limit below only guards against a
+ * regression, while soundness (never below a measurement) is asserted for
+ * every call. */
+#define MAX_MEAN_GAP_LPM 0.30
+
+struct shape {
+    const char *what;
+    uint32_t type, key_size, value_size, flags, n_cpus;
+};
+
+static const struct shape shapes[] = {
+    {"hash u32->u64", BPF_MAP_TYPE_HASH, 4, 8, 0, 0},
+    {"hash 13B->24B", BPF_MAP_TYPE_HASH, 13, 24, 0, 0},
+    {"hash u32->u32", BPF_MAP_TYPE_HASH, 4, 4, 0, 0},
+    {"percpu hash", BPF_MAP_TYPE_PERCPU_HASH, 8, 16, 0, 4},
+    {"lru hash", BPF_MAP_TYPE_LRU_HASH, 16, 8, 0, 0},
+    {"lru percpu hash", BPF_MAP_TYPE_LRU_PERCPU_HASH, 8, 8, 0, 2},
+    {"flow table", BPF_MAP_TYPE_SLUICE_FLOWTABLE, 16, 16, 0, 0},
+    {"lpm ipv4", BPF_MAP_TYPE_LPM_TRIE, 8, 4, BPF_F_NO_PREALLOC, 0},
+    {"lpm ipv6", BPF_MAP_TYPE_LPM_TRIE, 20, 8, BPF_F_NO_PREALLOC, 0},
+    {"array", BPF_MAP_TYPE_ARRAY, 4, 4, 0, 0},
+    {"percpu array", BPF_MAP_TYPE_PERCPU_ARRAY, 4, 24, 0, 3},
+};
+
+static void
+shape_map(const struct shape *s, struct bpf_map *m)
+{
+    memset(m, 0, sizeof *m);
+    m->type = s->type;
+    m->key_size = s->key_size;
+    m->value_size = s->value_size;
+    m->map_flags = s->flags;
+    m->n_cpus = s->n_cpus;
+    m->max_entries = 1024;
+}
+
+/* Does the helper's return value say what the probe predicted? */
+static bool
+outcome_agrees(int32_t id, enum contract_outcome o, uint64_t ret)
+{
+    int64_t r = (int64_t)ret;
+    switch (id) {
+    case BPF_FUNC_map_lookup_elem:
+        return (o == CONTRACT_OUT_HIT) == (ret != 0);
+    case BPF_FUNC_map_update_elem:
+        switch (o) {
+        case CONTRACT_OUT_INSERTED:
+        case CONTRACT_OUT_REPLACED:
+            return r == 0;
+        case CONTRACT_OUT_EXISTS:
+            return r == -EEXIST;
+        case CONTRACT_OUT_NOENT:
+            return r == -ENOENT;
+        case CONTRACT_OUT_FULL:
+            return r == -E2BIG || r == -ENOSPC;
+        case CONTRACT_OUT_INVALID:
+            return r == -EINVAL;
+        default:
+            return false;
+        }
+    case BPF_FUNC_map_delete_elem:
+        return o == CONTRACT_OUT_DELETED ? r == 0
+               : o == CONTRACT_OUT_NOENT ? r == -ENOENT
+                                         : r == -EINVAL;
+    case BPF_FUNC_redirect_map:
+        return (o == CONTRACT_OUT_HIT) == (ret == XDP_REDIRECT);
+    default:
+        return true;
+    }
+}
+
+struct check {
+    int32_t id;
+    const struct bpf_map *shape;
+    const char *what;
+    double gap_sum[CONTRACT_OUT_N];
+    size_t n[CONTRACT_OUT_N];
+    size_t over;     /* Calls above their bound. */
+    size_t disagree; /* Outcome predicted wrongly. */
+};
+
+static void
+check_sample(void *arg, const struct contract_pcvs *p, uint64_t x86,
+             uint64_t ret)
+{
+    struct check *c = arg;
+    struct contract_op_cost cost;
+    assert_int_equal(contract_mapcost_get(c->id, c->shape, p->outcome, &cost),
+                     0);
+    uint64_t bound = contract_linear_eval(&cost.x86, p->pcv);
+    for (int i = 0; i < CONTRACT_PCV_N; i++) {
+        assert_true(p->pcv[i] <= cost.pcv_max[i] || !cost.x86.coef[i]);
+    }
+    if (x86 > bound) {
+        c->over++;
+        fprintf(stderr,
+                "%s helper %d %s: measured %llu > bound %llu (chain %llu "
+                "cmps %llu evicted %llu expired %llu unlink %llu words "
+                "%llu parts %llu diffs %llu tail %llu)\n",
+                c->what, c->id, contract_outcome_name(p->outcome),
+                (unsigned long long)x86, (unsigned long long)bound,
+                (unsigned long long)p->pcv[0], (unsigned long long)p->pcv[1],
+                (unsigned long long)p->pcv[2], (unsigned long long)p->pcv[3],
+                (unsigned long long)p->pcv[4], (unsigned long long)p->pcv[5],
+                (unsigned long long)p->pcv[6], (unsigned long long)p->pcv[7],
+                (unsigned long long)p->pcv[8]);
+    }
+    if (!outcome_agrees(c->id, p->outcome, ret)) {
+        c->disagree++;
+        fprintf(stderr, "%s helper %d: predicted %s, returned %lld\n", c->what,
+                c->id, contract_outcome_name(p->outcome), (long long)ret);
+    }
+    if (x86) {
+        c->gap_sum[p->outcome] += (double)(bound - x86) / (double)x86;
+    }
+    c->n[p->outcome]++;
+}
+
+static void
+check_helper(int32_t id, const struct bpf_map *shape, const char *what,
+             uint64_t seed)
+{
+    struct check c = {.id = id, .shape = shape, .what = what};
+    assert_int_equal(
+        contract_mapcost_exercise(id, shape, seed, CALLS, check_sample, &c), 0);
+    assert_int_equal(c.over, 0);
+    assert_int_equal(c.disagree, 0);
+    for (int o = 0; o < CONTRACT_OUT_N; o++) {
+        if (c.n[o] < MIN_CLASS) {
+            continue;
+        }
+        double mean = c.gap_sum[o] / (double)c.n[o];
+        printf("  %-16s %-16s %-9s n=%4zu mean gap %5.2f%%\n", what,
+               bpf_helper_name(id), contract_outcome_name(o), c.n[o],
+               100 * mean);
+        assert_true(mean <= (shape && shape->type == BPF_MAP_TYPE_LPM_TRIE
+                                 ? MAX_MEAN_GAP_LPM
+                                 : MAX_MEAN_GAP));
+    }
+}
+
+static void
+test_map_contracts_hold(void **state)
+{
+    (void)state;
+    static const int32_t ops[] = {BPF_FUNC_map_lookup_elem,
+                                  BPF_FUNC_map_update_elem,
+                                  BPF_FUNC_map_delete_elem};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        struct bpf_map m;
+        shape_map(&shapes[s], &m);
+        for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+            if (shapes[s].type == BPF_MAP_TYPE_ARRAY ||
+                shapes[s].type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+                shapes[s].type == BPF_MAP_TYPE_LPM_TRIE) {
+                if (ops[o] == BPF_FUNC_map_delete_elem) {
+                    /* Arrays: deletes fail; LPM: no contract (yet). */
+                    if (shapes[s].type == BPF_MAP_TYPE_LPM_TRIE) {
+                        struct contract_op_cost cost;
+                        assert_int_equal(
+                            contract_mapcost_get(ops[o], &m,
+                                                 CONTRACT_OUT_DELETED, &cost),
+                            -EOPNOTSUPP);
+                    }
+                    continue;
+                }
+            }
+            check_helper(ops[o], &m, shapes[s].what, 1000 + s * 7 + o);
+        }
+    }
+}
+
+static void
+test_other_helper_contracts_hold(void **state)
+{
+    (void)state;
+    struct bpf_map m;
+    shape_map(&shapes[2], &m); /* hash u32 -> u32 */
+    check_helper(BPF_FUNC_redirect_map, &m, "hash redirect", 77);
+    shape_map(&shapes[9], &m); /* array u32 -> u32 */
+    check_helper(BPF_FUNC_redirect_map, &m, "array redirect", 78);
+    static const int32_t plain[] = {
+        BPF_FUNC_ktime_get_ns,     BPF_FUNC_jiffies64,
+        BPF_FUNC_get_prandom_u32,  BPF_FUNC_get_smp_processor_id,
+        BPF_FUNC_get_numa_node_id, BPF_FUNC_redirect,
+        BPF_FUNC_csum_diff};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        check_helper(plain[i], NULL, "no map", 90 + i);
+    }
+}
+
+/* Chains far longer than any the calibration saw: the linear extension
+ * must still bound them. */
+static void
+test_long_chains_extrapolate(void **state)
+{
+    (void)state;
+    struct bpf_map m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.name, sizeof m.name, "long");
+    m.type = BPF_MAP_TYPE_HASH;
+    m.key_size = 8;
+    m.value_size = 8;
+    m.max_entries = 256;
+    m.map_flags = BPF_F_ZERO_SEED;
+    assert_int_equal(bpf_map_create_internal(&m), 0);
+    uint64_t keys[120], value = 1, rng = 12345;
+    size_t n = 0;
+    while (n < 120) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t k = rng >> 11;
+        if ((hash_bytes(&k, 8, m.hash_seed) & 255) == 7) {
+            keys[n++] = k;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a[5] = {(uintptr_t)&m, (uintptr_t)&keys[i], (uintptr_t)&value,
+                         BPF_ANY, 0};
+        struct contract_pcvs p;
+        struct contract_op_cost cost;
+        uint64_t ret;
+        uint64_t x86 =
+            contract_mapcost_measure(BPF_FUNC_map_update_elem, a, &p, &ret);
+        assert_int_equal(ret, 0);
+        assert_int_equal(p.outcome, CONTRACT_OUT_INSERTED);
+        assert_int_equal(p.pcv[CONTRACT_PCV_CHAIN], i);
+        assert_int_equal(contract_mapcost_get(BPF_FUNC_map_update_elem, &m,
+                                              p.outcome, &cost),
+                         0);
+        assert_true(x86 <= contract_linear_eval(&cost.x86, p.pcv));
+        if (i % 8 != 7) {
+            continue;
+        }
+        /* The miss that walks the whole chain. */
+        uint64_t absent = keys[i] ^ 1;
+        uint64_t b[5] = {(uintptr_t)&m, (uintptr_t)&absent, 0, 0, 0};
+        x86 = contract_mapcost_measure(BPF_FUNC_map_lookup_elem, b, &p, &ret);
+        assert_int_equal(contract_mapcost_get(BPF_FUNC_map_lookup_elem, &m,
+                                              p.outcome, &cost),
+                         0);
+        assert_true(x86 <= contract_linear_eval(&cost.x86, p.pcv));
+    }
+    bpf_map_free_internal(&m);
+}
+
+/* The probe's PCVs are the ones the maps count themselves (struct
+ * bpf_map_costs): chain visits (plus the bucket), key compares, expiries. */
+static void
+test_probe_matches_counters(void **state)
+{
+    (void)state;
+    static const size_t which[] = {0, 1, 4, 6, 7, 8};
+    struct bpf_xdp_buff xdp;
+    struct bpf_run_ctx run = {.xdp = &xdp};
+    memset(&xdp, 0, sizeof xdp);
+    bpf_run_cur = &run;
+    bpf_time_set = true;
+    for (size_t w = 0; w < sizeof which / sizeof which[0]; w++) {
+        const struct shape *s = &shapes[which[w]];
+        struct bpf_map m;
+        shape_map(s, &m);
+        m.max_entries = 16;
+        snprintf(m.name, sizeof m.name, "probe");
+        assert_int_equal(bpf_map_create_internal(&m), 0);
+        if (s->type == BPF_MAP_TYPE_SLUICE_FLOWTABLE) {
+            assert_int_equal(bpf_flowtable_configure(&m, 16, 500), 0);
+        }
+        uint8_t keys[40][20], value[32] = {0};
+        uint64_t rng = 99 + w;
+        for (int i = 0; i < 40; i++) {
+            for (uint32_t b = 0; b < s->key_size; b++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                keys[i][b] = (uint8_t)(rng >> 33);
+            }
+            if (s->type == BPF_MAP_TYPE_LPM_TRIE) {
+                uint32_t len = keys[i][0] % ((s->key_size - 4) * 8 + 1);
+                memcpy(keys[i], &len, 4);
+                keys[i][4] = 10; /* Shared first byte: a deeper trie. */
+            }
+        }
+        bpf_time_ns = 1000;
+        for (int step = 0; step < 3000; step++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t r = (uint32_t)(rng >> 33);
+            int32_t id = r % 3 == 0   ? BPF_FUNC_map_lookup_elem
+                         : r % 3 == 1 ? BPF_FUNC_map_update_elem
+                                      : BPF_FUNC_map_delete_elem;
+            bpf_time_ns += (r >> 8) % 97 ? (r >> 4) % 40 : 2000;
+            uint64_t a[5] = {(uintptr_t)&m, (uintptr_t)keys[(r >> 12) % 40],
+                             (uintptr_t)value, (r >> 20) % 3, 0};
+            struct contract_pcvs p;
+            struct bpf_map_costs costs = {0};
+            assert_int_equal(contract_mapcost_probe(id, a, &p), 0);
+            bpf_map_costs = &costs;
+            uint64_t ret = bpf_helper_func(id)(a[0], a[1], a[2], a[3], a[4]);
+            bpf_map_costs = NULL;
+            if (!outcome_agrees(id, p.outcome, ret)) {
+                fail_msg("%s step %d helper %d: predicted %s, returned %lld",
+                         s->what, step, id, contract_outcome_name(p.outcome),
+                         (long long)ret);
+            }
+            if (p.outcome == CONTRACT_OUT_INVALID) {
+                continue;
+            }
+            if (s->type == BPF_MAP_TYPE_LPM_TRIE) {
+                assert_int_equal(costs.visits, p.pcv[CONTRACT_PCV_CHAIN]);
+                continue;
+            }
+            assert_int_equal(costs.key_cmps, p.pcv[CONTRACT_PCV_CMPS]);
+            assert_int_equal(costs.expired, p.pcv[CONTRACT_PCV_EXPIRED]);
+            assert_int_equal(costs.visits, 1 + p.pcv[CONTRACT_PCV_CHAIN] +
+                                               p.pcv[CONTRACT_PCV_EXPIRED]);
+        }
+        bpf_map_free_internal(&m);
+    }
+    bpf_run_cur = NULL;
+    bpf_time_set = false;
+}
+
+static void
+test_outcome_lists(void **state)
+{
+    (void)state;
+    struct bpf_map m;
+    enum contract_outcome outs[CONTRACT_OUT_N];
+    struct contract_op_cost cost;
+    shape_map(&shapes[9], &m);
+    assert_int_equal(contract_mapcost_outcomes(BPF_FUNC_map_delete_elem, &m,
+                                               outs, CONTRACT_OUT_N),
+                     1);
+    assert_int_equal(outs[0], CONTRACT_OUT_INVALID);
+    assert_int_equal(contract_mapcost_get(BPF_FUNC_map_lookup_elem, &m,
+                                          CONTRACT_OUT_INSERTED, &cost),
+                     -ENOENT);
+    assert_int_equal(contract_mapcost_get(BPF_FUNC_trace_printk, NULL,
+                                          CONTRACT_OUT_OK, &cost),
+                     -EOPNOTSUPP);
+    shape_map(&shapes[4], &m);
+    assert_int_equal(contract_mapcost_get(BPF_FUNC_map_update_elem, &m,
+                                          CONTRACT_OUT_INSERTED, &cost),
+                     0);
+    assert_int_equal(cost.pcv_max[CONTRACT_PCV_EVICTED], 1);
+    assert_true(cost.x86.coef[CONTRACT_PCV_CHAIN] > 0);
+    assert_true(cost.x86.coef[CONTRACT_PCV_EVICTED] > 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outcome_lists),
+        cmocka_unit_test(test_probe_matches_counters),
+        cmocka_unit_test(test_long_chains_extrapolate),
+        cmocka_unit_test(test_other_helper_contracts_hold),
+        cmocka_unit_test(test_map_contracts_hold),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
