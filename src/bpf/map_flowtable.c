@@ -589,6 +589,26 @@ bpf_flowtable_configure(struct bpf_map *map, uint32_t capacity,
     return 0;
 }
 
+/* The live entry in 'slot' ('*ep'), for the slot calls below; called
+ * with the table locked.  Returns 0, -E2BIG (slot >= capacity) or -ENOENT
+ * (free or expired). */
+static int
+ft_live_slot(struct flowtable *ft, uint32_t slot, struct ft_elem **ep)
+{
+    if (slot >= ft->capacity) {
+        return -E2BIG;
+    }
+    if (slot >= ft->n_bumped) {
+        return -ENOENT;
+    }
+    struct ft_elem *e = ft_elem_at(ft, slot);
+    if (!e->in_use || ft_expired(ft, e, ft->clock_ns)) {
+        return -ENOENT;
+    }
+    *ep = e;
+    return 0;
+}
+
 int
 bpf_flowtable_slot_key(struct bpf_map *map, uint32_t slot, void *key,
                        void *value)
@@ -597,24 +617,14 @@ bpf_flowtable_slot_key(struct bpf_map *map, uint32_t slot, void *key,
         return -EINVAL;
     }
     struct flowtable *ft = map->priv;
-    int err = 0;
+    struct ft_elem *e;
     ft_lock(ft);
-    if (slot >= ft->capacity) {
-        err = -E2BIG;
-    } else if (slot >= ft->n_bumped) {
-        err = -ENOENT;
-    } else {
-        struct ft_elem *e = ft_elem_at(ft, slot);
-        if (!e->in_use || ft_expired(ft, e, ft->clock_ns)) {
-            err = -ENOENT;
-        } else {
-            if (key) {
-                memcpy(key, e->key, map->key_size);
-            }
-            if (value) {
-                memcpy(value, ft_value(ft, e), map->value_size);
-            }
-        }
+    int err = ft_live_slot(ft, slot, &e);
+    if (!err && key) {
+        memcpy(key, e->key, map->key_size);
+    }
+    if (!err && value) {
+        memcpy(value, ft_value(ft, e), map->value_size);
     }
     ft_unlock(ft);
     return err;
@@ -627,21 +637,13 @@ bpf_flowtable_slot_age(struct bpf_map *map, uint32_t slot, uint64_t *age_ns)
         return -EINVAL;
     }
     struct flowtable *ft = map->priv;
-    int err = 0;
+    struct ft_elem *e;
     ft_lock(ft);
-    if (slot >= ft->capacity) {
-        err = -E2BIG;
-    } else if (slot >= ft->n_bumped) {
-        err = -ENOENT;
-    } else {
-        struct ft_elem *e = ft_elem_at(ft, slot);
-        if (!e->in_use || ft_expired(ft, e, ft->clock_ns)) {
-            err = -ENOENT;
-        } else if (ft->pending_ages) {
-            *age_ns = slot < ft->n_pending ? ft->pending_ages[slot] : 0;
-        } else {
-            *age_ns = ft->clock_ns > e->time ? ft->clock_ns - e->time : 0;
-        }
+    int err = ft_live_slot(ft, slot, &e);
+    if (!err && ft->pending_ages) {
+        *age_ns = slot < ft->n_pending ? ft->pending_ages[slot] : 0;
+    } else if (!err) {
+        *age_ns = ft->clock_ns > e->time ? ft->clock_ns - e->time : 0;
     }
     ft_unlock(ft);
     return err;
