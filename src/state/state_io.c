@@ -572,6 +572,34 @@ cmp_slot(const void *a_, const void *b_)
     return (a->slot > b->slot) - (a->slot < b->slot);
 }
 
+static int
+cmp_key_ptr(const void *a_, const void *b_, void *ks_)
+{
+    const uint8_t *const *a = a_, *const *b = b_;
+    return memcmp(*a, *b, *(const uint32_t *)ks_);
+}
+
+/* Whether 'key' is one of the 'n' sorted keys of 'sorted'. */
+static bool
+key_in_sorted(const uint8_t *const *sorted, size_t n, const uint8_t *key,
+              uint32_t ks)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(sorted[mid], key, ks);
+        if (!c) {
+            return true;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return false;
+}
+
 /* Restores the entries of one flow table in their slots: the table is
  * emptied (configured with the exported capacity and timeout), then
  * filled in slot order, a placeholder key taking each slot no entry had
@@ -590,8 +618,16 @@ import_flowtable(const struct imp_map *im, struct imp_entry *e, size_t n)
     char *err = NULL;
 
     qsort(e, n, sizeof *e, cmp_slot);
+    /* The entries' keys, sorted, so that a placeholder is checked against
+     * all of them in O(log n) rather than by a scan per hole. */
+    const uint8_t **sorted = xmalloc((n ? n : 1) * sizeof *sorted);
+    for (size_t i = 0; i < n; i++) {
+        sorted[i] = e[i].key;
+    }
+    qsort_r(sorted, n, sizeof *sorted, cmp_key_ptr, &ks);
     int rc = bpf_flowtable_configure(map, im->capacity, im->timeout_ns);
     if (rc) {
+        free(sorted);
         free(ph);
         free(val);
         return xasprintf("map '%s': cannot configure: %s", map->name,
@@ -606,16 +642,11 @@ import_flowtable(const struct imp_map *im, struct imp_entry *e, size_t n)
         }
         while (!err && next < e[i].slot) {
             /* A key no entry has: 0xff bytes and a counter. */
-            bool clash;
             do {
                 memset(ph, 0xff, ks);
                 memcpy(ph, &ph_seq, ks < 4 ? ks : 4);
                 ph_seq++;
-                clash = false;
-                for (size_t j = 0; j < n && !clash; j++) {
-                    clash = !memcmp(e[j].key, ph, ks);
-                }
-            } while (clash);
+            } while (key_in_sorted(sorted, n, ph, ks));
             rc = bpf_map_update(map, ph, val, BPF_NOEXIST);
             if (rc) {
                 err = xasprintf("map '%s': cannot hold slot %u: %s",
@@ -662,6 +693,7 @@ import_flowtable(const struct imp_map *im, struct imp_entry *e, size_t n)
         free(ages);
     }
     free(holes);
+    free(sorted);
     free(ph);
     free(val);
     return err;
