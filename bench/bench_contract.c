@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "bpf/bpf_api.h"
 #include "contract/worst.h"
 #include "contract/x86count.h"
@@ -143,8 +144,7 @@ measure(const char *path, const struct contract_worst_pkt *pkts, size_t n,
         }
         /* Warm-up run of the first packet on a throwaway object is the
          * JIT compile in open_prog; time the passes. */
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        uint64_t t0 = bench_cpu_ns();
         for (size_t i = 0; i < n; i++) {
             ctx_for(&x, buf, sizeof buf, &pkts[i], in_port);
             bpf_set_time_ns(1000000 + pkts[i].time_ns);
@@ -155,11 +155,9 @@ measure(const char *path, const struct contract_worst_pkt *pkts, size_t n,
                 bpf_prog_run_xdp(prog, &x);
             }
         }
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        uint64_t t1 = bench_cpu_ns();
         if (rep >= 0) {
-            times[rep] = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
-                          (double)(t1.tv_nsec - t0.tv_nsec)) /
-                         (double)n;
+            times[rep] = (double)(t1 - t0) / (double)n;
         }
         bpf_object_close(obj);
     }

@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "bench_rng.h"
 #include "bpf/bpf_api.h"
 #include "bpf/maps.h"
@@ -116,16 +117,6 @@ static uint32_t
 rng(void)
 {
     return bench_rng(&rng_state);
-}
-
-/* CPU time of the calling thread, ns. */
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Flow i: from 10.0.0.0 + i (so a million flows stay distinct), port
@@ -414,7 +405,7 @@ worker_main(void *aux)
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     bpf_set_cpu(w->id);
     pthread_barrier_wait(w->start);
-    t0 = now_ns();
+    t0 = bench_cpu_ns();
     for (uint32_t i = 0; i < w->n; i += PACKET_BATCH_MAX) {
         struct packet_batch batch;
 
@@ -425,7 +416,7 @@ worker_main(void *aux)
         pkt_parse_batch(&batch);
         pipeline_process(w->pl, &batch, batch.pkts[0]->ts_ns);
     }
-    w->ns = now_ns() - t0;
+    w->ns = bench_cpu_ns() - t0;
     return NULL;
 }
 

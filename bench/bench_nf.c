@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "bench_rng.h"
 #include "bpf/bpf_api.h"
 #include "core/util.h"
@@ -451,16 +452,6 @@ rng(void)
     return bench_rng(&rng_state);
 }
 
-/* CPU time of this thread, ns. */
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Fills b->flow_of for 'wl' (fixed seed: every function sees the same
  * sequence). */
 static void
@@ -540,7 +531,7 @@ static uint64_t
 run_once(struct bench *b, struct pipeline *pl)
 {
     struct packet_batch batch;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_cpu_ns();
 
     for (uint32_t i = 0; i < N_PACKETS; i += PACKET_BATCH_MAX) {
         packet_batch_init(&batch);
@@ -550,7 +541,7 @@ run_once(struct bench *b, struct pipeline *pl)
         pkt_parse_batch(&batch);
         pipeline_process(pl, &batch, b->pkts[i]->ts_ns);
     }
-    return now_ns() - t0;
+    return bench_cpu_ns() - t0;
 }
 
 static int
