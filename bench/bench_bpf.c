@@ -8,6 +8,13 @@
  *     root only, skipped with a note otherwise);
  *   - the same logic as plain C (bench/progs/micro.h compiled natively, the
  *     map through sluice's hash map operations), for the micro programs.
+ * sluice and plain C are measured by the same loop (chunk_calls()): batches
+ * of 32 calls, the clock set once per batch as the datapath does, each
+ * call an indirect call through a volatile pointer with the same
+ * arguments (bpf_prog_run_xdp() itself for sluice, a C twin of the same
+ * type otherwise) and the same data: like its program, a C twin reads the
+ * packet's bounds from the XDP buffer it is passed, not from registers
+ * set up outside the loop.
  * The empty program gives each column's fixed per-call cost, and a
  * program's "net" figure is its time minus the empty program's, measured
  * side by side: a run times CHUNKS chunks of RUNS / CHUNKS calls of the
@@ -17,6 +24,12 @@
  * Pairing the chunks keeps clock-speed changes between the two out of the
  * difference, which for the small programs is a nanosecond or two of a
  * fixed cost several times larger.  Each figure is the median of 5 runs.
+ * A net figure is a marginal cost: an out-of-order CPU overlaps some of a
+ * small program's instructions with the fixed cost's own work (sluice's
+ * run wrapper, the loop), so a few-nanosecond net figure can lie below
+ * what the program's instructions take alone, and more so in a column
+ * with more fixed work to overlap; compare such rows by their x86
+ * instruction counts too (sluice contract, x86count).
  * The kernel's figure is the 'duration' BPF_PROG_TEST_RUN reports for
  * 'repeat' = RUNS / KERNEL_CHUNKS (the kernel stops its clock while it
  * yields the CPU), taken the same way with fewer, longer chunks: each
@@ -143,37 +156,42 @@ static const uint8_t syn_packet[] = {
     0x07,
 };
 
-typedef int c_prog_fn(void *data, void *data_end);
+/* How the timing loop calls a program: bpf_prog_run_xdp(), or a plain-C
+ * twin of the same type (which has no program to run). */
+typedef uint64_t run_fn(const struct bpf_prog *, struct bpf_xdp_buff *);
 
-static int
-c_empty(void *data, void *data_end)
+#define C_DATA(X) ((void *)(uintptr_t)(X)->data)
+#define C_DATA_END(X) ((void *)(uintptr_t)(X)->data_end)
+
+static uint64_t
+c_empty(const struct bpf_prog *none, struct bpf_xdp_buff *xdp)
 {
     return 2;
 }
 
-static int
-c_parse(void *data, void *data_end)
+static uint64_t
+c_parse(const struct bpf_prog *none, struct bpf_xdp_buff *xdp)
 {
-    return micro_filter(data, data_end);
+    return (uint64_t)micro_filter(C_DATA(xdp), C_DATA_END(xdp));
 }
 
-static int
-c_hash(void *data, void *data_end)
+static uint64_t
+c_hash(const struct bpf_prog *none, struct bpf_xdp_buff *xdp)
 {
-    return micro_hash_prog(data, data_end);
+    return (uint64_t)micro_hash_prog(C_DATA(xdp), C_DATA_END(xdp));
 }
 
-static int
-c_map(void *data, void *data_end)
+static uint64_t
+c_map(const struct bpf_prog *none, struct bpf_xdp_buff *xdp)
 {
-    return micro_map_prog(data, data_end);
+    return (uint64_t)micro_map_prog(C_DATA(xdp), C_DATA_END(xdp));
 }
 
 struct bench_case {
     const char *name;
     const char *file;    /* Object, relative to the progs directory. */
     const char *section; /* Program section. */
-    c_prog_fn *c;        /* Plain-C version, or NULL. */
+    run_fn *c;           /* Plain-C version, or NULL. */
 };
 
 static const struct bench_case cases[] = {
@@ -243,39 +261,28 @@ pkt_reset(struct pkt_buf *p)
 struct runner {
     /* ns per call over 'n' calls (a multiple of BATCH), or < 0 on error. */
     double (*chunk)(const struct runner *, uint64_t n);
-    struct bpf_prog *prog; /* sluice modes. */
+    struct bpf_prog *prog; /* sluice modes (NULL for plain C). */
     struct pkt_buf *pkt;
-    c_prog_fn *c; /* Plain C. */
+    run_fn *call; /* sluice and plain C: what the loop calls. */
     int fd;       /* Kernel: the loaded program. */
 };
 
-/* sluice: bpf_prog_run_xdp() as the datapath calls it, the clock set once
- * per batch. */
+/* sluice and plain C: call(prog, xdp) as the datapath calls
+ * bpf_prog_run_xdp(), in batches with the clock set once per batch; the
+ * pointer is volatile so that the call is never inlined. */
 static double
-chunk_sluice(const struct runner *r, uint64_t n)
+chunk_calls(const struct runner *r, uint64_t n)
 {
+    run_fn *volatile call = r->call;
+    const struct bpf_prog *prog = r->prog;
+    struct bpf_xdp_buff *xdp = &r->pkt->xdp;
     volatile uint64_t sink = 0;
     uint64_t t0 = now_ns();
     for (uint64_t i = 0; i < n; i += BATCH) {
         bpf_set_time_ns(now_ns());
         for (int k = 0; k < BATCH; k++) {
-            sink += bpf_prog_run_xdp(r->prog, &r->pkt->xdp);
+            sink += call(prog, xdp);
         }
-    }
-    (void)sink;
-    return (double)(now_ns() - t0) / (double)n;
-}
-
-static double
-chunk_c(const struct runner *r, uint64_t n)
-{
-    c_prog_fn *volatile call = r->c; /* Called like a program, not inlined. */
-    void *data = (void *)(uintptr_t)r->pkt->xdp.data;
-    void *data_end = (void *)(uintptr_t)r->pkt->xdp.data_end;
-    volatile uint64_t sink = 0;
-    uint64_t t0 = now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        sink += (uint64_t)call(data, data_end);
     }
     (void)sink;
     return (double)(now_ns() - t0) / (double)n;
@@ -476,11 +483,15 @@ main(int argc, char *argv[])
     bpf_prog_set_exec_mode(empty_prog, BPF_EXEC_JIT);
     bpf_prog_set_exec_mode(empty_interp, BPF_EXEC_INTERP);
     struct runner empty[N_MODES] = {
-        [MODE_JIT] = {.chunk = chunk_sluice, .prog = empty_prog, .pkt = &pkt},
-        [MODE_INTERP] = {.chunk = chunk_sluice,
+        [MODE_JIT] = {.chunk = chunk_calls,
+                      .prog = empty_prog,
+                      .pkt = &pkt,
+                      .call = bpf_prog_run_xdp},
+        [MODE_INTERP] = {.chunk = chunk_calls,
                          .prog = empty_interp,
-                         .pkt = &pkt},
-        [MODE_C] = {.chunk = chunk_c, .c = c_empty, .pkt = &pkt},
+                         .pkt = &pkt,
+                         .call = bpf_prog_run_xdp},
+        [MODE_C] = {.chunk = chunk_calls, .pkt = &pkt, .call = c_empty},
     };
 #ifdef HAVE_LIBBPF
     libbpf_set_print(libbpf_quiet);
@@ -507,7 +518,10 @@ main(int argc, char *argv[])
             free(path);
             continue;
         }
-        struct runner r = {.chunk = chunk_sluice, .prog = prog, .pkt = &pkt};
+        struct runner r = {.chunk = chunk_calls,
+                           .prog = prog,
+                           .pkt = &pkt,
+                           .call = bpf_prog_run_xdp};
         bpf_prog_set_exec_mode(prog, BPF_EXEC_JIT);
         measure(&r, &empty[MODE_JIT], runs, CHUNKS, &fig[c][MODE_JIT],
                 c == 0 ? &fixed[MODE_JIT] : &dummy);
@@ -519,7 +533,9 @@ main(int argc, char *argv[])
         measure(&r, &empty[MODE_INTERP], runs / 10, CHUNKS,
                 &fig[c][MODE_INTERP], c == 0 ? &fixed[MODE_INTERP] : &dummy);
         if (bc->c) {
-            struct runner rc = {.chunk = chunk_c, .c = bc->c, .pkt = &pkt};
+            struct runner rc = {.chunk = chunk_calls,
+                                .pkt = &pkt,
+                                .call = bc->c};
             measure(&rc, &empty[MODE_C], runs, CHUNKS, &fig[c][MODE_C],
                     c == 0 ? &fixed[MODE_C] : &dummy);
         }

@@ -43,6 +43,17 @@ struct bpf_jit_image {
                                  * code of insn i is [insn_off[i],
                                  * insn_off[i + 1]) (for prog dump). */
     bool raw;                   /* Raw-mode guards compiled in. */
+    bool leaf;                  /* No trampoline: 'code' is insn 0's
+                                 * prologue and never stops early (see
+                                 * find_leaf() in jit_x86.c). */
+    bool needs_ctx;             /* Reads bpf_run_cur (LD_ABS/LD_IND,
+                                 * tail calls, helpers other than map
+                                 * operations it calls directly or
+                                 * inline); a run of an image without
+                                 * may leave it unset. */
+    bool direct;                /* Leaf and !needs_ctx: 'code' may be
+                                 * called as uint64_t f(uint64_t r1) by
+                                 * a caller that does not set r2. */
     struct bpf_insn *insns;     /* Copy of what was translated (n_insns),
                                  * for bpf_jit_stale(). */
     struct bpf_jit_cost *costs; /* n_insns x86 instruction counts
@@ -76,10 +87,11 @@ uint64_t bpf_jit_run(const struct bpf_prog *, uint64_t r1, uint64_t r2,
 
 /* The slots of an ARRAY or PERCPU_ARRAY map, for lookups the JIT emits
  * inline (defined in map_array.c): slot i is at values + i * stride, and
- * CPU c's copy of a per-CPU value c * value_stride bytes into it.  Stable
+ * CPU c's copy of it a further c * cpu_stride bytes on (0 for a plain
+ * array; a per-CPU region per CPU, a whole number of cache lines).  Stable
  * for the life of the map.  False for other map types. */
 bool bpf_array_layout(const struct bpf_map *, uint8_t **values, size_t *stride,
-                      size_t *value_stride);
+                      size_t *cpu_stride);
 
 /* A direct entry into an image with one pointer argument, for counting
  * its instructions (x86count_run() passes one): bpf_jit_enter(&args) runs

@@ -17,9 +17,10 @@
  * saves C's other callee-saved registers) and carves from the machine
  * stack, keeping rsp 16-byte aligned at every call the program makes:
  *
- *     r12 + 0    run state: the rsp to unwind to on abort, tail-call
- *                count, where to report a stop, raw-mode memory bounds
- *                and instruction budget;
+ *     r12 + 0    run state: the rsp to unwind to on abort, a leaf
+ *                tail-call target's entry, tail-call count, where to
+ *                report a stop, raw-mode memory bounds and instruction
+ *                budget;
  *     r12 + 64   the BPF stack: BPF_MAX_CALL_DEPTH frames of 512 bytes,
  *                frame d at [64 + 512 d, 64 + 512 (d + 1)), as in the
  *                interpreter (so stack pointers passed to callees work).
@@ -35,6 +36,16 @@
  * target's exit then returns to that frame's caller.  Tail-call targets are
  * found by a small C routine (count, bounds, program kind), since they are
  * rare next to the cost of the jump.
+ *
+ * Leaf images: a program that makes no BPF-to-BPF call, no tail call and
+ * no LD_ABS/LD_IND (outside raw mode) can never stop early, so it gets no
+ * trampoline, stubs or run state: its code starts with insn 0, C calls it
+ * as a plain function, its prologue saves only the callee-saved registers
+ * it uses and sets up a stack frame only if it uses r10, and its exits
+ * return to C (find_leaf()).  Most network functions are leaves; the
+ * empty program is "mov eax, 2; ret".  A tail call into a leaf goes
+ * through a stub (bpf_jit_tail_leaf) that calls it and then leaves the
+ * replaced frame as its exit would.
  *
  * What the verifier proved is not checked again: packet, stack, map value
  * and ctx accesses are plain loads and stores.  Raw ("conformance")
@@ -64,11 +75,14 @@
  * map_gen_lookup and inlined helpers), reading the run time's
  * thread-local state through %fs.
  *
- * Outside raw mode, three analyses shorten the code: dead ALU results
- * are not emitted (register liveness), mov + add pairs become lea, and
- * narrow stack stores that fill a slot are merged into one store, which
- * spares the helpers that read map keys store-forwarding stalls (see
- * "Merging narrow stack stores" below).
+ * Outside raw mode, analyses shorten the code: dead ALU results are not
+ * emitted (register liveness), mov + add pairs become lea, a load
+ * compared or masked and tested against a constant becomes one cmp or
+ * test of memory, two byte loads shifted and ORed into a 16-bit field
+ * become one 16-bit load (find_load_fusions()), and narrow stack stores
+ * that fill a slot are merged into one store, which spares the helpers
+ * that read map keys store-forwarding stalls (see "Merging narrow stack
+ * stores" below).
  *
  * Code generation runs in passes: each pass emits every instruction using
  * the previous pass's offsets for jump distances, choosing 2-byte jumps
@@ -126,6 +140,7 @@ static const uint8_t reg_map[MAX_BPF_REG] = {
 
 /* Run state, at r12. */
 #define RS_RSP 0     /* Where insn 0's prologue saved C's registers. */
+#define RS_LEAF 8    /* A leaf tail-call target's entry (jit_tail_target). */
 #define RS_TAIL 16   /* Tail calls taken. */
 #define RS_STOP 24   /* int *: where a stop reason is written. */
 #define RS_MEM 32    /* Raw mode: memory start, */
@@ -182,6 +197,14 @@ struct jit {
     int32_t tls_time;     /* bpf_time_ns */
     int32_t tls_time_set; /* and bpf_time_set. */
     bool main_called;     /* Insn 0 is also a call target. */
+    bool leaf;            /* Leaf frame (find_leaf()). */
+    bool needs_ctx;       /* Reads bpf_run_cur: LD_ABS/LD_IND, tail
+                           * calls and helpers called as such (set by
+                           * the emitters of this pass). */
+    uint8_t leaf_saved[5]; /* Leaf: the callee-saved registers it uses, */
+    int n_leaf_saved;      /* how many, */
+    bool leaf_stack;       /* whether it has a stack (uses r10), */
+    int32_t leaf_frame;    /* and bytes below them (stack, alignment). */
     uint32_t abort_off[BPF_JIT_STOP_HELPER + 1]; /* Stub per stop code. */
     uint32_t *block_cost;   /* Raw mode: instructions of the basic block
                              * starting here, or 0. */
@@ -499,6 +522,19 @@ enum {
 static void
 emit_prologue(struct jit *j, bool main)
 {
+    if (j->leaf) {
+        /* Entered straight from C (see find_leaf()). */
+        for (int k = 0; k < j->n_leaf_saved; k++) {
+            emit_push(j, j->leaf_saved[k]);
+        }
+        if (j->leaf_stack) {
+            emit_mov_rr(j, true, RBP, RSP); /* r10: top of the frame */
+        }
+        if (j->leaf_frame) {
+            emit_alu_imm(j, true, 5, RSP, j->leaf_frame);
+        }
+        return;
+    }
     emit_push(j, RBX);
     emit_push(j, R13);
     emit_push(j, R14);
@@ -522,6 +558,18 @@ emit_ret(struct jit *j)
 static void
 emit_epilogue(struct jit *j)
 {
+    if (j->leaf) {
+        if (j->leaf_stack) {
+            emit_mov_rr(j, true, RSP, RBP);
+        } else if (j->leaf_frame) {
+            emit_alu_imm(j, true, 0, RSP, j->leaf_frame);
+        }
+        for (int k = j->n_leaf_saved; k-- > 0;) {
+            emit_pop(j, j->leaf_saved[k]);
+        }
+        emit_ret(j);
+        return;
+    }
     emit_pop(j, RBP);
     emit_pop(j, R15);
     emit_pop(j, R14);
@@ -659,6 +707,11 @@ jit_ld_pkt(int64_t off, uint64_t size)
     return bpf_interp_packet_load(off, (unsigned int)size, &v) ? v : UINT64_MAX;
 }
 
+/* Where a tail call to a leaf image jumps (assembly below): calls the
+ * leaf at [r12 + RS_LEAF] (rsp is 16-byte aligned at the tail call, as
+ * at any call), then does what the exit of the frame it replaces does. */
+void bpf_jit_tail_leaf(void);
+
 /* bpf_tail_call(ctx, map, index): where to jump, or 0 to continue after
  * the call, with the interpreter's conditions. */
 static uint64_t
@@ -687,6 +740,12 @@ jit_tail_target(struct bpf_map *map, uint64_t index, uint64_t *rs)
         img = __atomic_load_n(&target->jit, __ATOMIC_ACQUIRE);
     }
     rs[RS_TAIL / 8]++;
+    if (img->leaf) {
+        /* A leaf has no body to jump into with this frame: it is called
+         * from a stub that then leaves the frame as its exit would. */
+        rs[RS_LEAF / 8] = (uint64_t)(uintptr_t)img->code;
+        return (uint64_t)(uintptr_t)bpf_jit_tail_leaf;
+    }
     return (uint64_t)(uintptr_t)(img->code + img->body_off);
 }
 
@@ -1146,6 +1205,13 @@ emit_merged_store(struct jit *j, uint32_t i)
 #define FUSE_DEAD 3 /* Result never read: no code. */
 #define FUSE_CMP 4  /* load x, [m] + if x op k: one cmp [m], k, */
 #define FUSE_JCC 5  /* then the jump alone. */
+#define FUSE_LD16 6 /* Two byte loads shifted and ORed into a 16-bit
+                     * little-endian value: one movzx (the rest
+                     * FUSE_SKIP), */
+#define FUSE_CMP16 7 /* or, compared with a constant next, one cmp
+                      * (then FUSE_JCC). */
+#define FUSE_TEST 8  /* load x, [m] + x &= k + if x ==/!= 0: one test
+                      * [m], k (FUSE_SKIP, FUSE_JCC). */
 
 /* Registers insn i reads ('use') and writes ('def') as emitted, as
  * bitmasks of BPF registers. */
@@ -1335,6 +1401,113 @@ find_cmp_fusions(struct jit *j, const uint16_t *in)
         j->fuse[i] = FUSE_CMP;
         j->fuse[i + 1] = FUSE_JCC;
         i++;
+    }
+}
+
+static bool
+is_ldx_b(const struct bpf_insn *insn)
+{
+    return insn->code == (BPF_LDX | BPF_MEM | BPF_B);
+}
+
+static bool
+is_alu_k(const struct bpf_insn *insn, uint8_t op)
+{
+    return insn->code == (BPF_ALU | op | BPF_K) ||
+           insn->code == (BPF_ALU64 | op | BPF_K);
+}
+
+/* Whether 'reg' is read after the jump at insn i (either way). */
+static bool
+live_after_jump(const struct jit *j, const uint16_t *in, uint32_t i,
+                uint8_t reg)
+{
+    int64_t t = (int64_t)i + 1 + j->insns[i].off;
+    uint16_t out =
+        (i + 1 < j->n ? in[i + 1] : 0) | (t >= 0 && t < j->n ? in[t] : 0);
+    return (out >> reg) & 1;
+}
+
+/* Whether insn i is a conditional jump on 'reg' against a constant in
+ * [0, max] that a compare of the zero-extended value in memory can
+ * decide: equality or unsigned, 32 or 64 bits. */
+static bool
+is_cmp_k_jump(const struct jit *j, uint32_t i, uint8_t reg, int64_t max)
+{
+    const struct bpf_insn *jc = &j->insns[i];
+    uint8_t op = BPF_OP(jc->code), cls = BPF_CLASS(jc->code);
+
+    return (cls == BPF_JMP || cls == BPF_JMP32) &&
+           BPF_SRC(jc->code) == BPF_K && jc->dst_reg == reg && jc->imm >= 0 &&
+           jc->imm <= max &&
+           (op == BPF_JEQ || op == BPF_JNE || op == BPF_JGT || op == BPF_JGE ||
+            op == BPF_JLT || op == BPF_JLE);
+}
+
+/* Protocol fields read byte by byte, as clang writes an unaligned 16-bit
+ * load for BPF:
+ *     h = *(u8 *)(b + k + 1); h <<= 8; l = *(u8 *)(b + k); h |= l
+ * (or both loads first) is the little-endian 16-bit value at b + k: one
+ * movzx when l is dead after, and one compare of memory when a jump on h
+ * against a constant follows and h is dead after it.  Likewise a load
+ * masked with a constant and tested for zero (a flag test) becomes one
+ * test of memory.  'in': final liveness. */
+static void
+find_load_fusions(struct jit *j, const uint16_t *in)
+{
+    for (uint32_t i = 0; i + 4 < j->n; i++) {
+        const struct bpf_insn *a = &j->insns[i];
+        bool free4 = true;
+        for (uint32_t k = i; k < i + 4; k++) {
+            free4 &= !j->fuse[k] && !j->rot[k] && (k == i || !j->is_target[k]);
+        }
+        if (!free4) {
+            continue;
+        }
+        const struct bpf_insn *lo, *hi, *sh = NULL, *orr = &a[3];
+        if (is_ldx_b(&a[0]) && is_alu_k(&a[1], BPF_LSH) &&
+            a[1].dst_reg == a[0].dst_reg && is_ldx_b(&a[2])) {
+            hi = &a[0], sh = &a[1], lo = &a[2]; /* hi, shift, lo, or */
+        } else if (is_ldx_b(&a[0]) && is_ldx_b(&a[1]) &&
+                   is_alu_k(&a[2], BPF_LSH) && a[2].dst_reg == a[1].dst_reg) {
+            lo = &a[0], hi = &a[1], sh = &a[2]; /* lo, hi, shift, or */
+        }
+        if (sh && sh->imm == 8 && lo->src_reg == hi->src_reg &&
+            lo->off < INT16_MAX && hi->off == lo->off + 1 &&
+            lo->dst_reg != hi->dst_reg &&
+            /* The second load's base is not the first load's result. */
+            a[0].dst_reg != a[0 + (sh == &a[1] ? 2 : 1)].src_reg &&
+            (orr->code == (BPF_ALU | BPF_OR | BPF_X) ||
+             orr->code == (BPF_ALU64 | BPF_OR | BPF_X)) &&
+            orr->dst_reg == hi->dst_reg && orr->src_reg == lo->dst_reg &&
+            hi->dst_reg < BPF_REG_10 && !((in[i + 4] >> lo->dst_reg) & 1)) {
+            bool cmp = !j->is_target[i + 4] &&
+                       is_cmp_k_jump(j, i + 4, hi->dst_reg, UINT16_MAX) &&
+                       !live_after_jump(j, in, i + 4, hi->dst_reg);
+            j->fuse[i] = cmp ? FUSE_CMP16 : FUSE_LD16;
+            j->fuse[i + 1] = j->fuse[i + 2] = j->fuse[i + 3] = FUSE_SKIP;
+            if (cmp) {
+                j->fuse[i + 4] = FUSE_JCC;
+            }
+            i += cmp ? 4 : 3;
+            continue;
+        }
+        /* load, and, jump if (not) zero. */
+        uint8_t op = BPF_OP(a[2].code);
+        int size = size_bytes(a->code);
+        if (a->code == (BPF_LDX | BPF_MEM | BPF_SIZE(a->code)) && size < 8 &&
+            a->dst_reg < BPF_REG_10 && is_alu_k(&a[1], BPF_AND) &&
+            a[1].dst_reg == a->dst_reg &&
+            (BPF_CLASS(a[2].code) == BPF_JMP ||
+             BPF_CLASS(a[2].code) == BPF_JMP32) &&
+            (op == BPF_JEQ || op == BPF_JNE) && BPF_SRC(a[2].code) == BPF_K &&
+            a[2].imm == 0 && a[2].dst_reg == a->dst_reg &&
+            !live_after_jump(j, in, i + 2, a->dst_reg)) {
+            j->fuse[i] = FUSE_TEST;
+            j->fuse[i + 1] = FUSE_SKIP;
+            j->fuse[i + 2] = FUSE_JCC;
+            i += 2;
+        }
     }
 }
 
@@ -1730,7 +1903,7 @@ tls_offset(const void *var)
  * for a CPU number past the map's copies (it wraps it). */
 static void
 emit_array_lookup(struct jit *j, const struct bpf_map *map, uint8_t *values,
-                  size_t stride, size_t value_stride)
+                  size_t stride, size_t cpu_stride)
 {
     bool percpu = map->type == BPF_MAP_TYPE_PERCPU_ARRAY;
     size_t slow_cpu = 0;
@@ -1745,8 +1918,8 @@ emit_array_lookup(struct jit *j, const struct bpf_map *map, uint8_t *values,
         emit_fs_op(j, false, 0x8b, R11, j->tls_cpu); /* r11d = cpu */
         emit_alu_imm(j, false, 7, R11, (int32_t)map->n_cpus);
         slow_cpu = emit_jcc8(j, CC_AE);
-        RR(j, true, 0x69, R11, R11); /* imul r11, r11, value_stride */
-        emit32(j, (uint32_t)value_stride);
+        RR(j, true, 0x69, R11, R11); /* imul r11, r11, cpu_stride */
+        emit32(j, (uint32_t)cpu_stride);
     }
     if (!(stride & (stride - 1))) {
         int k = __builtin_ctzll(stride);
@@ -1784,7 +1957,7 @@ emit_helper_call(struct jit *j, uint32_t i, bpf_helper_fn *fn)
     const void *target = (const void *)fn;
     bool ret_int = false;
     uint8_t *values;
-    size_t stride, value_stride;
+    size_t stride, cpu_stride;
 
     if (id == BPF_FUNC_map_lookup_elem || id == BPF_FUNC_map_update_elem ||
         id == BPF_FUNC_map_delete_elem) {
@@ -1792,9 +1965,9 @@ emit_helper_call(struct jit *j, uint32_t i, bpf_helper_fn *fn)
     }
     if (map && id == BPF_FUNC_map_lookup_elem && !j->raw &&
         j->tls_costs != INT32_MIN && j->tls_cpu != INT32_MIN &&
-        bpf_array_layout(map, &values, &stride, &value_stride) &&
-        stride <= INT32_MAX && value_stride <= INT32_MAX) {
-        emit_array_lookup(j, map, values, stride, value_stride);
+        bpf_array_layout(map, &values, &stride, &cpu_stride) &&
+        stride <= INT32_MAX && cpu_stride <= INT32_MAX) {
+        emit_array_lookup(j, map, values, stride, cpu_stride);
         j->inl[i] = true;
         return;
     }
@@ -1818,7 +1991,12 @@ emit_helper_call(struct jit *j, uint32_t i, bpf_helper_fn *fn)
         j->inl[i] = true;
         return;
     }
-    if (map && map->ops) {
+    if (!map || !map->ops) {
+        /* The helper itself may read the run context; map operations
+         * called directly, and the inline sequences above (whose
+         * fallbacks are a map operation and the clock), do not. */
+        j->needs_ctx = true;
+    } else {
         if (id == BPF_FUNC_map_lookup_elem) {
             target = (const void *)map->ops->lookup;
         } else if (id == BPF_FUNC_map_update_elem) {
@@ -1841,6 +2019,7 @@ emit_tail_call(struct jit *j)
 {
     static const int saved[] = {RAX, RDI, RSI, RDX, RCX, R8};
 
+    j->needs_ctx = true;
     for (size_t k = 0; k < ARRAY_SIZE(saved); k++) {
         emit_push(j, saved[k]);
     }
@@ -1865,6 +2044,7 @@ emit_ld_pkt(struct jit *j, const struct bpf_insn *insn)
 {
     static const int saved[] = {RDI, RSI, RDX, RCX, R8, R9};
 
+    j->needs_ctx = true;
     if (BPF_MODE(insn->code) == BPF_IND) {
         emit_mov_rr(j, false, R11, reg_map[insn->src_reg]);
         emit_alu_imm(j, false, 0, R11, insn->imm);
@@ -1958,6 +2138,28 @@ emit_atomic(struct jit *j, uint32_t i, const struct bpf_insn *insn)
     }
 }
 
+/* cmp size [base + off], k (k in the zero-extended range of 'size'
+ * bytes), with an 8-bit immediate when it fits. */
+static void
+emit_cmp_mem(struct jit *j, int size, int base, int32_t off, int32_t k)
+{
+    bool imm8 = size == 1 || k <= 127;
+
+    emit_op(j, size == 2 ? 0x66 : 0, false,
+            size == 1 ? 0x80
+            : imm8    ? 0x83
+                      : 0x81,
+            7, base, true, off, false);
+    if (imm8) {
+        emit(j, (uint8_t)k);
+    } else if (size == 2) {
+        emit(j, (uint8_t)k);
+        emit(j, (uint8_t)(k >> 8));
+    } else {
+        emit32(j, (uint32_t)k);
+    }
+}
+
 static int
 emit_insn(struct jit *j, uint32_t i)
 {
@@ -1987,23 +2189,39 @@ emit_insn(struct jit *j, uint32_t i)
     }
     case FUSE_SKIP:
         return 0;
-    case FUSE_CMP: {
-        /* cmp size [src + off], imm (the jump's), imm8 when it fits. */
-        int32_t k = insn[1].imm;
+    case FUSE_CMP:
+        emit_cmp_mem(j, size_bytes(insn->code), src, insn->off, insn[1].imm);
+        return 0;
+    case FUSE_LD16:
+    case FUSE_CMP16: {
+        /* The lower byte's load names the 16-bit field; the OR's
+         * destination gets it. */
+        const struct bpf_insn *lo = is_ldx_b(&insn[1]) &&
+                                            insn[1].off < insn[0].off
+                                        ? &insn[1]
+                                    : is_ldx_b(&insn[2]) ? &insn[2]
+                                                         : &insn[0];
+        if (j->fuse[i] == FUSE_CMP16) {
+            emit_cmp_mem(j, 2, reg_map[lo->src_reg], lo->off, insn[4].imm);
+        } else {
+            RM(j, false, 0x0fb7, reg_map[insn[3].dst_reg],
+               reg_map[lo->src_reg], lo->off); /* movzx r32, word */
+        }
+        return 0;
+    }
+    case FUSE_TEST: {
+        /* test size [src + off], the mask's bits inside the load. */
         int size = size_bytes(insn->code);
-        bool imm8 = size == 1 || k <= 127;
-        emit_op(j, size == 2 ? 0x66 : 0, false,
-                size == 1 ? 0x80
-                : imm8    ? 0x83
-                          : 0x81,
-                7, src, true, insn->off, false);
-        if (imm8) {
+        uint32_t k = (uint32_t)insn[1].imm;
+        emit_op(j, size == 2 ? 0x66 : 0, false, size == 1 ? 0xf6 : 0xf7, 0,
+                src, true, insn->off, false);
+        if (size == 1) {
             emit(j, (uint8_t)k);
         } else if (size == 2) {
             emit(j, (uint8_t)k);
             emit(j, (uint8_t)(k >> 8));
         } else {
-            emit32(j, (uint32_t)k);
+            emit32(j, k);
         }
         return 0;
     }
@@ -2217,7 +2435,8 @@ jit_pass(struct jit *j)
 {
     j->len = 0;
     j->n_marks = 0;
-    size_t call_end = emit_trampoline(j);
+    j->needs_ctx = false;
+    size_t call_end = j->leaf ? 0 : emit_trampoline(j);
     j->call_end = (uint32_t)call_end;
     for (uint32_t i = 0; i < j->n; i++) {
         if (j->is_func[i]) {
@@ -2250,9 +2469,11 @@ jit_pass(struct jit *j)
     if (j->oom) {
         return -ENOMEM;
     }
-    /* The trampoline's call to insn 0's prologue. */
-    uint32_t rel = j->nfstart[0] - (uint32_t)call_end;
-    memcpy(j->buf + call_end - 4, &rel, 4);
+    if (!j->leaf) {
+        /* The trampoline's call to insn 0's prologue. */
+        uint32_t rel = j->nfstart[0] - (uint32_t)call_end;
+        memcpy(j->buf + call_end - 4, &rel, 4);
+    }
     return 0;
 }
 
@@ -2299,6 +2520,61 @@ jit_scan(struct jit *j)
         }
     }
     return 0;
+}
+
+/* Leaf frames.  A program that makes no BPF-to-BPF call, no tail call and
+ * no LD_ABS/LD_IND, outside raw mode, can never stop early and needs no run
+ * state, so it needs neither the trampoline nor r12: C calls its insn 0
+ * directly, like any C function, and its exits return to C.  Its prologue
+ * saves only the callee-saved registers it uses (BPF's r6..r9 it writes,
+ * rbp when it has a stack) and carves its 512-byte frame from the machine
+ * stack only when it uses r10; rsp is kept 16-byte aligned at its calls.
+ * The empty program is then "mov eax, 2; ret", as in C. */
+static void
+find_leaf(struct jit *j)
+{
+    static const uint8_t saved_order[] = {BPF_REG_6, BPF_REG_7, BPF_REG_8,
+                                          BPF_REG_9, BPF_REG_10};
+    bool calls = false, leaf = !j->raw && !j->main_called;
+    uint16_t regs = 0;
+
+    for (uint32_t i = 0; i < j->n; i++) {
+        const struct bpf_insn *insn = &j->insns[i];
+        uint8_t cls = BPF_CLASS(insn->code);
+        uint16_t use, def;
+
+        insn_regs(j, i, &use, &def);
+        regs |= use | def;
+        if (insn->code == (BPF_LD | BPF_DW | BPF_IMM)) {
+            i++;
+            continue;
+        }
+        if (cls == BPF_LD) {
+            leaf = false; /* LD_ABS/LD_IND: may stop the run. */
+        } else if (insn->code == (BPF_JMP | BPF_CALL)) {
+            calls = true;
+            if (insn->src_reg == BPF_PSEUDO_CALL ||
+                insn->imm == BPF_FUNC_tail_call) {
+                leaf = false;
+            }
+        }
+    }
+    if (!leaf) {
+        return;
+    }
+    j->leaf = true;
+    for (size_t k = 0; k < ARRAY_SIZE(saved_order); k++) {
+        if ((regs >> saved_order[k]) & 1) {
+            j->leaf_saved[j->n_leaf_saved++] = reg_map[saved_order[k]];
+        }
+    }
+    j->leaf_stack = (regs >> BPF_REG_10) & 1;
+    /* Entered with rsp = 8 (mod 16) by the call from C. */
+    int32_t below = j->leaf_stack ? BPF_STACK_SIZE : 0;
+    if (calls && (8 + 8 * j->n_leaf_saved + below) % 16) {
+        below += 8;
+    }
+    j->leaf_frame = below;
 }
 
 /* Raw mode: the number of instructions (LD_IMM64 counts one, as in the
@@ -2449,7 +2725,9 @@ jit_costs(const struct jit *j, struct bpf_jit_image *img)
     img->prologue = marks_between(j, 0, j->call_end) +
                     marks_between(j, j->fstart[0], j->body[0]);
     img->epilogue = 0;
-    for (size_t k = mark_at(j, j->call_end); k < j->n_marks; k++) {
+    /* A leaf's exits return to C themselves: nothing runs after them. */
+    for (size_t k = mark_at(j, j->call_end); !j->leaf && k < j->n_marks;
+         k++) {
         img->epilogue++;
         if (j->marks[k].flow == XF_LEAVE) {
             break;
@@ -2539,6 +2817,7 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
         }
         find_fusions(&j);
         if (found == 0) {
+            find_load_fusions(&j, live);
             find_cmp_fusions(&j, live);
         }
         free(live);
@@ -2547,6 +2826,7 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
             goto out;
         }
     }
+    find_leaf(&j);
     /* First guess: 64 bytes per instruction, so that every jump starts
      * long and only shrinks. */
     for (uint32_t i = 0; i < j.n; i++) {
@@ -2600,6 +2880,9 @@ jit_build(const struct bpf_prog *prog, struct bpf_jit_image **imgp, char **errp)
     img->body_off = j.body[0];
     img->n_insns = j.n;
     img->raw = j.raw;
+    img->leaf = j.leaf;
+    img->needs_ctx = j.needs_ctx;
+    img->direct = j.leaf && !j.needs_ctx;
     img->insn_off = malloc(n1 * sizeof *img->insn_off);
     img->insns = malloc(j.n * sizeof *img->insns);
     if (!img->insn_off || !img->insns) {
@@ -2729,6 +3012,20 @@ __asm__(".text\n"
         "\tmovq 8(%rdi), %rdi\n"
         "\tjmp *%rax\n"
         ".size bpf_jit_enter, . - bpf_jit_enter\n");
+
+_Static_assert(RS_LEAF == 8, "bpf_jit_tail_leaf's operand");
+__asm__(".text\n"
+        ".globl bpf_jit_tail_leaf\n"
+        ".type bpf_jit_tail_leaf, @function\n"
+        "bpf_jit_tail_leaf:\n"
+        "\tcall *8(%r12)\n"
+        "\tpopq %rbp\n"
+        "\tpopq %r15\n"
+        "\tpopq %r14\n"
+        "\tpopq %r13\n"
+        "\tpopq %rbx\n"
+        "\tret\n"
+        ".size bpf_jit_tail_leaf, . - bpf_jit_tail_leaf\n");
 
 #else /* !__x86_64__ */
 

@@ -1,8 +1,11 @@
 /* Array maps: BPF_MAP_TYPE_ARRAY, PERCPU_ARRAY and PROG_ARRAY.
  *
  * ARRAY / PERCPU_ARRAY layout: one allocation of max_entries slots of
- * round_up(value_size, 8) bytes (for the per-CPU type, n_cpus such values
- * side by side per slot), zeroed at creation.  Every element always exists:
+ * round_up(value_size, 8) bytes, zeroed at creation.  The per-CPU type has
+ * one such region per CPU (datapath thread), each rounded up to a cache
+ * line, as the kernel's per-CPU areas are: threads bumping their own
+ * counters of one index never write the same line, which they would if
+ * the copies of a slot sat side by side.  Every element always exists:
  * lookup is a bounds check plus a multiply (one visit, no key compare),
  * update is one memcpy, delete is -EINVAL, get_next_key is O(1).  Value
  * pointers are stable for the life of the map.  Global data (.data,
@@ -29,9 +32,9 @@
 #define ARRAY_MAX_BYTES (1ull << 34)   /* Refuse absurd sizes (E2BIG). */
 
 struct array {
-    size_t stride;       /* Bytes per slot. */
-    size_t value_stride; /* round_up(value_size, 8). */
-    uint8_t *values;     /* max_entries * stride bytes. */
+    size_t stride;       /* Bytes per slot: round_up(value_size, 8). */
+    size_t cpu_stride;   /* Bytes per CPU's region (per-CPU type), else 0. */
+    uint8_t *values;     /* max_entries * stride bytes, per CPU. */
 };
 
 struct prog_array {
@@ -80,9 +83,13 @@ array_alloc(struct bpf_map *map)
         return err;
     }
     bool percpu = map->type == BPF_MAP_TYPE_PERCPU_ARRAY;
-    size_t value_stride = ROUND_UP((size_t)map->value_size, 8);
-    size_t stride = value_stride * (percpu ? map->n_cpus : 1);
-    if ((uint64_t)stride * map->max_entries > ARRAY_MAX_BYTES) {
+    uint32_t n_cpus = percpu ? map->n_cpus : 1;
+    size_t stride = ROUND_UP((size_t)map->value_size, 8);
+    uint64_t region = (uint64_t)stride * map->max_entries;
+    if (percpu) {
+        region = ROUND_UP(region, 64);
+    }
+    if (region * n_cpus > ARRAY_MAX_BYTES) {
         return -E2BIG;
     }
     struct array *a = calloc(1, sizeof *a);
@@ -90,8 +97,13 @@ array_alloc(struct bpf_map *map)
         return -ENOMEM;
     }
     a->stride = stride;
-    a->value_stride = value_stride;
-    a->values = calloc(map->max_entries, stride);
+    a->cpu_stride = percpu ? (size_t)region : 0;
+    if (!percpu) {
+        a->values = calloc(map->max_entries, stride);
+    } else if (!posix_memalign((void **)&a->values, 64,
+                               (size_t)region * n_cpus)) {
+        memset(a->values, 0, (size_t)region * n_cpus);
+    }
     if (!a->values) {
         free(a);
         return -ENOMEM;
@@ -122,29 +134,55 @@ array_slot(const struct bpf_map *map, const void *key)
     return a->values + (size_t)index * a->stride;
 }
 
+/* Offset of the running thread's copy (bpf_cur_cpu, wrapped like the
+ * kernel's per-CPU accessors never need to: sluice may run more threads
+ * than a map has copies when the map predates bpf_maps_set_threads). */
+static size_t
+array_cpu_offset(const struct bpf_map *map)
+{
+    const struct array *a = map->priv;
+    uint32_t cpu =
+        bpf_cur_cpu < map->n_cpus ? bpf_cur_cpu : bpf_cur_cpu % map->n_cpus;
+
+    return a->cpu_stride * cpu;
+}
+
 static void *
 array_lookup(struct bpf_map *map, const void *key)
 {
-    const struct array *a = map->priv;
     uint8_t *slot = array_slot(map, key);
     if (slot && map->type == BPF_MAP_TYPE_PERCPU_ARRAY) {
-        uint32_t cpu =
-            bpf_cur_cpu < map->n_cpus ? bpf_cur_cpu : bpf_cur_cpu % map->n_cpus;
-        slot += a->value_stride * cpu;
+        slot += array_cpu_offset(map);
     }
     return slot;
 }
 
-void *
-bpf_array_sys_lookup(struct bpf_map *map, const void *key)
+int
+bpf_array_sys_read(struct bpf_map *map, const void *key, void *value)
 {
-    return array_slot(map, key);
+    const struct array *a = map->priv;
+    uint8_t *slot = array_slot(map, key);
+
+    if (!slot) {
+        return -ENOENT;
+    }
+    if (map->type != BPF_MAP_TYPE_PERCPU_ARRAY) {
+        memcpy(value, slot, map->value_size);
+        return 0;
+    }
+    /* The syscall's per-CPU format: each copy padded to 8 bytes, in CPU
+     * order. */
+    for (uint32_t cpu = 0; cpu < map->n_cpus; cpu++) {
+        memcpy((uint8_t *)value + cpu * a->stride, slot + cpu * a->cpu_stride,
+               a->stride);
+    }
+    return 0;
 }
 
 /* For the JIT's inline lookups (declared in jit.h). */
 bool
 bpf_array_layout(const struct bpf_map *map, uint8_t **values, size_t *stride,
-                 size_t *value_stride)
+                 size_t *cpu_stride)
 {
     const struct array *a = map->priv;
 
@@ -153,7 +191,7 @@ bpf_array_layout(const struct bpf_map *map, uint8_t **values, size_t *stride,
     }
     *values = a->values;
     *stride = a->stride;
-    *value_stride = a->value_stride;
+    *cpu_stride = a->cpu_stride;
     return true;
 }
 
@@ -182,11 +220,12 @@ bpf_array_update(struct bpf_map *map, const void *key, const void *value,
     } else if (all_cpus) {
         /* Like the kernel's copy_map_value_long(): each copy with its
          * padding to 8 bytes. */
-        memcpy(slot, value, a->value_stride * map->n_cpus);
+        for (uint32_t cpu = 0; cpu < map->n_cpus; cpu++) {
+            memcpy(slot + cpu * a->cpu_stride,
+                   (const uint8_t *)value + cpu * a->stride, a->stride);
+        }
     } else {
-        uint32_t cpu =
-            bpf_cur_cpu < map->n_cpus ? bpf_cur_cpu : bpf_cur_cpu % map->n_cpus;
-        memcpy(slot + cpu * a->value_stride, value, map->value_size);
+        memcpy(slot + array_cpu_offset(map), value, map->value_size);
     }
     return 0;
 }

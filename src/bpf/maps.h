@@ -194,7 +194,9 @@ extern const struct bpf_map_ops bpf_flowtable_ops; /* SLUICE_FLOWTABLE. */
 void *bpf_htab_sys_lookup(struct bpf_map *, const void *key);
 int bpf_htab_update(struct bpf_map *, const void *key, const void *value,
                     uint64_t flags, bool all_cpus);
-void *bpf_array_sys_lookup(struct bpf_map *, const void *key);
+/* Copies the value at 'key' (every CPU's copy, for the per-CPU type) into
+ * 'value', bpf_map_sys_value_size() bytes; -ENOENT past the end. */
+int bpf_array_sys_read(struct bpf_map *, const void *key, void *value);
 int bpf_array_update(struct bpf_map *, const void *key, const void *value,
                      uint64_t flags, bool all_cpus);
 

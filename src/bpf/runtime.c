@@ -9,7 +9,16 @@
  * bpf_prog_stats_forget().  A table is created on a thread's first run and
  * grows at most a few times, when that thread first runs a new program:
  * never per packet.  Tables outlive their thread, so the counts of a
- * finished thread still add up. */
+ * finished thread still add up.  Each thread also remembers the slot of
+ * the program it ran last, so that the runs of a batch (one program over
+ * many packets) count without a probe.
+ *
+ * Running: bpf_prog_run_xdp() takes a short path when the program's JIT
+ * image is ready and nothing else is asked of the run (no timing, slot
+ * remembered): it counts the run, sets the run context only for images
+ * that read it (jit.h: needs_ctx), and calls the image; a leaf image is
+ * entered as a plain C function.  Everything else goes through run(),
+ * which also compiles programs at their first run. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -43,12 +52,27 @@ struct stats_table {
 static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stats_table *tables;
 static BPF_TLS struct stats_table *my_stats;
-static bool timing;
+/* The slot this thread used last; no_slot (a program never matches it)
+ * until its first run.  Points into my_stats->slots, so it is moved when
+ * they are; a slot of a forgotten program no longer matches. */
+static struct stats_slot no_slot;
+static BPF_TLS struct stats_slot *last_slot = &no_slot;
+
+/* What sends every run through run(): timing on, or SLUICE_BPF_JIT=2
+ * (images rechecked against their program at each run). */
+#define SLOW_TIMING 1
+#define SLOW_RECHECK 2
+static uint8_t slow_runs;
 
 void
 bpf_prog_stats_set_timing(bool on)
 {
-    __atomic_store_n(&timing, on, __ATOMIC_RELAXED);
+    if (on) {
+        __atomic_fetch_or(&slow_runs, SLOW_TIMING, __ATOMIC_RELAXED);
+    } else {
+        __atomic_fetch_and(&slow_runs, (uint8_t)~SLOW_TIMING,
+                           __ATOMIC_RELAXED);
+    }
 }
 
 static uint32_t
@@ -80,6 +104,7 @@ stats_slot(const struct bpf_prog *prog)
     if (likely(t != NULL)) {
         struct stats_slot *s = table_probe(t->slots, t->mask, prog);
         if (likely(s->prog == prog)) {
+            last_slot = s;
             return s;
         }
     } else {
@@ -119,6 +144,7 @@ stats_slot(const struct bpf_prog *prog)
             }
         }
         free(t->slots);
+        last_slot = &no_slot;
         t->slots = slots;
         t->mask = mask;
         t->used = used;
@@ -127,6 +153,7 @@ stats_slot(const struct bpf_prog *prog)
     s->prog = prog;
     t->used++;
     pthread_mutex_unlock(&t->lock);
+    last_slot = s;
     return s;
 }
 
@@ -178,8 +205,6 @@ mono_ns(void)
 static int default_mode = -1; /* enum bpf_exec_mode; -1 = not read yet. */
 static BPF_TLS const char *run_error; /* Why this thread's last run
                                        * stopped, or NULL. */
-static bool jit_recheck;      /* SLUICE_BPF_JIT=2: recompile programs
-                               * whose instructions changed (tests). */
 
 const char *
 bpf_last_run_error(void)
@@ -202,7 +227,10 @@ bpf_default_exec_mode(void)
     if (unlikely(mode < 0)) {
         const char *env = getenv("SLUICE_BPF_JIT");
         mode = env && !strcmp(env, "0") ? BPF_EXEC_INTERP : BPF_EXEC_JIT;
-        jit_recheck = env && !strcmp(env, "2");
+        if (env && !strcmp(env, "2")) {
+            /* Recompile programs whose instructions changed (tests). */
+            __atomic_fetch_or(&slow_runs, SLOW_RECHECK, __ATOMIC_RELAXED);
+        }
         __atomic_store_n(&default_mode, mode, __ATOMIC_RELAXED);
     }
     return (enum bpf_exec_mode)mode;
@@ -252,7 +280,9 @@ use_jit(const struct bpf_prog *prog)
     if (mode != BPF_EXEC_JIT) {
         return false;
     }
-    if (unlikely(jit_recheck) && bpf_jit_stale(prog)) {
+    if (unlikely(__atomic_load_n(&slow_runs, __ATOMIC_RELAXED) &
+                 SLOW_RECHECK) &&
+        bpf_jit_stale(prog)) {
         bpf_jit_free((struct bpf_prog *)prog);
     }
     if (likely(__atomic_load_n(&prog->jit, __ATOMIC_ACQUIRE) != NULL)) {
@@ -291,7 +321,7 @@ run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
 
     struct bpf_run_ctx *saved = bpf_run_cur;
     uint64_t insns = 0, start = 0;
-    bool timed = __atomic_load_n(&timing, __ATOMIC_RELAXED);
+    bool timed = __atomic_load_n(&slow_runs, __ATOMIC_RELAXED) & SLOW_TIMING;
 
     ctx->prog = prog;
     bpf_run_cur = ctx;
@@ -321,6 +351,10 @@ run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
     } else {
         ret = bpf_interp_run(prog, r1, r2, &insns);
     }
+    if (unlikely(run_error != NULL)) {
+        /* The next run takes run() again, which clears it. */
+        last_slot = &no_slot;
+    }
     if (s) {
         if (timed) {
             s->s.ns += mono_ns() - start;
@@ -332,11 +366,101 @@ run(const struct bpf_prog *prog, enum bpf_prog_kind kind,
     return ret;
 }
 
-uint64_t
-bpf_prog_run_xdp(const struct bpf_prog *prog, struct bpf_xdp_buff *xdp)
+/* The JIT image that runs 'prog' as 'kind' now, or NULL when run() must
+ * decide (not compiled yet, interpreter asked for, not runnable as
+ * 'kind', timing on or images rechecked).  A default mode not read yet is
+ * not BPF_EXEC_JIT, so run() reads it. */
+static inline const struct bpf_jit_image *
+jit_ready(const struct bpf_prog *prog, enum bpf_prog_kind kind)
+{
+    const struct bpf_jit_image *img =
+        __atomic_load_n(&prog->jit, __ATOMIC_ACQUIRE);
+    int mode = prog->exec_mode ? prog->exec_mode
+                               : __atomic_load_n(&default_mode,
+                                                 __ATOMIC_RELAXED);
+
+    if (likely(img != NULL && mode == BPF_EXEC_JIT && prog->verified &&
+               prog->kind == kind &&
+               !__atomic_load_n(&slow_runs, __ATOMIC_RELAXED))) {
+        return img;
+    }
+    return NULL;
+}
+
+static __attribute__((noinline)) uint64_t
+run_xdp_slow(const struct bpf_prog *prog, struct bpf_xdp_buff *xdp)
 {
     struct bpf_run_ctx ctx = {.xdp = xdp};
     return run(prog, BPF_PROG_KIND_XDP, &ctx, (uint64_t)(uintptr_t)xdp, 0);
+}
+
+/* The run context of this thread's outermost runs on the short path: a
+ * run inside another (none today: no helper runs a program) takes one on
+ * its stack.  'mem' and 'mem_len' stay 0, as XDP runs want them. */
+static BPF_TLS struct bpf_run_ctx xdp_ctx;
+
+/* An image that reads the run context, entered as bpf_jit_run() does.
+ * XDP runs have no run-time errors: the stops they can make (LD_ABS or
+ * LD_IND outside the packet, call depth) end them with r0 = 0 and are not
+ * reported, so the stop reason is not looked at. */
+static __attribute__((noinline)) uint64_t
+run_xdp_full(const struct bpf_prog *prog, const struct bpf_jit_image *img,
+             struct bpf_xdp_buff *xdp)
+{
+    struct bpf_run_ctx ctx = {.xdp = xdp, .prog = prog};
+    struct bpf_run_ctx *saved = bpf_run_cur;
+    int stop;
+
+    bpf_run_cur = &ctx;
+    uint64_t ret = ((uint64_t(*)(uint64_t, uint64_t, int *))(uintptr_t)
+                        img->code)((uint64_t)(uintptr_t)xdp, 0, &stop);
+    bpf_run_cur = saved;
+    return ret;
+}
+
+/* A leaf image that reads the run context, in the outermost run: the
+ * context is this thread's xdp_ctx, and the leaf (which never stops) is
+ * called without a place for a stop reason. */
+static __attribute__((noinline)) uint64_t
+run_xdp_ctx(const struct bpf_prog *prog, const struct bpf_jit_image *img,
+            struct bpf_xdp_buff *xdp)
+{
+    if (likely(bpf_run_cur == NULL && img->leaf)) {
+        xdp_ctx.xdp = xdp;
+        xdp_ctx.prog = prog;
+        bpf_run_cur = &xdp_ctx;
+        uint64_t ret = ((uint64_t(*)(struct bpf_xdp_buff *))(uintptr_t)
+                            img->code)(xdp);
+        bpf_run_cur = NULL;
+        return ret;
+    }
+    return run_xdp_full(prog, img, xdp);
+}
+
+/* The datapath's call, once per packet.  The short path does what run()
+ * does for a compiled program, less what the image does not need: the
+ * run is counted in the slot remembered from the last run (which, being
+ * a run of the same program without error, left run_error NULL: run()
+ * forgets the slot after a run that sets it), and an image that reads
+ * neither the run context nor a stop pointer is called as the C function
+ * uint64_t f(struct bpf_xdp_buff *) (a verified XDP program never reads
+ * r2 before writing it). */
+uint64_t
+bpf_prog_run_xdp(const struct bpf_prog *prog, struct bpf_xdp_buff *xdp)
+{
+    const struct bpf_jit_image *img = jit_ready(prog, BPF_PROG_KIND_XDP);
+    struct stats_slot *s = last_slot;
+
+    if (likely(img != NULL && s->prog == prog)) {
+        s->s.runs++;
+        if (likely(img->direct)) {
+            uint64_t (*fn)(struct bpf_xdp_buff *) =
+                (uint64_t(*)(struct bpf_xdp_buff *))(uintptr_t)img->code;
+            return fn(xdp);
+        }
+        return run_xdp_ctx(prog, img, xdp);
+    }
+    return run_xdp_slow(prog, xdp);
 }
 
 uint64_t
@@ -417,8 +541,7 @@ bpf_map_lookup(struct bpf_map *map, const void *key, void *value)
         break;
     case BPF_MAP_TYPE_ARRAY:
     case BPF_MAP_TYPE_PERCPU_ARRAY:
-        v = bpf_array_sys_lookup(map, key);
-        break;
+        return bpf_array_sys_read(map, key, value);
     case BPF_MAP_TYPE_PROG_ARRAY:
         return bpf_prog_array_sys_lookup(map, key, value);
     case BPF_MAP_TYPE_QUEUE:

@@ -157,8 +157,12 @@ dump_jited(struct bpf_prog *prog, struct ds *out)
             char line[512];
             while (p && fgets(line, sizeof line, p)) {
                 unsigned long addr;
-                int pos;
-                if (sscanf(line, " %lx:%n", &addr, &pos) == 1 &&
+                int pos = 0;
+                /* Instruction lines only: "  8f:\t53 ...".  objdump's
+                 * headers ("0000000000000000 <.data>:", "Disassembly
+                 * of ...") also start with hex digits but have no colon
+                 * right after them, so %n is not reached. */
+                if (sscanf(line, " %lx:%n", &addr, &pos) == 1 && pos > 0 &&
                     addr < size && !asm_at[addr]) {
                     line[strcspn(line, "\n")] = '\0';
                     asm_at[addr] = xstrdup(line);

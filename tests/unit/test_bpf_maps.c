@@ -21,6 +21,7 @@
 #endif
 
 #include "bpf/bpf_api.h"
+#include "bpf/jit.h"
 #include "bpf/maps.h"
 #include "core/log.h"
 
@@ -423,6 +424,21 @@ test_percpu_array(void **state)
     assert_int_equal(bpf_map_update(m, &k, all, BPF_ANY), 0);
     bpf_set_cpu(2);
     assert_int_equal(*(uint32_t *)m->ops->lookup(m, &k), 9);
+
+    /* Each CPU's copies live in a region of their own, whole cache lines
+     * apart, so that threads counting in one index never share a line. */
+    uint8_t *values;
+    size_t stride, cpu_stride;
+    assert_true(bpf_array_layout(m, &values, &stride, &cpu_stride));
+    assert_int_equal(stride, 8);
+    assert_int_equal(cpu_stride % 64, 0);
+    assert_true(cpu_stride >= 64);
+    assert_int_equal((uintptr_t)values % 64, 0);
+    for (uint32_t c = 0; c < 3; c++) {
+        bpf_set_cpu(c);
+        assert_ptr_equal(m->ops->lookup(m, &k),
+                         values + c * cpu_stride + k * stride);
+    }
     bpf_set_cpu(0);
     map_del(m);
 }
