@@ -41,8 +41,11 @@ struct {
     __type(value, struct nat_config);
 } nat_cfg SEC(".maps");
 
+/* Per-CPU: each datapath thread counts into its own copy (a plain array
+ * counted with `*v += 1` would lose increments between threads and force
+ * the datapath onto one thread); readers sum the copies. */
 struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, NAT_N_STATS);
     __type(key, __u32);
     __type(value, __u64);

@@ -35,7 +35,8 @@ struct nat_flow_value {
     __u32 pad;
 };
 
-/* Counters in 'nat_stats', by index. */
+/* Counters in 'nat_stats', a per-CPU array (one copy per datapath thread:
+ * readers sum them), by index. */
 enum nat_stat {
     NAT_STAT_OUT,               /* LAN -> WAN translated. */
     NAT_STAT_IN,                /* WAN -> LAN translated. */

@@ -37,25 +37,53 @@
  *    bpf_flowtable_slot_key().
  *
  * Layout: element i is slot i, so slots and elements are the same array of
- * 'max_entries' elements (a 32-byte header, the key padded to 8 bytes, the
+ * 'max_entries' elements (a 40-byte header, the key padded to 8 bytes, the
  * value padded to 8 bytes).  Keys hash (per-map seed, as the hash maps)
  * into a power-of-two bucket array of chains.  Live elements sit on one
  * doubly linked age list, most recently used first; since the clock never
- * goes back, the list is sorted by time and its tail is the oldest entry,
- * the first to expire.  Freed slots form a LIFO stack through the chain
- * link, which gives "most recently freed first".  Nothing allocates after
- * creation.
+ * goes back, the list is sorted by the time each entry was queued, and its
+ * tail is the oldest entry, the first to expire (with several threads, see
+ * below).  Freed slots form a LIFO stack through the age-list link, which
+ * gives "most recently freed first".  Nothing allocates after creation.
  *
  * Costs: lookup, update and delete are those of the hash maps (one hash,
  * one bucket, the chain) plus up to BPF_FLOWTABLE_EXPIRE_BUDGET + 1 expiries,
  * each a chain unlink and two list updates.
  *
- * Concurrency (bpf_maps_concurrent; docs/maps.md): every operation, the
- * programs' lookups included, runs under one per-map spin lock, since each
- * of them may refresh an entry (moving it in the age list), advance the
- * clock or expire entries.  The lock covers the map's own work, not the
- * program's use of the value afterwards, and as in the hash maps a slot
- * freed while a program holds its value pointer can be reused at once. */
+ * Concurrency (bpf_maps_concurrent; docs/maps.md): programs' lookups take
+ * no lock, so that threads sharing a NAT do not bounce a lock or a list
+ * on every packet.  They walk the chain as a seqlock, as the hash maps do
+ * (ft_find_shared(): an element's 'seq' is odd while its key is rewritten,
+ * a freed element keeps its chain link, a changed 'seq' or a hash of
+ * another bucket restarts the walk), advance the clock with a
+ * compare-and-swap (it only moves forward) and refresh the entry with an
+ * atomic store of its time, which also only moves forward: refreshes from
+ * several threads commute (the state analysis relies on it, docs/state.md).
+ * The age list is then kept lazily: a refreshed entry stays where it was
+ * queued ('qtime', its time when queued, the list's order), and the expiry
+ * scan, meeting it at the tail, re-reads its time and requeues it at the
+ * head instead of removing it.  With one thread every refresh moves the
+ * entry as before, so the order, the slots reused and the costs are exact
+ * (bpf_flowtable_probe() predicts them).  Everything else (inserts,
+ * deletes, expiry, the control plane) runs under one per-map spin lock:
+ * each of them changes the age list or the slot allocator every entry
+ * shares, so per-bucket locks would only add a second lock.  A lookup that
+ * meets an expired entry reports it absent and leaves its removal to the
+ * scan, which it runs only when the oldest entry may have expired and the
+ * lock is free.  An insert into a full table fails without the lock when
+ * nothing there can have expired (ft_full_shared()), and full-table drops
+ * are counted per CPU, so that a full NAT does not serialise its threads.
+ * The shared clock is written only when a packet time passes it by
+ * FT_CLOCK_SLACK_NS (each operation still uses its own later time), so
+ * threads do not bounce its line on every packet; the control plane's
+ * view of ages lags by as much.  Under concurrent refreshes the tail is
+ * only roughly the oldest, so a full table may reclaim an expired entry's
+ * slot up to one timeout late; no lookup ever finds an expired entry, but
+ * a thread whose packet times trail another's by up to FT_CLOCK_SLACK_NS
+ * may still see an entry that the other would find expired.  The lock covers
+ * the map's own work, not the program's use of the value afterwards, and
+ * as in the hash maps a slot freed while a program holds its value pointer
+ * can be reused at once. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,16 +102,29 @@
 #define FT_VALUE_SIZE_MAX 65536
 #define FT_KEY_SIZE_MAX 512
 #define FT_NONE UINT32_MAX /* No element (age list ends, in_use). */
+/* With several threads, the shared clock is only written when a packet
+ * time passes it by this much (ns), so that threads do not bounce its
+ * cache line on every packet; each operation still uses its own packet
+ * time when later. */
+#define FT_CLOCK_SLACK_NS 1000000ull
+#define FT_LINE 64         /* Cache line (bytes). */
+#define FT_FULL_STRIPES 16 /* Counters of full-table drops, by CPU. */
 
 struct ft_elem {
-    uint32_t next;   /* Chain or free-stack link: index + 1, 0 = end. */
+    uint32_t next;   /* Chain link: index + 1, 0 = end.  Kept when the
+                      * element is freed, so that a lock-free reader
+                      * standing on it walks on down its old chain. */
     uint32_t hash;   /* Full hash of the key. */
-    uint32_t older;  /* Age list: next older element, or FT_NONE. */
+    uint32_t older;  /* Age list: next older element, or FT_NONE; for a
+                      * free element the free stack link (index + 1). */
     uint32_t newer;  /* Age list: next newer element, or FT_NONE. */
-    uint64_t time;   /* Last use, ns of the map's clock. */
+    uint64_t time;   /* Last use, ns of the map's clock (atomic: lock-free
+                      * lookups refresh it). */
+    uint64_t qtime;  /* 'time' when queued at its age-list place (<= time;
+                      * the list's order). */
     uint32_t in_use; /* 1 while the element holds an entry. */
-    uint32_t pad;
-    uint64_t key[]; /* Key, then value, each padded to 8 bytes. */
+    uint32_t seq;    /* Odd while the key is being (re)written. */
+    uint64_t key[];  /* Key, then value, each padded to 8 bytes. */
 };
 
 struct flowtable {
@@ -98,18 +139,25 @@ struct flowtable {
     uint32_t n_bumped;    /* Slots ever handed out since configured. */
     uint32_t newest;      /* Age list head, FT_NONE when empty. */
     uint32_t oldest;      /* Age list tail. */
-    uint64_t oldest_time; /* Its last use (spares a cache miss per
-                           * operation when nothing has expired). */
+    uint64_t oldest_time; /* Its 'qtime' (atomic: lock-free lookups test
+                           * it to skip the expiry scan). */
     uint64_t timeout_ns;  /* Idle timeout, 0 = never. */
-    uint64_t clock_ns;    /* Latest time seen by a program. */
+    /* Latest time seen by a program (atomic; with several threads within
+     * FT_CLOCK_SLACK_NS of it), on a line of its own. */
+    uint64_t clock_ns __attribute__((aligned(FT_LINE)));
+    /* Full-table drops per CPU (bpf_cur_cpu mod FT_FULL_STRIPES, atomic),
+     * a line each, summed into stats.full. */
+    struct {
+        uint64_t n __attribute__((aligned(FT_LINE)));
+    } full[FT_FULL_STRIPES];
     /* Idle ages (ns) restored into a table whose clock has not started:
      * per slot, applied when the first program run sets the clock (see
      * bpf_flowtable_restore_ages()); NULL otherwise. */
     uint64_t *pending_ages;
     uint32_t n_pending;   /* Entries in 'pending_ages'. */
     struct bpf_flowtable_stats stats;
-    uint32_t lock; /* Spin lock of every operation when
-                    * bpf_maps_concurrent. */
+    uint32_t lock; /* Spin lock of every operation but the programs'
+                    * lookups, when bpf_maps_concurrent. */
 };
 
 static void
@@ -146,20 +194,34 @@ ft_value(const struct flowtable *ft, struct ft_elem *e)
     return (uint8_t *)e->key + ft->key_stride;
 }
 
+static uint64_t
+ft_time(const struct ft_elem *e)
+{
+    return __atomic_load_n(&e->time, __ATOMIC_RELAXED);
+}
+
+static void
+ft_set_oldest_time(struct flowtable *ft, uint64_t t)
+{
+    __atomic_store_n(&ft->oldest_time, t, __ATOMIC_RELAXED);
+}
+
 static void
 ft_reset(struct bpf_map *map)
 {
     struct flowtable *ft = map->priv;
-    memset(ft->buckets, 0, ((size_t)ft->mask + 1) * sizeof *ft->buckets);
+    for (uint32_t b = 0; b <= ft->mask; b++) {
+        __atomic_store_n(&ft->buckets[b], 0, __ATOMIC_RELEASE);
+    }
     for (uint32_t i = 0; i < ft->n_bumped; i++) {
         ft_elem_at(ft, i)->in_use = 0;
     }
     ft->count = 0;
-    ft->free_top = 0;
-    ft->n_bumped = 0;
+    __atomic_store_n(&ft->free_top, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&ft->n_bumped, 0, __ATOMIC_RELAXED);
     ft->newest = ft->oldest = FT_NONE;
     free(ft->pending_ages);
-    ft->pending_ages = NULL;
+    __atomic_store_n(&ft->pending_ages, NULL, __ATOMIC_RELEASE);
 }
 
 static int
@@ -185,10 +247,12 @@ ft_alloc(struct bpf_map *map)
         map->key_size > FT_KEY_SIZE_MAX) {
         return -E2BIG;
     }
-    struct flowtable *ft = calloc(1, sizeof *ft);
+    struct flowtable *ft = aligned_alloc(FT_LINE, ROUND_UP(sizeof *ft,
+                                                           FT_LINE));
     if (!ft) {
         return -ENOMEM;
     }
+    memset(ft, 0, sizeof *ft);
     uint32_t n_buckets = 1;
     while (n_buckets < map->max_entries) {
         n_buckets <<= 1;
@@ -223,34 +287,85 @@ ft_free(struct bpf_map *map)
 
 static void ft_anchor_ages(struct flowtable *, uint64_t now);
 
-/* The map's clock: advanced to the packet time while a program runs, left
- * alone by the control plane. */
+/* The packet time while a program runs. */
+static uint64_t
+ft_packet_time(void)
+{
+    if (bpf_time_set) {
+        return bpf_time_ns;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ft_clock_advance() with other threads about: the shared clock moves
+ * by compare-and-swap, and only by FT_CLOCK_SLACK_NS or more. */
+static uint64_t
+ft_clock_advance_shared(struct flowtable *ft, uint64_t cur, uint64_t t,
+                        bool *advanced)
+{
+    if (t - cur < FT_CLOCK_SLACK_NS && cur) {
+        return t;
+    }
+    while (t > cur) {
+        if (__atomic_compare_exchange_n(&ft->clock_ns, &cur, t, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *advanced = true;
+            return t;
+        }
+    }
+    return cur;
+}
+
+/* Advances the clock to the packet time while a program runs (it never
+ * goes back, whichever thread gets there first); returns the time the
+ * operation uses and sets '*advanced' if this call moved the clock. */
+static uint64_t
+ft_clock_advance(struct flowtable *ft, bool *advanced)
+{
+    uint64_t cur = __atomic_load_n(&ft->clock_ns, __ATOMIC_RELAXED);
+    *advanced = false;
+    if (!bpf_run_cur) {
+        return cur;
+    }
+    uint64_t t = ft_packet_time();
+    if (unlikely(bpf_maps_concurrent)) {
+        return t > cur ? ft_clock_advance_shared(ft, cur, t, advanced) : cur;
+    }
+    /* One thread: the same instructions whether the clock moves or not
+     * (cost contracts count them). */
+    uint64_t now = t > cur ? t : cur;
+    *advanced = now != cur;
+    __atomic_store_n(&ft->clock_ns, now, __ATOMIC_RELAXED);
+    return now;
+}
+
+/* The map's clock, for operations under the lock: advanced to the packet
+ * time while a program runs, left alone by the control plane. */
 static uint64_t
 ft_clock(struct flowtable *ft)
 {
-    if (bpf_run_cur) {
-        uint64_t t;
-        if (bpf_time_set) {
-            t = bpf_time_ns;
-        } else {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-        }
-        if (t > ft->clock_ns) {
-            ft->clock_ns = t;
-            if (unlikely(ft->pending_ages != NULL)) {
-                ft_anchor_ages(ft, t);
-            }
-        }
+    bool advanced;
+    uint64_t now = ft_clock_advance(ft, &advanced);
+    if (unlikely(ft->pending_ages != NULL) && advanced) {
+        ft_anchor_ages(ft, now);
     }
-    return ft->clock_ns;
+    return now;
+}
+
+/* Whether an entry last used at 't' has expired at 'now' (a concurrent
+ * refresh may have stored a time after 'now'). */
+static bool
+ft_expired_at(const struct flowtable *ft, uint64_t t, uint64_t now)
+{
+    return ft->timeout_ns && now - t > ft->timeout_ns && now > t;
 }
 
 static bool
 ft_expired(const struct flowtable *ft, const struct ft_elem *e, uint64_t now)
 {
-    return ft->timeout_ns && now - e->time > ft->timeout_ns;
+    return ft_expired_at(ft, ft_time(e), now);
 }
 
 static void
@@ -266,27 +381,30 @@ ft_age_unlink(struct flowtable *ft, struct ft_elem *e)
     } else {
         ft->oldest = e->newer;
         if (e->newer != FT_NONE) {
-            ft->oldest_time = ft_elem_at(ft, e->newer)->time;
+            ft_set_oldest_time(ft, ft_elem_at(ft, e->newer)->qtime);
         }
     }
 }
 
+/* Queues 'e' as the newest entry, at its time. */
 static void
 ft_age_push(struct flowtable *ft, struct ft_elem *e)
 {
     uint32_t idx = ft_idx(ft, e);
+    e->qtime = ft_time(e);
     e->newer = FT_NONE;
     e->older = ft->newest;
     if (ft->newest != FT_NONE) {
         ft_elem_at(ft, ft->newest)->newer = idx;
     } else {
         ft->oldest = idx;
-        ft->oldest_time = e->time;
+        ft_set_oldest_time(ft, e->qtime);
     }
     ft->newest = idx;
 }
 
-/* Finds 'key' (hash 'hash'); '*linkp' gets the link pointing to it. */
+/* Finds 'key' (hash 'hash') under the lock (or with one thread); '*linkp'
+ * gets the link pointing to it. */
 static struct ft_elem *
 ft_find(const struct bpf_map *map, const void *key, uint32_t hash,
         uint32_t **linkp)
@@ -315,8 +433,67 @@ ft_find(const struct bpf_map *map, const void *key, uint32_t hash,
     return found;
 }
 
+/* The stored key (padded with zeroes to 8 bytes) equals 'key', read word
+ * by word with atomic loads since a writer may be rewriting it (which the
+ * element's 'seq' then reports). */
+static bool
+ft_key_equal_atomic(const uint64_t *stored, const void *key, uint32_t size)
+{
+    for (uint32_t off = 0; off < size; off += 8) {
+        uint64_t w = 0;
+        memcpy(&w, (const uint8_t *)key + off, MIN(8u, size - off));
+        if (__atomic_load_n(&stored[off / 8], __ATOMIC_ACQUIRE) != w) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ft_find() for lock-free lookups, a seqlock walk as htab_find_shared()
+ * (map_hash.c): a match is a key that was in this bucket's chain during
+ * the call, a miss a key absent at some moment of it. */
+static struct ft_elem *
+ft_find_shared(const struct bpf_map *map, const void *key, uint32_t hash)
+{
+    struct flowtable *ft = map->priv;
+    uint32_t bucket = hash & ft->mask;
+    uint64_t visits, cmps;
+    struct ft_elem *found;
+    uint32_t x;
+
+restart:
+    visits = 1;
+    cmps = 0;
+    found = NULL;
+    x = __atomic_load_n(&ft->buckets[bucket], __ATOMIC_ACQUIRE);
+    while (x) {
+        struct ft_elem *e = ft_elem_at(ft, x - 1);
+        uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+        uint32_t e_hash = __atomic_load_n(&e->hash, __ATOMIC_ACQUIRE);
+        bool match = false;
+        visits++;
+        if (e_hash == hash) {
+            cmps++;
+            match = ft_key_equal_atomic(e->key, key, map->key_size);
+        }
+        uint32_t next = __atomic_load_n(&e->next, __ATOMIC_ACQUIRE);
+        if (unlikely((seq & 1) || (e_hash & ft->mask) != bucket ||
+                     __atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq)) {
+            goto restart;
+        }
+        if (match) {
+            found = e;
+            break;
+        }
+        x = next;
+    }
+    BPF_MAP_COST(visits, cmps);
+    return found;
+}
+
 /* Removes 'e' from its chain (found from its bucket unless 'link' is
- * given) and from the age list, and pushes its slot on the free stack. */
+ * given) and from the age list, and pushes its slot on the free stack.
+ * Its chain link stays for lock-free readers standing on it. */
 static void
 ft_remove(struct flowtable *ft, struct ft_elem *e, uint32_t *link)
 {
@@ -327,11 +504,11 @@ ft_remove(struct flowtable *ft, struct ft_elem *e, uint32_t *link)
             link = &ft_elem_at(ft, *link - 1)->next;
         }
     }
-    *link = e->next;
+    __atomic_store_n(link, e->next, __ATOMIC_RELEASE);
     ft_age_unlink(ft, e);
     e->in_use = 0;
-    e->next = ft->free_top;
-    ft->free_top = idx1;
+    e->older = ft->free_top;
+    __atomic_store_n(&ft->free_top, idx1, __ATOMIC_RELAXED);
     ft->count--;
 }
 
@@ -346,15 +523,34 @@ ft_count_expiry(struct flowtable *ft)
     }
 }
 
-/* Removes up to 'budget' expired entries, oldest first. */
+/* Whether the oldest queued entry may have expired (it has if it was not
+ * refreshed since it was queued). */
+static bool
+ft_tail_due(const struct flowtable *ft, uint64_t now)
+{
+    uint64_t q = __atomic_load_n(&ft->oldest_time, __ATOMIC_RELAXED);
+    return ft_expired_at(ft, q, now);
+}
+
+/* Removes up to 'budget' expired entries, oldest first.  An entry at the
+ * tail that a lock-free lookup refreshed is requeued at the head instead;
+ * it does not come back in this scan (queued at its time, it is not due),
+ * so the scan ends. */
 static void
 ft_expire(struct flowtable *ft, uint64_t now, unsigned int budget)
 {
-    while (budget-- && ft->oldest != FT_NONE && ft->timeout_ns &&
-           now - ft->oldest_time > ft->timeout_ns) {
+    while (budget && ft->oldest != FT_NONE && ft_tail_due(ft, now)) {
         struct ft_elem *e = ft_elem_at(ft, ft->oldest);
+        uint64_t t = ft_time(e);
+        if (unlikely(t != e->qtime) && !ft_expired_at(ft, t, now)) {
+            /* Refreshed since queued (never with one thread). */
+            ft_age_unlink(ft, e);
+            ft_age_push(ft, e);
+            continue;
+        }
         ft_remove(ft, e, NULL);
         ft_count_expiry(ft);
+        budget--;
     }
 }
 
@@ -378,17 +574,38 @@ ft_find_live(struct bpf_map *map, const void *key, uint64_t now,
     return e;
 }
 
+/* A refresh under the lock: the entry becomes the newest. */
 static void
 ft_touch(struct flowtable *ft, struct ft_elem *e, uint64_t now)
 {
     uint32_t idx = ft_idx(ft, e);
-    e->time = now;
+    if (now > ft_time(e)) {
+        __atomic_store_n(&e->time, now, __ATOMIC_RELAXED);
+    }
     if (ft->newest != idx) {
         ft_age_unlink(ft, e);
         ft_age_push(ft, e);
-    } else if (ft->oldest == idx) {
-        ft->oldest_time = now;
+    } else {
+        e->qtime = ft_time(e);
+        if (ft->oldest == idx) {
+            ft_set_oldest_time(ft, e->qtime);
+        }
     }
+}
+
+/* The value of 'e', its slot header rewritten if something changed it
+ * (written only then: the line stays clean, and a program on another
+ * thread reading the slot sees no write). */
+static void *
+ft_value_slot(struct flowtable *ft, struct ft_elem *e)
+{
+    uint8_t *v = ft_value(ft, e);
+    uint32_t *slotp = (uint32_t *)(void *)v;
+    uint32_t slot = ft_idx(ft, e);
+    if (__atomic_load_n(slotp, __ATOMIC_RELAXED) != slot) {
+        __atomic_store_n(slotp, slot, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 
 static void *
@@ -405,21 +622,46 @@ ft_lookup_locked(struct bpf_map *map, const void *key)
     if (bpf_run_cur) {
         ft_touch(ft, e, now);
     }
-    uint8_t *v = ft_value(ft, e);
-    uint32_t slot = ft_idx(ft, e), old;
-    memcpy(&old, v, sizeof old);
-    if (old != slot) {
-        /* Written only when changed: the line stays clean, and a program
-         * on another thread reading the slot sees no write. */
-        memcpy(v, &slot, sizeof slot);
+    return ft_value_slot(ft, e);
+}
+
+/* A program's lookup with other threads about: no lock (see the top). */
+static void *
+ft_lookup_shared(struct bpf_map *map, const void *key)
+{
+    struct flowtable *ft = map->priv;
+    bool advanced;
+    BPF_MAP_COST_OP();
+    uint64_t now = ft_clock_advance(ft, &advanced);
+    if (ft_tail_due(ft, now) && bpf_mlock_try(&ft->lock)) {
+        ft_expire(ft, now, BPF_FLOWTABLE_EXPIRE_BUDGET);
+        bpf_mlock_release(&ft->lock);
     }
-    return v;
+    struct ft_elem *e = ft_find_shared(
+        map, key, hash_bytes(key, map->key_size, map->hash_seed));
+    if (!e) {
+        return NULL;
+    }
+    uint64_t t = ft_time(e);
+    if (ft_expired_at(ft, t, now)) {
+        return NULL;
+    }
+    while (now > t && !__atomic_compare_exchange_n(&e->time, &t, now, true,
+                                                   __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED)) {
+        continue;
+    }
+    return ft_value_slot(ft, e);
 }
 
 static void *
 ft_lookup(struct bpf_map *map, const void *key)
 {
     struct flowtable *ft = map->priv;
+    if (bpf_maps_concurrent && bpf_run_cur &&
+        !__atomic_load_n(&ft->pending_ages, __ATOMIC_ACQUIRE)) {
+        return ft_lookup_shared(map, key);
+    }
     ft_lock(ft);
     void *v = ft_lookup_locked(map, key);
     ft_unlock(ft);
@@ -436,13 +678,56 @@ ft_take_slot(struct flowtable *ft, uint64_t now)
     }
     if (ft->free_top) {
         struct ft_elem *e = ft_elem_at(ft, ft->free_top - 1);
-        ft->free_top = e->next;
+        __atomic_store_n(&ft->free_top, e->older, __ATOMIC_RELAXED);
         return e;
     }
     if (ft->n_bumped < ft->capacity) {
-        return ft_elem_at(ft, ft->n_bumped++);
+        __atomic_store_n(&ft->n_bumped, ft->n_bumped + 1, __ATOMIC_RELAXED);
+        return ft_elem_at(ft, ft->n_bumped - 1);
     }
     return NULL;
+}
+
+/* Writes hash and key into 'e' (on no chain) and links it into its
+ * bucket: 'seq' is odd meanwhile, so that a lock-free reader still
+ * standing on the element from its previous life restarts. */
+static void
+ft_publish(struct bpf_map *map, struct ft_elem *e, const void *key,
+           uint32_t hash)
+{
+    struct flowtable *ft = map->priv;
+    uint32_t seq = e->seq;
+    /* The release stores below order the odd 'seq' before them. */
+    __atomic_store_n(&e->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->hash, hash, __ATOMIC_RELEASE);
+    for (uint32_t off = 0; off < map->key_size; off += 8) {
+        uint64_t w = 0;
+        memcpy(&w, (const uint8_t *)key + off, MIN(8u, map->key_size - off));
+        __atomic_store_n(&e->key[off / 8], w, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
+    uint32_t *bucket = &ft->buckets[hash & ft->mask];
+    __atomic_store_n(&e->next, *bucket, __ATOMIC_RELEASE);
+    __atomic_store_n(bucket, ft_idx(ft, e) + 1, __ATOMIC_RELEASE);
+}
+
+/* Copies 'value' into 'e', its slot header being the entry's (stored
+ * atomically: lock-free lookups check it, ft_value_slot()). */
+static void
+ft_write_value(struct bpf_map *map, struct ft_elem *e, const void *value)
+{
+    struct flowtable *ft = map->priv;
+    uint8_t *v = ft_value(ft, e);
+    memcpy(v + sizeof(uint32_t), (const uint8_t *)value + sizeof(uint32_t),
+           map->value_size - sizeof(uint32_t));
+    __atomic_store_n((uint32_t *)(void *)v, ft_idx(ft, e), __ATOMIC_RELAXED);
+}
+
+static void
+ft_count_full(struct flowtable *ft)
+{
+    __atomic_fetch_add(&ft->full[bpf_cur_cpu % FT_FULL_STRIPES].n, 1,
+                       __ATOMIC_RELAXED);
 }
 
 static int
@@ -466,27 +751,47 @@ ft_update_locked(struct bpf_map *map, const void *key, const void *value,
     if (!e) {
         e = ft_take_slot(ft, now);
         if (!e) {
-            ft->stats.full++;
+            ft_count_full(ft);
             return -E2BIG;
         }
-        e->hash = hash_bytes(key, map->key_size, map->hash_seed);
-        memcpy(e->key, key, map->key_size);
-        uint32_t *bucket = &ft->buckets[e->hash & ft->mask];
-        e->next = *bucket;
-        *bucket = ft_idx(ft, e) + 1;
+        /* The value first: a lock-free reader finding the new key finds
+         * it whole. */
+        ft_write_value(map, e, value);
         e->in_use = 1;
-        e->time = now;
+        __atomic_store_n(&e->time, now, __ATOMIC_RELAXED);
+        ft_publish(map, e, key, hash_bytes(key, map->key_size,
+                                           map->hash_seed));
         ft_age_push(ft, e);
         ft->count++;
         ft->stats.inserted++;
-    } else if (bpf_run_cur) {
+        return 0;
+    }
+    if (bpf_run_cur) {
         ft_touch(ft, e, now);
     }
-    uint8_t *v = ft_value(ft, e);
-    uint32_t slot = ft_idx(ft, e);
-    memcpy(v, value, map->value_size);
-    memcpy(v, &slot, sizeof slot);
+    ft_write_value(map, e, value);
     return 0;
+}
+
+/* With other threads about, whether a program's insert of 'key' must
+ * fail for a full table, found without the lock: no slot freed or never
+ * used, the oldest queued entry not due, the key absent (an expired entry
+ * of it would free a slot).  So a full NAT does not serialise its threads
+ * on every packet of the flows it cannot take. */
+static bool
+ft_full_shared(struct bpf_map *map, const void *key)
+{
+    struct flowtable *ft = map->priv;
+    bool advanced;
+    if (__atomic_load_n(&ft->pending_ages, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&ft->free_top, __ATOMIC_RELAXED) ||
+        __atomic_load_n(&ft->n_bumped, __ATOMIC_RELAXED) < ft->capacity) {
+        return false;
+    }
+    uint64_t now = ft_clock_advance(ft, &advanced);
+    return !ft_tail_due(ft, now) &&
+           !ft_find_shared(map, key,
+                           hash_bytes(key, map->key_size, map->hash_seed));
 }
 
 static int
@@ -494,6 +799,12 @@ ft_update(struct bpf_map *map, const void *key, const void *value,
           uint64_t flags)
 {
     struct flowtable *ft = map->priv;
+    if (bpf_maps_concurrent && bpf_run_cur && flags != BPF_EXIST &&
+        flags <= BPF_EXIST && ft_full_shared(map, key)) {
+        BPF_MAP_COST_OP();
+        ft_count_full(ft);
+        return -E2BIG;
+    }
     ft_lock(ft);
     int err = ft_update_locked(map, key, value, flags);
     ft_unlock(ft);
@@ -532,6 +843,7 @@ ft_get_next_key_locked(struct bpf_map *map, const void *key, void *next_key)
 {
     struct flowtable *ft = map->priv;
     uint32_t slot = 0;
+    uint64_t clock = __atomic_load_n(&ft->clock_ns, __ATOMIC_RELAXED);
     BPF_MAP_COST_OP();
     if (key) {
         struct ft_elem *e = ft_find(
@@ -543,7 +855,7 @@ ft_get_next_key_locked(struct bpf_map *map, const void *key, void *next_key)
     for (; slot < ft->n_bumped; slot++) {
         struct ft_elem *e = ft_elem_at(ft, slot);
         BPF_MAP_COST(1, 0);
-        if (e->in_use && !ft_expired(ft, e, ft->clock_ns)) {
+        if (e->in_use && !ft_expired(ft, e, clock)) {
             memcpy(next_key, e->key, map->key_size);
             return 0;
         }
@@ -602,7 +914,8 @@ ft_live_slot(struct flowtable *ft, uint32_t slot, struct ft_elem **ep)
         return -ENOENT;
     }
     struct ft_elem *e = ft_elem_at(ft, slot);
-    if (!e->in_use || ft_expired(ft, e, ft->clock_ns)) {
+    if (!e->in_use ||
+        ft_expired(ft, e, __atomic_load_n(&ft->clock_ns, __ATOMIC_RELAXED))) {
         return -ENOENT;
     }
     *ep = e;
@@ -643,14 +956,16 @@ bpf_flowtable_slot_age(struct bpf_map *map, uint32_t slot, uint64_t *age_ns)
     if (!err && ft->pending_ages) {
         *age_ns = slot < ft->n_pending ? ft->pending_ages[slot] : 0;
     } else if (!err) {
-        *age_ns = ft->clock_ns > e->time ? ft->clock_ns - e->time : 0;
+        uint64_t clock = __atomic_load_n(&ft->clock_ns, __ATOMIC_RELAXED);
+        uint64_t t = ft_time(e);
+        *age_ns = clock > t ? clock - t : 0;
     }
     ft_unlock(ft);
     return err;
 }
 
 /* Rebuilds the age list in the order of 'order' (element indices, oldest
- * first). */
+ * first; their times in that order). */
 static void
 ft_relink(struct flowtable *ft, const uint32_t *order, size_t n)
 {
@@ -667,14 +982,16 @@ static void
 ft_anchor_ages(struct flowtable *ft, uint64_t now)
 {
     for (uint32_t i = ft->oldest; i != FT_NONE; i = ft_elem_at(ft, i)->newer) {
+        struct ft_elem *e = ft_elem_at(ft, i);
         uint64_t age = i < ft->n_pending ? ft->pending_ages[i] : 0;
-        ft_elem_at(ft, i)->time = now > age ? now - age : 0;
+        e->qtime = now > age ? now - age : 0;
+        __atomic_store_n(&e->time, e->qtime, __ATOMIC_RELAXED);
     }
     if (ft->oldest != FT_NONE) {
-        ft->oldest_time = ft_elem_at(ft, ft->oldest)->time;
+        ft_set_oldest_time(ft, ft_elem_at(ft, ft->oldest)->qtime);
     }
     free(ft->pending_ages);
-    ft->pending_ages = NULL;
+    __atomic_store_n(&ft->pending_ages, NULL, __ATOMIC_RELEASE);
 }
 
 struct ft_age_rank {
@@ -728,12 +1045,14 @@ bpf_flowtable_restore_ages(struct bpf_map *map, const void *keys,
         for (size_t i = 0; i < n_rank; i++) {
             order[i] = rank[i].idx;
         }
-        if (ft->clock_ns) {
+        uint64_t clock = __atomic_load_n(&ft->clock_ns, __ATOMIC_RELAXED);
+        if (clock) {
             /* The clock runs: anchor now. */
             for (size_t i = 0; i < n_rank; i++) {
                 uint64_t age = rank[i].age;
-                ft_elem_at(ft, order[i])->time =
-                    ft->clock_ns > age ? ft->clock_ns - age : 0;
+                __atomic_store_n(&ft_elem_at(ft, order[i])->time,
+                                 clock > age ? clock - age : 0,
+                                 __ATOMIC_RELAXED);
             }
             ft_relink(ft, order, n_rank);
         } else {
@@ -741,8 +1060,8 @@ bpf_flowtable_restore_ages(struct bpf_map *map, const void *keys,
              * until the first run sets the clock and anchors the ages. */
             ft_relink(ft, order, n_rank);
             free(ft->pending_ages);
-            ft->pending_ages = slot_age;
             ft->n_pending = n_slots;
+            __atomic_store_n(&ft->pending_ages, slot_age, __ATOMIC_RELEASE);
             slot_age = NULL;
         }
         free(order);
@@ -763,16 +1082,20 @@ bpf_flowtable_get_stats(const struct bpf_map *map,
     struct flowtable *ft = map->priv;
     ft_lock(ft);
     *stats = ft->stats;
+    for (int i = 0; i < FT_FULL_STRIPES; i++) {
+        stats->full += __atomic_load_n(&ft->full[i].n, __ATOMIC_RELAXED);
+    }
     stats->entries = ft->count;
     stats->live = 0;
+    uint64_t clock = __atomic_load_n(&ft->clock_ns, __ATOMIC_RELAXED);
     for (uint32_t i = ft->oldest; i != FT_NONE; i = ft_elem_at(ft, i)->newer) {
-        if (!ft_expired(ft, ft_elem_at(ft, i), ft->clock_ns)) {
+        if (!ft_expired(ft, ft_elem_at(ft, i), clock)) {
             stats->live++;
         }
     }
     stats->capacity = ft->capacity;
     stats->timeout_ns = ft->timeout_ns;
-    stats->clock_ns = ft->clock_ns;
+    stats->clock_ns = clock;
     stats->elem_bytes = ft->elem_size + sizeof(uint32_t);
     ft_unlock(ft);
     return 0;
@@ -809,15 +1132,28 @@ ft_probe_unlink(const struct flowtable *ft, const struct ft_probe_gone *g,
     return n;
 }
 
-/* The age list's oldest element not yet removed, or FT_NONE. */
+/* The entry ft_expire() removes next, or FT_NONE: from the oldest
+ * queued, past those removed already and those a lock-free lookup
+ * refreshed (requeued, they do not come back in the scan), until one not
+ * due. */
 static uint32_t
-ft_probe_oldest(const struct flowtable *ft, const struct ft_probe_gone *g)
+ft_probe_next_expiry(const struct flowtable *ft,
+                     const struct ft_probe_gone *g, uint64_t now)
 {
-    uint32_t i = ft->oldest;
-    while (i != FT_NONE && ft_probe_is_gone(g, i)) {
-        i = ft_elem_at(ft, i)->newer;
+    for (uint32_t i = ft->oldest; i != FT_NONE;
+         i = ft_elem_at(ft, i)->newer) {
+        const struct ft_elem *e = ft_elem_at(ft, i);
+        if (ft_probe_is_gone(g, i)) {
+            continue;
+        }
+        if (!ft_expired_at(ft, e->qtime, now)) {
+            return FT_NONE;
+        }
+        if (ft_expired(ft, e, now)) {
+            return i;
+        }
     }
-    return i;
+    return FT_NONE;
 }
 
 /* Removes (in the probe's books) the oldest entry if it has expired. */
@@ -825,8 +1161,8 @@ static bool
 ft_probe_expire_one(const struct flowtable *ft, struct ft_probe_gone *g,
                     uint64_t now, struct bpf_map_probe *p)
 {
-    uint32_t i = ft_probe_oldest(ft, g);
-    if (i == FT_NONE || !ft_expired(ft, ft_elem_at(ft, i), now)) {
+    uint32_t i = ft_probe_next_expiry(ft, g, now);
+    if (i == FT_NONE) {
         return false;
     }
     p->unlink += ft_probe_unlink(ft, g, i);
@@ -836,25 +1172,19 @@ ft_probe_expire_one(const struct flowtable *ft, struct ft_probe_gone *g,
 }
 
 /* Read-only mirror of ft_clock(), ft_expire(), ft_find_live() and
- * ft_take_slot() for cost contracts (bpf_int.h).  Keep it in step. */
+ * ft_take_slot() for cost contracts (bpf_int.h), of the operations under
+ * the lock (with one thread, every operation).  Keep it in step. */
 void
 bpf_flowtable_probe(const struct bpf_map *map, int op, const void *key,
                     struct bpf_map_probe *p)
 {
     const struct flowtable *ft = map->priv;
     struct ft_probe_gone g = {.n = 0};
-    uint64_t now = ft->clock_ns;
+    uint64_t now = __atomic_load_n(&ft->clock_ns, __ATOMIC_RELAXED);
 
     memset(p, 0, sizeof *p);
     if (bpf_run_cur) {
-        uint64_t t;
-        if (bpf_time_set) {
-            t = bpf_time_ns;
-        } else {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-        }
+        uint64_t t = ft_packet_time();
         now = t > now ? t : now;
     }
     for (unsigned int b = 0; b < BPF_FLOWTABLE_EXPIRE_BUDGET; b++) {

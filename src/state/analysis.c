@@ -99,6 +99,9 @@ struct av {
     bool pure;                       /* A number computed from program
                                       * constants only (no packet byte,
                                       * map value or helper result). */
+    uint16_t site;                   /* AV_MAP_VAL: the lookup call that
+                                      * returned it (pc + 1), 0 when
+                                      * several or unknown. */
 };
 
 #define N_CTRL 32                    /* Branch regions tracked. */
@@ -130,6 +133,13 @@ struct astate {
     uint16_t ctrl_cond[N_CTRL];      /* Group of the branch's condition
                                       * (see cond_group()), or 0. */
     uint8_t n_ctrl;
+    /* On every path here, map 'upd_map' (-1 none) was updated with the
+     * key at stack index 'upd_a' and no store hit those bytes since: a
+     * lookup of that key then finds an entry the update just inserted or
+     * refreshed (see "Owned slots"). */
+    int16_t upd_map;
+    int16_t upd_a;
+    uint16_t upd_len;                /* Bytes of that key. */
 };
 
 /* Constant key bytes seen at one map helper call, to find keys that differ
@@ -194,6 +204,25 @@ struct ctx {
     int *key_map;                    /* Per instruction: the map keyed
                                       * there, -1 none, -2 several. */
     bool plain_update[BPF_MAX_MAPS]; /* Updated other than atomically. */
+    /* Writers (for steering): per call instruction, the key layout joined
+     * over this round's shapes, its map, and the lookup (pc + 1) whose
+     * entry's slot the key holds, 0 none, UINT32_MAX differing. */
+    struct state_key_byte **clay;
+    uint32_t *csize;                 /* Bytes allocated in 'clay'. */
+    bool *clay_seen;
+    int *cmap;
+    uint32_t *cown;
+    bool *cfresh;                    /* Per lookup call: right after an
+                                      * update of its key on every path. */
+    bool *val_written;               /* Per lookup call: a store went
+                                      * through the value it returned. */
+    bool val_write_any[BPF_MAX_MAPS]; /* A store through a value pointer
+                                       * whose lookup is not known. */
+    bool slot_written[BPF_MAX_MAPS]; /* A store may hit a value's slot. */
+    bool unkeyed[BPF_MAX_MAPS];      /* Written without a known key (a
+                                      * queue, a call on several maps). */
+    bool opaque;                     /* Code not analysed (approx_all()):
+                                      * its writes are unknown. */
     struct cond_key conds[N_CONDS];
     int n_conds;
     struct astate *st;               /* Per instruction (entry state). */
@@ -215,6 +244,7 @@ approx(struct state_map_result *m, const char *why)
 static void
 approx_all(struct ctx *c, const char *why, bool skip_prog_arrays)
 {
+    c->opaque = true;
     for (unsigned int i = 0; i < c->res->n_maps; i++) {
         struct state_map_result *m = &c->res->maps[i];
         if (skip_prog_arrays
@@ -249,6 +279,10 @@ approx_all(struct ctx *c, const char *why, bool skip_prog_arrays)
 #define OB_GROUP(c) ((c) >> 16)
 #define OB_FIELD(c) ((int) ((c) >> 6 & 0x1f))
 #define OB_BYTE(c) ((int) ((c) & 0x3f))
+/* Not a packet byte: byte OB_BYTE of the slot (struct sluice_ft_value_hdr)
+ * of the flow-table entry found by the lookup call OB_GROUP - 1 (see
+ * "Owned slots" below). */
+#define OB_SLOT (UINT32_C(1) << 14)
 
 static uint32_t
 ob_make(int field, int byte)
@@ -417,6 +451,9 @@ jc_single(const struct join_ctx *jc, uint32_t G, int side)
 static uint32_t
 ob_loose(uint32_t c)
 {
+    if (c & OB_SLOT) {
+        return c;                    /* Its group names the lookup. */
+    }
     return c & ~(OB_POL | UINT32_C(0xffff) << 16);
 }
 
@@ -706,6 +743,9 @@ av_join(const struct av *a, const struct av *b)
         || v.kind == AV_MAP_PTR) {
         return v;
     }
+    if (a->site != b->site) {
+        v.site = 0;
+    }
     v.var = a->var || b->var;
     v.val = a->val < b->val ? a->val : b->val;
     v.hi = a->hi > b->hi ? a->hi : b->hi;
@@ -727,7 +767,7 @@ av_eq(const struct av *a, const struct av *b)
            && a->val == b->val && a->hi == b->hi && a->fields == b->fields
            && a->maps == b->maps && a->d == b->d && a->other == b->other
            && a->pure == b->pure && a->cg == b->cg && a->c0 == b->c0
-           && a->c1 == b->c1
+           && a->c1 == b->c1 && a->site == b->site
            && !memcmp(a->ob, b->ob, sizeof a->ob);
 }
 
@@ -936,6 +976,12 @@ state_join(struct astate *to, const struct astate *from, uint32_t pc)
     if (!to->live) {
         *to = *from;
         return true;
+    }
+    if (to->upd_map >= 0 && (to->upd_map != from->upd_map
+                             || to->upd_a != from->upd_a
+                             || to->upd_len != from->upd_len)) {
+        to->upd_map = -1;
+        ch = true;
     }
     jf = ctrl_split_fields(to, from, pc);
     struct join_ctx jc;
@@ -1226,9 +1272,20 @@ mem_taint(struct ctx *c, const struct astate *s, const struct av *p,
     return false;
 }
 
+/* A store to stack bytes [a, a + size) ('size' 0: anywhere). */
+static void
+upd_clobber(struct astate *s, int a, int size)
+{
+    if (s->upd_map >= 0 && (!size || a < s->upd_a + s->upd_len)
+        && (!size || a + size > s->upd_a)) {
+        s->upd_map = -1;
+    }
+}
+
 static void
 stack_store(struct astate *s, int a, int size, const struct av *v)
 {
+    upd_clobber(s, a, size);
     for (int i = 0; i < size; i++) {
         s->sfields[a + i] = v->fields;
         s->smaps[a + i] = v->maps;
@@ -1441,21 +1498,20 @@ kb_partners(const struct state_key_byte *a, const struct state_key_byte *b)
            && pair_src(a->field) == pair_src(b->field);
 }
 
-/* Joins a key observed at one access ('obs') into map 'm''s layout.
- * Accesses are joined like paths (see "Key layout"), with a group of
- * their own per map: a map looked up with the tuple in one order at one
- * call and in the other order at another holds the pair unordered. */
+/* Joins a key observed at one access ('obs', 'ks' bytes) into layout
+ * 'l' ('*seen' false: none joined yet).  Accesses are joined like paths
+ * (see "Key layout"), with a group of their own per map ('G'): a map
+ * looked up with the tuple in one order at one call and in the other
+ * order at another holds the pair unordered. */
 static void
-lay_merge(struct ctx *c, unsigned int m, const struct state_key_byte *obs)
+lay_join(struct state_key_byte *l, bool *seen, uint32_t ks, uint16_t G,
+         const struct state_key_byte *obs)
 {
-    uint32_t ks = c->prog->maps[m]->key_size;
-    struct state_key_byte *l = c->lay[m];
-    const uint16_t G = (uint16_t) (0xff00 + m);
     int bad[2] = { 0, 0 };
 
-    if (!c->lay_seen[m][0]) {
+    if (!*seen) {
         memcpy(l, obs, ks * sizeof *l);
-        c->lay_seen[m][0] = true;
+        *seen = true;
         return;
     }
     /* Observation class: 0 like the first, 1 the other way round. */
@@ -1496,14 +1552,94 @@ lay_merge(struct ctx *c, unsigned int m, const struct state_key_byte *obs)
     }
 }
 
+static void
+lay_merge(struct ctx *c, unsigned int m, const struct state_key_byte *obs)
+{
+    lay_join(c->lay[m], c->lay_seen[m], c->prog->maps[m]->key_size,
+             (uint16_t) (0xff00 + m), obs);
+}
+
+/* Joins the layout of a key seen at call 'pc' (of map 'm') into the
+ * call's own layout over this round's shapes, and the lookup whose
+ * entry's slot the key holds ('own', see "Owned slots") into the call's. */
+static void
+call_merge(struct ctx *c, uint32_t pc, unsigned int m,
+           const struct state_key_byte *obs, uint32_t own, bool fresh)
+{
+    uint32_t ks = c->prog->maps[m]->key_size;
+
+    if (c->clay_seen[pc] && c->cmap[pc] != (int) m) {
+        /* Another map under another shape: no writer is known. */
+        c->unkeyed[m] = c->unkeyed[c->cmap[pc]] = true;
+        return;
+    }
+    if (!c->clay_seen[pc]) {
+        if (c->csize[pc] < ks) {
+            free(c->clay[pc]);
+            c->clay[pc] = xcalloc(ks + 1, sizeof *c->clay[pc]);
+            c->csize[pc] = ks;
+        }
+        c->cown[pc] = own;
+        c->cmap[pc] = (int) m;
+        c->cfresh[pc] = fresh;
+    } else if (c->cown[pc] != own) {
+        c->cown[pc] = UINT32_MAX;
+    }
+    c->cfresh[pc] = c->cfresh[pc] && fresh;
+    lay_join(c->clay[pc], &c->clay_seen[pc], ks, (uint16_t) (0xff00 + m),
+             obs);
+}
+
+/* ---- Owned slots. ----
+ *
+ * A flow table (BPF_MAP_TYPE_SLUICE_FLOWTABLE) hands each live slot to
+ * exactly one entry and writes it into the first four bytes of the value
+ * (struct sluice_ft_value_hdr).  A load of those bytes through the value
+ * pointer a lookup returned gets OB_SLOT codes naming the lookup.  A key
+ * that holds all four bytes of one such load names the entry of that slot
+ * only; when the lookup follows, on every path, an update of the same key
+ * ('upd_map' in the state: the entry was just inserted or refreshed, so
+ * it cannot expire and hand its slot to another flow before the write),
+ * every packet writing under the key belongs to the flow that owns the
+ * slot: the writes are steered by the lookup's key (steering.c), as the
+ * NAT's slot -> key array is steered by its LAN flow key.  The codes are
+ * worthless if the program itself stores into a value's slot bytes, which
+ * the final pass checks ('slot_written'). */
+
+/* The lookup (pc + 1) whose entry's slot the key bytes 'ob' (with
+ * definition stamps 'def') hold whole, or 0: all four bytes, stored by
+ * one definition, so from one execution of the load. */
+static uint32_t
+owned_slot(const uint32_t *ob, const uint16_t *def, uint32_t ks)
+{
+    for (uint32_t i = 0; i < ks; i++) {
+        if (!(ob[i] & OB_SLOT) || !def[i]) {
+            continue;
+        }
+        unsigned int have = 0;
+        for (uint32_t j = 0; j < ks; j++) {
+            if ((ob[j] & OB_SLOT) && OB_GROUP(ob[j]) == OB_GROUP(ob[i])
+                && def[j] == def[i] && OB_BYTE(ob[j]) < 4) {
+                have |= 1u << OB_BYTE(ob[j]);
+            }
+        }
+        if (have == 0xf) {
+            return OB_GROUP(ob[i]);
+        }
+    }
+    return 0;
+}
+
 /* Records the layout of the key of map 'm' at the helper call 'pc', from
  * the call's state once the shape's fixpoint is reached. */
 static void
 lay_record(struct ctx *c, const struct astate *s, unsigned int m,
-           const struct av *key)
+           const struct av *key, uint32_t pc)
 {
     uint32_t ks = c->prog->maps[m]->key_size;
     struct state_key_byte *obs = xcalloc(ks + 1, sizeof *obs);
+    uint32_t *obv = xcalloc(ks + 1, sizeof *obv);
+    uint16_t *defv = xcalloc(ks + 1, sizeof *defv);
 
     if (!c->lay[m]) {
         c->lay[m] = xcalloc(ks + 1, sizeof *c->lay[m]);
@@ -1518,12 +1654,16 @@ lay_record(struct ctx *c, const struct astate *s, unsigned int m,
         if (a >= 0) {
             ob = s->sorig[a + i];
             cv = s->sconst[a + i];
+            defv[i] = s->sdef[a + i];
         } else if (pkt) {
             int64_t b = key->val + i;
             ob = pkt_ob(c->sh, b);
             cv = b >= 0 && b < PKT_BYTES ? c->sh->byte[b] : -1;
         }
-        if (ob & OB_PAIR) {
+        obv[i] = ob;
+        if (ob & OB_SLOT) {
+            /* No packet byte (unknown in the layout). */
+        } else if (ob & OB_PAIR) {
             if (OB_GROUP(ob)) {
                 k->kind = STATE_KEY_PAIR;
                 k->field = OB_FIELD(ob);
@@ -1543,7 +1683,15 @@ lay_record(struct ctx *c, const struct astate *s, unsigned int m,
     }
     lay_normalize(obs, ks);
     lay_merge(c, m, obs);
+    /* A lookup right after an update of the same key (see "Owned
+     * slots"). */
+    bool fresh = c->prog->insns[pc].imm == BPF_FUNC_map_lookup_elem
+                 && s->upd_map == (int) m && a >= 0 && a == s->upd_a
+                 && ks == s->upd_len;
+    call_merge(c, pc, m, obs, owned_slot(obv, defv, ks), fresh);
     free(obs);
+    free(obv);
+    free(defv);
 }
 
 /* After a shape's fixpoint: the layouts of the keys of its map calls. */
@@ -1566,10 +1714,11 @@ lay_shape(struct ctx *c)
                 c->lay_seen[m] = xcalloc(1, sizeof *c->lay_seen[m]);
             }
             lay_merge(c, m, unk);
+            call_merge(c, pc, m, unk, 0, false);
             free(unk);
             continue;
         }
-        lay_record(c, s, m, &s->r[2]);
+        lay_record(c, s, m, &s->r[2], pc);
     }
 }
 
@@ -1637,6 +1786,9 @@ map_key(struct ctx *c, const struct astate *s, unsigned int m,
     uint64_t f, mp;
 
     r->used = true;
+    if (c->key_map[pc] >= 0 && c->key_map[pc] != (int) m) {
+        c->unkeyed[c->key_map[pc]] = c->unkeyed[m] = true;
+    }
     c->key_map[pc] = c->key_map[pc] == -1 || c->key_map[pc] == (int) m
                      ? (int) m : -2;
     if (!mem_taint(c, s, key, c->prog->maps[m]->key_size, &f, &mp)) {
@@ -1711,6 +1863,7 @@ stack_fill(struct astate *s, const struct av *p, uint32_t len,
 static void
 unknown_stack_write(struct ctx *c, struct astate *s)
 {
+    upd_clobber(s, 0, 0);
     for (int i = 0; i < MAX_STACK; i++) {
         s->sfields[i] |= c->sh->all;
         s->sconst[i] = -1;
@@ -1747,6 +1900,24 @@ store_value(struct ctx *c, const struct astate *s, unsigned int m,
     }
 }
 
+/* A store of 'size' bytes at offset 'off' through value pointer 'p' (a
+ * helper given the pointer: 'size' 0, anywhere in the value): the lookup
+ * that returned it writes (see "Writers"). */
+static void
+note_value_write(struct ctx *c, const struct av *p, int off, int size)
+{
+    int64_t lo = p->val + off;
+
+    if (p->site) {
+        c->val_written[p->site - 1] = true;
+    } else {
+        c->val_write_any[p->map] = true;
+    }
+    if (p->var || !size || lo < (int64_t) sizeof(uint32_t)) {
+        c->slot_written[p->map] = true;
+    }
+}
+
 static void
 do_call(struct ctx *c, struct astate *s, const struct bpf_insn *in,
         uint32_t pc)
@@ -1780,15 +1951,26 @@ do_call(struct ctx *c, struct astate *s, const struct bpf_insn *in,
         if (id == BPF_FUNC_map_lookup_elem) {
             /* The value found depends on the key's fields. */
             struct av v = { .kind = AV_MAP_VAL, .map = m, .fields = kf,
-                            .maps = (UINT64_C(1) << m) | s->ctrl };
+                            .maps = (UINT64_C(1) << m) | s->ctrl,
+                            .site = pc + 1 < UINT16_MAX
+                                    ? (uint16_t) (pc + 1) : 0 };
             c->res->maps[m].read = true;
             clobber_caller_saved(s, v);
         } else {
             c->res->maps[m].updated = true;
             c->plain_update[m] = true;
             shared_write(c, m, kf);
+            s->upd_map = -1;
             if (id == BPF_FUNC_map_update_elem) {
+                int a = r[2].kind == AV_STACK
+                        ? stack_index(&r[2], 0, c->prog->maps[m]->key_size)
+                        : -1;
                 store_value(c, s, m, &r[3]);
+                if (a >= 0) {
+                    s->upd_map = (int16_t) m;
+                    s->upd_a = (int16_t) a;
+                    s->upd_len = (uint16_t) c->prog->maps[m]->key_size;
+                }
             }
             clobber_caller_saved(s, scalar(0, UINT64_C(1) << m));
         }
@@ -1807,6 +1989,7 @@ do_call(struct ctx *c, struct astate *s, const struct bpf_insn *in,
             c->res->maps[m].updated = true;
             c->plain_update[m] = true;
             c->res->maps[m].shared = true;
+            c->unkeyed[m] = true;
         }
         if (id == BPF_FUNC_map_push_elem) {
             store_value(c, s, m, &r[2]);
@@ -1879,6 +2062,7 @@ do_call(struct ctx *c, struct astate *s, const struct bpf_insn *in,
                          "helper %d at insn %u given a map value", id, pc);
                 mr->updated = mr->output = true;
                 c->plain_update[r[i].map] = true;
+                note_value_write(c, &r[i], 0, 0);
                 approx(mr, why);
             }
             if (r[i].kind == AV_PKT) {
@@ -2225,6 +2409,17 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
         } else if (p->kind == AV_MAP_VAL) {
             v = scalar(vf_load(c, p, in->off, size),
                        p->maps | (UINT64_C(1) << p->map));
+            if (c->prog->maps[p->map]->type == BPF_MAP_TYPE_SLUICE_FLOWTABLE
+                && p->site && !p->var && p->val == p->hi) {
+                /* Bytes of the entry's slot (see "Owned slots"). */
+                for (int i = 0; i < size && i < 8; i++) {
+                    int64_t b = p->val + in->off + i;
+                    if (b >= 0 && b < (int64_t) sizeof(uint32_t)) {
+                        v.ob[i] = OB_SLOT | (uint32_t) p->site << 16
+                                  | (uint32_t) b;
+                    }
+                }
+            }
             c->res->maps[p->map].used = true;
             if (c->prog->maps[p->map]->section) {
                 c->res->maps[p->map].read = true;
@@ -2246,6 +2441,7 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
                 int aop = in->imm & ~BPF_FETCH;
                 c->res->maps[p->map].used = true;
                 c->res->maps[p->map].updated = true;
+                note_value_write(c, p, in->off, size);
                 /* Exchanges are atomic but do not commute. */
                 if (aop != BPF_ADD && aop != BPF_OR && aop != BPF_AND
                     && aop != BPF_XOR) {
@@ -2281,6 +2477,7 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
                     stack_store(s, a, size, &sv);
                 }
             } else {
+                upd_clobber(s, 0, 0);
                 for (int i = 0; i < MAX_STACK; i++) {
                     s->sfields[i] |= v.fields;
                     s->smaps[i] |= v.maps;
@@ -2294,6 +2491,7 @@ step(struct ctx *c, uint32_t pc, struct astate *s)
             c->res->maps[p->map].used = true;
             c->res->maps[p->map].updated = true;
             c->plain_update[p->map] = true;
+            note_value_write(c, p, in->off, size);
             shared_write(c, p->map, p->fields);
             vf_store(c, p, in->off, size, v.fields);
         } else if (p->kind == AV_PKT) {
@@ -2387,6 +2585,7 @@ run_shape(struct ctx *c)
     }
     init->r[1].kind = AV_CTX;
     init->r[10].kind = AV_STACK;
+    init->upd_map = -1;
     memset(init->sconst, 0xff, sizeof init->sconst);
     c->n_work = 0;
     enqueue(c, 0, init, n);
@@ -2430,6 +2629,82 @@ classify(struct state_map_result *m)
     }
 }
 
+/* ---- Writers. ----
+ *
+ * Steering needs to know which packets may write an entry, not which may
+ * read it: threads read entries that others write as the kernel's CPUs
+ * do.  A call writes when it updates or deletes, or when it is a lookup
+ * whose returned value the program stores through (any lookup of the map
+ * when the store's pointer may come from several).  A flow table's lookup
+ * also refreshes the entry's idle time, but that is a timestamp that only
+ * moves forward, stored atomically by the map: refreshes from several
+ * threads commute, so they are no writes here.  Writes whose key holds an
+ * owned slot are attributed to the flow-table key that owns it. */
+
+/* Whether call 'pc' writes an entry of map 'm'. */
+static bool
+call_writes(const struct ctx *c, uint32_t pc, unsigned int m)
+{
+    switch (c->prog->insns[pc].imm) {
+    case BPF_FUNC_map_update_elem:
+    case BPF_FUNC_map_delete_elem:
+        return true;
+    case BPF_FUNC_map_lookup_elem:
+        return c->val_written[pc] || c->val_write_any[m];
+    default:
+        return true;
+    }
+}
+
+static void
+writers(struct ctx *c)
+{
+    const struct bpf_prog *prog = c->prog;
+
+    for (uint32_t i = 0; i < c->res->n_maps; i++) {
+        struct state_map_result *m = &c->res->maps[i];
+        uint32_t ks = prog->maps[i]->key_size;
+        bool wseen = false, oseen = false;
+        int owner = -1;
+        m->writers_known = m->updated && !c->opaque && !c->unkeyed[i];
+        if (!m->writers_known) {
+            continue;
+        }
+        for (uint32_t pc = 0; pc < prog->n_insns && m->writers_known; pc++) {
+            if (!c->clay_seen[pc] || c->cmap[pc] != (int) i
+                || !call_writes(c, pc, i)) {
+                continue;
+            }
+            uint32_t own = c->cown[pc];
+            int om = own && own != UINT32_MAX && c->clay_seen[own - 1]
+                     ? c->cmap[own - 1] : -1;
+            if (om >= 0 && !c->slot_written[om] && c->cfresh[own - 1]
+                && prog->maps[om]->type == BPF_MAP_TYPE_SLUICE_FLOWTABLE
+                && (owner < 0 || owner == om)) {
+                uint32_t oks = prog->maps[om]->key_size;
+                if (!m->owner_key) {
+                    m->owner_key = xcalloc(oks + 1, sizeof *m->owner_key);
+                    m->owner_key_size = oks;
+                    m->owner = prog->maps[om]->name;
+                }
+                owner = om;
+                lay_join(m->owner_key, &oseen, oks, (uint16_t) (0xff00 + om),
+                         c->clay[own - 1]);
+                continue;
+            }
+            if (!m->write_key) {
+                m->write_key = xcalloc(ks + 1, sizeof *m->write_key);
+            }
+            lay_join(m->write_key, &wseen, ks, (uint16_t) (0xff00 + i),
+                     c->clay[pc]);
+        }
+        if (!wseen && !oseen) {
+            /* Updated, yet no keyed write seen: only the key applies. */
+            m->writers_known = false;
+        }
+    }
+}
+
 int
 state_analyze(const struct bpf_prog *prog, struct state_result *res,
               char **errp)
@@ -2468,6 +2743,13 @@ state_analyze(const struct bpf_prog *prog, struct state_result *res,
     c.defs = xcalloc(prog->n_insns, sizeof *c.defs);
     c.def_extra = xcalloc(prog->n_insns, sizeof *c.def_extra);
     c.key_map = xcalloc(prog->n_insns, sizeof *c.key_map);
+    c.clay = xcalloc(prog->n_insns, sizeof *c.clay);
+    c.clay_seen = xcalloc(prog->n_insns, sizeof *c.clay_seen);
+    c.csize = xcalloc(prog->n_insns, sizeof *c.csize);
+    c.cmap = xcalloc(prog->n_insns, sizeof *c.cmap);
+    c.cown = xcalloc(prog->n_insns, sizeof *c.cown);
+    c.cfresh = xcalloc(prog->n_insns, sizeof *c.cfresh);
+    c.val_written = xcalloc(prog->n_insns, sizeof *c.val_written);
     c.shapes = shapes;
     for (uint32_t i = 0; i < prog->n_maps; i++) {
         c.vf[i] = xcalloc(prog->maps[i]->value_size + 1, sizeof *c.vf[i]);
@@ -2501,6 +2783,7 @@ state_analyze(const struct bpf_prog *prog, struct state_result *res,
                 c.lay_seen[i][0] = false;
             }
         }
+        memset(c.clay_seen, 0, prog->n_insns * sizeof *c.clay_seen);
         for (unsigned int x = 0; x < res->n_hypotheses; x++) {
             c.sh = &shapes[x];
             c.shape_idx = x;
@@ -2522,9 +2805,20 @@ state_analyze(const struct bpf_prog *prog, struct state_result *res,
         m->key = c.lay[i];
         free(c.lay_seen[i]);
     }
+    writers(&c);
     free(c.defs);
     free(c.def_extra);
     free(c.key_map);
+    for (uint32_t i = 0; i < prog->n_insns; i++) {
+        free(c.clay[i]);
+    }
+    free(c.clay);
+    free(c.clay_seen);
+    free(c.csize);
+    free(c.cmap);
+    free(c.cown);
+    free(c.cfresh);
+    free(c.val_written);
     free(c.st);
     free(c.queued);
     free(c.work);
@@ -2544,6 +2838,8 @@ state_result_destroy(struct state_result *res)
 {
     for (unsigned int i = 0; i < res->n_maps; i++) {
         free(res->maps[i].key);
+        free(res->maps[i].write_key);
+        free(res->maps[i].owner_key);
     }
     free(res->maps);
     res->maps = NULL;

@@ -83,6 +83,23 @@ struct state_map_result {
     uint32_t key_size;           /* Bytes. */
     struct state_key_byte *key;  /* Owned: 'key_size' bytes, or NULL if
                                   * no keyed access was seen. */
+    /* Writers, for steering (steering.c): who may write an entry.  A
+     * flow table's lookup only refreshes its entry's idle time, which
+     * commutes (map_flowtable.c), so the writes are the updates, the
+     * deletes and the lookups whose value the program stores through.
+     * 'write_key' is the layout of their keys; 'owner_key' that of the
+     * flow-table key ('owner', the flow table's name) owning the slot
+     * held by keys of writes under an owned slot (a slot the table just
+     * gave the writing flow, docs/state.md).  Both NULL when no such
+     * write was seen.  'writers_known' is false when some write cannot
+     * be attributed to a key (code not analysed: a tail or BPF-to-BPF
+     * call; a queue; several maps at one call): then only 'key'
+     * applies. */
+    bool writers_known;
+    struct state_key_byte *write_key; /* Owned: 'key_size' bytes. */
+    struct state_key_byte *owner_key; /* Owned: 'owner_key_size' bytes. */
+    uint32_t owner_key_size;     /* Bytes. */
+    const char *owner;           /* Borrowed from the program's map. */
 };
 
 struct state_result {

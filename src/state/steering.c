@@ -1,14 +1,18 @@
 /* Multi-core steering from the state analysis.
  *
  * Steering packets to datapath threads by a hash of a field set S is safe
- * when no entry of mutable state is touched by two packets with different
- * S: for every updated map, equal keys must imply equal S.  The analysis's
- * key layout gives that directly: S is recoverable from a map's key when
- * every byte of every field of S appears verbatim in it (or, for a
- * symmetric hash, every byte of a source/destination pair appears as one
- * byte of each member, in either order).  Dimensions alone are not enough:
- * a key that is a hash of the 5-tuple depends on it but two flows may
- * share an entry.
+ * when no entry of mutable state is written by two packets with different
+ * S (threads may read what others write, as the kernel's CPUs do): for
+ * every updated map, equal keys of its writes must imply equal S.  The
+ * writes are the analysis's 'write_key' (a flow table's lookup only
+ * refreshes a timestamp that moves forward atomically, which commutes),
+ * and writes under a slot a flow table just gave the writing flow count
+ * under that flow's key ('owner_key').  The key layout gives S directly:
+ * S is recoverable from a key when every byte of every field of S appears
+ * verbatim in it (or, for a symmetric hash, every byte of a
+ * source/destination pair appears as one byte of each member, in either
+ * order).  Dimensions alone are not enough: a key that is a hash of the
+ * 5-tuple depends on it but two flows may share an entry.
  *
  * Maps that need no steering: configuration (never updated), per-CPU
  * arrays (each datapath thread has its own copy, bpf_map_default_n_cpus),
@@ -57,11 +61,17 @@ field_width(int f)
     }
 }
 
+/* A key layout: 'n' bytes at 'b' (NULL: nothing known). */
+struct layout {
+    const struct state_key_byte *b;
+    uint32_t n;
+};
+
 static bool
-key_has(const struct state_map_result *m, int kind, int f, int byte)
+key_has(struct layout m, int kind, int f, int byte)
 {
-    for (uint32_t i = 0; i < m->key_size; i++) {
-        const struct state_key_byte *k = &m->key[i];
+    for (uint32_t i = 0; i < m.n; i++) {
+        const struct state_key_byte *k = &m.b[i];
         if (k->kind == kind && k->field == f && k->byte == byte) {
             return true;
         }
@@ -71,11 +81,11 @@ key_has(const struct state_map_result *m, int kind, int f, int byte)
 
 /* Fields whose every byte the key holds verbatim. */
 static uint64_t
-key_ordered(const struct state_map_result *m)
+key_ordered(struct layout m)
 {
     uint64_t out = 0;
 
-    for (int f = 0; f < STATE_N_FIELDS && m->key; f++) {
+    for (int f = 0; f < STATE_N_FIELDS && m.b; f++) {
         int w = field_width(f);
         bool all = w > 0;
         for (int b = 0; b < w && all; b++) {
@@ -91,12 +101,12 @@ key_ordered(const struct state_map_result *m)
 /* Whether the key holds pair 'p' unordered: for each byte, two key bytes
  * of one group with different members, or both members verbatim. */
 static bool
-key_pair(const struct state_map_result *m, int p, uint64_t ordered)
+key_pair(struct layout m, int p, uint64_t ordered)
 {
     int src = pairs[p][0], dst = pairs[p][1];
     int w = field_width(src);
 
-    if (!m->key) {
+    if (!m.b) {
         return false;
     }
     if ((ordered & BIT(src)) && (ordered & BIT(dst))) {
@@ -104,14 +114,14 @@ key_pair(const struct state_map_result *m, int p, uint64_t ordered)
     }
     for (int b = 0; b < w; b++) {
         bool found = false;
-        for (uint32_t i = 0; i < m->key_size && !found; i++) {
-            const struct state_key_byte *x = &m->key[i];
+        for (uint32_t i = 0; i < m.n && !found; i++) {
+            const struct state_key_byte *x = &m.b[i];
             if (x->kind != STATE_KEY_PAIR || x->field != src
                 || x->byte != b) {
                 continue;
             }
-            for (uint32_t j = 0; j < m->key_size && !found; j++) {
-                const struct state_key_byte *y = &m->key[j];
+            for (uint32_t j = 0; j < m.n && !found; j++) {
+                const struct state_key_byte *y = &m.b[j];
                 found = y->kind == STATE_KEY_PAIR && y->field == src
                         && y->byte == b && y->group == x->group
                         && y->member != x->member;
@@ -139,6 +149,48 @@ all_pair_bits(void)
         b |= pair_bits(p);
     }
     return b;
+}
+
+/* The fields layout 'l' gives in order ('*o') and with pairs unordered
+ * ('*s'). */
+static void
+layout_fields(struct layout l, uint64_t *o, uint64_t *s)
+{
+    *o = key_ordered(l);
+    *s = *o & ~all_pair_bits();
+    for (size_t p = 0; p < ARRAY_SIZE(pairs); p++) {
+        if (key_pair(l, p, *o)) {
+            *s |= pair_bits(p);
+        }
+    }
+}
+
+/* The fields that name every writer of map 'm''s entries: those its
+ * writes' keys hold, or, for writes under an owned slot, those of the
+ * flow-table key owning the slot (a flow table gives each live slot to
+ * one entry).  Without known writers, those every access's key holds. */
+static void
+map_fields(const struct state_map_result *m, uint64_t *o, uint64_t *s)
+{
+    uint64_t o2, s2;
+
+    if (!m->writers_known) {
+        layout_fields((struct layout) { m->key, m->key_size }, o, s);
+        return;
+    }
+    *o = *s = ~UINT64_C(0);
+    if (m->write_key) {
+        layout_fields((struct layout) { m->write_key, m->key_size }, &o2,
+                      &s2);
+        *o &= o2;
+        *s &= s2;
+    }
+    if (m->owner_key) {
+        layout_fields((struct layout) { m->owner_key, m->owner_key_size },
+                      &o2, &s2);
+        *o &= o2;
+        *s &= s2;
+    }
 }
 
 /* Formats a reason, truncating (a reason is for people). */
@@ -171,6 +223,8 @@ state_steering(const struct bpf_prog *const *progs, size_t n_progs,
     uint64_t ordered = ~UINT64_C(0), sym = ~UINT64_C(0);
     unsigned int n_constraining = 0;
     char blame[96] = "";
+    char owned[112] = "";
+    bool reads_free = false;     /* Some map read under other keys. */
     char single_why[STATE_REASON_LEN] = "";
 
     memset(out, 0, sizeof *out);
@@ -187,14 +241,21 @@ state_steering(const struct bpf_prog *const *progs, size_t n_progs,
                 || (m->atomic_only && !m->output && !m->approx)) {
                 continue;
             }
-            uint64_t o = key_ordered(m);
-            uint64_t s = o & ~all_pair_bits();
-            for (size_t p = 0; p < ARRAY_SIZE(pairs); p++) {
-                if (key_pair(m, p, o)) {
-                    s |= pair_bits(p);
-                }
+            uint64_t o, s;
+            map_fields(m, &o, &s);
+            if (m->writers_known && m->owner_key && !owned[0]) {
+                snprintf(owned, sizeof owned, "; %.30s under slots of %.30s",
+                         m->name, m->owner);
             }
-            if (!o && !s && !single_why[0]) {
+            uint64_t ko, ks;
+            layout_fields((struct layout) { m->key, m->key_size }, &ko, &ks);
+            reads_free |= (ko | ks) != (o | s);
+            if (!o && !s && !single_why[0] && m->writers_known) {
+                reason_set(single_why,
+                         "%s's map %s is written under a key that holds no "
+                         "whole packet field nor a slot the writing flow "
+                         "owns", prog->name, m->name);
+            } else if (!o && !s && !single_why[0]) {
                 reason_set(single_why,
                          "%s's map %s is updated under a key that does not "
                          "hold whole packet fields%s%s", prog->name,
@@ -238,9 +299,10 @@ state_steering(const struct bpf_prog *const *progs, size_t n_progs,
         out->fields = ordered;
     }
     state_dims_format(out->fields, dims, sizeof dims);
-    reason_set(out->reason, "every updated map's key "
-             "holds %s%s (%u map%s)", dims,
+    reason_set(out->reason, "every updated map's writes are keyed by "
+             "%s%s (%u map%s)%s%s", dims,
              out->symmetric ? " with each pair in either order" : "",
-             n_constraining, n_constraining == 1 ? "" : "s");
+             n_constraining, n_constraining == 1 ? "" : "s", owned,
+             reads_free ? "; other accesses only read" : "");
     return 0;
 }

@@ -5,6 +5,8 @@
  *  - disjoint keys: no update is lost, every lookup finds its own key;
  *  - shared buckets: a key that stays in the map is found by every lookup,
  *    with its own value, however the keys around it churn;
+ *  - a full flow table whose lock-free lookups refresh some entries while
+ *    the expiry scans reclaim the others' slots for new keys;
  *  - per-CPU values: each thread's copy holds exactly its own counts;
  *  - queues, stacks and ring buffers: every value or record comes out
  *    exactly once (ring buffers: in each producer's order);
@@ -477,6 +479,135 @@ test_hash_shared_buckets(void **state)
     shared_one(BPF_MAP_TYPE_HASH);
     shared_one(BPF_MAP_TYPE_LRU_HASH);
     shared_one(BPF_MAP_TYPE_SLUICE_FLOWTABLE);
+}
+
+/* A flow table as a NAT shares it: lookups take no lock and refresh the
+ * entry with an atomic store, the age order is kept lazily.  'Hot' keys
+ * are looked up by every thread, 'cold' ones never again, and the table
+ * is full: after a timeout each thread inserts keys of its own, which
+ * only fit in the slots of expired cold keys, so the expiry scans must
+ * requeue the refreshed hot keys and reclaim the cold ones while other
+ * threads read.  Hot keys keep their slots throughout. */
+#define FTM_HOT 64
+#define FTM_COLD 64
+#define FTM_OWN (FTM_COLD / N_THREADS)  /* Keys per thread. */
+#define FTM_OPS 20000
+#define FTM_STEP 200ull                 /* ns of packet time per op. */
+#define FTM_TIMEOUT 1000000ull          /* 1 ms. */
+#define FTM_T0 1000000000ull
+#define FTM_COLD_IDX 1000               /* Shared keys from here: cold. */
+
+struct ftm {
+    struct bpf_map *map;
+    uint32_t hot_slot[FTM_HOT];
+};
+
+static void
+ftm_worker(struct worker *w)
+{
+    struct ftm *f = w->arg;
+    struct bpf_map *map = f->map;
+    uint64_t rng = 0xabcdefull * (uint64_t)(w->id + 1);
+    struct bpf_run_ctx ctx = {0};
+    uint32_t n_own = 0;
+
+    bpf_run_cur = &ctx;
+    for (int n = 0; n < FTM_OPS; n++) {
+        uint64_t r = rng_next(&rng);
+        bpf_set_time_ns(FTM_T0 + (uint64_t)n * FTM_STEP);
+        if (n >= FTM_OPS / 2 && n_own < FTM_OWN) {
+            /* Two timeouts on: the cold keys' slots are free to take. */
+            struct mt_key k = make_key((uint32_t)w->id, n_own);
+            struct mt_value nv = {.owner = k.owner, .idx = k.idx};
+            int err = map->ops->update(map, &k, &nv, BPF_NOEXIST);
+            if (err) {
+                worker_error(w, "own key %u: insert %d", n_own, err);
+            }
+            n_own++;
+            continue;
+        }
+        if ((r & 1) && n_own) {
+            /* A key of some thread that has inserted it: whole if found;
+             * the owner's own is always there. */
+            uint32_t owner = (uint32_t)(r >> 8) % N_THREADS;
+            uint32_t idx = (uint32_t)(r >> 16) % n_own;
+            struct mt_key k = make_key(owner, idx);
+            struct mt_value *v = map->ops->lookup(map, &k);
+            if (v && !value_echoes(v, &k)) {
+                worker_error(w, "key %u/%u: value of %u/%u", owner, idx,
+                             v->owner, v->idx);
+            } else if (!v && owner == (uint32_t)w->id) {
+                worker_error(w, "own key %u missed", idx);
+            }
+            continue;
+        }
+        uint32_t i = (uint32_t)(r >> 8) % FTM_HOT;
+        struct mt_key k = make_key(N_THREADS, i);
+        struct mt_value *v = map->ops->lookup(map, &k);
+        if (!v) {
+            worker_error(w, "hot key %u missed", i);
+        } else if (!value_echoes(v, &k) || v->slot != f->hot_slot[i]) {
+            worker_error(w, "hot key %u: value of %u/%u in slot %u, not %u",
+                         i, v->owner, v->idx, v->slot, f->hot_slot[i]);
+        }
+    }
+    bpf_run_cur = NULL;
+}
+
+static void
+test_flowtable_shared(void **state)
+{
+    struct ftm f;
+    struct bpf_run_ctx ctx = {0};
+
+    f.map = map_new(BPF_MAP_TYPE_SLUICE_FLOWTABLE, sizeof(struct mt_key),
+                    sizeof(struct mt_value), FTM_HOT + FTM_COLD, 0);
+    assert_int_equal(
+        bpf_flowtable_configure(f.map, FTM_HOT + FTM_COLD, FTM_TIMEOUT), 0);
+    bpf_run_cur = &ctx;
+    bpf_set_time_ns(FTM_T0);
+    for (uint32_t i = 0; i < FTM_HOT + FTM_COLD; i++) {
+        /* Hot and cold interleaved in the age order. */
+        bool hot = i % 2 == 0;
+        struct mt_key k =
+            make_key(N_THREADS, (hot ? 0 : FTM_COLD_IDX) + i / 2);
+        struct mt_value v = {.owner = k.owner, .idx = k.idx};
+        assert_int_equal(f.map->ops->update(f.map, &k, &v, BPF_NOEXIST), 0);
+        struct mt_value *p = f.map->ops->lookup(f.map, &k);
+        assert_non_null(p);
+        if (hot) {
+            f.hot_slot[i / 2] = p->slot;
+        }
+    }
+    bpf_run_cur = NULL;
+    run_workers(N_THREADS, ftm_worker, &f, control_dump, f.map);
+
+    struct bpf_flowtable_stats st;
+    assert_int_equal(bpf_flowtable_get_stats(f.map, &st), 0);
+    assert_int_equal(st.full, 0);
+    assert_int_equal(st.entries, FTM_HOT + FTM_COLD);
+    assert_int_equal(st.live, FTM_HOT + FTM_COLD);
+    assert_true(st.expired >= FTM_COLD);
+    for (uint32_t i = 0; i < FTM_HOT; i++) {
+        struct mt_key k = make_key(N_THREADS, i), got;
+        assert_int_equal(bpf_flowtable_slot_key(f.map, f.hot_slot[i], &got,
+                                                NULL), 0);
+        assert_memory_equal(&got, &k, sizeof k);
+    }
+    for (uint32_t i = 0; i < FTM_COLD / 2; i++) {
+        struct mt_key k = make_key(N_THREADS, FTM_COLD_IDX + i);
+        struct mt_value v;
+        assert_int_equal(bpf_map_lookup(f.map, &k, &v), -ENOENT);
+    }
+    for (uint32_t t = 0; t < N_THREADS; t++) {
+        for (uint32_t i = 0; i < FTM_OWN; i++) {
+            struct mt_key k = make_key(t, i);
+            struct mt_value v;
+            assert_int_equal(bpf_map_lookup(f.map, &k, &v), 0);
+            assert_true(value_echoes(&v, &k));
+        }
+    }
+    map_del(f.map);
 }
 
 /* An LRU map too small for its keys: every insert of a new key evicts,
@@ -1113,6 +1244,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_disjoint),
         cmocka_unit_test(test_hash_shared_buckets),
+        cmocka_unit_test(test_flowtable_shared),
         cmocka_unit_test(test_lru_evicting),
         cmocka_unit_test(test_percpu_exact),
         cmocka_unit_test(test_lpm_concurrent),

@@ -1,7 +1,8 @@
 /* Unit tests of sluice's expiring flow table (src/bpf/map_flowtable.c,
  * BPF_MAP_TYPE_SLUICE_FLOWTABLE): slot allocation (most recently freed
  * first), the full state, expiry exactly at and past the timeout, lazy
- * expiry bursts with bounded work, and the control-plane views.
+ * expiry bursts with bounded work, lock-free refreshes with several
+ * threads (the same outcome as with one), and the control-plane views.
  *
  * A program's operations are simulated by calling map->ops with a run
  * context set (as the interpreter does) and the packet time set with
@@ -273,6 +274,47 @@ test_restore_ages(void **state)
                          -ENOENT);
         ft_del(m);
     }
+}
+
+/* With several datapath threads a program's lookup refreshes without
+ * the lock and without moving the entry in the age order; the expiry
+ * scan requeues a refreshed entry it meets at the tail.  The slots, the
+ * survivors and the expiries must be those of one thread, where every
+ * refresh moves the entry. */
+static void
+test_lazy_refresh_same_outcome(void **state)
+{
+    (void)state;
+    const uint64_t t = 30 * SEC;
+    for (int threads = 1; threads <= 2; threads++) {
+        bpf_maps_set_threads((uint32_t)threads);
+        struct bpf_map *m = ft_new(8, 4, t);
+        for (uint32_t k = 1; k <= 4; k++) {
+            assert_int_equal(p_insert(m, k, T0), k - 1);
+        }
+        /* Key 1, the oldest queued, is used half a timeout later. */
+        assert_int_equal(p_lookup(m, 1, T0 + t / 2), 0);
+        /* Full; past the timeout keys 2-4 have expired, key 1 has not:
+         * the scan keeps key 1 and frees 2, 3, 4; the newest freed slot
+         * (key 4's) goes to key 5. */
+        assert_int_equal(p_insert(m, 5, T0 + t + 1), 3);
+        struct bpf_flowtable_stats st = stats_of(m);
+        assert_int_equal(st.expired, 3);
+        assert_int_equal(st.entries, 2);
+        assert_int_equal(p_lookup(m, 1, T0 + t + 2), 0);
+        assert_int_equal(p_lookup(m, 2, T0 + t + 2), -1);
+        /* An older packet time moves neither the clock nor the entry's
+         * time back. */
+        assert_int_equal(p_lookup(m, 1, T0 + 10), 0);
+        uint64_t age;
+        assert_int_equal(bpf_flowtable_slot_age(m, 0, &age), 0);
+        assert_int_equal(age, 0);
+        /* Key 1 expires a timeout after its last use, not its insert. */
+        assert_int_equal(p_lookup(m, 1, T0 + 2 * t + 2), 0);
+        assert_int_equal(p_lookup(m, 1, T0 + 3 * t + 3), -1);
+        ft_del(m);
+    }
+    bpf_maps_set_threads(1);
 }
 
 static void
@@ -562,6 +604,7 @@ main(void)
         cmocka_unit_test(test_most_recently_freed_first),
         cmocka_unit_test(test_exactly_at_timeout_survives),
         cmocka_unit_test(test_restore_ages),
+        cmocka_unit_test(test_lazy_refresh_same_outcome),
         cmocka_unit_test(test_lone_entry_refreshed),
         cmocka_unit_test(test_expired_slots_reused),
         cmocka_unit_test(test_full_of_expired_reclaims),

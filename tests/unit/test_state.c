@@ -149,6 +149,35 @@ static const struct label labels[] = {
      false, true},
     {S("stats_atomic"), "stats", true, true, ALL, "", false, true},
     {S("stats_plain"), "stats", true, true, ALL, "", false, true},
+    /* Owned slots (ft_slot.h): flows by the 4-tuple, and slots by the
+     * slot of a flow's entry, i.e. per flow; the inbound direction finds
+     * both through a key kept in 'slots' (a union over the map). */
+    {S("ft_slot_owned"), "flows", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_owned"), "slots", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_foreign"), "flows", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_foreign"), "slots", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_arith"), "flows", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_arith"), "slots", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_store"), "flows", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_store"), "slots", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_hash"), "flows", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_hash"), "slots", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_old"), "flows", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_old"), "slots", true, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", true, false},
+    {S("ft_slot_old"), "old_slots", false, true, PER,
+     "nw_src,nw_dst,tp_src,tp_dst", false, false},
 };
 
 static uint64_t
@@ -435,12 +464,40 @@ test_steering(void **state)
     assert_int_equal(st.fields, 0);
     assert_non_null(strstr(st.reason, "share no field"));
 
-    /* The NAT: its counters are a plain array added to without atomics,
-     * and its port slots are allocated from state every flow shares;
-     * the reverse direction is keyed by the translated tuple besides. */
+    /* The NAT: flows are created (written) only by the LAN direction,
+     * under its 4-tuple; nat_slots is written under the slot the flow
+     * table gave that flow; the WAN direction only reads and refreshes
+     * (commutes), so it may run on any thread.  Counters are per-CPU. */
     st = steer(P("nat"), NULL);
+    assert_false(st.single);
+    assert_false(st.symmetric);
+    assert_int_equal(st.fields, parse_dims("nw_src,nw_dst,tp_src,tp_dst"));
+    assert_non_null(strstr(st.reason, "nat_slots"));
+    /* With the firewall: both hold the 4-tuple, the firewall unordered. */
+    st = steer(P("nat"), P("firewall"), NULL);
+    assert_false(st.single);
+    assert_true(st.symmetric);
+    assert_int_equal(st.fields, parse_dims("nw_src,nw_dst,tp_src,tp_dst"));
+
+    /* Owned slots in miniature, and what breaks the ownership: a slot of
+     * an entry found through a key from a map, a slot plus one, a program
+     * store into a value's slot, a hash map (no slot owned by one
+     * entry), a slot not read right after an update of its key. */
+    st = steer(S("ft_slot_owned"), NULL);
+    assert_false(st.single);
+    assert_int_equal(st.fields, parse_dims("nw_src,nw_dst,tp_src,tp_dst"));
+    st = steer(S("ft_slot_foreign"), NULL);
     assert_true(st.single);
-    assert_non_null(strstr(st.reason, "nat"));
+    assert_non_null(strstr(st.reason, "slots"));
+    st = steer(S("ft_slot_arith"), NULL);
+    assert_true(st.single);
+    st = steer(S("ft_slot_store"), NULL);
+    assert_true(st.single);
+    st = steer(S("ft_slot_hash"), NULL);
+    assert_true(st.single);
+    /* A slot read after a lookup alone: the entry may expire meanwhile. */
+    st = steer(S("ft_slot_old"), NULL);
+    assert_true(st.single);
 
     /* Counters: per-CPU, or only added to atomically and never read,
      * they constrain nothing; added to with a load and a store they do. */
@@ -468,6 +525,54 @@ test_steering(void **state)
     assert_int_equal(state_steering(NULL, 0, &st, NULL), 0);
     assert_false(st.single);
     assert_true(st.symmetric);
+}
+
+/* Who writes: the NAT's writes and owned slots, as steering sees them. */
+static void
+test_writers(void **state)
+{
+    (void) state;
+    struct bpf_object *obj;
+    struct bpf_prog *prog;
+    struct state_result res = analyse(P("nat"), &obj, &prog);
+
+    /* nat_flows: written by the LAN insert only (the WAN lookup, keyed by
+     * a key from nat_slots, only refreshes), under the LAN 4-tuple. */
+    const struct state_map_result *m = find_map(&res, "nat_flows");
+    assert_true(m->writers_known);
+    assert_non_null(m->write_key);
+    assert_null(m->owner_key);
+    assert_int_equal(m->write_key[0].kind, STATE_KEY_FIELD);
+    assert_int_equal(m->write_key[0].field, STATE_F_NW_SRC);
+    /* Every access's layout: the WAN lookup's key is a map value. */
+    assert_int_equal(m->key[0].kind, STATE_KEY_UNKNOWN);
+
+    /* nat_slots: written only under a slot nat_flows owns. */
+    m = find_map(&res, "nat_slots");
+    assert_true(m->writers_known);
+    assert_null(m->write_key);
+    assert_non_null(m->owner_key);
+    assert_string_equal(m->owner, "nat_flows");
+    assert_int_equal(m->owner_key_size, sizeof(struct {
+        uint32_t a, b; uint16_t c, d; uint8_t e, f[3]; uint32_t g; }));
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(m->owner_key[i].kind, STATE_KEY_FIELD);
+        assert_int_equal(m->owner_key[i].field, STATE_F_NW_SRC);
+        assert_int_equal(m->owner_key[i].byte, i);
+    }
+    /* Per-CPU counters are no shared writes. */
+    m = find_map(&res, "nat_stats");
+    assert_true(m->updated);
+    state_result_destroy(&res);
+    bpf_object_close(obj);
+
+    /* A tail call hides the callee's writes: nothing is attributed. */
+    res = analyse(S("tail"), &obj, &prog);
+    for (unsigned int j = 0; j < res.n_maps; j++) {
+        assert_false(res.maps[j].writers_known);
+    }
+    state_result_destroy(&res);
+    bpf_object_close(obj);
 }
 
 /* The bytes report over every function in progs/. */
@@ -809,6 +914,7 @@ main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_steering),
+        cmocka_unit_test(test_writers),
         cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_export_import),
         cmocka_unit_test(test_export_flowtable),
