@@ -23,17 +23,23 @@
  * the share of packets found by the exact-match cache, by the megaflow
  * layer and walked through the tables, and the flows cached at the end
  * (pipeline_get_stats()).  Every scenario is run once to warm up and then
- * 5 times; the median is printed (min and max beside it).  Every rule set
+ * 5 times; the median is printed (min and max beside it).  Times are the
+ * thread's CPU time (bench_clock.h), so other processes on a shared
+ * machine do not count, though they still disturb its caches.  Every rule set
  * sends each packet out of port 2 exactly once: the benchmark checks that
  * count, so a broken pipeline cannot pass for a fast one.  Figures are
- * reported, never asserted. */
+ * reported, never asserted.
+ *
+ * Arguments, if any, pick scenarios: a scenario runs if its name contains
+ * one of them ("bench_pipeline '1 rule'" runs the two one-rule rows), so
+ * that a profile or an A/B comparison need not build every rule set. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_clock.h"
 #include "bench_rng.h"
 #include "core/util.h"
 #include "flow/flow_parse.h"
@@ -51,6 +57,8 @@ struct bench {
     struct packet **pkts;   /* N_PACKETS packets, in arrival order. */
     struct flow_key *flows; /* N_FLOWS keys the packets are made of. */
     uint64_t outputs;       /* Packets the output callback saw. */
+    int argc;               /* Command line, for bench_picked(). */
+    char **argv;
 };
 
 static uint64_t rng_state = BENCH_RNG_SEED;
@@ -60,15 +68,6 @@ static uint32_t
 rng(void)
 {
     return bench_rng(&rng_state);
-}
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Flow i: TCP from 10.0.0.0 + 10*i, port 1024 + i % 50000, to
@@ -301,7 +300,7 @@ static uint64_t
 run_once(struct bench *b, struct pipeline *pl)
 {
     struct packet_batch batch;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_cpu_ns();
 
     for (uint32_t i = 0; i < N_PACKETS; i += PACKET_BATCH_MAX) {
         packet_batch_init(&batch);
@@ -313,7 +312,7 @@ run_once(struct bench *b, struct pipeline *pl)
             pipeline_process(pl, &batch, 1000000000ull);
         }
     }
-    return now_ns() - t0;
+    return bench_cpu_ns() - t0;
 }
 
 /* How many rules matched at least one packet (from the statistics dump),
@@ -341,9 +340,25 @@ cmp_u64(const void *a_, const void *b_)
     return a < b ? -1 : a > b;
 }
 
+/* True if the command line picks the scenario 'name' (see the top). */
+static bool
+bench_picked(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strstr(name, argv[i])) {
+            return true;
+        }
+    }
+    return argc < 2;
+}
+
 static int
 bench_scenario(struct bench *b, enum scenario sc, bool cache, const char *name)
 {
+    if (!bench_picked(b->argc, b->argv, name)) {
+        return 0;
+    }
+
     struct pipeline *pl =
         sc == SC_PARSE_ONLY ? NULL : build_pipeline(b, sc, cache);
     size_t n_rules = pl ? pipeline_n_rules(pl) : 0;
@@ -384,12 +399,14 @@ bench_scenario(struct bench *b, enum scenario sc, bool cache, const char *name)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     struct bench b;
     int err = 0;
 
     bench_init(&b);
+    b.argc = argc;
+    b.argv = argv;
     printf("sluice pipeline benchmark: %d packets (%u-byte TCP/IPv4) over "
            "%d flows,\nbatches of %d, one thread; median of %d runs "
            "after a warm-up run.\n\n",

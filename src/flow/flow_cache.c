@@ -403,6 +403,20 @@ fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
         struct fc_subtable *st = fc->subtables[s];
 
         n_probes += (uint32_t)__builtin_popcount(pending);
+        if (!st->n_words) {
+            /* A catch-all mask: every key has the same masked key, so one
+             * probe answers the whole batch (a flow of one catch-all rule
+             * serves every packet this way). */
+            struct fc_flow *f =
+                fc_subtable_find(st, keys[__builtin_ctz(pending)], 0);
+            if (f) {
+                for (uint32_t left = pending; left; left &= left - 1) {
+                    out[__builtin_ctz(left)] = f;
+                }
+                st->hits += (uint32_t)__builtin_popcount(pending);
+                pending = 0;
+            }
+        }
         for (uint32_t left = pending; left; left &= left - 1) {
             size_t i = (size_t)__builtin_ctz(left);
             hashes[i] = fc_subtable_hash(st, keys[i]);

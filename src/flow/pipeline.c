@@ -36,6 +36,12 @@
  * actions always run for real, so a cached walk differs from an uncached
  * one only in where its lookups' answers come from.
  *
+ * The commonest walk, one rule without a filter program whose actions are
+ * a single output to an ordinary port (a cached flow of one lookup, or the
+ * table-0 winner without a cache), skips the interpreter: runs of packets
+ * with that rule are sent and counted directly (pl_fast_output()), with
+ * the outcomes the interpreter would give.
+ *
  * Accounting: a packet that leaves by no port is counted under exactly one
  * drop reason, the first that occurred (an explicit drop, TTL expiry, a
  * program verdict, a loop, a table miss, a bad port), or NO_OUTPUT when the
@@ -78,6 +84,9 @@ struct pl_rule {
     _Alignas(64) struct pipeline_prog *filter; /* Resolved prog=NAME, or
                                                 * NULL. */
     struct action_list actions; /* spec.actions (a view, not owned). */
+    uint32_t out_port;          /* If the actions are just output:N to an
+                                 * ordinary port, N (pl_fast_output());
+                                 * else PORT_NONE. */
     uint64_t n_packets;         /* Packets that hit the rule. */
     uint64_t n_bytes;           /* Their bytes at lookup time. */
     uint64_t used_ns;           /* Last hit, or 'created_ns' (ns). */
@@ -379,6 +388,11 @@ pipeline_add(struct pipeline *pl, const struct flow_spec *spec, uint64_t now_ns)
     }
 
     rule->actions = rule->spec.actions;
+    rule->out_port = PORT_NONE;
+    if (rule->actions.n == 1 && rule->actions.acts[0].type == ACTION_OUTPUT &&
+        rule->actions.acts[0].port <= PORT_MAX) {
+        rule->out_port = rule->actions.acts[0].port;
+    }
     rule->cr.match = rule->spec.match;
     rule->cr.priority = rule->spec.priority;
     rule->created_ns = now_ns;
@@ -1106,23 +1120,22 @@ pl_filter_traced(const struct cls_rule *cr, void *ctx_)
     return r0 != 0;
 }
 
-static void
-pl_account(struct pl_ctx *ctx, struct pl_rule *rule)
+/* Counts 'packets' hits of 'rule' by packets of 'bytes' bytes in all in
+ * the batch counters 'acc'. */
+static inline void
+pl_acc_add(struct pl_acc *acc, struct pl_rule *rule, uint64_t packets,
+           uint64_t bytes, uint64_t now_ns)
 {
-    struct pl_acc *acc = ctx->acc;
     size_t i;
 
-    if (!acc) {
-        return; /* Traces leave counters alone. */
-    }
     for (i = 0; i < acc->n && acc->e[i].rule != rule; i++) {
         continue;
     }
     if (i == acc->n) {
         if (acc->n == PL_ACC_MAX) {
-            rule->n_packets++;
-            rule->n_bytes += ctx->p->len;
-            rule->used_ns = MAX(rule->used_ns, ctx->now_ns);
+            rule->n_packets += packets;
+            rule->n_bytes += bytes;
+            rule->used_ns = MAX(rule->used_ns, now_ns);
             return;
         }
         acc->e[i].rule = rule;
@@ -1130,8 +1143,16 @@ pl_account(struct pl_ctx *ctx, struct pl_rule *rule)
         acc->e[i].bytes = 0;
         acc->n++;
     }
-    acc->e[i].packets++;
-    acc->e[i].bytes += ctx->p->len;
+    acc->e[i].packets += packets;
+    acc->e[i].bytes += bytes;
+}
+
+static void
+pl_account(struct pl_ctx *ctx, struct pl_rule *rule)
+{
+    if (ctx->acc) { /* Traces leave counters alone. */
+        pl_acc_add(ctx->acc, rule, 1, ctx->p->len, ctx->now_ns);
+    }
 }
 
 static void
@@ -1367,7 +1388,14 @@ static void
 pl_prefetch_walks(struct fc_flow *const *flows,
                   const struct cls_rule *const *first, size_t n)
 {
+    /* A packet with the walk of the one before it (a busy flow, or one
+     * catch-all flow for the whole batch) needs nothing more. */
+#define PL_SAME_WALK(i) \
+    ((i) && flows[i] == flows[(i) - 1] && first[i] == first[(i) - 1])
     for (size_t i = 0; i < n; i++) {
+        if (PL_SAME_WALK(i)) {
+            continue;
+        }
         pl_prefetch_rule(first[i]);
         for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
             const char *step = (const char *)&flows[i]->rest[s - 1];
@@ -1377,16 +1405,23 @@ pl_prefetch_walks(struct fc_flow *const *flows,
         }
     }
     for (size_t i = 0; i < n; i++) {
+        if (PL_SAME_WALK(i)) {
+            continue;
+        }
         pl_prefetch_actions(first[i]);
         for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
             pl_prefetch_rule(pl_hop_winner(fc_flow_hop(flows[i], s)));
         }
     }
     for (size_t i = 0; i < n; i++) {
+        if (PL_SAME_WALK(i)) {
+            continue;
+        }
         for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
             pl_prefetch_actions(pl_hop_winner(fc_flow_hop(flows[i], s)));
         }
     }
+#undef PL_SAME_WALK
 }
 
 /* Counts the end of one packet's walk under its drop reason, if any. */
@@ -1400,6 +1435,63 @@ pl_finish(struct pl_ctx *ctx)
     }
 }
 
+/* Packets whose whole walk is known to be one rule without a filter
+ * program whose actions are a single output to an ordinary port
+ * (rule->out_port; the walk is a cached flow of one lookup, or the winner of
+ * table 0 found without a cache) skip the interpreter: consecutive packets
+ * of such a rule form a run, which checks the port once and counts the
+ * rule once.  The outcomes are pl_run_table()'s and pl_execute()'s: an
+ * output to the ingress port is skipped (NO_OUTPUT), one to an unknown port
+ * is BAD_PORT. */
+struct pl_fast_run {
+    struct pl_rule *rule; /* Rule of the run, or NULL for none. */
+    bool port_ok;         /* Its port exists. */
+    uint64_t packets;     /* Packets of the run so far. */
+    uint64_t bytes;       /* Their bytes. */
+};
+
+/* The rule of 'cr' if it qualifies for a fast run (see above), else
+ * NULL. */
+static inline struct pl_rule *
+pl_fast_rule(const struct cls_rule *cr)
+{
+    struct pl_rule *rule = cr ? pl_rule_cast(cr) : NULL;
+
+    return rule && !rule->filter && rule->out_port != PORT_NONE ? rule : NULL;
+}
+
+/* Ends the current run, counting it into 'acc', and starts one of 'rule'
+ * (a fast rule or NULL). */
+static void
+pl_fast_switch(struct pipeline *pl, struct pl_fast_run *run,
+               struct pl_rule *rule, uint64_t now_ns, struct pl_acc *acc)
+{
+    if (run->packets) {
+        pl_acc_add(acc, run->rule, run->packets, run->bytes, now_ns);
+    }
+    run->rule = rule;
+    run->port_ok = rule && pl_port_exists(pl, rule->out_port);
+    run->packets = 0;
+    run->bytes = 0;
+}
+
+/* Sends 'p' the way run->rule says. */
+static inline void
+pl_fast_output(struct pipeline *pl, struct pl_fast_run *run, struct packet *p)
+{
+    uint32_t port = run->rule->out_port;
+
+    run->packets++;
+    run->bytes += p->len;
+    if (port == p->key.in_port) {
+        pl->drops[PIPELINE_DROP_NO_OUTPUT]++;
+    } else if (!run->port_ok) {
+        pl->drops[PIPELINE_DROP_BAD_PORT]++;
+    } else if (pl->output) {
+        pl->output(pl->output_aux, port, p);
+    }
+}
+
 /* The batch without a cache: one classifier batch lookup of table 0, then
  * each packet's walk. */
 static void
@@ -1408,6 +1500,7 @@ pl_process_uncached(struct pipeline *pl, struct packet **pkts, size_t n,
 {
     const struct flow_key *keys[PACKET_BATCH_MAX];
     const struct cls_rule *hits[PACKET_BATCH_MAX];
+    struct pl_fast_run run = {.rule = NULL};
     struct pl_ctx ctx;
 
     for (size_t i = 0; i < n; i++) {
@@ -1422,10 +1515,18 @@ pl_process_uncached(struct pipeline *pl, struct packet **pkts, size_t n,
         pl_prefetch_actions(hits[i]);
     }
     for (size_t i = 0; i < n; i++) {
+        if (!i || hits[i] != hits[i - 1]) {
+            pl_fast_switch(pl, &run, pl_fast_rule(hits[i]), now_ns, acc);
+        }
+        if (run.rule) {
+            pl_fast_output(pl, &run, pkts[i]);
+            continue;
+        }
         pl_ctx_init(&ctx, pl, pkts[i], now_ns, acc, NULL);
         pl_run_table(&ctx, 0, hits[i]);
         pl_finish(&ctx);
     }
+    pl_fast_switch(pl, &run, NULL, now_ns, acc);
 }
 
 /* True if 'flow' recorded a walk of one lookup that took a rule without a
@@ -1456,6 +1557,7 @@ pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
     const struct cls_rule *first[PACKET_BATCH_MAX];
     struct flow_key wcs[PACKET_BATCH_MAX];
     struct fc_record rec;
+    struct pl_fast_run run = {.rule = NULL};
     struct pl_ctx ctx;
     size_t nm = 0;
     bool inserted = false;
@@ -1483,6 +1585,17 @@ pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
     for (size_t i = 0, m = 0; i < n; i++) {
         struct packet *p = pkts[i];
 
+        if (!i || flows[i] != flows[i - 1]) {
+            pl_fast_switch(pl, &run,
+                           flows[i] && pl_flow_is_one_rule(flows[i])
+                               ? pl_fast_rule(flows[i]->hop0.cands[0])
+                               : NULL,
+                           now_ns, acc);
+        }
+        if (run.rule) {
+            pl_fast_output(pl, &run, p);
+            continue;
+        }
         pl_ctx_init(&ctx, pl, p, now_ns, acc, NULL);
         if (!flows[i] && inserted) {
             /* An earlier packet of this batch may have just cached this
@@ -1513,6 +1626,7 @@ pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
         }
         pl_finish(&ctx);
     }
+    pl_fast_switch(pl, &run, NULL, now_ns, acc);
 }
 
 void

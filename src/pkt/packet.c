@@ -1,11 +1,18 @@
 /* Packet buffers.
  *
- * A packet is a small header struct plus one separately allocated buffer:
- * headroom, frame, tailroom.  The buffer is sized once when the packet is
- * created (pools and ports reuse packets, so allocation stays off the fast
- * path) and only packet_set_data() may grow it, because every other
- * operation promises not to move the frame: the eBPF runtime and the
- * rewrite code keep pointers into it across calls. */
+ * A packet is a small header struct plus one buffer: headroom, frame,
+ * tailroom.  The buffer is sized once when the packet is created (pools and
+ * ports reuse packets, so allocation stays off the fast path) and only
+ * packet_set_data() may grow it, because every other operation promises not
+ * to move the frame: the eBPF runtime and the rewrite code keep pointers
+ * into it across calls.
+ *
+ * packet_new() and packet_clone() put the buffer in the same allocation as
+ * the struct, right after it: the datapath touches both for every packet
+ * (parse reads the frame and writes the struct), and one block per packet
+ * instead of two keeps a run of packets denser in memory, with no
+ * allocator header between a struct and its frame.  A buffer that
+ * packet_set_data() had to grow is allocated on its own. */
 #include "packet.h"
 
 #include <errno.h>
@@ -13,6 +20,35 @@
 #include <string.h>
 
 #include "core/util.h"
+
+/* The buffer that packet_new() allocates with the struct. */
+static uint8_t *
+packet_inline_buf(const struct packet *p)
+{
+    return (uint8_t *)(uintptr_t)(p + 1);
+}
+
+/* A zeroed struct with room for 'size' bytes of buffer after it, which
+ * becomes its buffer. */
+static struct packet *
+packet_alloc(uint32_t size)
+{
+    struct packet *p = xmalloc(sizeof *p + size);
+
+    memset(p, 0, sizeof *p);
+    p->size = size;
+    p->base = packet_inline_buf(p);
+    return p;
+}
+
+/* Frees p's buffer unless it lives in p's own allocation. */
+static void
+packet_free_buf(struct packet *p)
+{
+    if (p->base != packet_inline_buf(p)) {
+        free(p->base);
+    }
+}
 
 /* Forgets everything pkt_parse() computed: the bytes changed. */
 static void
@@ -33,10 +69,8 @@ packet_reset_parse(struct packet *p)
 struct packet *
 packet_new(uint32_t frame_size)
 {
-    struct packet *p = xzalloc(sizeof *p);
+    struct packet *p = packet_alloc(PACKET_HEADROOM + frame_size);
 
-    p->size = PACKET_HEADROOM + frame_size;
-    p->base = xmalloc(p->size);
     p->data_ofs = PACKET_HEADROOM;
     p->len = 0;
     packet_reset_parse(p);
@@ -53,12 +87,12 @@ packet_set_data(struct packet *p, const void *data, uint32_t len)
     /* 'data' may point into p's own buffer (re-basing a frame after
      * pulls), so copy before freeing and allow overlap. */
     if ((uint64_t)PACKET_HEADROOM + len > p->size) {
-        uint8_t *old = p->base;
+        uint8_t *buf = xmalloc(PACKET_HEADROOM + len);
 
+        memcpy(buf + PACKET_HEADROOM, data, len);
+        packet_free_buf(p);
+        p->base = buf;
         p->size = PACKET_HEADROOM + len;
-        p->base = xmalloc(p->size);
-        memcpy(p->base + PACKET_HEADROOM, data, len);
-        free(old);
     } else if (len) {
         memmove(p->base + PACKET_HEADROOM, data, len);
     }
@@ -73,10 +107,11 @@ packet_set_data(struct packet *p, const void *data, uint32_t len)
 struct packet *
 packet_clone(const struct packet *p)
 {
-    struct packet *c = xmalloc(sizeof *c);
+    struct packet *c = packet_alloc(p->size);
+    uint8_t *base = c->base;
 
     *c = *p;
-    c->base = xmalloc(p->size);
+    c->base = base;
     memcpy(c->base, p->base, p->size);
     return c;
 }
@@ -86,7 +121,7 @@ void
 packet_destroy(struct packet *p)
 {
     if (p) {
-        free(p->base);
+        packet_free_buf(p);
         free(p);
     }
 }
