@@ -49,7 +49,7 @@ struct {
 } lb_cfg SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, LB_N_STATS);
     __type(key, __u32);
     __type(value, __u64);

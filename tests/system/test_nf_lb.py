@@ -289,10 +289,14 @@ def test_live_tcp_through_the_balancer(request, tmp_path):
             server.wait()
     # Counters (progs/lb.h, enum lb_stat): two connections placed, their
     # packets kept on the backend, the replies sent back from the VIP.
-    stats = {int.from_bytes(bytes.fromhex(e["key"]), "little"):
-             int.from_bytes(bytes.fromhex(e["value"]), "little")
-             for e in json.loads(net.cli("map", "dump", "lb", "lb_stats",
-                                         "-j").stdout)}
+    # lb_stats is per-CPU: one u64 copy per thread, summed here.
+    stats = {}
+    for e in json.loads(net.cli("map", "dump", "lb", "lb_stats",
+                                "-j").stdout):
+        raw = bytes.fromhex(e["value"])
+        stats[int.from_bytes(bytes.fromhex(e["key"]), "little")] = sum(
+            int.from_bytes(raw[i:i + 8], "little")
+            for i in range(0, len(raw), 8))
     assert stats[0] == 2          # LB_STAT_NEW
     assert stats[1] > 10          # LB_STAT_KNOWN
     assert stats[6] > 10          # LB_STAT_REPLY

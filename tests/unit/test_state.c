@@ -479,6 +479,14 @@ test_steering(void **state)
     assert_true(st.symmetric);
     assert_int_equal(st.fields, parse_dims("nw_src,nw_dst,tp_src,tp_dst"));
 
+    /* The load balancer: lb_conns is written under the 5-tuple (a flow
+     * table keyed by the client's connection); its counters are per-CPU
+     * and its tables configuration. */
+    st = steer(P("lb"), NULL);
+    assert_false(st.single);
+    assert_false(st.symmetric);
+    assert_int_equal(st.fields, parse_dims("nw_src,nw_dst,tp_src,tp_dst"));
+
     /* Owned slots in miniature, and what breaks the ownership: a slot of
      * an entry found through a key from a map, a slot plus one, a program
      * store into a value's slot, a hash map (no slot owned by one
