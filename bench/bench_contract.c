@@ -2,12 +2,20 @@
  * of the worst-case traffic `sluice contract worst` builds against the
  * uniform workload of the same class.
  *
- * For each function the object is opened with hash seed 0 and verified,
- * and contract_worst_build() (src/contract/worst.h) makes N packets: keys
- * all in one bucket of the function's flow table, inserted one by one,
- * then lookups of the deepest.  The uniform workload is the same packet
+ * For each function the object is opened with hash seed 0, verified and
+ * configured (nat, lb and router as tests/system/test_contract_worst.py
+ * configures them: a 64-flow table with a 1 s timeout, the example
+ * backends, the example routes), and contract_worst_build()
+ * (src/contract/worst.h) makes N packets: keys all in one bucket of the
+ * function's flow table, inserted one by one, then lookups of the deepest
+ * ("collide"); for the expiring tables of nat and lb, fills of the table
+ * with such keys separated by waits of the timeout, so that single calls
+ * expire several entries ("collide+expire"); for the router, packets to
+ * the deepest prefix of its trie ("lpm"); for the others, the costliest
+ * packet repeated ("repeat").  The uniform workload is the same packet
  * with the same key bytes drawn uniformly at random (N distinct flows
- * spread over the buckets).  Each workload then runs from empty maps:
+ * spread over the buckets, or N random destinations).  Each workload then
+ * runs from empty, freshly configured maps:
  *
  *   x86/pkt  x86 instructions per packet of the JIT code plus helpers,
  *            single-stepped (contract/x86count.h), mean over the N packets;
@@ -16,11 +24,11 @@
  *            the repetitions (maps are emptied between repetitions,
  *            untimed).
  *
- * Figures are reported, never asserted.  Functions that insert nothing
- * from their packets without configuration (nat, lb need `nf` setup)
- * show the same traffic in both columns.  Usage: bench_contract
- * [FUNCTION...] (default: all); objects from $SLUICE_BUILD_ROOT/progs,
- * else beside this binary's build directory. */
+ * Figures are reported, never asserted; the PCVs column gives the largest
+ * of each PCV in one call on the trace's map (as `sluice contract worst`
+ * prints them).  Usage: bench_contract [FUNCTION...] (default: all);
+ * objects from $SLUICE_BUILD_ROOT/progs, else beside this binary's build
+ * directory. */
 #include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -35,6 +43,10 @@
 #include "contract/worst.h"
 #include "contract/x86count.h"
 #include "core/util.h"
+#include "nf/nf_lb.h"
+#include "nf/nf_nat.h"
+#include "nf/nf_ports.h"
+#include "nf/nf_route.h"
 
 #define N_PKTS 256
 #define REPS 41
@@ -43,6 +55,74 @@
 static const char *const fns[] = {"firewall", "vfw",       "bridge",
                                   "router",   "nat",       "lb",
                                   "policer",  "ratelimit", "p0f"};
+
+/* The configuration of the functions that need one, as the tests give it:
+ * examples/router/routes.txt, examples/lb/backends.txt, ports 1..4. */
+static const char *const routes[] = {
+    "0.0.0.0/0 2 02:00:00:00:02:fe",     "10.0.0.0/8 3 02:00:00:00:03:01",
+    "10.20.0.0/16 4 02:00:00:00:04:01",  "10.20.30.0/24 3 02:00:00:00:03:02",
+    "10.20.30.40/32 4 02:00:00:00:04:02", "192.168.0.0/16 1 02:00:00:00:01:01",
+};
+static const struct lb_backend backends[] = {
+    {.name = "web-1", .ip = 0x0b00010a, .port = 2,
+     .mac = {2, 0, 0, 0, 0x0b, 1}, .up = 1, .weight = 1},
+    {.name = "web-2", .ip = 0x0c00010a, .port = 3,
+     .mac = {2, 0, 0, 0, 0x0b, 2}, .up = 1, .weight = 1},
+    {.name = "web-3", .ip = 0x0d00010a, .port = 4,
+     .mac = {2, 0, 0, 0, 0x0b, 3}, .up = 1, .weight = 2},
+};
+
+static char *
+setup_ports(struct bpf_object *obj)
+{
+    struct bpf_map *m = bpf_object_find_map(obj, NF_PORTS_MAP);
+    char *err = m ? NULL : xstrdup("no port map");
+    for (uint32_t p = 1; p <= 4 && !err; p++) {
+        struct nf_port_macs macs = {{2, 0, 0, 0, 0, (uint8_t)p},
+                                    {2, 0, 0, 0, (uint8_t)p, 1}};
+        err = nf_ports_set(m, p, &macs);
+    }
+    return err;
+}
+
+/* Configures function 'fn' in 'obj'; returns NULL or an error. */
+static char *
+setup(const char *fn, struct bpf_object *obj)
+{
+    char *err = NULL;
+    if (!strcmp(fn, "nat")) {
+        char *args[] = {"wan=2", "ip=198.51.100.1", "first_port=1000",
+                        "capacity=64", "timeout=1"};
+        struct nf_nat_params np;
+        int bad;
+        if (!(err = nf_nat_parse(5, args, &np, &bad))) {
+            err = nf_nat_apply(obj, &np);
+        }
+    } else if (!strcmp(fn, "lb")) {
+        char *args[] = {"vip=192.0.2.100:80", "table=251", "capacity=64",
+                        "timeout=1"};
+        struct nf_lb_params lp;
+        int bad;
+        if (!(err = nf_lb_parse(4, args, &lp, &bad))) {
+            err = nf_lb_apply(obj, &lp, backends,
+                              sizeof backends / sizeof backends[0]);
+        }
+    } else if (!strcmp(fn, "router")) {
+        struct nf_route r[sizeof routes / sizeof routes[0]];
+        struct nf_route_table t = {r, sizeof routes / sizeof routes[0]};
+        struct bpf_map *m = bpf_object_find_map(obj, NF_ROUTE_MAP);
+        err = m ? NULL : xstrdup("no route map");
+        for (size_t i = 0; i < t.n && !err; i++) {
+            err = nf_route_parse_line(routes[i], &r[i]);
+        }
+        if (!err) {
+            err = nf_route_fill_map(&t, m);
+        }
+    } else {
+        return NULL;
+    }
+    return err ? err : setup_ports(obj);
+}
 
 static char *
 progs_dir(void)
@@ -88,7 +168,7 @@ ctx_for(struct bpf_xdp_buff *x, uint8_t *buf, size_t size,
 }
 
 static struct bpf_object *
-open_prog(const char *path, struct bpf_prog **progp)
+open_prog(const char *fn, const char *path, struct bpf_prog **progp)
 {
     struct bpf_load_opts lo = {.fixed_seed = true};
     struct bpf_object *obj;
@@ -110,6 +190,12 @@ open_prog(const char *path, struct bpf_prog **progp)
         return NULL;
     }
     bpf_verify_result_destroy(&vr);
+    if ((err = setup(fn, obj))) {
+        fprintf(stderr, "%s: setup: %s\n", path, err);
+        free(err);
+        bpf_object_close(obj);
+        return NULL;
+    }
     if (bpf_prog_jit(*progp, &err)) {
         /* Runs in the interpreter then; the figures say so by size. */
         fprintf(stderr, "%s: no JIT: %s\n", path, err ? err : "");
@@ -126,10 +212,11 @@ cmp_double(const void *a_, const void *b_)
 }
 
 /* Mean x86 instructions and median ns per packet of 'pkts' from empty
- * maps (the object is reopened for every pass). */
+ * maps (the object is reopened and configured for every pass). */
 static int
-measure(const char *path, const struct contract_worst_pkt *pkts, size_t n,
-        uint32_t in_port, double *x86, double *ns)
+measure(const char *fn, const char *path,
+        const struct contract_worst_pkt *pkts, size_t n, uint32_t in_port,
+        double *x86, double *ns)
 {
     static uint8_t buf[HEADROOM + CONTRACT_WORST_PKT_MAX + 64];
     struct bpf_xdp_buff x;
@@ -138,7 +225,7 @@ measure(const char *path, const struct contract_worst_pkt *pkts, size_t n,
     uint64_t sum = 0;
 
     for (int rep = -1; rep < REPS; rep++) {
-        struct bpf_object *obj = open_prog(path, &prog);
+        struct bpf_object *obj = open_prog(fn, path, &prog);
         if (!obj) {
             return -1;
         }
@@ -173,8 +260,9 @@ main(int argc, char **argv)
     char *dir = progs_dir();
     static struct contract_worst_pkt uni[N_PKTS];
 
-    printf("%-10s %-12s %6s %10s %10s %10s %10s\n", "function", "map", "keys",
-           "uni x86", "worst x86", "uni ns", "worst ns");
+    printf("%-10s %-14s %-12s %10s %10s %10s %10s  %s\n", "function",
+           "method", "map", "uni x86", "worst x86", "uni ns", "worst ns",
+           "PCVs");
     for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
         bool chosen = argc < 2;
         for (int a = 1; a < argc; a++) {
@@ -185,7 +273,7 @@ main(int argc, char **argv)
         }
         char *path = xasprintf("%s/%s.o", dir, fns[f]);
         struct bpf_prog *prog;
-        struct bpf_object *obj = open_prog(path, &prog);
+        struct bpf_object *obj = open_prog(fns[f], path, &prog);
         if (!obj) {
             free(path);
             continue;
@@ -203,10 +291,18 @@ main(int argc, char **argv)
         bpf_object_close(obj);
         contract_worst_uniform(&w, 7, uni, w.n);
         double ux86, uns, wx86, wns;
-        if (!measure(path, uni, w.n, w.in_port, &ux86, &uns) &&
-            !measure(path, w.pkts, w.n, w.in_port, &wx86, &wns)) {
-            printf("%-10s %-12s %6zu %10.1f %10.1f %10.1f %10.1f\n", fns[f],
-                   w.map[0] ? w.map : "-", w.n_collide, ux86, wx86, uns, wns);
+        if (!measure(fns[f], path, uni, w.n, w.in_port, &ux86, &uns) &&
+            !measure(fns[f], path, w.pkts, w.n, w.in_port, &wx86, &wns)) {
+            printf("%-10s %-14s %-12s %10.1f %10.1f %10.1f %10.1f ", fns[f],
+                   contract_worst_method_name(w.method),
+                   w.map[0] ? w.map : "-", ux86, wx86, uns, wns);
+            for (int i = 0; i < CONTRACT_PCV_N; i++) {
+                if (w.pcv_max[i]) {
+                    printf(" %s=%llu", contract_pcv_name((enum contract_pcv)i),
+                           (unsigned long long)w.pcv_max[i]);
+                }
+            }
+            printf("\n");
         }
         contract_worst_free(&w);
         free(path);

@@ -124,4 +124,24 @@ void bpf_flowtable_probe(const struct bpf_map *, int op, const void *key,
 void bpf_lpm_probe(const struct bpf_map *, int op, const void *key,
                    struct bpf_map_probe *);
 
+/* What else an LPM-trie operation does, beyond bpf_map_probe (for exact
+ * LPM contracts; map_lpm.c says what each costs).  'nodes', 'joins' and
+ * 'fresh' describe the change an insert (update of an absent key) or a
+ * delete of a present key would make. */
+struct bpf_lpm_walk {
+    uint32_t scans; /* Prefix compares that read a key byte (a compare
+                     * against a /0 node or key reads none). */
+    uint32_t off;   /* 1: the path left the trie at a node without the
+                     * child the key's next bit names, or the trie was
+                     * empty. */
+    uint32_t im;    /* 1: update, delete: the walk stopped at an
+                     * intermediate node of exactly the key's length. */
+    uint32_t nodes; /* Nodes the insert adds or the delete frees (0..2). */
+    uint32_t joins; /* Intermediate nodes among them (0 or 1). */
+    uint32_t fresh; /* Nodes the insert takes from the never-used part
+                     * of the pool rather than the free list (0..2). */
+};
+void bpf_lpm_probe_walk(const struct bpf_map *, int op, const void *key,
+                        struct bpf_map_probe *, struct bpf_lpm_walk *);
+
 #endif

@@ -17,7 +17,14 @@
  * of distinct stored prefix lengths on that path); update and delete walk
  * the same path.  get_next_key walks the path to the key, then returns the
  * next node in post-order (more specific prefixes before less specific
- * ones, the kernel's order).
+ * ones, the kernel's order).  Performance contracts (contract/mapcost.c)
+ * bound lookups, updates and deletes exactly by what bpf_lpm_probe_walk()
+ * predicts: per node a visit and a compare (bytes read, whether it read
+ * any, whether it stopped at a differing byte), where the walk ended (off
+ * the trie, at an intermediate node) and what an insert or delete changes
+ * (nodes added or freed, an intermediate one among them, fresh pool
+ * nodes); tests whose outcome would not change the result are computed
+ * branch-free (LPM_OPAQUE) so that they add no path of their own.
  *
  * Semantics follow kernels >= 6.13: BPF_NOEXIST and BPF_EXIST are honoured
  * (-EEXIST / -ENOENT), and -ENOSPC is returned only when a new prefix does
@@ -54,6 +61,11 @@
 #define LPM_LOAD(shared, lv)                                                   \
     ((shared) ? __atomic_load_n(&(lv), __ATOMIC_ACQUIRE) : (lv))
 #define LPM_STORE(lv, v) __atomic_store_n(&(lv), (v), __ATOMIC_RELEASE)
+
+/* Makes the compiler compute 'x' into a register before it is tested, so
+ * that a condition built of several tests is one path, not a branch per
+ * test: a cost that depends only on the outcome (docs/contracts.md). */
+#define LPM_OPAQUE(x) __asm__("" : "+r"(x))
 
 struct lpm_node {
     struct lpm_node *child[2]; /* Bit 0 / bit 1 subtrees. */
@@ -317,9 +329,15 @@ lpm_update_locked(struct bpf_map *map, const void *key_, const void *value,
         slot = &node->child[extract_bit(key->data, node->prefixlen)];
     }
 
-    bool exists = node && node->prefixlen == matchlen &&
-                  node->prefixlen == key->prefixlen &&
-                  !(node->flags & LPM_FLAG_IM);
+    /* Stopped at a node of exactly the key's prefix?  One test
+     * (LPM_OPAQUE), whichever of its two parts fails. */
+    uint32_t exact = 0;
+    if (node) {
+        exact = (node->prefixlen == matchlen) &
+                (node->prefixlen == key->prefixlen);
+        LPM_OPAQUE(exact);
+    }
+    bool exists = exact && !(node->flags & LPM_FLAG_IM);
     if (exists && flags == BPF_NOEXIST) {
         return -EEXIST;
     }
@@ -333,8 +351,7 @@ lpm_update_locked(struct bpf_map *map, const void *key_, const void *value,
     if (t->n_entries == map->max_entries) {
         return -ENOSPC;
     }
-    if (node && node->prefixlen == matchlen &&
-        node->prefixlen == key->prefixlen) {
+    if (exact) {
         /* An intermediate node of exactly this prefix becomes real, with
          * the key's bytes (its own came from one of its children). */
         store_data(node->data, key->data, t->data_size);
@@ -382,13 +399,18 @@ lpm_update(struct bpf_map *map, const void *key, const void *value,
     return err;
 }
 
+/* The parent of the root, for lpm_delete_locked(): never intermediate, so
+ * the root is never merged away, and its flags can be read without a
+ * NULL test (one path less in the delete's cost). */
+static struct lpm_node lpm_no_parent;
+
 static int
 lpm_delete_locked(struct bpf_map *map, const void *key_)
 {
     struct lpm_trie *t = map->priv;
     const struct lpm_key *key = key_;
     struct lpm_node **trim = &t->root, **trim2 = trim;
-    struct lpm_node *node, *parent = NULL;
+    struct lpm_node *node, *parent = &lpm_no_parent;
     uint32_t matchlen = 0;
 
     BPF_MAP_COST_OP();
@@ -410,20 +432,31 @@ lpm_delete_locked(struct bpf_map *map, const void *key_)
     }
     t->n_entries--;
 
-    if (node->child[0] && node->child[1]) {
+    /* Three cases, each one path whichever child is missing (the tests
+     * are computed into registers, LPM_OPAQUE, rather than left to
+     * short-circuit branches), so that a delete's cost is exactly linear
+     * in its PCVs: two children, the node stays as an intermediate one;
+     * a leaf under an intermediate parent, the parent's other child takes
+     * the parent's place; otherwise the only child (or nothing) takes the
+     * node's place. */
+    struct lpm_node *c0 = node->child[0], *c1 = node->child[1];
+    uint32_t children = (c0 != NULL) + (c1 != NULL);
+    LPM_OPAQUE(children);
+    if (children == 2) {
         LPM_STORE(node->flags, node->flags | LPM_FLAG_IM);
         return 0;
     }
-    if (parent && (parent->flags & LPM_FLAG_IM) && !node->child[0] &&
-        !node->child[1]) {
-        /* The intermediate parent is no longer needed: its other child
-         * takes its place. */
+    struct lpm_node *child =
+        (struct lpm_node *)((uintptr_t)c0 | (uintptr_t)c1);
+    uint32_t merge = (child == NULL) & (parent->flags & LPM_FLAG_IM);
+    LPM_OPAQUE(merge);
+    if (merge) {
         LPM_STORE(*trim2, parent->child[parent->child[0] == node]);
         node_put(t, parent);
         node_put(t, node);
         return 0;
     }
-    LPM_STORE(*trim, node->child[0] ? node->child[0] : node->child[1]);
+    LPM_STORE(*trim, child);
     node_put(t, node);
     return 0;
 }
@@ -558,22 +591,44 @@ probe_match(const struct lpm_trie *t, const struct lpm_node *node,
     return MIN(bits, limit);
 }
 
+/* Nodes that node_get() would hand out next, 'n' of them: how many come
+ * from the never-used part of the pool (node_get's longer path). */
+static uint32_t
+probe_fresh(const struct lpm_trie *t, uint32_t n)
+{
+    uint32_t fresh = 0;
+    for (const struct lpm_node *f = t->free_list; n; n--) {
+        if (f) {
+            f = f->child[0];
+        } else {
+            fresh++;
+        }
+    }
+    return fresh;
+}
+
 /* Read-only mirror of the walks of lpm_longest(), lpm_update() and
- * lpm_delete() for cost contracts (bpf_int.h): nodes visited and bytes
- * compared.  Keep it in step with them. */
+ * lpm_delete() for cost contracts (bpf_int.h): nodes visited, bytes
+ * compared, how each compare and the walk ended, and what an insert or
+ * delete would change.  Keep it in step with them. */
 void
-bpf_lpm_probe(const struct bpf_map *map, int op, const void *key_,
-              struct bpf_map_probe *p)
+bpf_lpm_probe_walk(const struct bpf_map *map, int op, const void *key_,
+                   struct bpf_map_probe *p, struct bpf_lpm_walk *w)
 {
     const struct lpm_trie *t = map->priv;
     const struct lpm_key *key = key_;
+    const struct lpm_node *node = t->root, *parent = NULL;
+    uint32_t matchlen = 0;
 
     memset(p, 0, sizeof *p);
+    memset(w, 0, sizeof *w);
     if (op != BPF_MAP_LOOKUP_ELEM && key->prefixlen > t->max_prefixlen) {
         return;
     }
-    for (const struct lpm_node *node = t->root; node;) {
-        uint32_t matchlen = probe_match(t, node, key, &p->cmps, &p->diffs);
+    while (node) {
+        uint32_t before = p->cmps;
+        matchlen = probe_match(t, node, key, &p->cmps, &p->diffs);
+        w->scans += p->cmps != before;
         bool im = node->flags & LPM_FLAG_IM;
         p->chain++;
         if (op == BPF_MAP_LOOKUP_ELEM) {
@@ -586,12 +641,47 @@ bpf_lpm_probe(const struct bpf_map *map, int op, const void *key_,
                    node->prefixlen == key->prefixlen ||
                    (op == BPF_MAP_UPDATE_ELEM &&
                     node->prefixlen == t->max_prefixlen)) {
-            p->found = node->prefixlen == matchlen &&
-                       node->prefixlen == key->prefixlen && !im;
             break;
         }
+        parent = node;
         node = node->child[extract_bit(key->data, node->prefixlen)];
+        w->off = !node;
     }
-    p->full = op == BPF_MAP_UPDATE_ELEM && !p->found &&
-              t->n_entries == map->max_entries;
+    /* An empty trie counts as left at once (its own path, no costlier). */
+    w->off |= !t->root;
+    if (op == BPF_MAP_LOOKUP_ELEM) {
+        return;
+    }
+    bool exact = node && node->prefixlen == matchlen &&
+                 node->prefixlen == key->prefixlen;
+    p->found = exact && !(node->flags & LPM_FLAG_IM);
+    w->im = exact && !p->found;
+    if (op == BPF_MAP_UPDATE_ELEM) {
+        p->full = !p->found && t->n_entries == map->max_entries;
+        /* An insert: a leaf or a new parent (one node), an intermediate
+         * node turned real (none), or a new leaf joined to 'node' under
+         * a new intermediate node (two). */
+        w->nodes = w->im ? 0 : node && matchlen != key->prefixlen ? 2 : 1;
+        w->joins = w->nodes == 2;
+        w->fresh = probe_fresh(t, w->nodes);
+    } else if (p->found) {
+        /* A delete: as lpm_delete_locked()'s three cases. */
+        bool leaf = !node->child[0] && !node->child[1];
+        if (node->child[0] && node->child[1]) {
+            w->nodes = 0;
+        } else if (leaf && parent && (parent->flags & LPM_FLAG_IM)) {
+            w->nodes = 2;
+            w->joins = 1;
+        } else {
+            w->nodes = 1;
+        }
+    }
+}
+
+void
+bpf_lpm_probe(const struct bpf_map *map, int op, const void *key,
+              struct bpf_map_probe *p)
+{
+    struct bpf_lpm_walk w;
+    bpf_lpm_probe_walk(map, op, key, p, &w);
 }

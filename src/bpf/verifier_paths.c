@@ -52,7 +52,11 @@ enum pkind {
 /* Where a scalar came from, for the words of a condition:
  * value = (FIELD >> shift) & mask, FIELD in host order if 'raw' (a
  * multi-byte packet load not yet byte-swapped). */
-enum okind { O_NONE, O_PKT, O_PKT_L4, O_CTX, O_MAPVAL, O_CALL };
+enum okind {
+    O_NONE, O_PKT, O_PKT_L4, O_CTX, O_MAPVAL, O_CALL,
+    O_PKT_LOOP,                 /* Packet, off a pointer widened at a loop
+                                 * header: 'off' plus the loop's offset. */
+};
 
 struct origin {
     uint8_t kind;               /* enum okind. */
@@ -111,6 +115,10 @@ struct pkt_id {
 struct cvar {
     uint64_t insns, mem, x86_min, x86_max;
     uint64_t n;                 /* Paths with these totals. */
+    /* With a band (bpf_paths_limits.band): the lowest insns, mem and
+     * x86_max of the paths coalesced into this variant, which keep the
+     * largest as insns, mem, x86_max. */
+    uint64_t insns_lo, mem_lo, x86_lo;
 };
 
 struct pstate {
@@ -132,6 +140,29 @@ struct pstate {
     struct cvar *vars;          /* Cost variants, NULL = one, offset 0. */
     uint32_t n_vars;
     uint64_t hash;              /* Of the canonical state (merge_key). */
+    /* Loop mode (see "Loops"). */
+    uint32_t hdr_mark;          /* idx + 1 when the header at idx was
+                                 * handled and not yet stepped. */
+    uint32_t in_loop;           /* Loop + 1 whose body is walked, or 0. */
+    uint64_t iter_sig;          /* Signature of the iteration so far. */
+    struct lbase {              /* The path when it reached the header. */
+        uint64_t insns, mem, x86_min, x86_max, sig;
+        uint32_t loop_iters;
+        int n_atoms;
+    } base;
+};
+
+struct wloop {
+    uint32_t header;            /* Its header instruction. */
+    uint64_t *body;             /* Bit per instruction of its body. */
+    uint16_t mod_regs;          /* Registers the body writes. */
+    uint16_t live;              /* Registers live at the header. */
+    uint64_t mod_slots;         /* Stack slots the body writes. */
+};
+
+struct wbody {                  /* A body path reported. */
+    uint32_t loop;
+    uint64_t sig;
 };
 
 struct walker {
@@ -155,6 +186,17 @@ struct walker {
     struct pstate **ready;      /* Merge mode: merged states of the
                                  * smallest key, walked first. */
     size_t n_ready;
+    /* Loop mode. */
+    struct wloop *loops;
+    uint32_t n_loops;
+    uint32_t *loop_at;          /* Per instruction: loop + 1 it heads. */
+    struct wbody *bodies;       /* Body paths reported so far. */
+    size_t n_bodies;
+    struct bpf_path *rec;       /* Scratch record of a body path. */
+    uint32_t *ord;              /* Per instruction: reverse post-order
+                                 * number (loop mode), or NULL. */
+    int32_t loop_off0;          /* Least offset of the O_PKT_LOOP fields
+                                 * of the path being described. */
 };
 
 /* ---- State ------------------------------------------------------------- */
@@ -164,6 +206,7 @@ state_clone(const struct pstate *src)
 {
     struct pstate *st = xmalloc(sizeof *st);
     *st = *src;
+    st->hdr_mark = 0;           /* A fork goes elsewhere first. */
     for (int f = 0; f <= src->cur; f++) {
         st->frames[f] = xmalloc(sizeof *st->frames[f]);
         *st->frames[f] = *src->frames[f];
@@ -393,6 +436,19 @@ origin_name(const struct walker *w, const struct pstate *st,
     case O_PKT_L4:
         pkt_field_name(o->off, o->size, w->l3, base, sizeof base);
         break;
+    case O_PKT_LOOP: {
+        /* i: where the first such byte of the path is. */
+        int32_t at = o->off - w->loop_off0;
+        if (o->size == 1 && !at) {
+            snprintf(base, sizeof base, "pkt[i]");
+        } else if (o->size == 1) {
+            snprintf(base, sizeof base, "pkt[i+%d]", at);
+        } else {
+            snprintf(base, sizeof base, "pkt[i+%d:i+%d]", at,
+                     at + o->size);
+        }
+        break;
+    }
     case O_CTX:
         snprintf(base, sizeof base, "%s",
                  o->off == (int32_t)offsetof(struct bpf_xdp_buff,
@@ -538,6 +594,19 @@ call_outcomes(const struct walker *w, struct pstate *st)
     }
 }
 
+/* Sets w->loop_off0 from the conditions of 'st' from atom 'first' on. */
+static void
+loop_off0_set(struct walker *w, const struct pstate *st, int first)
+{
+    w->loop_off0 = INT32_MAX;
+    for (int i = first; i < st->n_atoms; i++) {
+        if (st->atoms[i].o.kind == O_PKT_LOOP
+            && st->atoms[i].o.off < w->loop_off0) {
+            w->loop_off0 = st->atoms[i].o.off;
+        }
+    }
+}
+
 /* Reports a finished path. */
 static int
 path_done(struct walker *w, struct pstate *st, const struct preg *r0)
@@ -563,6 +632,7 @@ path_done(struct walker *w, struct pstate *st, const struct preg *r0)
         }
     }
     call_outcomes(w, st);
+    loop_off0_set(w, st, 0);
     if (st->len.umin > 0 || st->len.umax < 0xffff) {
         if (st->len.umin == st->len.umax) {
             texts[n] = xasprintf("len=%llu",
@@ -620,6 +690,9 @@ path_done(struct walker *w, struct pstate *st, const struct preg *r0)
         st->p.ret_max = UINT64_MAX;
     }
     int rc = 0;
+    st->p.insns_lo = st->p.insns;
+    st->p.mem_lo = st->p.mem;
+    st->p.x86_lo = st->p.x86_max;
     if (!st->vars) {
         w->paths++;
         st->p.n_paths = 1;
@@ -633,6 +706,9 @@ path_done(struct walker *w, struct pstate *st, const struct preg *r0)
         rec.mem += cv->mem;
         rec.x86_min += cv->x86_min;
         rec.x86_max += cv->x86_max;
+        rec.insns_lo += cv->insns_lo;
+        rec.mem_lo += cv->mem_lo;
+        rec.x86_lo += cv->x86_lo;
         rec.n_paths = cv->n;
         rec.sig = 0;
         w->paths++;
@@ -941,6 +1017,15 @@ do_ldx(struct walker *w, struct pstate *st, const struct bpf_insn *i)
             return;
         }
         bool var = !bpf_scalar_is_const(&ptr.s);
+        if (w->n_loops && var && ptr.s.umax > 0xffff) {
+            /* Off a pointer widened at a loop header: the field is at
+             * the loop's offset, "i". */
+            dst->o.kind = O_PKT_LOOP;
+            dst->o.off = ptr.off + i->off;
+            dst->o.size = (uint8_t)size;
+            dst->o.raw = size > 1;
+            return;
+        }
         dst->o.kind = var ? O_PKT_L4 : O_PKT;
         dst->o.off = ptr.off + i->off + (int32_t)ptr.s.umin;
         dst->o.size = (uint8_t)size;
@@ -1032,6 +1117,9 @@ sig_take(struct walker *w, struct pstate *st, uint32_t idx,
          unsigned int taken)
 {
     st->p.sig = bpf_path_sig_step(st->p.sig, idx, taken);
+    if (st->in_loop) {
+        st->iter_sig = bpf_path_sig_step(st->iter_sig, idx, taken);
+    }
     if (!w->trail) {
         return true;
     }
@@ -1473,10 +1561,20 @@ do_ld(struct walker *w, struct pstate *st, const struct bpf_insn *i,
  * the cost so far (kept as variants with counts, exact) and the other
  * conditions (only those common to both are kept). */
 
-static uint64_t
-state_key(const struct pstate *st)
+/* Where instruction 'idx' comes in the walk's order: its index, or in
+ * loop mode its reverse post-order number, which every edge but a loop's
+ * back edge increases (so that paths which took different numbers of
+ * backward jumps outside loops still meet). */
+static uint32_t
+insn_order(const struct walker *w, uint32_t idx)
 {
-    return (uint64_t)st->epoch << 32 | st->idx;
+    return w->ord && idx < w->n ? w->ord[idx] : idx;
+}
+
+static uint64_t
+state_key(const struct walker *w, const struct pstate *st)
+{
+    return (uint64_t)st->epoch << 32 | insn_order(w, st->idx);
 }
 
 static void
@@ -1487,8 +1585,8 @@ heap_push(struct walker *w, struct pstate *st)
         w->stack = xrealloc(w->stack, w->cap_stack * sizeof *w->stack);
     }
     size_t i = w->n_stack++;
-    uint64_t k = state_key(st);
-    while (i && state_key(w->stack[(i - 1) / 2]) > k) {
+    uint64_t k = state_key(w, st);
+    while (i && state_key(w, w->stack[(i - 1) / 2]) > k) {
         w->stack[i] = w->stack[(i - 1) / 2];
         i = (i - 1) / 2;
     }
@@ -1501,16 +1599,17 @@ heap_pop(struct walker *w)
     struct pstate *top = w->stack[0];
     struct pstate *last = w->stack[--w->n_stack];
     size_t n = w->n_stack, i = 0;
-    uint64_t k = state_key(last);
+    uint64_t k = state_key(w, last);
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) {
             break;
         }
-        if (c + 1 < n && state_key(w->stack[c + 1]) < state_key(w->stack[c])) {
+        if (c + 1 < n
+            && state_key(w, w->stack[c + 1]) < state_key(w, w->stack[c])) {
             c++;
         }
-        if (state_key(w->stack[c]) >= k) {
+        if (state_key(w, w->stack[c]) >= k) {
             break;
         }
         w->stack[i] = w->stack[c];
@@ -1558,10 +1657,96 @@ hash_mem(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-/* Renames ids in order of first use and clears dead registers and slots,
- * so that equal states compare equal byte for byte; sets st->hash. */
+/* Join mode (loop mode's merging): states whose registers and slots have
+ * the same kinds, pointers and ids merge, their scalars joined. */
+static uint64_t
+shape_hash(uint64_t h, const struct preg *r)
+{
+    h = hash_mem(h, &r->kind, sizeof r->kind);
+    h = hash_mem(h, &r->id, sizeof r->id);
+    if (is_ptr(r)) {
+        h = hash_mem(h, &r->off, sizeof r->off);
+        h = hash_mem(h, &r->s, sizeof r->s);
+        h = hash_mem(h, &r->map, sizeof r->map);
+    }
+    return h;
+}
+
+static bool
+shape_equal(const struct preg *a, const struct preg *b)
+{
+    /* A call's result decides its outcome when tested: kept apart. */
+    if ((a->o.kind == O_CALL || b->o.kind == O_CALL)
+        && memcmp(&a->o, &b->o, sizeof a->o)) {
+        return false;
+    }
+    return a->kind == b->kind && a->id == b->id
+           && (!is_ptr(a)
+               || (a->off == b->off && a->map == b->map
+                   && a->frameno == b->frameno
+                   && a->maybe_null == b->maybe_null
+                   && !memcmp(&a->s, &b->s, sizeof a->s)));
+}
+
+/* 'a' becomes a value that covers both. */
 static void
-state_canon(struct pstate *st)
+scalar_join(struct bpf_scalar *a, const struct bpf_scalar *b)
+{
+    uint64_t mask = a->var_off.mask | b->var_off.mask
+                    | (a->var_off.value ^ b->var_off.value);
+    a->var_off.mask = mask;
+    a->var_off.value &= ~mask;
+    a->smin = MIN(a->smin, b->smin);
+    a->smax = MAX(a->smax, b->smax);
+    a->umin = MIN(a->umin, b->umin);
+    a->umax = MAX(a->umax, b->umax);
+    a->s32_min = MIN(a->s32_min, b->s32_min);
+    a->s32_max = MAX(a->s32_max, b->s32_max);
+    a->u32_min = MIN(a->u32_min, b->u32_min);
+    a->u32_max = MAX(a->u32_max, b->u32_max);
+    bpf_scalar_sync(a);
+}
+
+static void
+reg_join(struct preg *a, const struct preg *b)
+{
+    if (a->kind != K_SCALAR) {
+        return;
+    }
+    scalar_join(&a->s, &b->s);
+    if (memcmp(&a->o, &b->o, sizeof a->o)) {
+        memset(&a->o, 0, sizeof a->o);
+    }
+}
+
+/* Joins the values of 'b' into 'a' (states_equal in join mode). */
+static void
+state_join(struct pstate *a, const struct pstate *b)
+{
+    for (int f = 0; f <= a->cur; f++) {
+        struct pframe *fa = a->frames[f];
+        const struct pframe *fb = b->frames[f];
+        for (int r = 0; r < P_REGS; r++) {
+            reg_join(&fa->regs[r], &fb->regs[r]);
+        }
+        for (int k = 0; k < P_SLOTS; k++) {
+            reg_join(&fa->slots[k].r, &fb->slots[k].r);
+        }
+    }
+    scalar_join(&a->len, &b->len);
+    for (int k = 0; k < a->n_pkt_ids; k++) {
+        a->pkt_ids[k].proven = MIN(a->pkt_ids[k].proven,
+                                   b->pkt_ids[k].proven);
+        a->pkt_ids[k].refuted = MAX(a->pkt_ids[k].refuted,
+                                    b->pkt_ids[k].refuted);
+    }
+}
+
+/* Renames ids in order of first use and clears dead registers and slots,
+ * so that equal states compare equal byte for byte (in join mode: equal
+ * shapes hash equal); sets st->hash. */
+static void
+state_canon(struct pstate *st, bool join)
 {
     uint32_t map[BPF_MAX_CALL_DEPTH * (P_REGS + P_SLOTS) + P_MAX_PKT_IDS
                  + BPF_PATH_MAX_CALLS];
@@ -1582,7 +1767,17 @@ state_canon(struct pstate *st)
             }
             fr->slots[k].r.id = canon_id(map, &n, fr->slots[k].r.id);
         }
-        h = hash_mem(h, fr, sizeof *fr);
+        if (!join) {
+            h = hash_mem(h, fr, sizeof *fr);
+            continue;
+        }
+        for (int r = 0; r < P_REGS; r++) {
+            h = shape_hash(h, &fr->regs[r]);
+        }
+        for (int k = 0; k < P_SLOTS; k++) {
+            h = hash_mem(h, &fr->slots[k].size, sizeof fr->slots[k].size);
+            h = shape_hash(h, &fr->slots[k].r);
+        }
     }
     for (int k = 0; k < st->n_pkt_ids; k++) {
         st->pkt_ids[k].id = canon_id(map, &n, st->pkt_ids[k].id);
@@ -1590,32 +1785,75 @@ state_canon(struct pstate *st)
     for (uint32_t c = 0; c < st->p.n_calls; c++) {
         st->call_ids[c] = canon_id(map, &n, st->call_ids[c]);
     }
-    h = hash_mem(h, st->pkt_ids, st->n_pkt_ids * sizeof st->pkt_ids[0]);
+    for (int k = 0; k < st->n_pkt_ids; k++) {
+        h = hash_mem(h, &st->pkt_ids[k].id, sizeof st->pkt_ids[k].id);
+        if (!join) {
+            h = hash_mem(h, &st->pkt_ids[k], sizeof st->pkt_ids[k]);
+        }
+    }
     h = hash_mem(h, st->call_ids, st->p.n_calls * sizeof st->call_ids[0]);
     h = hash_mem(h, st->p.calls, st->p.n_calls * sizeof st->p.calls[0]);
-    h = hash_mem(h, &st->len, sizeof st->len);
-    st->hash = h ^ st->p.loop_iters ^ (uint64_t)st->cur << 40;
+    if (!join) {
+        h = hash_mem(h, &st->len, sizeof st->len);
+    }
+    h = hash_mem(h, &st->p.loops, sizeof st->p.loops);
+    h = hash_mem(h, &st->iter_sig, sizeof st->iter_sig);
+    st->hash = h ^ (join ? 0 : st->p.loop_iters) ^ (uint64_t)st->cur << 40
+               ^ (uint64_t)st->in_loop << 48;
 }
 
 static bool
-states_equal(const struct pstate *a, const struct pstate *b)
+states_equal(const struct pstate *a, const struct pstate *b, bool join)
 {
     if (a->hash != b->hash || a->idx != b->idx || a->epoch != b->epoch
         || a->cur != b->cur || a->n_pkt_ids != b->n_pkt_ids
         || a->p.n_calls != b->p.n_calls || a->p.helpers != b->p.helpers
-        || a->p.loop_iters != b->p.loop_iters
-        || memcmp(&a->len, &b->len, sizeof a->len)
-        || memcmp(a->pkt_ids, b->pkt_ids,
-                  a->n_pkt_ids * sizeof a->pkt_ids[0])
+        || (!join && a->p.loop_iters != b->p.loop_iters)
+        || a->p.loops != b->p.loops || a->in_loop != b->in_loop
+        || a->hdr_mark != b->hdr_mark
+        || (a->in_loop
+            && (a->iter_sig != b->iter_sig
+                || a->p.insns - a->base.insns != b->p.insns - b->base.insns
+                || a->p.mem - a->base.mem != b->p.mem - b->base.mem
+                || a->p.x86_min - a->base.x86_min
+                       != b->p.x86_min - b->base.x86_min
+                || a->p.x86_max - a->base.x86_max
+                       != b->p.x86_max - b->base.x86_max))
+        || (!join && memcmp(&a->len, &b->len, sizeof a->len))
+        || (!join && memcmp(a->pkt_ids, b->pkt_ids,
+                            a->n_pkt_ids * sizeof a->pkt_ids[0]))
         || memcmp(a->call_ids, b->call_ids,
                   a->p.n_calls * sizeof a->call_ids[0])
         || memcmp(a->p.calls, b->p.calls,
                   a->p.n_calls * sizeof a->p.calls[0])) {
         return false;
     }
-    for (int f = 0; f <= a->cur; f++) {
-        if (memcmp(a->frames[f], b->frames[f], sizeof *a->frames[f])) {
+    for (int k = 0; join && k < a->n_pkt_ids; k++) {
+        if (a->pkt_ids[k].id != b->pkt_ids[k].id) {
             return false;
+        }
+    }
+    for (int f = 0; f <= a->cur; f++) {
+        const struct pframe *fa = a->frames[f], *fb = b->frames[f];
+        if (!join) {
+            if (memcmp(fa, fb, sizeof *fa)) {
+                return false;
+            }
+            continue;
+        }
+        if (fa->ret_idx != fb->ret_idx) {
+            return false;
+        }
+        for (int r = 0; r < P_REGS; r++) {
+            if (!shape_equal(&fa->regs[r], &fb->regs[r])) {
+                return false;
+            }
+        }
+        for (int k = 0; k < P_SLOTS; k++) {
+            if (fa->slots[k].size != fb->slots[k].size
+                || !shape_equal(&fa->slots[k].r, &fb->slots[k].r)) {
+                return false;
+            }
         }
     }
     int i = 0, j = 0;
@@ -1635,11 +1873,84 @@ states_equal(const struct pstate *a, const struct pstate *b)
     }
 }
 
-/* Merges 'b' into 'a' (states_equal) and frees 'b'. */
-static void
-state_merge(struct pstate *a, struct pstate *b)
+static int
+cmp_cvar(const void *x, const void *y)
 {
-    static const struct cvar one = {0, 0, 0, 0, 1};
+    const struct cvar *a = x, *b = y;
+    int64_t d = (int64_t)(a->x86_lo - b->x86_lo);
+    if (!d) {
+        d = (int64_t)(a->insns_lo - b->insns_lo);
+    }
+    return d < 0 ? -1 : d > 0;
+}
+
+/* Whether 'hi' is within 'band' per mille above 'lo'. */
+static bool
+in_band(uint64_t lo, uint64_t hi, uint32_t band)
+{
+    return hi <= lo || (hi - lo) * 1000 <= lo * band;
+}
+
+/* Band mode: coalesces the variants of 'a' whose x86 totals (its running
+ * totals plus their offsets) are within the band of each other (without
+ * JIT costs, x86 totals are 0: all coalesce). */
+static void
+vars_band(struct pstate *a, uint32_t band)
+{
+    struct cvar *v = a->vars;
+    uint32_t n = a->n_vars, k = 0;
+
+    /* Offsets wrap: sort on the totals. */
+    for (uint32_t i = 0; i < n; i++) {
+        v[i].insns += a->p.insns;
+        v[i].insns_lo += a->p.insns;
+        v[i].mem += a->p.mem;
+        v[i].mem_lo += a->p.mem;
+        v[i].x86_min += a->p.x86_min;
+        v[i].x86_max += a->p.x86_max;
+        v[i].x86_lo += a->p.x86_max;
+    }
+    qsort(v, n, sizeof *v, cmp_cvar);
+    for (uint32_t i = 0; i < n; i++) {
+        struct cvar *g = k ? &v[k - 1] : NULL;
+        if (g) {
+            struct cvar m = *g;
+            m.insns = MAX(m.insns, v[i].insns);
+            m.mem = MAX(m.mem, v[i].mem);
+            m.x86_max = MAX(m.x86_max, v[i].x86_max);
+            m.x86_min = MIN(m.x86_min, v[i].x86_min);
+            m.insns_lo = MIN(m.insns_lo, v[i].insns_lo);
+            m.mem_lo = MIN(m.mem_lo, v[i].mem_lo);
+            m.x86_lo = MIN(m.x86_lo, v[i].x86_lo);
+            m.n += v[i].n;
+            if (in_band(m.x86_lo, m.x86_max, band)) {
+                *g = m;
+                continue;
+            }
+        }
+        v[k++] = v[i];
+    }
+    for (uint32_t i = 0; i < k; i++) {
+        v[i].insns -= a->p.insns;
+        v[i].insns_lo -= a->p.insns;
+        v[i].mem -= a->p.mem;
+        v[i].mem_lo -= a->p.mem;
+        v[i].x86_min -= a->p.x86_min;
+        v[i].x86_max -= a->p.x86_max;
+        v[i].x86_lo -= a->p.x86_max;
+    }
+    a->n_vars = k;
+}
+
+/* Merges 'b' into 'a' (states_equal) and frees 'b'; 'band' as in
+ * bpf_paths_limits. */
+static void
+state_merge(struct pstate *a, struct pstate *b, uint32_t band, bool join)
+{
+    if (join) {
+        state_join(a, b);
+    }
+    static const struct cvar one = {0, 0, 0, 0, 1, 0, 0, 0};
     const struct cvar *bv = b->vars ? b->vars : &one;
     uint32_t bn = b->vars ? b->n_vars : 1;
 
@@ -1655,11 +1966,17 @@ state_merge(struct pstate *a, struct pstate *b)
         v.mem += b->p.mem - a->p.mem;
         v.x86_min += b->p.x86_min - a->p.x86_min;
         v.x86_max += b->p.x86_max - a->p.x86_max;
+        v.insns_lo += b->p.insns - a->p.insns;
+        v.mem_lo += b->p.mem - a->p.mem;
+        v.x86_lo += b->p.x86_max - a->p.x86_max;
         uint32_t k = 0;
         while (k < a->n_vars
                && (a->vars[k].insns != v.insns || a->vars[k].mem != v.mem
                    || a->vars[k].x86_min != v.x86_min
-                   || a->vars[k].x86_max != v.x86_max)) {
+                   || a->vars[k].x86_max != v.x86_max
+                   || a->vars[k].insns_lo != v.insns_lo
+                   || a->vars[k].mem_lo != v.mem_lo
+                   || a->vars[k].x86_lo != v.x86_lo)) {
             k++;
         }
         if (k < a->n_vars) {
@@ -1681,6 +1998,553 @@ state_merge(struct pstate *a, struct pstate *b)
     }
     a->n_atoms = kept;
     state_free(b);
+    if (band && a->n_vars > 1) {
+        vars_band(a, band);
+    }
+}
+
+/* ---- Loops ------------------------------------------------------------- *
+ *
+ * Loop mode (verifier_paths.h).  The natural loops are found on the
+ * instruction-level control-flow graph: dominators by the iterative
+ * bit-set algorithm, a back edge u -> h where h dominates u, the body the
+ * instructions that reach the source of one of h's back edges without
+ * passing h.  A loop is decomposed when its body makes no call, stores
+ * only through r10 and holds no other loop's header (it has no exit: an
+ * exit cannot reach a back edge); other loops are unrolled as before.
+ *
+ * A state that reaches a header is widened: the registers and stack slots
+ * the body writes become unknown (dead registers empty), which covers the
+ * state at the start of every later iteration too, since what the body
+ * does not write keeps its value.  A state back at its header ends there,
+ * as one body path (reported once per loop and signature); in follow mode
+ * the iteration is counted and the state starts again from the header,
+ * its costs, signature and conditions reset to those of its arrival. */
+
+#define LOOP_MAX_INSNS 8192     /* Larger programs: loops unrolled. */
+
+static inline bool
+bit_get(const uint64_t *b, uint32_t i)
+{
+    return b[i / 64] >> (i % 64) & 1;
+}
+
+static inline void
+bit_set(uint64_t *b, uint32_t i)
+{
+    b[i / 64] |= 1ull << (i % 64);
+}
+
+/* Successors of instruction i; returns their number. */
+static int
+insn_succs(const struct bpf_insn *insns, uint32_t n, uint32_t i,
+           uint32_t out[2])
+{
+    const struct bpf_insn *in = &insns[i];
+    uint8_t cls = BPF_CLASS(in->code);
+    int k = 0;
+
+    if (cls == BPF_LD && BPF_MODE(in->code) == BPF_IMM) {
+        if (i + 2 < n) {
+            out[k++] = i + 2;
+        }
+        return k;
+    }
+    if (cls != BPF_JMP && cls != BPF_JMP32) {
+        if (i + 1 < n) {
+            out[k++] = i + 1;
+        }
+        return k;
+    }
+    uint8_t op = BPF_OP(in->code);
+    if (op == BPF_EXIT) {
+        return 0;
+    }
+    if (op != BPF_JA && i + 1 < n) {
+        out[k++] = i + 1;
+    }
+    if (op == BPF_CALL) {
+        return k;
+    }
+    int64_t d = op == BPF_JA && cls == BPF_JMP32 ? in->imm : in->off;
+    int64_t t = (int64_t)i + 1 + d;
+    if (t >= 0 && t < (int64_t)n && (k == 0 || (uint32_t)t != out[0])) {
+        out[k++] = (uint32_t)t;
+    }
+    return k;
+}
+
+/* Registers instruction 'in' reads and writes ('def' only those it
+ * surely writes, for liveness; 'mod' every one it may write). */
+static void
+insn_regs(const struct bpf_insn *in, uint16_t *use, uint16_t *def,
+          uint16_t *mod)
+{
+    uint8_t cls = BPF_CLASS(in->code);
+    uint16_t d = (uint16_t)(1u << in->dst_reg);
+    uint16_t s = (uint16_t)(1u << in->src_reg);
+    uint8_t op = BPF_OP(in->code);
+
+    *use = *def = *mod = 0;
+    switch (cls) {
+    case BPF_ALU:
+    case BPF_ALU64:
+        *def = d;
+        if (op != BPF_MOV) {
+            *use |= d;
+        }
+        if (BPF_SRC(in->code) == BPF_X && op != BPF_END && op != BPF_NEG) {
+            *use |= s;
+        }
+        break;
+    case BPF_LDX:
+        *def = d;
+        *use = s;
+        break;
+    case BPF_ST:
+        *use = d;
+        break;
+    case BPF_STX:
+        *use = d | s;
+        if (BPF_MODE(in->code) == BPF_ATOMIC) {
+            *use |= 1;
+            *mod = s | 1;
+        }
+        break;
+    case BPF_LD:
+        if (BPF_MODE(in->code) == BPF_IMM) {
+            *def = d;
+        } else {
+            *use = 1u << BPF_REG_6
+                   | (BPF_MODE(in->code) == BPF_IND ? s : 0);
+            *def = 0x3f;
+        }
+        break;
+    default:
+        if (op == BPF_EXIT) {
+            *use = 1;
+        } else if (op == BPF_CALL) {
+            *use = 0x3e;
+            *def = 0x3f;
+        } else if (op != BPF_JA) {
+            *use = d | (BPF_SRC(in->code) == BPF_X ? s : 0);
+        }
+        break;
+    }
+    *mod |= *def;
+}
+
+/* Finds the loops to decompose (w->loops, w->loop_at). */
+static void
+loops_find(struct walker *w)
+{
+    uint32_t n = w->n;
+    const struct bpf_insn *insns = w->insns;
+    size_t nw = (n + 63) / 64;
+
+    if (n > LOOP_MAX_INSNS || !n) {
+        return;
+    }
+    /* Predecessors (compressed rows) and reachability. */
+    uint32_t *npred = xcalloc(n + 1, sizeof *npred);
+    uint32_t *pred_at = xcalloc(n + 1, sizeof *pred_at);
+    uint32_t *preds = xcalloc(2 * n + 1, sizeof *preds);
+    uint64_t *reach = xcalloc(nw, sizeof *reach);
+    uint64_t *root = xcalloc(nw, sizeof *root);
+    uint32_t *todo = xcalloc(n + 1, sizeof *todo);
+    uint32_t nt = 0, sc[2];
+
+    bit_set(root, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct bpf_insn *in = &insns[i];
+        if (BPF_CLASS(in->code) == BPF_JMP && BPF_OP(in->code) == BPF_CALL
+            && in->src_reg == BPF_PSEUDO_CALL) {
+            int64_t t = (int64_t)i + 1 + in->imm;
+            if (t >= 0 && t < (int64_t)n) {
+                bit_set(root, (uint32_t)t);
+            }
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (bit_get(root, i)) {
+            bit_set(reach, i);
+            todo[nt++] = i;
+        }
+    }
+    while (nt) {
+        uint32_t i = todo[--nt];
+        int k = insn_succs(insns, n, i, sc);
+        for (int j = 0; j < k; j++) {
+            npred[sc[j]]++;
+            if (!bit_get(reach, sc[j])) {
+                bit_set(reach, sc[j]);
+                todo[nt++] = sc[j];
+            }
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        pred_at[i + 1] = pred_at[i] + npred[i];
+        npred[i] = 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!bit_get(reach, i)) {
+            continue;
+        }
+        int k = insn_succs(insns, n, i, sc);
+        for (int j = 0; j < k; j++) {
+            preds[pred_at[sc[j]] + npred[sc[j]]++] = i;
+        }
+    }
+
+    /* Dominators. */
+    uint64_t *dom = xmalloc(n * nw * sizeof *dom);
+    uint64_t *tmp = xmalloc(nw * sizeof *tmp);
+    for (uint32_t i = 0; i < n; i++) {
+        memset(&dom[i * nw], bit_get(root, i) ? 0 : 0xff,
+               nw * sizeof *dom);
+        if (bit_get(root, i)) {
+            bit_set(&dom[i * nw], i);
+        }
+    }
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!bit_get(reach, i) || bit_get(root, i)) {
+                continue;
+            }
+            memset(tmp, 0xff, nw * sizeof *tmp);
+            for (uint32_t q = pred_at[i]; q < pred_at[i + 1]; q++) {
+                const uint64_t *pd = &dom[preds[q] * nw];
+                for (size_t k = 0; k < nw; k++) {
+                    tmp[k] &= pd[k];
+                }
+            }
+            bit_set(tmp, i);
+            if (memcmp(tmp, &dom[i * nw], nw * sizeof *tmp)) {
+                memcpy(&dom[i * nw], tmp, nw * sizeof *tmp);
+                changed = true;
+            }
+        }
+    }
+
+    /* Liveness of registers, for the widening. */
+    uint16_t *live = xcalloc(n + 1, sizeof *live);
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (uint32_t i = n; i-- > 0;) {
+            uint16_t use, def, mod, out = 0;
+            int k = insn_succs(insns, n, i, sc);
+            for (int j = 0; j < k; j++) {
+                out |= live[sc[j]];
+            }
+            insn_regs(&insns[i], &use, &def, &mod);
+            uint16_t in = (uint16_t)(use | (out & ~def));
+            if (in != live[i]) {
+                live[i] = in;
+                changed = true;
+            }
+        }
+    }
+
+    /* Natural loops, one per header. */
+    uint32_t *loop_at = xcalloc(n + 1, sizeof *loop_at);
+    struct wloop *loops = NULL;
+    uint32_t n_loops = 0;
+    for (uint32_t u = 0; u < n; u++) {
+        if (!bit_get(reach, u)) {
+            continue;
+        }
+        int k = insn_succs(insns, n, u, sc);
+        for (int j = 0; j < k; j++) {
+            uint32_t h = sc[j];
+            if (!bit_get(&dom[u * nw], h)) {
+                continue;
+            }
+            if (!loop_at[h]) {
+                loops = xrealloc(loops, (n_loops + 1) * sizeof *loops);
+                memset(&loops[n_loops], 0, sizeof loops[n_loops]);
+                loops[n_loops].header = h;
+                loops[n_loops].body = xcalloc(nw, sizeof (uint64_t));
+                bit_set(loops[n_loops].body, h);
+                loop_at[h] = ++n_loops;
+            }
+            uint64_t *body = loops[loop_at[h] - 1].body;
+            nt = 0;
+            if (!bit_get(body, u)) {
+                bit_set(body, u);
+                todo[nt++] = u;
+            }
+            while (nt) {
+                uint32_t x = todo[--nt];
+                for (uint32_t q = pred_at[x]; q < pred_at[x + 1]; q++) {
+                    if (!bit_get(body, preds[q])) {
+                        bit_set(body, preds[q]);
+                        todo[nt++] = preds[q];
+                    }
+                }
+            }
+        }
+    }
+
+    /* Which to decompose. */
+    uint64_t *is_header = xcalloc(nw, sizeof *is_header);
+    for (uint32_t l = 0; l < n_loops; l++) {
+        bit_set(is_header, loops[l].header);
+    }
+    for (uint32_t l = 0; l < n_loops; l++) {
+        struct wloop *L = &loops[l];
+        bool ok = true;
+        for (uint32_t i = 0; i < n && ok; i++) {
+            if (!bit_get(L->body, i)) {
+                continue;
+            }
+            const struct bpf_insn *in = &insns[i];
+            uint8_t cls = BPF_CLASS(in->code);
+            uint16_t use, def, mod;
+            insn_regs(in, &use, &def, &mod);
+            L->mod_regs |= mod;
+            ok = !(bit_get(is_header, i) && i != L->header)
+                 && !((cls == BPF_JMP || cls == BPF_JMP32)
+                      && (BPF_OP(in->code) == BPF_CALL
+                          || BPF_OP(in->code) == BPF_EXIT))
+                 && !(cls == BPF_LD && BPF_MODE(in->code) != BPF_IMM);
+            if (ok && (cls == BPF_ST || cls == BPF_STX)) {
+                int size = size_bytes(in->code);
+                ok = in->dst_reg == BPF_REG_10;
+                for (int b = 0; ok && b < size; b++) {
+                    int64_t a = (int64_t)in->off + b;
+                    ok = a < 0 && a >= -BPF_STACK_SIZE;
+                    if (ok) {
+                        L->mod_slots |= 1ull << ((-a - 1) / 8);
+                    }
+                }
+            }
+        }
+        L->mod_regs &= (uint16_t)~(1u << BPF_REG_10);
+        L->live = live[L->header];
+        if (!ok || w->n_loops == BPF_PATH_MAX_LOOPS) {
+            free(L->body);
+            loop_at[L->header] = 0;
+            continue;
+        }
+        loop_at[L->header] = w->n_loops + 1;
+        w->loops = xrealloc(w->loops, (w->n_loops + 1) * sizeof *w->loops);
+        w->loops[w->n_loops++] = *L;
+    }
+    free(loops);
+    free(is_header);
+    if (w->n_loops) {
+        /* Reverse post-order of a depth-first walk from the roots. */
+        uint32_t *ord = xcalloc(n + 1, sizeof *ord);
+        uint8_t *next = xcalloc(n + 1, 1);
+        uint64_t *seen = xcalloc(nw, sizeof *seen);
+        uint32_t left = n;
+        for (uint32_t r = 0; r < n; r++) {
+            if (!bit_get(root, r) || bit_get(seen, r)) {
+                continue;
+            }
+            nt = 0;
+            todo[nt++] = r;
+            bit_set(seen, r);
+            while (nt) {
+                uint32_t x = todo[nt - 1];
+                int k = insn_succs(insns, n, x, sc);
+                if (next[x] < k) {
+                    uint32_t y = sc[next[x]++];
+                    if (!bit_get(seen, y)) {
+                        bit_set(seen, y);
+                        todo[nt++] = y;
+                    }
+                    continue;
+                }
+                ord[x] = --left;
+                nt--;
+            }
+        }
+        free(next);
+        free(seen);
+        w->ord = ord;
+        w->loop_at = loop_at;
+        w->rec = xmalloc(sizeof *w->rec);
+    } else {
+        free(loop_at);
+    }
+    free(live);
+    free(dom);
+    free(tmp);
+    free(npred);
+    free(pred_at);
+    free(preds);
+    free(reach);
+    free(root);
+    free(todo);
+}
+
+/* Forgets what the body of 'L' writes; false when a pointer it writes
+ * cannot be widened (the loop is then unrolled from this state). */
+static bool
+loop_widen(struct walker *w, struct pstate *st, const struct wloop *L)
+{
+    struct pframe *fr = curf(st);
+
+    for (int r = 0; r < P_REGS; r++) {
+        const struct preg *q = &fr->regs[r];
+        if ((L->mod_regs >> r & 1) && (L->live >> r & 1) && is_ptr(q)
+            && q->kind != K_PKT) {
+            return false;
+        }
+    }
+    for (int k = 0; k < P_SLOTS; k++) {
+        if ((L->mod_slots >> k & 1) && fr->slots[k].size
+            && is_ptr(&fr->slots[k].r)) {
+            return false;
+        }
+    }
+    for (int r = 0; r < P_REGS; r++) {
+        struct preg *q = &fr->regs[r];
+        if (!(L->mod_regs >> r & 1)) {
+            continue;
+        }
+        if (!(L->live >> r & 1)) {
+            memset(q, 0, sizeof *q);
+            q->kind = K_NONE;
+        } else if (q->kind == K_PKT) {
+            /* Any offset from the same base: the variable part. */
+            bpf_scalar_unknown(&q->s);
+            memset(&q->o, 0, sizeof q->o);
+            q->id = ++w->id_gen;
+        } else {
+            reg_unknown(q);
+        }
+    }
+    for (int k = 0; k < P_SLOTS; k++) {
+        if (L->mod_slots >> k & 1) {
+            memset(&fr->slots[k], 0, sizeof fr->slots[k]);
+        }
+    }
+    return true;
+}
+
+/* Reports the body path 'st' just finished (once per signature).
+ * Returns 1 (the state ends) or -ECANCELED. */
+static int
+loop_body_done(struct walker *w, struct pstate *st, uint32_t l)
+{
+    for (size_t k = 0; k < w->n_bodies; k++) {
+        if (w->bodies[k].loop == l && w->bodies[k].sig == st->iter_sig) {
+            return 1;
+        }
+    }
+    w->bodies = xrealloc(w->bodies, (w->n_bodies + 1) * sizeof *w->bodies);
+    w->bodies[w->n_bodies].loop = l;
+    w->bodies[w->n_bodies++].sig = st->iter_sig;
+
+    char *texts[P_MAX_ATOMS];
+    const char *ptrs[P_MAX_ATOMS];
+    uint32_t n = 0;
+    loop_off0_set(w, st, st->base.n_atoms);
+    for (int i = st->base.n_atoms; i < st->n_atoms; i++) {
+        const struct atom *a = &st->atoms[i];
+        bool implied = a->o.kind == O_CALL;
+        for (int j = st->base.n_atoms; j < st->n_atoms && !implied; j++) {
+            /* "x=5" says all "x!=6" would. */
+            implied = a->op != BPF_JEQ && st->atoms[j].op == BPF_JEQ
+                      && st->atoms[j].o2.kind == O_NONE
+                      && a->o2.kind == O_NONE
+                      && !memcmp(&st->atoms[j].o, &a->o, sizeof a->o);
+        }
+        if (implied || n == P_MAX_ATOMS) {
+            continue;
+        }
+        char t[640];
+        atom_text(w, st, &st->atoms[i], t, sizeof t);
+        texts[n] = xstrdup(t);
+        ptrs[n] = texts[n];
+        n++;
+    }
+    struct bpf_path *rec = w->rec;
+    memset(rec, 0, sizeof *rec);
+    rec->body = true;
+    rec->loop = l;
+    rec->loop_header = w->loops[l].header;
+    rec->sig = st->iter_sig;
+    rec->insns = st->p.insns - st->base.insns;
+    rec->mem = st->p.mem - st->base.mem;
+    rec->x86_min = st->p.x86_min - st->base.x86_min;
+    rec->x86_max = st->p.x86_max - st->base.x86_max;
+    rec->loop_iters = st->p.loop_iters - st->base.loop_iters;
+    rec->n_paths = 1;
+    rec->conds = ptrs;
+    rec->n_conds = n;
+    rec->ret_max = UINT64_MAX;
+    int rc = w->fn(rec, w->arg);
+    for (uint32_t i = 0; i < n; i++) {
+        free(texts[i]);
+    }
+    return rc ? -ECANCELED : 1;
+}
+
+/* 'st' is at st->idx (after a step, or taken from the queue): notes that
+ * it left the body it was in, and handles a loop header.  Returns 0 to go
+ * on, 1 when the state ended, <0 to stop. */
+static int
+loop_visit(struct walker *w, struct pstate *st)
+{
+    uint32_t h = st->idx;
+
+    if (st->in_loop && (h >= w->n
+                        || !bit_get(w->loops[st->in_loop - 1].body, h))) {
+        st->in_loop = 0;        /* The exit. */
+    }
+    if (h >= w->n || !w->loop_at[h] || st->hdr_mark == h + 1) {
+        return 0;
+    }
+    uint32_t l = w->loop_at[h] - 1;
+    st->hdr_mark = h + 1;
+    if (st->in_loop == l + 1) {
+        /* Back at the header: one iteration done. */
+        if (!w->trail) {
+            return loop_body_done(w, st, l);
+        }
+        struct bpf_path *p = &st->p;
+        uint32_t k = 0;
+        while (k < p->n_iters
+               && (p->iters[k].loop != l || p->iters[k].sig != st->iter_sig)) {
+            k++;
+        }
+        if (k == BPF_PATH_MAX_ITERS) {
+            w->err = xasprintf("more than %d distinct body paths of loops "
+                               "on one path", BPF_PATH_MAX_ITERS);
+            return -E2BIG;
+        }
+        if (k == p->n_iters) {
+            p->iters[p->n_iters++] =
+                (struct bpf_path_iter){l, st->iter_sig, 0};
+        }
+        p->iters[k].count++;
+        p->insns = st->base.insns;
+        p->mem = st->base.mem;
+        p->x86_min = st->base.x86_min;
+        p->x86_max = st->base.x86_max;
+        p->sig = st->base.sig;
+        p->loop_iters = st->base.loop_iters;
+        if (st->n_atoms > st->base.n_atoms) {
+            st->n_atoms = st->base.n_atoms;
+        }
+        st->iter_sig = BPF_PATH_SIG_INIT;
+        loop_widen(w, st, &w->loops[l]);
+        return 0;
+    }
+    if (st->in_loop || !loop_widen(w, st, &w->loops[l])) {
+        return 0;               /* Unrolled. */
+    }
+    st->in_loop = l + 1;
+    st->iter_sig = BPF_PATH_SIG_INIT;
+    st->base = (struct lbase){st->p.insns, st->p.mem, st->p.x86_min,
+                              st->p.x86_max, st->p.sig, st->p.loop_iters,
+                              st->n_atoms};
+    st->p.loops |= 1ull << l;
+    return 0;
 }
 
 /* ---- Driver ------------------------------------------------------------ */
@@ -1689,7 +2553,7 @@ static int
 push(struct walker *w, struct pstate *st)
 {
     if (w->lim.merge) {
-        if (st->idx <= w->cur_idx) {
+        if (insn_order(w, st->idx) <= insn_order(w, w->cur_idx)) {
             st->epoch++;
         }
         heap_push(w, st);
@@ -1718,18 +2582,18 @@ static void
 pop_merged(struct walker *w)
 {
     struct pstate *st = heap_pop(w);
-    uint64_t k = state_key(st);
+    uint64_t k = state_key(w, st);
     size_t n = 0;
 
     w->ready = xrealloc(w->ready, (n + 1) * sizeof *w->ready);
     w->ready[n++] = st;
-    while (w->n_stack && state_key(w->stack[0]) == k) {
+    while (w->n_stack && state_key(w, w->stack[0]) == k) {
         w->ready = xrealloc(w->ready, (n + 1) * sizeof *w->ready);
         w->ready[n++] = heap_pop(w);
     }
     if (n > 1) {
         for (size_t i = 0; i < n; i++) {
-            state_canon(w->ready[i]);
+            state_canon(w->ready[i], w->n_loops > 0);
         }
         qsort(w->ready, n, sizeof *w->ready, cmp_hash);
         size_t kept = 0;
@@ -1737,11 +2601,12 @@ pop_merged(struct walker *w)
             struct pstate *o = w->ready[i];
             size_t j = kept;
             while (j > 0 && w->ready[j - 1]->hash == o->hash
-                   && !states_equal(w->ready[j - 1], o)) {
+                   && !states_equal(w->ready[j - 1], o, w->n_loops > 0)) {
                 j--;
             }
             if (j > 0 && w->ready[j - 1]->hash == o->hash) {
-                state_merge(w->ready[j - 1], o);
+                state_merge(w->ready[j - 1], o, w->lim.band,
+                            w->n_loops > 0);
             } else {
                 w->ready[kept++] = o;
             }
@@ -1873,6 +2738,9 @@ walk_paths(const struct bpf_prog *prog, const struct bpf_jit_cost *costs,
     w.trail = trail;
     w.trail_n = trail_n;
     w.lim.merge = limits->merge && !trail;
+    if (limits->loops) {
+        loops_find(&w);
+    }
 
     struct pstate *st = xzalloc(sizeof *st);
     st->frames[0] = xzalloc(sizeof *st->frames[0]);
@@ -1893,15 +2761,19 @@ walk_paths(const struct bpf_prog *prog, const struct bpf_jit_cost *costs,
             pop_merged(&w);
         }
         st = w.lim.merge ? w.ready[--w.n_ready] : w.stack[--w.n_stack];
-        uint64_t start = st->p.insns;
-        for (;;) {
+        uint64_t walked = 0;
+        int v = w.n_loops ? loop_visit(&w, st) : 0;
+        if (v < 0) {
+            rc = v;
+        }
+        for (; !v;) {
             if (++w.steps > w.lim.max_steps) {
                 w.err = xasprintf("more than %llu instructions walked",
                                   (unsigned long long)w.lim.max_steps);
                 rc = -E2BIG;
                 break;
             }
-            if (st->p.insns - start > P_MAX_PATH_INSNS) {
+            if (++walked > P_MAX_PATH_INSNS) {
                 w.err = xasprintf("a path longer than %d instructions "
                                   "(a loop the abstract domain cannot "
                                   "bound)", P_MAX_PATH_INSNS);
@@ -1917,13 +2789,18 @@ walk_paths(const struct bpf_prog *prog, const struct bpf_jit_cost *costs,
                 rc = s;
                 break;
             }
-            if (st->idx <= w.cur_idx) {
+            st->hdr_mark = 0;
+            if (w.n_loops && (s = loop_visit(&w, st)) != 0) {
+                rc = s < 0 ? s : 0;
+                break;
+            }
+            if (insn_order(&w, st->idx) <= insn_order(&w, w.cur_idx)) {
                 st->epoch++;
             }
             if (w.lim.merge
                 && (w.n_ready || (w.n_stack
-                                  && state_key(st)
-                                         >= state_key(w.stack[0])))) {
+                                  && state_key(&w, st)
+                                         >= state_key(&w, w.stack[0])))) {
                 /* Others may reach this key: meet them there. */
                 heap_push(&w, st);
                 st = NULL;
@@ -1951,6 +2828,14 @@ walk_paths(const struct bpf_prog *prog, const struct bpf_jit_cost *costs,
     }
     free(w.ready);
     free(w.stack);
+    for (uint32_t l = 0; l < w.n_loops; l++) {
+        free(w.loops[l].body);
+    }
+    free(w.loops);
+    free(w.loop_at);
+    free(w.ord);
+    free(w.bodies);
+    free(w.rec);
     if (rc == -ECANCELED) {
         rc = 1;
     }
@@ -1971,6 +2856,29 @@ bpf_prog_paths(const struct bpf_prog *prog, const struct bpf_jit_cost *costs,
     return walk_paths(prog, costs, limits, NULL, 0, fn, arg, errp);
 }
 
+uint32_t
+bpf_prog_n_loops(const struct bpf_prog *prog)
+{
+    struct walker w;
+
+    if (!prog->verified || !prog->xlated) {
+        return 0;
+    }
+    memset(&w, 0, sizeof w);
+    w.prog = prog;
+    w.insns = prog->xlated;
+    w.n = prog->n_xlated;
+    loops_find(&w);
+    for (uint32_t l = 0; l < w.n_loops; l++) {
+        free(w.loops[l].body);
+    }
+    free(w.loops);
+    free(w.loop_at);
+    free(w.ord);
+    free(w.rec);
+    return w.n_loops;
+}
+
 struct follow {
     int (*fn)(const struct bpf_path *, void *);
     void *arg;
@@ -1987,13 +2895,15 @@ follow_found(const struct bpf_path *p, void *arg)
 
 int
 bpf_prog_path_follow(const struct bpf_prog *prog,
-                     const struct bpf_jit_cost *costs, const uint8_t *trail,
-                     uint32_t n, int (*fn)(const struct bpf_path *, void *),
-                     void *arg, char **errp)
+                     const struct bpf_jit_cost *costs, bool loops,
+                     const uint8_t *trail, uint32_t n,
+                     int (*fn)(const struct bpf_path *, void *), void *arg,
+                     char **errp)
 {
     /* Branches off the trail die at their first outcome, so the walk is
      * about as long as the path; the step limit only guards a bug. */
-    struct bpf_paths_limits lim = {UINT64_MAX, 100ull * P_MAX_PATH_INSNS};
+    struct bpf_paths_limits lim = {UINT64_MAX, 100ull * P_MAX_PATH_INSNS,
+                                   false, loops};
     struct follow f = {fn, arg, false};
     int rc = walk_paths(prog, costs, &lim, trail, n, follow_found, &f, errp);
     if (!rc && !f.seen) {

@@ -26,7 +26,20 @@
  * they are walked once, carrying the distinct cost totals of their
  * prefixes with a count each.  The costs reported stay exact; only the
  * per-path signatures are lost (a measured run is then matched by
- * following its trail, bpf_prog_path_follow()). */
+ * following its trail, bpf_prog_path_follow()).
+ *
+ * Loop mode does not unroll the natural loops of the control-flow graph
+ * (a back edge to a header that dominates it) whose body makes no calls,
+ * has no exit and stores only to the stack: a path through such a loop is
+ * a prefix up to the header, iterations that each follow one of the
+ * loop's body paths (header to back edge), and an exit (header to the end
+ * of the program).  At the header the registers and stack slots the body
+ * writes are forgotten (widened), so one walk of the body from there
+ * covers every iteration; each body path is reported once, as a record
+ * with 'body' set, and the paths as their prefix and exit only, with the
+ * loop's bit in 'loops'.  A path's cost is then exactly its record's cost
+ * plus, for each iteration, the cost of the body path it followed; follow
+ * mode counts the iterations per body path ('iters'). */
 #ifndef BPF_VERIFIER_PATHS_H
 #define BPF_VERIFIER_PATHS_H 1
 
@@ -58,14 +71,28 @@ struct bpf_path_call {
     char cond[40];              /* For BPF_PATH_TESTED: e.g. "<0". */
 };
 
+/* Iterations of one body path of a loop (loop mode, follow mode). */
+struct bpf_path_iter {
+    uint32_t loop;              /* Loop number (see bpf_path.loop). */
+    uint64_t sig;               /* Body path signature. */
+    uint64_t count;             /* Iterations that followed it. */
+};
+#define BPF_PATH_MAX_ITERS 48   /* Distinct body paths counted per path. */
+#define BPF_PATH_MAX_LOOPS 64   /* Loops decomposed per program. */
+
 struct bpf_path {
-    uint64_t sig;               /* Jump-outcome signature (see top). */
+    uint64_t sig;               /* Jump-outcome signature (see top); of a
+                                 * body path: from its header, starting
+                                 * at BPF_PATH_SIG_INIT. */
     uint64_t insns;             /* eBPF instructions executed. */
     uint64_t mem;               /* Loads, stores, atomics, LD_ABS/IND. */
     uint64_t helpers;           /* Helper calls (tail calls included). */
     uint64_t x86_min, x86_max;  /* JIT code of the executed instructions
                                  * (helper bodies, prologue and epilogue
                                  * excluded); 0 without costs. */
+    uint64_t insns_lo;          /* Least insns, mem and x86_max of the */
+    uint64_t mem_lo;            /* paths of the record: equal to them */
+    uint64_t x86_lo;            /* but with a band (bpf_paths_limits). */
     uint32_t n_calls;
     struct bpf_path_call calls[BPF_PATH_MAX_CALLS];
     uint32_t n_conds;           /* Conditions on packet, context and map
@@ -79,6 +106,19 @@ struct bpf_path {
                                  * costs, calls and exit state; then 'sig'
                                  * is 0 and 'conds' are the conditions
                                  * common to all of them. */
+    /* Loop mode (see top). */
+    bool body;                  /* This record is a body path of loop
+                                 * 'loop': its costs are one iteration's,
+                                 * header to back edge, and it has no
+                                 * calls. */
+    uint32_t loop;              /* Loop number, 0.. in header order. */
+    uint32_t loop_header;       /* Its header instruction. */
+    uint64_t loops;             /* Bit per loop the path entered: its
+                                 * iterations are not in the costs. */
+    uint32_t n_iters;           /* Follow mode: iterations per body path
+                                 * (iterations past BPF_PATH_MAX_ITERS
+                                 * distinct body paths fail the follow). */
+    struct bpf_path_iter iters[BPF_PATH_MAX_ITERS];
 };
 
 /* Limits of one enumeration. */
@@ -89,6 +129,13 @@ struct bpf_paths_limits {
                                  * in equal abstract states (see
                                  * verifier_paths.c); max_paths then
                                  * counts records. */
+    bool loops;                 /* Loop mode (see top). */
+    uint32_t band;              /* Merge mode: 0, or coalesce merged
+                                 * paths whose x86 instructions are
+                                 * within this many per mille of each
+                                 * other into one record with the largest
+                                 * costs (insns_lo, mem_lo, x86_lo: the
+                                 * smallest). */
 };
 
 /* Calls fn(path, arg) for every feasible path of the verified XDP program
@@ -108,13 +155,19 @@ int bpf_prog_paths(const struct bpf_prog *prog,
  * taken/taken, 2 an LD_ABS/LD_IND outside the packet, 0/1 tail call not
  * taken/taken), and reports it to fn.  This is how a measured run on a
  * path that the full enumeration did not reach (a limit stopped it) gets
- * its exact costs.  Returns 0, -ENOENT when no feasible path has these
+ * its exact costs.  With 'loops', in loop mode: the path is reported as
+ * its prefix and exit, with its iterations counted per body path.
+ * Returns 0, -ENOENT when no feasible path has these
  * outcomes (with '*errp'), or as bpf_prog_paths(). */
 int bpf_prog_path_follow(const struct bpf_prog *prog,
-                         const struct bpf_jit_cost *costs,
+                         const struct bpf_jit_cost *costs, bool loops,
                          const uint8_t *trail, uint32_t n,
                          int (*fn)(const struct bpf_path *, void *),
                          void *arg, char **errp);
+
+/* The number of loops loop mode does not unroll in 'prog' (0 for a
+ * program that is not verified). */
+uint32_t bpf_prog_n_loops(const struct bpf_prog *prog);
 
 /* The signature step shared with the counting interpreter: 'h' extended
  * with the outcome 'taken' (0 or 1; 2 = an LD_ABS/LD_IND out of the

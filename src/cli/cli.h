@@ -74,6 +74,10 @@ int cli_cmd_state(int argc, char **argv);      /* sluice state */
 
 /* cli_contract.c: `contract` and `contract check` (argv[0] tells). */
 int cli_cmd_contract(int argc, char **argv);
+/* Applies one --setup line ("nf nat ...", "nf route load FILE", "map
+ * update MAP KEY VALUE", ...) to 'obj'; returns NULL or an allocated
+ * message that quotes the line. */
+char *cli_contract_setup(struct bpf_object *obj, const char *text);
 /* cli_contract_worst.c: `contract worst`. */
 int cli_cmd_contract_worst(int argc, char **argv);
 

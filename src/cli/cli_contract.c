@@ -19,6 +19,7 @@
 #include "bpf/bpf_api.h"
 #include "cli.h"
 #include "contract/contract.h"
+#include "contract/describe.h"
 #include "core/util.h"
 #include "nf/nf_bridge.h"
 #include "nf/nf_lb.h"
@@ -110,9 +111,9 @@ find_map(struct bpf_object *obj, const char *name, struct bpf_map **map)
 }
 
 /* One --setup line, the `nf` and `map update` commands of configuration
- * files without the program name. */
-static char *
-apply_setup(struct bpf_object *obj, const char *text)
+ * files without the program name (cli.h: `contract worst` uses it too). */
+char *
+cli_contract_setup(struct bpf_object *obj, const char *text)
 {
     char *line = xstrdup(text);
     char *w[CT_SETUP_WORDS];
@@ -258,7 +259,7 @@ load_copy(const char *path, const struct ct_opts *o,
     }
     bpf_verify_result_destroy(&vr);
     for (size_t i = 0; i < o->n_setup; i++) {
-        err = apply_setup(*objp, o->setup[i]);
+        err = cli_contract_setup(*objp, o->setup[i]);
         if (err) {
             cli_error("%s", err);
             free(err);
@@ -298,6 +299,8 @@ class_json(const struct contract_prog *cp, const struct contract_class *c,
     ds_init(&s);
     json_object_set_new(o, "class", json_integer((json_int_t)idx + 1));
     json_object_set_new(o, "description", json_string(c->desc));
+    json_object_set_new(o, "words",
+                        json_string(c->words ? c->words : c->desc));
     json_object_set_new(o, "paths", json_integer((json_int_t)c->n_paths));
     json_object_set_new(o, "traced", json_boolean(c->traced));
     json_object_set_new(o, "backward_jumps",
@@ -326,6 +329,50 @@ class_json(const struct contract_prog *cp, const struct contract_class *c,
     return o;
 }
 
+/* Loop mode: the loop PCVs of 'cp' (an empty array without). */
+static json_t *
+lpcvs_json(const struct contract_prog *cp)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < cp->n_lpcvs; i++) {
+        const struct contract_loop_pcv *v = &cp->lpcvs[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(v->name));
+        json_object_set_new(o, "header", json_integer(v->header));
+        json_object_set_new(o, "ebpf_insns",
+                            json_integer((json_int_t)v->insns));
+        json_object_set_new(o, "mem_accesses",
+                            json_integer((json_int_t)v->mem));
+        json_object_set_new(o, "x86_insns", json_integer((json_int_t)v->x86));
+        json_object_set_new(o, "body_paths", json_integer(v->n_bodies));
+        json_object_set_new(o, "conditions",
+                            json_string(v->desc ? v->desc : ""));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* Loop mode: what each loop PCV counts. */
+static void
+print_lpcvs(const struct contract_prog *cp, FILE *f)
+{
+    if (!cp->n_lpcvs) {
+        return;
+    }
+    fprintf(f, "  loops (not unrolled): each PCV loop@H.k counts the "
+               "iterations of the loop at\n  instruction H whose body "
+               "path has the k-th cost:\n");
+    for (uint32_t i = 0; i < cp->n_lpcvs; i++) {
+        const struct contract_loop_pcv *v = &cp->lpcvs[i];
+        fprintf(f, "    %-12s %3llu eBPF insns, %2llu accesses, %3llu x86 "
+                   "per iteration (%u body path%s)%s%s\n",
+                v->name, (unsigned long long)v->insns,
+                (unsigned long long)v->mem, (unsigned long long)v->x86,
+                v->n_bodies, v->n_bodies == 1 ? "" : "s",
+                v->desc ? ": " : "", v->desc ? v->desc : "");
+    }
+}
+
 static void
 print_contract(const struct contract_prog *cp, FILE *f)
 {
@@ -345,11 +392,13 @@ print_contract(const struct contract_prog *cp, FILE *f)
                    "below cover the paths enumerated, not all\n",
                 cp->incomplete);
     }
+    print_lpcvs(cp, f);
     for (size_t i = 0; i < cp->n_classes; i++) {
         const struct contract_class *c = &cp->classes[i];
         ds_clear(&s);
         print_ret(&s, c);
-        fprintf(f, "class %zu: %s\n  %llu path%s, %s", i + 1, c->desc,
+        fprintf(f, "class %zu: %s\n  conditions: %s\n  %llu path%s, %s",
+                i + 1, c->words ? c->words : c->desc, c->desc,
                 (unsigned long long)c->n_paths, c->n_paths == 1 ? "" : "s",
                 ds_cstr(&s));
         if (c->loop_iters) {
@@ -471,6 +520,11 @@ contract_show(int argc, char **argv)
         bpf_object_close(obj);
         return 1;
     }
+    /* Map value fields get their BTF names in the words; an object
+     * without readable BTF keeps offsets ("nat_cfg+0"). */
+    char *name_err = NULL;
+    contract_describe_use_btf(path, &name_err);
+    free(name_err);
     json_t *arr = o.json ? json_array() : NULL;
     size_t n = o.section ? 1 : bpf_object_n_progs(obj);
     rc = 0;
@@ -515,6 +569,7 @@ contract_show(int argc, char **argv)
             json_object_set_new(po, "x86_epilogue",
                                 json_integer(cp->x86_epilogue));
             json_object_set_new(po, "x86_entry", json_integer(cp->x86_entry));
+            json_object_set_new(po, "loop_pcvs", lpcvs_json(cp));
             json_t *cls = json_array();
             for (size_t k = 0; k < cp->n_classes; k++) {
                 json_array_append_new(cls,
@@ -766,6 +821,11 @@ contract_check(int argc, char **argv)
     }
     struct contract_limits lim = {o.max_paths, CONTRACT_DEFAULT_MAX_STEPS,
                                   CONTRACT_DEFAULT_MAX_SPLIT};
+    /* Map value fields get their BTF names in the words; an object
+     * without readable BTF keeps offsets ("nat_cfg+0"). */
+    char *name_err = NULL;
+    contract_describe_use_btf(path, &name_err);
+    free(name_err);
     /* The contract comes from a copy of its own; each workload runs on
      * two fresh copies (same bytecode, so the same JIT code). */
     if (contract_build(prog, &lim, &cp, &err)) {
@@ -804,6 +864,7 @@ contract_check(int argc, char **argv)
         json_object_set_new(res, "unclassified",
                             json_integer((json_int_t)unclassified));
         json_object_set_new(res, "complete", json_boolean(!cp->incomplete));
+        json_object_set_new(res, "loop_pcvs", lpcvs_json(cp));
         json_object_set_new(res, "workloads", json_incref(wl));
         json_t *cls = json_array();
         for (size_t i = 0; i < cp->n_classes; i++) {

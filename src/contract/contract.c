@@ -13,6 +13,7 @@
 #include "bpf/jit.h"
 #include "bpf/verifier.h"
 #include "bpf/verifier_paths.h"
+#include "contract/describe.h"
 #include "contract/x86count.h"
 #include "core/hash.h"
 
@@ -28,16 +29,30 @@ contract_metric_name(enum contract_metric m)
 
 /* ---- Grouping paths ---------------------------------------------------- */
 
-/* A group under construction: paths with equal calls and costs. */
+static char *join_conds(char **conds, uint32_t n);
+
+/* Loop mode: the cost range of one record of a group. */
+struct band {
+    uint64_t insns_lo, insns, mem_lo, mem, x86_lo, x86_max, x86_min;
+    uint64_t n_paths, loops;
+    uint64_t ret_min, ret_max;
+    uint32_t loop_iters;
+};
+
+/* A group under construction: paths with equal calls and costs (in loop
+ * mode: equal calls, their records' costs in 'bands'). */
 struct group {
     struct bpf_path key;         /* First path (conds not kept). */
     char **conds;                /* Conditions common to all its paths. */
     uint32_t n_conds;
     uint64_t n_paths;
     uint64_t hash;
+    struct band *bands;
+    size_t n_bands;
 };
 
 struct builder {
+    bool by_calls;               /* Group by calls only (loop mode). */
     struct contract_prog *cp;
     struct group *groups;
     size_t n_groups, cap_groups;
@@ -53,25 +68,33 @@ mix(uint64_t h, uint64_t v)
 }
 
 static uint64_t
-group_hash(const struct bpf_path *p)
+group_hash(const struct bpf_path *p, bool by_calls)
 {
-    uint64_t h = mix(mix(mix(p->insns, p->mem), p->helpers),
-                     mix(p->x86_max, p->x86_min));
+    uint64_t h = by_calls ? mix(p->helpers, 1)
+                          : mix(mix(mix(p->insns, p->mem), p->helpers),
+                                mix(p->x86_max, p->x86_min));
     for (uint32_t c = 0; c < p->n_calls; c++) {
         h = mix(h, (uint64_t)(uint32_t)p->calls[c].helper << 32
                        | (uint32_t)p->calls[c].map);
         h = mix(h, p->calls[c].outcome);
         h = mix(h, hash_bytes(p->calls[c].cond, strlen(p->calls[c].cond), 0));
     }
-    return mix(h, p->loop_iters);
+    return by_calls ? h : mix(mix(h, p->loop_iters), p->loops);
 }
 
+/* Whether 'a' and 'b' have the same calls and outcomes (and, unless
+ * 'by_calls', the same costs). */
 static bool
-group_equal(const struct bpf_path *a, const struct bpf_path *b)
+group_equal(const struct bpf_path *a, const struct bpf_path *b,
+            bool by_calls)
 {
-    if (a->insns != b->insns || a->mem != b->mem || a->helpers != b->helpers
-        || a->x86_max != b->x86_max || a->x86_min != b->x86_min
-        || a->n_calls != b->n_calls || a->loop_iters != b->loop_iters) {
+    if (a->helpers != b->helpers || a->n_calls != b->n_calls) {
+        return false;
+    }
+    if (!by_calls
+        && (a->insns != b->insns || a->mem != b->mem
+            || a->x86_max != b->x86_max || a->x86_min != b->x86_min
+            || a->loop_iters != b->loop_iters || a->loops != b->loops)) {
         return false;
     }
     for (uint32_t c = 0; c < a->n_calls; c++) {
@@ -167,11 +190,34 @@ gtab_grow(struct builder *b)
     b->gcap = ncap;
 }
 
+/* Loop mode: files a body path of a loop (each is reported once). */
+static void
+add_body(struct contract_prog *cp, const struct bpf_path *p)
+{
+    cp->bodies = xrealloc(cp->bodies,
+                          (cp->n_bodies + 1) * sizeof *cp->bodies);
+    struct contract_body *bd = &cp->bodies[cp->n_bodies++];
+    memset(bd, 0, sizeof *bd);
+    bd->loop = p->loop;
+    bd->sig = p->sig;
+    bd->insns = p->insns;
+    bd->mem = p->mem;
+    bd->x86 = p->x86_max;
+    bd->pcv = p->loop_header;    /* Until lpcvs_build(): the header. */
+    if (p->n_conds) {
+        bd->desc = join_conds((char **)p->conds, p->n_conds);
+    }
+}
+
 static int
 on_path(const struct bpf_path *p, void *arg)
 {
     struct builder *b = arg;
-    uint64_t h = group_hash(p);
+    if (p->body) {
+        add_body(b->cp, p);
+        return 0;
+    }
+    uint64_t h = group_hash(p, b->by_calls);
 
     if ((b->n_groups + 1) * 2 > b->gcap) {
         gtab_grow(b);
@@ -180,7 +226,7 @@ on_path(const struct bpf_path *p, void *arg)
     struct group *g = NULL;
     while (b->gtab[j]) {
         struct group *cand = &b->groups[b->gtab[j] - 1];
-        if (cand->hash == h && group_equal(&cand->key, p)) {
+        if (cand->hash == h && group_equal(&cand->key, p, b->by_calls)) {
             g = cand;
             break;
         }
@@ -228,6 +274,13 @@ on_path(const struct bpf_path *p, void *arg)
         }
     }
     g->n_paths += p->n_paths;
+    if (b->by_calls) {
+        g->bands = xrealloc(g->bands, (g->n_bands + 1) * sizeof *g->bands);
+        g->bands[g->n_bands++] = (struct band){
+            p->insns_lo, p->insns, p->mem_lo, p->mem, p->x86_lo,
+            p->x86_max, p->x86_min, p->n_paths, p->loops, p->ret_min,
+            p->ret_max, p->loop_iters};
+    }
     if (p->sig) {
         /* Merged records (merge mode) have no signature. */
         sig_insert(b->cp, p->sig, (uint32_t)(g - b->groups));
@@ -394,6 +447,7 @@ expand_group(struct contract_prog *cp, const struct bpf_jit_cost *costs,
         cl->ret_min = p->ret_min;
         cl->ret_max = p->ret_max;
         cl->loop_iters = p->loop_iters;
+        cl->loops = p->loops;
         cl->n_calls = p->n_calls;
         cl->calls = xcalloc(p->n_calls + 1, sizeof *cl->calls);
         uint64_t rest = k;
@@ -440,6 +494,8 @@ expand_group(struct contract_prog *cp, const struct bpf_jit_cost *costs,
                          base);
             }
         }
+        cl->words = contract_describe_class(cp->prog, g->conds, g->n_conds,
+                                            cl->calls, cl->n_calls);
     }
     free(desc);
     free(opts);
@@ -509,6 +565,184 @@ measure_entry(char **errp)
     return rc;
 }
 
+static int
+cmp_body(const void *x, const void *y)
+{
+    const struct contract_body *a = x, *b = y;
+    if (a->loop != b->loop) {
+        return a->loop < b->loop ? -1 : 1;
+    }
+    if (a->insns != b->insns) {
+        return a->insns < b->insns ? -1 : 1;
+    }
+    if (a->mem != b->mem) {
+        return a->mem < b->mem ? -1 : 1;
+    }
+    if (a->x86 != b->x86) {
+        return a->x86 < b->x86 ? -1 : 1;
+    }
+    return a->sig < b->sig ? -1 : a->sig > b->sig;
+}
+
+/* Loop mode: one PCV per loop and cost of its body paths, numbered by
+ * cost; returns 0 or -E2BIG (more than CONTRACT_MAX_LOOP_PCVS). */
+static int
+lpcvs_build(struct contract_prog *cp)
+{
+    if (cp->n_bodies) {
+        qsort(cp->bodies, cp->n_bodies, sizeof *cp->bodies, cmp_body);
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < cp->n_bodies; i++) {
+        struct contract_body *bd = &cp->bodies[i];
+        struct contract_loop_pcv *v = k ? &cp->lpcvs[k - 1] : NULL;
+        uint32_t header = bd->pcv;
+        if (!v || v->loop != bd->loop || v->insns != bd->insns
+            || v->mem != bd->mem || v->x86 != bd->x86) {
+            if (k == CONTRACT_MAX_LOOP_PCVS) {
+                return -E2BIG;
+            }
+            cp->lpcvs = xrealloc(cp->lpcvs, (k + 1) * sizeof *cp->lpcvs);
+            v = &cp->lpcvs[k++];
+            memset(v, 0, sizeof *v);
+            v->loop = bd->loop;
+            v->header = header;
+            v->insns = bd->insns;
+            v->mem = bd->mem;
+            v->x86 = bd->x86;
+            uint32_t nth = 1;
+            for (uint32_t j = 0; j + 1 < k; j++) {
+                nth += cp->lpcvs[j].loop == bd->loop;
+            }
+            snprintf(v->name, sizeof v->name, "loop@%u.%u", header, nth);
+        }
+        v->n_bodies++;
+        bd->pcv = k - 1;
+        if (bd->desc && !v->desc) {
+            v->desc = xstrdup(bd->desc);
+        } else if (bd->desc && strlen(v->desc) < 200) {
+            char *d = xasprintf("%s | %s", v->desc, bd->desc);
+            free(v->desc);
+            v->desc = d;
+        }
+    }
+    cp->n_lpcvs = k;
+    return 0;
+}
+
+static int
+cmp_band(const void *x, const void *y)
+{
+    const struct band *a = x, *b = y;
+    if (a->x86_lo != b->x86_lo) {
+        return a->x86_lo < b->x86_lo ? -1 : 1;
+    }
+    return a->insns_lo < b->insns_lo ? -1 : a->insns_lo > b->insns_lo;
+}
+
+/* Whether 'hi' + 'extra' is within the band above 'lo' + 'extra'. */
+static bool
+in_band(uint64_t lo, uint64_t hi, uint64_t extra)
+{
+    return hi <= lo || (hi - lo) * 1000 <= (lo + extra) * CONTRACT_LOOP_BAND;
+}
+
+/* The x86 instructions every path of a group adds to its JIT code: the
+ * entry, prologue and epilogue, and the constant of each call's cheapest
+ * outcome. */
+static uint64_t
+group_x86_extra(const struct contract_prog *cp, const struct bpf_path *p)
+{
+    uint64_t extra = cp->x86_prologue + cp->x86_epilogue + cp->x86_entry;
+    for (uint32_t c = 0; c < p->n_calls; c++) {
+        struct call_opts co;
+        call_options(cp->prog, &p->calls[c], &co);
+        uint64_t least = 0;
+        for (size_t k = 0; k < co.n; k++) {
+            if (!k || co.costs[k].x86.base < least) {
+                least = co.costs[k].x86.base;
+            }
+        }
+        extra += least;
+    }
+    return extra;
+}
+
+/* Loop mode: splits each group (paths with the same calls) into classes
+ * whose x86 constants (JIT code, entry and the calls' least constants)
+ * are within CONTRACT_LOOP_BAND of each other, the records sorted by x86
+ * cost; the group key then has the largest costs and the least in
+ * insns_lo, mem_lo, x86_lo.  (Banding eBPF instructions as well splits
+ * p0f's classes some 60 times over: costs that are close in x86
+ * instructions are not in eBPF instructions.) */
+static void
+groups_band(struct builder *b)
+{
+    struct group *out = NULL;
+    size_t n_out = 0;
+
+    for (size_t gi = 0; gi < b->n_groups; gi++) {
+        struct group *g = &b->groups[gi];
+        uint64_t extra = group_x86_extra(b->cp, &g->key);
+        qsort(g->bands, g->n_bands, sizeof *g->bands, cmp_band);
+        for (size_t i = 0; i < g->n_bands;) {
+            struct band m = g->bands[i++];
+            while (i < g->n_bands) {
+                const struct band *n = &g->bands[i];
+                struct band t = m;
+                t.insns_lo = MIN(t.insns_lo, n->insns_lo);
+                t.insns = MAX(t.insns, n->insns);
+                t.mem_lo = MIN(t.mem_lo, n->mem_lo);
+                t.mem = MAX(t.mem, n->mem);
+                t.x86_lo = MIN(t.x86_lo, n->x86_lo);
+                t.x86_max = MAX(t.x86_max, n->x86_max);
+                t.x86_min = MIN(t.x86_min, n->x86_min);
+                t.n_paths += n->n_paths;
+                t.loops |= n->loops;
+                t.ret_min = MIN(t.ret_min, n->ret_min);
+                t.ret_max = MAX(t.ret_max, n->ret_max);
+                t.loop_iters = MAX(t.loop_iters, n->loop_iters);
+                if (!in_band(t.x86_lo, t.x86_max, extra)) {
+                    break;
+                }
+                m = t;
+                i++;
+            }
+            out = xrealloc(out, (n_out + 1) * sizeof *out);
+            struct group *o = &out[n_out++];
+            *o = *g;
+            o->bands = NULL;
+            o->n_bands = 0;
+            o->key.insns_lo = m.insns_lo;
+            o->key.insns = m.insns;
+            o->key.mem_lo = m.mem_lo;
+            o->key.mem = m.mem;
+            o->key.x86_lo = m.x86_lo;
+            o->key.x86_max = m.x86_max;
+            o->key.x86_min = m.x86_min;
+            o->key.loops = m.loops;
+            o->key.ret_min = m.ret_min;
+            o->key.ret_max = m.ret_max;
+            o->key.loop_iters = m.loop_iters;
+            o->n_paths = m.n_paths;
+            o->conds = xcalloc(g->n_conds + 1, sizeof *o->conds);
+            for (uint32_t c = 0; c < g->n_conds; c++) {
+                o->conds[c] = xstrdup(g->conds[c]);
+            }
+        }
+    }
+    for (size_t gi = 0; gi < b->n_groups; gi++) {
+        for (uint32_t i = 0; i < b->groups[gi].n_conds; i++) {
+            free(b->groups[gi].conds[i]);
+        }
+        free(b->groups[gi].conds);
+        free(b->groups[gi].bands);
+    }
+    free(b->groups);
+    b->groups = out;
+    b->n_groups = b->cap_groups = n_out;
+}
+
 static void
 builder_free(struct builder *b)
 {
@@ -517,6 +751,7 @@ builder_free(struct builder *b)
             free(b->groups[g].conds[i]);
         }
         free(b->groups[g].conds);
+        free(b->groups[g].bands);
     }
     free(b->groups);
     free(b->gtab);
@@ -560,7 +795,8 @@ contract_build(struct bpf_prog *prog, const struct contract_limits *lim,
     int rc = bpf_prog_paths(prog, costs, &pl, on_path, &b, &err);
     if (rc == -E2BIG && !lim->no_merge) {
         /* Too many paths one by one: walk again merging the paths that
-         * meet in equal states, which keeps every cost exact. */
+         * meet in equal states, which keeps every cost exact (but in loop
+         * mode). */
         builder_free(&b);
         free(cp->sig_keys);
         free(cp->sig_vals);
@@ -574,20 +810,30 @@ contract_build(struct bpf_prog *prog, const struct contract_limits *lim,
         b.cp = cp;
         pl.merge = true;
         cp->merged = true;
+        if (bpf_prog_n_loops(prog)) {
+            /* Loops are then not unrolled: their iterations become PCVs
+             * (loop mode), and paths with the same calls whose other
+             * costs are close share a class. */
+            b.by_calls = true;
+            pl.loops = true;
+            pl.band = CONTRACT_WALK_BAND;
+            cp->loop_mode = true;
+        }
         rc = bpf_prog_paths(prog, costs, &pl, on_path, &b, &err);
+        if (rc >= 0 && lpcvs_build(cp)) {
+            err = xasprintf("loops with more than %d body path costs",
+                            CONTRACT_MAX_LOOP_PCVS);
+            rc = -E2BIG;
+        }
     }
     if (rc < 0 && rc != -E2BIG) {
         *errp = err;
-        for (size_t g = 0; g < b.n_groups; g++) {
-            for (uint32_t i = 0; i < b.groups[g].n_conds; i++) {
-                free(b.groups[g].conds[i]);
-            }
-            free(b.groups[g].conds);
-        }
-        free(b.groups);
-        free(b.gtab);
+        builder_free(&b);
         contract_prog_free(cp);
         return rc;
+    }
+    if (b.by_calls) {
+        groups_band(&b);
     }
     if (rc == -E2BIG) {
         cp->incomplete = err;
@@ -627,6 +873,7 @@ contract_prog_free(struct contract_prog *cp)
     }
     for (size_t i = 0; i < cp->n_classes; i++) {
         free(cp->classes[i].desc);
+        free(cp->classes[i].words);
         free(cp->classes[i].calls);
     }
     free(cp->classes);
@@ -637,6 +884,16 @@ contract_prog_free(struct contract_prog *cp)
     free(cp->group_first);
     free(cp->group_n);
     free(cp->trail);
+    for (uint32_t i = 0; i < cp->n_lpcvs; i++) {
+        free(cp->lpcvs[i].desc);
+    }
+    free(cp->lpcvs);
+    for (uint32_t i = 0; i < cp->n_bodies; i++) {
+        free(cp->bodies[i].desc);
+    }
+    free(cp->bodies);
+    free(cp->followed);
+    free(cp->follow_err);
     free(cp);
 }
 
@@ -716,6 +973,26 @@ class_constant(const struct contract_prog *cp, const struct contract_class *c,
     }
 }
 
+/* Coefficient of loop PCV 'v' in the bound of class 'c' on 'm'. */
+static uint64_t
+lpcv_coef(const struct contract_prog *cp, const struct contract_loop_pcv *v,
+          const struct contract_class *c, enum contract_metric m)
+{
+    if (!(c->loops >> v->loop & 1)) {
+        return 0;
+    }
+    switch (m) {
+    case CONTRACT_M_INSNS:
+        return v->insns;
+    case CONTRACT_M_MEM:
+        return v->mem;
+    case CONTRACT_M_X86:
+        return cp->have_x86 ? v->x86 : 0;
+    default:
+        return 0;               /* A body path makes no calls. */
+    }
+}
+
 void
 contract_bound_text(const struct contract_prog *cp,
                     const struct contract_class *c, enum contract_metric m,
@@ -737,6 +1014,13 @@ contract_bound_text(const struct contract_prog *cp,
                               c->calls[i].pcv_prefix,
                               contract_pcv_name((enum contract_pcv)v));
             }
+        }
+    }
+    for (uint32_t v = 0; v < cp->n_lpcvs; v++) {
+        uint64_t coef = lpcv_coef(cp, &cp->lpcvs[v], c, m);
+        if (coef) {
+            ds_put_format(&terms, " + %llu*%s", (unsigned long long)coef,
+                          cp->lpcvs[v].name);
         }
     }
     if (m == CONTRACT_M_X86 && !cp->have_x86) {
@@ -778,7 +1062,66 @@ contract_bound_at(const struct contract_prog *cp,
             b += contract_linear_eval(l, obs->pcvs[i].pcv);
         }
     }
+    for (uint32_t v = 0; v < cp->n_lpcvs; v++) {
+        b += lpcv_coef(cp, &cp->lpcvs[v], c, m) * obs->loop_counts[v];
+    }
     return b;
+}
+
+static int
+copy_path(const struct bpf_path *p, void *arg)
+{
+    struct bpf_path *copy = arg;
+    *copy = *p;
+    copy->conds = NULL;
+    copy->n_conds = 0;
+    return 0;
+}
+
+/* Loop mode: follows the last run's path into cp->followed (its prefix
+ * and exit) and counts its iterations per loop PCV into 'm', or sets
+ * cp->follow_err. */
+static void
+follow_loops(struct contract_prog *cp, struct contract_measure *m)
+{
+    char *err = NULL;
+
+    free(cp->follow_err);
+    cp->follow_err = NULL;
+    if (!cp->followed) {
+        cp->followed = xmalloc(sizeof *cp->followed);
+    }
+    if (cp->trail_len > cp->trail_cap) {
+        cp->follow_err = xasprintf("its path has more than %u branches",
+                                   cp->trail_cap);
+        return;
+    }
+    if (bpf_prog_path_follow(cp->prog, cp->costs, true, cp->trail,
+                             cp->trail_len, copy_path, cp->followed, &err)) {
+        cp->follow_err = xasprintf("its path cannot be followed: %s",
+                                   err ? err : "no path");
+        free(err);
+        return;
+    }
+    const struct bpf_path *p = cp->followed;
+    for (uint32_t k = 0; k < p->n_iters; k++) {
+        const struct bpf_path_iter *it = &p->iters[k];
+        uint32_t i = 0;
+        while (i < cp->n_bodies
+               && (cp->bodies[i].loop != it->loop
+                   || cp->bodies[i].sig != it->sig)) {
+            i++;
+        }
+        if (i == cp->n_bodies) {
+            cp->follow_err = xasprintf("an iteration of the loop at "
+                                       "instruction %u took a body path "
+                                       "not enumerated",
+                                       cp->n_lpcvs ? cp->lpcvs[0].header
+                                                   : 0);
+            return;
+        }
+        m->loop_counts[cp->bodies[i].pcv] += it->count;
+    }
 }
 
 int
@@ -817,6 +1160,9 @@ contract_measure(struct contract_prog *cp, struct bpf_prog *interp,
         }
     }
     m->value[CONTRACT_M_MEM] = mem;
+    if (cp->loop_mode) {
+        follow_loops(cp, m);
+    }
 
     if (jit && cp->have_x86 && jit->jit) {
         int stop = 0;
@@ -855,8 +1201,9 @@ add_traced(struct contract_prog *cp, char **errp)
 
     memset(&b, 0, sizeof b);
     b.cp = cp;
-    int rc = bpf_prog_path_follow(cp->prog, cp->costs, cp->trail,
-                                  cp->trail_len, on_path, &b, &err);
+    int rc = bpf_prog_path_follow(cp->prog, cp->costs, cp->loop_mode,
+                                  cp->trail, cp->trail_len, on_path, &b,
+                                  &err);
     if (rc || b.n_groups != 1) {
         *errp = xasprintf("its path cannot be followed: %s",
                           err ? err : "no path");
@@ -871,6 +1218,12 @@ add_traced(struct contract_prog *cp, char **errp)
         /* on_path() filed the path's signature under group 0 of the
          * temporary builder: move it to its real index. */
         sig_insert_force(cp, b.groups[0].key.sig, gi);
+        if (cp->loop_mode) {
+            cp->group_keys = xrealloc(cp->group_keys,
+                                      cp->n_groups * sizeof *cp->group_keys);
+            cp->group_keys[gi] = b.groups[0].key;
+            cp->n_group_keys = cp->n_groups;
+        }
         size_t first = cp->n_classes;
         expand_group(cp, cp->costs, &b.groups[0], gi, cp->max_split);
         for (size_t k = first; k < cp->n_classes; k++) {
@@ -889,16 +1242,6 @@ add_traced(struct contract_prog *cp, char **errp)
     return rc;
 }
 
-static int
-copy_path(const struct bpf_path *p, void *arg)
-{
-    struct bpf_path *copy = arg;
-    *copy = *p;
-    copy->conds = NULL;
-    copy->n_conds = 0;
-    return 0;
-}
-
 /* Merge mode: follows the last measured run's path and finds the group
  * of its calls and costs among the enumerated ones (its signature is then
  * filed for the next run on it); -1 if none has them. */
@@ -909,11 +1252,11 @@ find_merged(struct contract_prog *cp)
     char *err = NULL;
     long gi = -1;
 
-    int rc = bpf_prog_path_follow(cp->prog, cp->costs, cp->trail,
+    int rc = bpf_prog_path_follow(cp->prog, cp->costs, false, cp->trail,
                                   cp->trail_len, copy_path, p, &err);
     free(err);
     for (uint32_t g = 0; !rc && g < cp->n_group_keys && gi < 0; g++) {
-        if (group_equal(&cp->group_keys[g], p)) {
+        if (group_equal(&cp->group_keys[g], p, false)) {
             gi = g;
         }
     }
@@ -931,8 +1274,28 @@ contract_check_packet(struct contract_prog *cp,
 {
     *violation = NULL;
     *errp = NULL;
-    long gi = sig_find(cp, m->sig);
-    if (gi < 0 && cp->merged && cp->trail_len <= cp->trail_cap) {
+    long gi = -1;
+    if (cp->loop_mode) {
+        /* The run's prefix and exit, followed by contract_measure(). */
+        if (cp->follow_err) {
+            *errp = xstrdup(cp->follow_err);
+            return -1;
+        }
+        const struct bpf_path *p = cp->followed;
+        for (uint32_t g = 0; g < cp->n_group_keys && gi < 0; g++) {
+            const struct bpf_path *k = &cp->group_keys[g];
+            if (group_equal(k, p, true) && !(p->loops & ~k->loops)
+                && k->insns_lo <= p->insns && p->insns <= k->insns
+                && k->mem_lo <= p->mem && p->mem <= k->mem
+                && k->x86_lo <= p->x86_max && p->x86_max <= k->x86_max) {
+                gi = g;
+            }
+        }
+    } else {
+        gi = sig_find(cp, m->sig);
+    }
+    if (gi < 0 && cp->merged && !cp->loop_mode
+        && cp->trail_len <= cp->trail_cap) {
         gi = find_merged(cp);
     }
     if (gi < 0 && cp->incomplete && cp->trail_len <= cp->trail_cap) {

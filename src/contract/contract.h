@@ -20,19 +20,25 @@
  * each constant + sum(coef * PCV), with PCVs named MAP.pcv (e.g.
  * "conns.chain"; "#k" added when a class calls the same map twice).
  * Loops are unrolled by the enumeration, so each iteration count is a
- * class of its own (its "loop iterations" are shown).
+ * class of its own (its "loop iterations" are shown) -- unless that makes
+ * more paths than the limits allow (p0f's TCP-option parser): then the
+ * enumeration runs again in loop mode (bpf/verifier_paths.h), a class is
+ * a path's prefix and exit, and its bounds add, per loop it enters, one
+ * term per loop PCV "loop@H.k": the iterations whose body path has the
+ * k-th cost of the loop at instruction H, times that cost (exact).
  *
  * contract_measure() runs one packet twice: through the counting
  * interpreter on one copy of the program (instructions, accesses, calls,
  * the path signature, and the PCVs each call has, probed just before it),
  * and through the JIT, single-stepped (contract/x86count.h), on a second
  * copy of the object kept in the same state; contract_check_packet()
- * finds the packet's class and compares.  When a limit stopped the
- * enumeration (p0f's TCP-option parser has too many paths), a run on a
- * path not enumerated is not left without a class: its recorded jump
- * outcomes are followed through the same abstract walk
- * (bpf_prog_path_follow()) and the path's classes are added, as exact as
- * the enumerated ones (marked 'traced'). */
+ * finds the packet's class and compares.  In loop mode the run's recorded
+ * jump outcomes are followed through the same abstract walk
+ * (bpf_prog_path_follow()) to find its prefix and exit and count its
+ * iterations per loop PCV.  When a limit stopped even that enumeration, a
+ * run on a path not enumerated is not left without a class: its path is
+ * followed and its classes are added, as exact as the enumerated ones
+ * (marked 'traced'). */
 #ifndef CONTRACT_CONTRACT_H
 #define CONTRACT_CONTRACT_H 1
 
@@ -80,9 +86,38 @@ struct contract_gap {
     double sum_abs, sum_pct;     /* For the means. */
 };
 
+/* Loop mode (bpf/verifier_paths.h): a PCV of a loop, the number of its
+ * iterations that followed body paths of one cost. */
+struct contract_loop_pcv {
+    uint32_t loop;               /* Loop number (bpf_path.loop). */
+    uint32_t header;             /* Its header instruction. */
+    uint64_t insns, mem;         /* eBPF cost of one such iteration. */
+    uint64_t x86;                /* Its JIT code, x86 instructions. */
+    uint32_t n_bodies;           /* Body paths of this cost. */
+    char name[32];               /* "loop@186.3". */
+    char *desc;                  /* Conditions of its body paths. */
+};
+#define CONTRACT_MAX_LOOP_PCVS 128
+/* Loop mode: paths with the same calls share a class when their x86
+ * costs outside loops are within CONTRACT_LOOP_BAND per mille of each
+ * other (the bound is the largest); the enumeration coalesces merged
+ * paths within CONTRACT_WALK_BAND, so that classes are whole bands. */
+#define CONTRACT_LOOP_BAND 40
+#define CONTRACT_WALK_BAND 25
+
+/* A body path of a loop and its PCV. */
+struct contract_body {
+    uint32_t loop;
+    uint64_t sig;                /* Its signature from the header. */
+    uint64_t insns, mem, x86;
+    uint32_t pcv;                /* Index in contract_prog.lpcvs. */
+    char *desc;                  /* Its conditions, or NULL. */
+};
+
 struct contract_class {
     uint32_t group;              /* Path group (same paths, outcomes split). */
     char *desc;                  /* Conditions all its paths share. */
+    char *words;                 /* The same in words (describe.h). */
     uint64_t n_paths;            /* Paths in the group. */
     uint64_t insns;              /* eBPF instructions (exact). */
     uint64_t mem;                /* Program's own accesses (exact). */
@@ -96,6 +131,9 @@ struct contract_class {
     uint32_t loop_iters;         /* Backward jumps taken on its paths (a
                                   * loop's iterations; clang's block
                                   * layout adds a few outside loops). */
+    uint64_t loops;              /* Loop mode: bit per loop its paths
+                                  * enter; those loops' PCVs are in its
+                                  * bounds. */
     uint32_t n_calls;
     struct contract_call *calls;
     /* Filled by contract_check_packet(). */
@@ -137,6 +175,19 @@ struct contract_prog {
      * follow its path when the enumeration was incomplete. */
     uint8_t *trail;
     uint32_t trail_cap, trail_len;
+    /* Set when the enumeration ran in loop mode (verifier_paths.h),
+     * which it does when the plain one hits a limit: loops are not
+     * unrolled, a class's bounds add coef * PCV per loop PCV, and each
+     * measured run is followed (contract_measure()) to find its prefix
+     * and exit (followed) and its iterations per PCV. */
+    bool loop_mode;
+    struct contract_loop_pcv *lpcvs;
+    uint32_t n_lpcvs;
+    struct contract_body *bodies;
+    uint32_t n_bodies;
+    struct bpf_path *followed;   /* The last run's path, or NULL with
+                                  * follow_err. */
+    char *follow_err;
 };
 
 struct contract_limits {
@@ -183,6 +234,9 @@ struct contract_measure {
                                                    * call, or NULL. */
     struct contract_pcvs pcvs[CONTRACT_MAX_OBS];
     bool probed[CONTRACT_MAX_OBS];
+    uint64_t loop_counts[CONTRACT_MAX_LOOP_PCVS]; /* Loop mode:
+                                                   * iterations per loop
+                                                   * PCV. */
 };
 
 /* Runs 'interp' (counting interpreter) on 'ctx_i' and, when 'jit' is not

@@ -11,14 +11,19 @@
  *    BPF_FLOWTABLE_EXPIRE_BUDGET + 1 expiries (EXPIRED), each unlinked by a
  *    walk of its chain (UNLINK).
  *  - LPM trie (map_lpm.c): per node on the path one visit (CHAIN) and a
- *    byte-wise prefix compare (CMPS counts the bytes).
+ *    byte-wise prefix compare (CMPS counts the bytes, SCANS the compares
+ *    that read any, DIFFS those that stopped at a differing byte); where
+ *    the walk ended (OFF the trie, at an intermediate node: IM); what an
+ *    insert or delete changes (NODES added or freed, JOINS intermediate
+ *    ones among them, FRESH nodes from the never-used pool).  Exact: every
+ *    branch of map_lpm.c's walks and restructuring is one of these.
  *  - arrays, redirect, time, random, CPU: constant per outcome.
  *  - csum_diff: a loop over 8-byte words (WORDS), per non-empty operand a
  *    call (PARTS), and a byte loop over the rest of each operand (TAIL).
  * Everything else in those functions either has a fixed size per map shape
  * (hashing key_size bytes, copying value_size bytes, zeroing the per-CPU
  * copies) or is a branch that is not a PCV (an LRU element already at the
- * head, which LPM insert case applies): the former is part of the
+ * head): the former is part of the
  * calibrated constant, the latter is covered because the constant is the
  * largest remainder over all calibration runs.
  *
@@ -53,6 +58,8 @@
 #define MC_CAL_WORLDS 4     /* Scratch maps they are spread over. */
 #define MC_SPAN_MIN 8       /* Shortest PCV span for a slope. */
 #define MC_OWN_FIT 50       /* Runs for an outcome's own fit. */
+#define MC_OWN_FIT_LPM 20   /* The same for LPM tries, whose costs are
+                             * exactly linear in their PCVs. */
 #define MC_ENTRIES 32       /* Scratch hash maps and flow tables. */
 #define MC_LPM_ENTRIES 64   /* Scratch LPM tries. */
 #define MC_FT_TIMEOUT 1000  /* Scratch flow-table timeout, ns. */
@@ -64,7 +71,10 @@ static const char *const pcv_names[CONTRACT_PCV_N] = {
     [CONTRACT_PCV_EVICTED] = "evicted", [CONTRACT_PCV_EXPIRED] = "expired",
     [CONTRACT_PCV_UNLINK] = "unlink",   [CONTRACT_PCV_WORDS] = "words",
     [CONTRACT_PCV_PARTS] = "parts",     [CONTRACT_PCV_TAIL] = "tail",
-    [CONTRACT_PCV_DIFFS] = "diffs",
+    [CONTRACT_PCV_DIFFS] = "diffs",     [CONTRACT_PCV_SCANS] = "scans",
+    [CONTRACT_PCV_OFF] = "off",         [CONTRACT_PCV_IM] = "im",
+    [CONTRACT_PCV_NODES] = "nodes",     [CONTRACT_PCV_JOINS] = "joins",
+    [CONTRACT_PCV_FRESH] = "fresh",
 };
 
 static const char *const outcome_names[CONTRACT_OUT_N] = {
@@ -200,13 +210,9 @@ contract_mapcost_outcomes(int32_t id, const struct bpf_map *map,
         }
         break;
     case BPF_FUNC_map_delete_elem:
-        /* LPM-trie deletes have no contract: their cost depends on how
-         * the trie is restructured (a node freed or merged with its
-         * parent), which no PCV captures yet, and calibration missed such
-         * paths by up to 3 instructions (docs/contracts.md). */
         if (fam == MC_ARRAY) {
             MC_LIST(adel);
-        } else if (fam != MC_NONE && fam != MC_LPM) {
+        } else if (fam != MC_NONE) {
             MC_LIST(del);
         }
         break;
@@ -239,23 +245,36 @@ contract_mapcost_outcomes(int32_t id, const struct bpf_map *map,
 
 /* ---- Observation. ---- */
 
+/* 'change': the call inserts (update) or removes (delete) an entry, so
+ * the probe's description of that change applies. */
 static void
-mc_copy_probe(const struct bpf_map_probe *p, struct contract_pcvs *out,
-              bool insert)
+mc_copy_probe(const struct bpf_map_probe *p, const struct bpf_lpm_walk *w,
+              struct contract_pcvs *out, bool change)
 {
     out->pcv[CONTRACT_PCV_CHAIN] = p->chain;
     out->pcv[CONTRACT_PCV_CMPS] = p->cmps;
     out->pcv[CONTRACT_PCV_DIFFS] = p->diffs;
     out->pcv[CONTRACT_PCV_EXPIRED] = p->expired;
     out->pcv[CONTRACT_PCV_UNLINK] = p->unlink;
-    out->pcv[CONTRACT_PCV_EVICTED] = insert ? p->evicted : 0;
+    out->pcv[CONTRACT_PCV_EVICTED] = change ? p->evicted : 0;
+    out->pcv[CONTRACT_PCV_SCANS] = w->scans;
+    out->pcv[CONTRACT_PCV_OFF] = w->off;
+    out->pcv[CONTRACT_PCV_NODES] = change ? w->nodes : 0;
+    out->pcv[CONTRACT_PCV_JOINS] = change ? w->joins : 0;
+    out->pcv[CONTRACT_PCV_FRESH] = change ? w->fresh : 0;
+    /* An insert at an intermediate node is the one that adds no node:
+     * 'nodes' already tells it apart (and 'im' would be a linear
+     * combination of the others, which the fit cannot separate). */
+    out->pcv[CONTRACT_PCV_IM] = change ? 0 : w->im;
 }
 
-/* Runs the map's own probe; 'op' as in bpf_int.h. */
+/* Runs the map's own probe; 'op' as in bpf_int.h.  'w' gets an LPM
+ * trie's walk, zeros for other maps. */
 static int
 mc_probe_map(const struct bpf_map *map, int op, const void *key,
-             struct bpf_map_probe *p)
+             struct bpf_map_probe *p, struct bpf_lpm_walk *w)
 {
+    memset(w, 0, sizeof *w);
     switch (mc_family(map)) {
     case MC_HASH:
         bpf_htab_probe(map, op, key, p);
@@ -264,7 +283,7 @@ mc_probe_map(const struct bpf_map *map, int op, const void *key,
         bpf_flowtable_probe(map, op, key, p);
         return 0;
     case MC_LPM:
-        bpf_lpm_probe(map, op, key, p);
+        bpf_lpm_probe_walk(map, op, key, p, w);
         return 0;
     case MC_ARRAY: {
         uint32_t index;
@@ -292,6 +311,7 @@ mc_probe_update(const struct bpf_map *map, const void *key, uint64_t flags,
                 struct contract_pcvs *out)
 {
     struct bpf_map_probe p;
+    struct bpf_lpm_walk w;
     enum mc_family fam = mc_family(map);
 
     if (flags > BPF_EXIST || (fam == MC_LPM && mc_lpm_key_bad(map, key))) {
@@ -299,7 +319,7 @@ mc_probe_update(const struct bpf_map *map, const void *key, uint64_t flags,
         return 0;
     }
     if (fam == MC_ARRAY) {
-        mc_probe_map(map, BPF_MAP_LOOKUP_ELEM, key, &p);
+        mc_probe_map(map, BPF_MAP_LOOKUP_ELEM, key, &p, &w);
         out->outcome = !p.found               ? CONTRACT_OUT_FULL
                        : flags == BPF_NOEXIST ? CONTRACT_OUT_EXISTS
                                               : CONTRACT_OUT_REPLACED;
@@ -309,7 +329,7 @@ mc_probe_update(const struct bpf_map *map, const void *key, uint64_t flags,
      * LPM update's walk is an exact match whatever the flags). */
     int op = flags == BPF_EXIST && fam != MC_LPM ? BPF_MAP_LOOKUP_ELEM
                                                  : BPF_MAP_UPDATE_ELEM;
-    int err = mc_probe_map(map, op, key, &p);
+    int err = mc_probe_map(map, op, key, &p, &w);
     if (err) {
         return err;
     }
@@ -325,7 +345,7 @@ mc_probe_update(const struct bpf_map *map, const void *key, uint64_t flags,
         out->outcome = CONTRACT_OUT_INSERTED;
         insert = true;
     }
-    mc_copy_probe(&p, out, insert);
+    mc_copy_probe(&p, &w, out, insert);
     return 0;
 }
 
@@ -336,17 +356,18 @@ contract_mapcost_probe(int32_t id, const uint64_t a[5],
     const struct bpf_map *map = (const struct bpf_map *)(uintptr_t)a[0];
     const void *key = (const void *)(uintptr_t)a[1];
     struct bpf_map_probe p;
+    struct bpf_lpm_walk w;
     int err;
 
     memset(out, 0, sizeof *out);
     switch (id) {
     case BPF_FUNC_map_lookup_elem:
-        err = mc_probe_map(map, BPF_MAP_LOOKUP_ELEM, key, &p);
+        err = mc_probe_map(map, BPF_MAP_LOOKUP_ELEM, key, &p, &w);
         if (err) {
             return err;
         }
         out->outcome = p.found ? CONTRACT_OUT_HIT : CONTRACT_OUT_MISS;
-        mc_copy_probe(&p, out, false);
+        mc_copy_probe(&p, &w, out, false);
         return 0;
     case BPF_FUNC_map_update_elem:
         return mc_probe_update(map, key, a[3], out);
@@ -359,12 +380,12 @@ contract_mapcost_probe(int32_t id, const uint64_t a[5],
             out->outcome = CONTRACT_OUT_INVALID;
             return 0;
         }
-        err = mc_probe_map(map, BPF_MAP_DELETE_ELEM, key, &p);
+        err = mc_probe_map(map, BPF_MAP_DELETE_ELEM, key, &p, &w);
         if (err) {
             return err;
         }
         out->outcome = p.found ? CONTRACT_OUT_DELETED : CONTRACT_OUT_NOENT;
-        mc_copy_probe(&p, out, false);
+        mc_copy_probe(&p, &w, out, p.found);
         return 0;
     case BPF_FUNC_redirect_map: {
         uint32_t k = (uint32_t)a[1];
@@ -375,12 +396,12 @@ contract_mapcost_probe(int32_t id, const uint64_t a[5],
              map->type != BPF_MAP_TYPE_HASH)) {
             return 0;
         }
-        err = mc_probe_map(map, BPF_MAP_LOOKUP_ELEM, &k, &p);
+        err = mc_probe_map(map, BPF_MAP_LOOKUP_ELEM, &k, &p, &w);
         if (err) {
             return err;
         }
         out->outcome = p.found ? CONTRACT_OUT_HIT : CONTRACT_OUT_MISS;
-        mc_copy_probe(&p, out, false);
+        mc_copy_probe(&p, &w, out, false);
         return 0;
     }
     case BPF_FUNC_redirect:
@@ -581,25 +602,44 @@ mc_hash_keys(struct mc_world *w)
     }
 }
 
-/* LPM keys: prefixes of a few base addresses, of every length, so that
- * the trie is deep and lookups walk long paths. */
+/* LPM keys: prefixes of a few base addresses, so that the trie is deep
+ * and lookups walk long paths.  Half of them have lengths and branch
+ * points from one small set that holds the full length: a key of length
+ * L then often meets an intermediate node made at bit L by two longer
+ * keys (updates and deletes that stop at one, inserts that make it real),
+ * and deleting a leaf often merges its intermediate parent away.  The
+ * first key is a /0: a root that compares no byte, present at some calls
+ * and not at others (mc_churn toggles it; the bases all start with a 0
+ * bit, so no intermediate /0 root stands in for it). */
 static void
 mc_lpm_keys(struct mc_world *w)
 {
     size_t ks = w->map.key_size, data = ks - 4;
     uint32_t maxlen = (uint32_t)data * 8;
     uint8_t base[4][256];
+    uint32_t lens[8] = {maxlen};
     for (int b = 0; b < 4; b++) {
         mc_fill(&w->rng, base[b], data);
+        base[b][0] &= 0x7f;
+    }
+    for (int l = 1; l < 8; l++) {
+        lens[l] = 1 + (uint32_t)mc_below(&w->rng, maxlen - 1);
     }
     for (size_t i = 0; i < w->n_keys; i++) {
         uint8_t *k = w->keys + i * ks;
-        uint32_t len = (uint32_t)mc_below(&w->rng, maxlen + 1);
+        bool set = i % 2 == 0;
+        uint32_t len = set ? lens[mc_below(&w->rng, 8)]
+                           : (uint32_t)mc_below(&w->rng, maxlen + 1);
+        len = i == 0 ? 0 : len;
         memcpy(k, &len, 4);
         memcpy(k + 4, base[mc_below(&w->rng, 4)], data);
-        /* Flip one bit at or after the prefix's length half the time. */
-        if (len < maxlen && mc_below(&w->rng, 2)) {
-            uint32_t bit = len + (uint32_t)mc_below(&w->rng, maxlen - len);
+        /* Half the time flip one bit: from the set (a branch point
+         * anywhere), or else at or after the prefix's length. */
+        uint32_t bit = lens[mc_below(&w->rng, 8)];
+        if (set && bit < maxlen && mc_below(&w->rng, 2)) {
+            k[4 + bit / 8] ^= (uint8_t)(0x80 >> (bit % 8));
+        } else if (!set && len < maxlen && mc_below(&w->rng, 2)) {
+            bit = len + (uint32_t)mc_below(&w->rng, maxlen - len);
             k[4 + bit / 8] ^= (uint8_t)(0x80 >> (bit % 8));
         }
     }
@@ -664,7 +704,7 @@ mc_world_new(const struct bpf_map *shape, uint64_t seed, int *err)
     if (w->fam == MC_FT) {
         bpf_flowtable_configure(&w->map, MC_ENTRIES, MC_FT_TIMEOUT);
     }
-    w->n_keys = w->fam == MC_LPM ? 3 * MC_LPM_ENTRIES / 2 : 3 * MC_ENTRIES;
+    w->n_keys = w->fam == MC_LPM ? 2 * MC_LPM_ENTRIES : 3 * MC_ENTRIES;
     w->keys = calloc(w->n_keys, shape->key_size);
     w->value = calloc(1, shape->value_size);
     if (!w->keys || !w->value) {
@@ -738,6 +778,15 @@ mc_churn(struct mc_world *w)
     }
     const uint8_t *key =
         w->keys + mc_below(&w->rng, w->n_keys) * w->map.key_size;
+    if (w->fam == MC_LPM && !mc_below(&w->rng, 32)) {
+        /* The /0 key, in or out half the time (an insert may find the
+         * trie full). */
+        key = w->keys;
+        if (mc_below(&w->rng, 2)) {
+            w->map.ops->delete (&w->map, key);
+            return;
+        }
+    }
     if (mc_below(&w->rng, 10) < 7) {
         mc_fill(&w->rng, w->value, w->map.value_size);
         w->map.ops->update(&w->map, key, w->value, BPF_ANY);
@@ -1081,10 +1130,53 @@ mc_pcv_max(int32_t id, const struct bpf_map *map, uint64_t max[CONTRACT_PCV_N])
         max[CONTRACT_PCV_CHAIN] = bits + 1;
         max[CONTRACT_PCV_CMPS] = (bits + 1) * (map->key_size - 4);
         max[CONTRACT_PCV_DIFFS] = bits + 1;
+        max[CONTRACT_PCV_SCANS] = bits + 1;
+        max[CONTRACT_PCV_OFF] = 1;
+        if (id == BPF_FUNC_map_update_elem || id == BPF_FUNC_map_delete_elem) {
+            max[CONTRACT_PCV_IM] = 1;
+            max[CONTRACT_PCV_NODES] = 2;
+            max[CONTRACT_PCV_JOINS] = 1;
+        }
+        if (id == BPF_FUNC_map_update_elem) {
+            max[CONTRACT_PCV_FRESH] = 2;
+        }
         break;
     }
     default:
         break;
+    }
+}
+
+/* Whether PCV 'pcv' can be non-zero in a call of 'id' on 'map' with
+ * outcome 'o' (the probe makes the others 0): an LPM insert has no 'im',
+ * a lookup or a replace changes no node, and so on.  Its coefficient is
+ * then 0 rather than one fitted for other outcomes. */
+static bool
+mc_pcv_possible(int32_t id, const struct bpf_map *map, enum contract_outcome o,
+                int pcv)
+{
+    if (!map || mc_family(map) != MC_LPM) {
+        return true;
+    }
+    switch (pcv) {
+    case CONTRACT_PCV_CHAIN:
+    case CONTRACT_PCV_CMPS:
+    case CONTRACT_PCV_DIFFS:
+    case CONTRACT_PCV_SCANS:
+        return o != CONTRACT_OUT_INVALID;
+    case CONTRACT_PCV_OFF:
+        return o == CONTRACT_OUT_HIT || o == CONTRACT_OUT_MISS ||
+               o == CONTRACT_OUT_INSERTED || o == CONTRACT_OUT_NOENT ||
+               o == CONTRACT_OUT_FULL;
+    case CONTRACT_PCV_IM:
+        return o == CONTRACT_OUT_NOENT || o == CONTRACT_OUT_FULL;
+    case CONTRACT_PCV_NODES:
+    case CONTRACT_PCV_JOINS:
+        return o == CONTRACT_OUT_INSERTED || o == CONTRACT_OUT_DELETED;
+    case CONTRACT_PCV_FRESH:
+        return o == CONTRACT_OUT_INSERTED && id == BPF_FUNC_map_update_elem;
+    default:
+        return false;
     }
 }
 
@@ -1111,6 +1203,9 @@ mc_mem_model(int32_t id, const struct bpf_map *map, enum contract_outcome o,
     mem->coef[CONTRACT_PCV_EVICTED] = 6;
     mem->coef[CONTRACT_PCV_EXPIRED] = 6;
     mem->coef[CONTRACT_PCV_UNLINK] = 1;
+    /* LPM: a node added or freed writes its header (children, length,
+     * flags) and, added, its key bytes. */
+    mem->coef[CONTRACT_PCV_NODES] = 4 + kw;
     if (id == BPF_FUNC_map_update_elem &&
         (o == CONTRACT_OUT_INSERTED || o == CONTRACT_OUT_REPLACED)) {
         mem->base += 6 + kw + vw * (map->n_cpus ? map->n_cpus : 1);
@@ -1146,6 +1241,39 @@ mc_entry_match(const struct mc_entry *e, int32_t id, const struct bpf_map *map)
             e->map_flags == (map->map_flags & BPF_F_NO_PREALLOC));
 }
 
+/* An outcome's own fit drops a PCV that varies in its runs but is a
+ * linear combination of others there (an LPM trie with a /0 root in every
+ * run: compares that read bytes = nodes - 1); its cost then goes into the
+ * others' coefficients, and adding the overall fit's coefficient for it
+ * back would count it twice.  Returns a copy of the runs with that share
+ * (by the overall fit's coefficient) taken out and the PCV set to 0, to
+ * fit the others on, or NULL when no PCV was dropped so (or no memory:
+ * then the first fit stands, larger, still above every run). */
+static struct mc_sample *
+mc_own_adjust(const struct mc_sample *s, size_t n, const bool own[],
+              const uint64_t coef[CONTRACT_PCV_N])
+{
+    bool dep[CONTRACT_PCV_N] = {false}, any = false;
+    for (int i = 0; i < CONTRACT_PCV_N; i++) {
+        for (size_t j = 1; j < n && !own[i] && !dep[i]; j++) {
+            dep[i] = s[j].pcv[i] != s[0].pcv[i];
+        }
+        any |= dep[i];
+    }
+    struct mc_sample *adj = any ? malloc(n * sizeof *adj) : NULL;
+    for (size_t j = 0; adj && j < n; j++) {
+        adj[j] = s[j];
+        for (int i = 0; i < CONTRACT_PCV_N; i++) {
+            if (dep[i]) {
+                uint64_t share = coef[i] * s[j].pcv[i];
+                adj[j].x86 = adj[j].x86 > share ? adj[j].x86 - share : 0;
+                adj[j].pcv[i] = 0;
+            }
+        }
+    }
+    return adj;
+}
+
 /* Calibrates helper 'id' on maps shaped like 'map' into 'e'. */
 static int
 mc_calibrate(int32_t id, const struct bpf_map *map, struct mc_entry *e)
@@ -1176,6 +1304,8 @@ mc_calibrate(int32_t id, const struct bpf_map *map, struct mc_entry *e)
         mc_pcv_max(id, map, max);
         mc_fit(&ss, coef, varied);
     }
+    bool own[CONTRACT_OUT_N][CONTRACT_PCV_N];
+    memset(own, 0, sizeof own);
     for (int o = 0; o < CONTRACT_OUT_N && !err; o++) {
         e->has[o] = ss.n[o] > 0;
         if (!e->has[o]) {
@@ -1186,16 +1316,44 @@ mc_calibrate(int32_t id, const struct bpf_map *map, struct mc_entry *e)
          * the fit over all outcomes. */
         uint64_t *c = e->x86[o].coef;
         memcpy(c, coef, sizeof coef);
-        if (ss.n[o] >= MC_OWN_FIT) {
+        if (ss.n[o] >= (mc_family(map) == MC_LPM ? MC_OWN_FIT_LPM
+                                                  : MC_OWN_FIT)) {
             struct mc_samples one;
-            bool own_varied[CONTRACT_PCV_N];
             memset(&one, 0, sizeof one);
             one.s[o] = ss.s[o];
             one.n[o] = ss.n[o];
-            mc_fit(&one, c, own_varied);
+            mc_fit(&one, c, own[o]);
+            struct mc_sample *adj = mc_own_adjust(ss.s[o], ss.n[o], own[o],
+                                                  coef);
+            if (adj) {
+                one.s[o] = adj;
+                mc_fit(&one, c, own[o]);
+                free(adj);
+            }
             for (int i = 0; i < CONTRACT_PCV_N; i++) {
-                if (!own_varied[i]) {
+                if (!own[o][i]) {
                     c[i] = coef[i];
+                }
+            }
+        }
+    }
+    for (int o = 0; o < CONTRACT_OUT_N && !err; o++) {
+        if (!e->has[o]) {
+            continue;
+        }
+        uint64_t *c = e->x86[o].coef;
+        /* Where an LPM walk ended (off the trie, at an intermediate node)
+         * costs differently per outcome, as each outcome's checks follow
+         * the walk's end: an outcome whose own runs did not vary it gets
+         * the largest cost another outcome's own fit found, not the
+         * compromise of the fit over all outcomes. */
+        static const int per_outcome[] = {CONTRACT_PCV_OFF, CONTRACT_PCV_IM};
+        for (size_t k = 0; k < sizeof per_outcome / sizeof per_outcome[0];
+             k++) {
+            int i = per_outcome[k];
+            for (int q = 0; q < CONTRACT_OUT_N && !own[o][i]; q++) {
+                if (own[q][i] && e->x86[q].coef[i] > c[i]) {
+                    c[i] = e->x86[q].coef[i];
                 }
             }
         }
@@ -1209,6 +1367,9 @@ mc_calibrate(int32_t id, const struct bpf_map *map, struct mc_entry *e)
         for (int i = 0; i < CONTRACT_PCV_N; i++) {
             if (!varied[i] && max[i]) {
                 c[i] = top;
+            }
+            if (!mc_pcv_possible(id, map, (enum contract_outcome)o, i)) {
+                c[i] = 0;
             }
         }
         mc_fix_base(ss.s[o], ss.n[o], &e->x86[o]);

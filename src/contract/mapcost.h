@@ -54,6 +54,23 @@ enum contract_pcv {
     CONTRACT_PCV_TAIL,    /* csum_diff: bytes after the whole words,
                            * from_size % 8 + to_size % 8 (0..14), copied
                            * one by one. */
+    CONTRACT_PCV_SCANS,   /* LPM: prefix compares that read a key byte (all
+                           * but those against a /0 node or key). */
+    CONTRACT_PCV_OFF,     /* LPM: 1 if the key's path left the trie at a
+                           * node without the child for its next bit, or
+                           * the trie was empty. */
+    CONTRACT_PCV_IM,      /* LPM update, delete: 1 if the walk stopped at an
+                           * intermediate node of exactly the key's
+                           * length (a prefix the trie holds no entry
+                           * for); 0 for an insert, which then adds no
+                           * node (NODES tells it apart). */
+    CONTRACT_PCV_NODES,   /* LPM: nodes an insert adds or a delete frees
+                           * (0..2). */
+    CONTRACT_PCV_JOINS,   /* LPM: intermediate nodes among them (0 or 1):
+                           * an insert that splits a path, a delete that
+                           * merges one. */
+    CONTRACT_PCV_FRESH,   /* LPM insert: nodes taken from the trie's
+                           * never-used pool rather than its free list. */
     CONTRACT_PCV_N
 };
 

@@ -9,6 +9,8 @@
 
 #include "bpf/bpf_api.h"
 #include "bpf/bpf_int.h"
+#include "bpf/interp.h"
+#include "bpf/verifier.h"
 #include "contract/mapcost.h"
 #include "contract/x86count.h"
 #include "core/hash.h"
@@ -16,10 +18,13 @@
 
 #define W_HEADROOM 256
 #define W_MAX_CONSTS 24        /* Branch constants tried. */
+#define W_MAX_CFG 16           /* Configuration words tried. */
+#define W_CFG_MAPS_MAX 4       /* Arrays this small hold configuration. */
 #define W_IN_PORTS 3           /* Input ports tried: 0, 1, 2. */
 #define W_KINDS 6              /* Packet templates. */
 #define W_MAX_TRIES (1u << 28) /* Brute-force attempts at most. */
 #define W_STEP_NS 1000         /* Packet spacing. */
+#define W_KEY_MAX 512          /* Largest map key handled. */
 
 /* Maps whose cost grows with chains. */
 static bool
@@ -37,20 +42,167 @@ w_is_hash(const struct bpf_map *m)
     }
 }
 
-/* Empties the hash-type maps (LPM tries and arrays hold configuration). */
+/* The entries a hash-type map held before the build: configuration
+ * (`nf bridge static`, `nf p0f load`), which every pass starts from. */
+struct w_snap {
+    uint8_t *kv;   /* 'n' keys, each followed by its value. */
+    size_t n;
+    size_t stride; /* Key size + the map's syscall value size. */
+};
+
+/* The state of one build: the program, its maps' configuration, and
+ * packet time.  A flow table's clock never goes back, so each pass over
+ * emptied maps (a candidate, the trace, its replay) starts later than
+ * every time used before it. */
+struct w_ctx {
+    struct bpf_object *obj;
+    struct bpf_prog *prog;
+    uint64_t base_ns;     /* Time of the current pass's packet 0. */
+    uint64_t max_ns;      /* Latest time given to the program. */
+    uint8_t *scratch;     /* W_KEY_MAX bytes. */
+    struct w_snap *snaps; /* Per map of 'obj'. */
+};
+
 static void
-w_clear(struct bpf_object *obj, uint8_t *key)
+w_ctx_destroy(struct w_ctx *c)
 {
+    for (size_t i = 0; c->snaps && i < bpf_object_n_maps(c->obj); i++) {
+        free(c->snaps[i].kv);
+    }
+    free(c->snaps);
+    free(c->scratch);
+}
+
+/* A context for 'prog' of 'obj': its passes start after the latest clock
+ * of its flow tables (earlier builds and replays on the same object), and
+ * its hash-type maps other than flow tables are snapshotted. */
+static bool
+w_ctx_init(struct w_ctx *c, struct bpf_object *obj, struct bpf_prog *prog)
+{
+    memset(c, 0, sizeof *c);
+    c->obj = obj;
+    c->prog = prog;
+    c->scratch = malloc(W_KEY_MAX);
+    c->snaps = calloc(bpf_object_n_maps(obj) + 1, sizeof *c->snaps);
+    if (!c->scratch || !c->snaps) {
+        w_ctx_destroy(c);
+        return false;
+    }
     for (size_t i = 0; i < bpf_object_n_maps(obj); i++) {
         struct bpf_map *m = bpf_object_map(obj, i);
+        struct bpf_flowtable_stats st;
+        if (!bpf_flowtable_get_stats(m, &st)) {
+            c->max_ns = st.clock_ns > c->max_ns ? st.clock_ns : c->max_ns;
+            continue;
+        }
+        if (!w_is_hash(m)) {
+            continue;
+        }
+        struct w_snap *sn = &c->snaps[i];
+        uint32_t ks = bpf_map_key_size(m);
+        sn->stride = ks + bpf_map_sys_value_size(m);
+        size_t cap = 0;
+        bool more = !bpf_map_next_key(m, NULL, c->scratch);
+        while (more) {
+            if (sn->n == cap) {
+                cap = cap ? 2 * cap : 16;
+                uint8_t *kv = realloc(sn->kv, cap * sn->stride);
+                if (!kv) {
+                    w_ctx_destroy(c);
+                    return false;
+                }
+                sn->kv = kv;
+            }
+            uint8_t *e = sn->kv + sn->n * sn->stride;
+            memcpy(e, c->scratch, ks);
+            sn->n += !bpf_map_lookup(m, e, e + ks);
+            more = !bpf_map_next_key(m, e, c->scratch);
+        }
+    }
+    return true;
+}
+
+/* Whether 'key' is one of the snapshotted entries of map 'i'. */
+static bool
+w_in_snap(const struct w_ctx *c, size_t i, const uint8_t *key, uint32_t ks)
+{
+    const struct w_snap *sn = &c->snaps[i];
+    for (size_t k = 0; k < sn->n; k++) {
+        if (!memcmp(sn->kv + k * sn->stride, key, ks)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Brings the hash-type maps back to their snapshot and empties the flow
+ * tables (LPM tries and arrays hold configuration the program does not
+ * change), and starts a new pass. */
+static void
+w_clear(struct w_ctx *c)
+{
+    for (size_t i = 0; i < bpf_object_n_maps(c->obj); i++) {
+        struct bpf_map *m = bpf_object_map(c->obj, i);
         if (bpf_map_type(m) == BPF_MAP_TYPE_SLUICE_FLOWTABLE) {
             struct bpf_flowtable_stats st;
             bpf_flowtable_get_stats(m, &st);
             bpf_flowtable_configure(m, st.capacity, st.timeout_ns);
         } else if (w_is_hash(m)) {
-            while (!bpf_map_next_key(m, NULL, key) && !bpf_map_delete(m, key)) {
+            while (!bpf_map_next_key(m, NULL, c->scratch) &&
+                   !bpf_map_delete(m, c->scratch)) {
+            }
+            const struct w_snap *sn = &c->snaps[i];
+            uint32_t ks = bpf_map_key_size(m);
+            for (size_t k = 0; k < sn->n; k++) {
+                const uint8_t *e = sn->kv + k * sn->stride;
+                bpf_map_update(m, e, e + ks, 0);
             }
         }
+    }
+    c->base_ns = c->max_ns + W_STEP_NS;
+}
+
+/* What the helper calls of one interpreter run did, probed as `contract
+ * check` probes them. */
+struct w_obs {
+    const struct bpf_map *watch;      /* Keep the PCVs of calls on it. */
+    uint64_t pcv_max[CONTRACT_PCV_N]; /* Largest in one call, */
+    uint64_t pcv_sum[CONTRACT_PCV_N]; /* summed, */
+    uint64_t calls;                   /* over this many calls. */
+    /* The run's first LPM-trie lookup: its map, key and PCVs. */
+    const struct bpf_map *lpm;
+    uint8_t lpm_key[W_KEY_MAX];
+    struct contract_pcvs lpm_pcvs;
+};
+
+static void
+w_on_call(void *arg, int32_t helper, const uint64_t args[5])
+{
+    struct w_obs *o = arg;
+    const struct bpf_helper_proto *proto = bpf_helper_proto(helper);
+    if (!proto || proto->args[0] != BPF_ARG_CONST_MAP_PTR) {
+        return;
+    }
+    const struct bpf_map *m = (const struct bpf_map *)(uintptr_t)args[0];
+    struct contract_pcvs pcv;
+    if (contract_mapcost_probe(helper, args, &pcv)) {
+        return;
+    }
+    if (m == o->watch) {
+        o->calls++;
+        for (int i = 0; i < CONTRACT_PCV_N; i++) {
+            o->pcv_max[i] =
+                pcv.pcv[i] > o->pcv_max[i] ? pcv.pcv[i] : o->pcv_max[i];
+            o->pcv_sum[i] += pcv.pcv[i];
+        }
+    }
+    if (!o->lpm && helper == BPF_FUNC_map_lookup_elem &&
+        bpf_map_type(m) == BPF_MAP_TYPE_LPM_TRIE &&
+        bpf_map_key_size(m) <= W_KEY_MAX) {
+        o->lpm = m;
+        memcpy(o->lpm_key, (const void *)(uintptr_t)args[1],
+               bpf_map_key_size(m));
+        o->lpm_pcvs = pcv;
     }
 }
 
@@ -66,16 +218,18 @@ w_run_jit(void *arg)
     bpf_prog_run_xdp(a->prog, a->x);
 }
 
-/* Runs 'prog' on a copy of the packet.  Returns the eBPF instructions run
- * (interpreter), or with 'x86' the x86 instructions of a single-stepped
- * JIT run (or of the interpreter when the JIT refused the program). */
+/* Runs 'prog' on a copy of the packet at time 'rel_ns' of the current
+ * pass.  Returns the eBPF instructions run by the counting interpreter
+ * (helper calls observed into '*obs' when not NULL), or with 'x86' the x86
+ * instructions of a single-stepped JIT run (or of the interpreter when the
+ * JIT refused the program). */
 static uint64_t
-w_run(struct bpf_prog *prog, const uint8_t *pkt, uint32_t len, uint32_t in_port,
-      uint64_t time_ns, bool x86)
+w_run(struct w_ctx *c, const uint8_t *pkt, uint32_t len, uint32_t in_port,
+      uint64_t rel_ns, bool x86, struct w_obs *obs)
 {
     uint8_t buf[W_HEADROOM + CONTRACT_WORST_PKT_MAX + 64];
     struct bpf_xdp_buff x;
-    struct bpf_prog_stats before, after;
+    uint64_t t = c->base_ns + rel_ns;
 
     memcpy(buf + W_HEADROOM, pkt, len);
     memset(&x, 0, sizeof x);
@@ -84,18 +238,46 @@ w_run(struct bpf_prog *prog, const uint8_t *pkt, uint32_t len, uint32_t in_port,
     x.data_end = x.data + len;
     x.frame_end = (uint64_t)(uintptr_t)(buf + sizeof buf);
     x.ingress_ifindex = in_port;
-    bpf_set_time_ns(time_ns);
+    x.redirect_port = UINT32_MAX;
+    c->max_ns = t > c->max_ns ? t : c->max_ns;
+    bpf_set_time_ns(t);
     if (x86) {
-        struct w_run_arg a = {prog, &x};
-        bpf_prog_set_exec_mode(prog, BPF_EXEC_JIT);
+        struct w_run_arg a = {c->prog, &x};
+        bpf_prog_set_exec_mode(c->prog, BPF_EXEC_JIT);
         uint64_t n = x86count_run(w_run_jit, &a);
-        bpf_prog_set_exec_mode(prog, BPF_EXEC_INTERP);
+        bpf_prog_set_exec_mode(c->prog, BPF_EXEC_INTERP);
         return n;
     }
-    bpf_prog_get_stats(prog, &before);
-    bpf_prog_run_xdp(prog, &x);
-    bpf_prog_get_stats(prog, &after);
-    return after.insns - before.insns;
+    struct bpf_interp_counts cnt;
+    memset(&cnt, 0, sizeof cnt);
+    if (obs) {
+        cnt.on_call = w_on_call;
+        cnt.arg = obs;
+    }
+    bpf_interp_run_xdp_counted(c->prog, &x, &cnt);
+    return cnt.insns;
+}
+
+/* Recomputes the IPv4 header checksum of an Ethernet frame, if it holds
+ * one: the bytes the method rewrites may lie in the header. */
+static void
+w_fix_ip4_csum(uint8_t *p, uint32_t len)
+{
+    if (len < 34 || p[12] != 0x08 || p[13] != 0x00 || (p[14] >> 4) != 4) {
+        return;
+    }
+    uint32_t ihl = (uint32_t)(p[14] & 0xf) * 4, sum = 0;
+    if (ihl < 20 || 14 + ihl > len) {
+        return;
+    }
+    p[24] = p[25] = 0;
+    for (uint32_t i = 0; i < ihl; i += 2) {
+        sum += (uint32_t)(p[14 + i] << 8 | p[14 + i + 1]);
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    p[24] = (uint8_t)(~sum >> 8);
+    p[25] = (uint8_t)~sum;
 }
 
 static void
@@ -197,6 +379,51 @@ w_consts(const struct bpf_prog *prog, uint32_t *out, size_t max)
     return n;
 }
 
+/* Configuration words: the first entries of the program's small arrays
+ * (a VIP and its port in lb_cfg), as they lie in memory.  A packet field
+ * compared with configuration needs them, and the program's branch
+ * constants cannot know them.  'w32' and 'w16' get the distinct non-zero
+ * aligned 32- and 16-bit words. */
+static void
+w_cfg_words(struct bpf_object *obj, uint32_t *w32, size_t *n32,
+            uint16_t *w16, size_t *n16)
+{
+    uint8_t key[4] = {0}, val[256];
+    *n32 = *n16 = 0;
+    for (size_t i = 0; i < bpf_object_n_maps(obj); i++) {
+        struct bpf_map *m = bpf_object_map(obj, i);
+        uint32_t vs = bpf_map_value_size(m);
+        if (bpf_map_type(m) != BPF_MAP_TYPE_ARRAY ||
+            bpf_map_max_entries(m) > W_CFG_MAPS_MAX || vs > sizeof val ||
+            bpf_map_key_size(m) != 4 || bpf_map_lookup(m, key, val)) {
+            continue;
+        }
+        for (uint32_t off = 0; off + 2 <= vs; off += 2) {
+            uint16_t v16;
+            uint32_t v32;
+            memcpy(&v16, val + off, 2);
+            bool seen = !v16;
+            for (size_t j = 0; j < *n16 && !seen; j++) {
+                seen = w16[j] == v16;
+            }
+            if (!seen && *n16 < W_MAX_CFG) {
+                w16[(*n16)++] = v16;
+            }
+            if (off % 4 || off + 4 > vs) {
+                continue;
+            }
+            memcpy(&v32, val + off, 4);
+            seen = v32 <= 0xffff;
+            for (size_t j = 0; j < *n32 && !seen; j++) {
+                seen = w32[j] == v32;
+            }
+            if (!seen && *n32 < W_MAX_CFG) {
+                w32[(*n32)++] = v32;
+            }
+        }
+    }
+}
+
 struct w_best {
     uint8_t pkt[CONTRACT_WORST_PKT_MAX];
     uint32_t len, in_port;
@@ -204,23 +431,43 @@ struct w_best {
     struct bpf_map *map; /* Map it inserts into, or NULL. */
 };
 
-/* The first key of hash-type map 'm' into 'key'; false when empty. */
+/* A key of hash-type map 'i' that is not in its snapshot (one a packet
+ * inserted) into 'key'; false when there is none. */
 static bool
-w_first_key(struct bpf_map *m, uint8_t *key)
+w_new_key(const struct w_ctx *c, size_t i, uint8_t *key)
 {
-    return !bpf_map_next_key(m, NULL, key);
+    struct bpf_map *m = bpf_object_map(c->obj, i);
+    uint32_t ks = bpf_map_key_size(m);
+    uint8_t next[W_KEY_MAX];
+    bool more = !bpf_map_next_key(m, NULL, key);
+    while (more && w_in_snap(c, i, key, ks)) {
+        more = !bpf_map_next_key(m, key, next);
+        memcpy(key, next, ks);
+    }
+    return more;
+}
+
+/* The index of map 'm' in the object. */
+static size_t
+w_map_index(const struct w_ctx *c, const struct bpf_map *m)
+{
+    size_t i = 0;
+    while (i < bpf_object_n_maps(c->obj) && bpf_object_map(c->obj, i) != m) {
+        i++;
+    }
+    return i;
 }
 
 static void
-w_try(struct bpf_object *obj, struct bpf_prog *prog, const uint8_t *pkt,
-      uint32_t len, uint32_t in_port, uint8_t *scratch, struct w_best *best)
+w_try(struct w_ctx *c, const uint8_t *pkt, uint32_t len, uint32_t in_port,
+      struct w_best *best)
 {
-    w_clear(obj, scratch);
-    uint64_t insns = w_run(prog, pkt, len, in_port, W_STEP_NS, false);
+    w_clear(c);
+    uint64_t insns = w_run(c, pkt, len, in_port, 0, false, NULL);
     struct bpf_map *hit = NULL;
-    for (size_t i = 0; i < bpf_object_n_maps(obj) && !hit; i++) {
-        struct bpf_map *m = bpf_object_map(obj, i);
-        if (w_is_hash(m) && w_first_key(m, scratch)) {
+    for (size_t i = 0; i < bpf_object_n_maps(c->obj) && !hit; i++) {
+        struct bpf_map *m = bpf_object_map(c->obj, i);
+        if (w_is_hash(m) && w_new_key(c, i, c->scratch)) {
             hit = m;
         }
     }
@@ -235,100 +482,91 @@ w_try(struct bpf_object *obj, struct bpf_prog *prog, const uint8_t *pkt,
     }
 }
 
-/* Runs 'pkt' on empty maps; its key in 'm' into 'key', false if none. */
+/* Step 1: the candidates.  Destination ports and addresses come from the
+ * program's branch constants (both byte orders) and from its
+ * configuration words, each alone and in pairs. */
+static void
+w_candidates(struct w_ctx *c, struct w_best *best)
+{
+    uint32_t consts[W_MAX_CONSTS], cfg32[W_MAX_CFG];
+    uint16_t cfg16[W_MAX_CFG];
+    size_t n_consts = w_consts(c->prog, consts, W_MAX_CONSTS), n32, n16;
+    uint16_t dports[1 + 2 * W_MAX_CONSTS + W_MAX_CFG];
+    uint32_t dsts[1 + 2 * W_MAX_CONSTS + W_MAX_CFG];
+    size_t n_dports = 1, n_dsts = 1;
+
+    w_cfg_words(c->obj, cfg32, &n32, cfg16, &n16);
+    dports[0] = 0;
+    dsts[0] = 0;
+    for (size_t i = 0; i < n_consts; i++) {
+        uint32_t v = consts[i];
+        if (v <= 0xffff) {
+            dports[n_dports++] = (uint16_t)v;
+            dports[n_dports++] = __builtin_bswap16((uint16_t)v);
+        } else {
+            dsts[n_dsts++] = v;
+            dsts[n_dsts++] = __builtin_bswap32(v);
+        }
+    }
+    for (size_t i = 0; i < n16; i++) {
+        dports[n_dports++] = cfg16[i];
+    }
+    for (size_t i = 0; i < n32; i++) {
+        dsts[n_dsts++] = cfg32[i];
+    }
+    for (int kind = 0; kind < W_KINDS; kind++) {
+        for (size_t d = 0; d < n_dsts; d++) {
+            for (size_t q = 0; q < n_dports; q++) {
+                uint8_t pkt[CONTRACT_WORST_PKT_MAX];
+                uint32_t len = w_template(kind, dports[q], dsts[d], pkt);
+                for (uint32_t port = 0; port < W_IN_PORTS; port++) {
+                    w_try(c, pkt, len, port, best);
+                }
+            }
+        }
+    }
+}
+
+/* How step 2 reads the key a packet produces. */
+enum w_keysrc {
+    W_KEY_INSERTED, /* The key it inserts into 'map' (empty maps). */
+    W_KEY_LPM,      /* The key of its first LPM lookup. */
+};
+
+/* Runs 'pkt'; its key into 'key', false if none. */
 static bool
-w_key_of(struct bpf_object *obj, struct bpf_prog *prog, struct bpf_map *m,
+w_key_of(struct w_ctx *c, struct bpf_map *m, enum w_keysrc src,
          const uint8_t *pkt, uint32_t len, uint32_t in_port, uint8_t *key)
 {
-    w_clear(obj, key);
-    w_run(prog, pkt, len, in_port, W_STEP_NS, false);
-    return w_first_key(m, key);
+    struct w_obs *o = NULL;
+    if (src == W_KEY_LPM) {
+        o = xzalloc(sizeof *o);
+    }
+    w_clear(c);
+    w_run(c, pkt, len, in_port, 0, false, o);
+    bool ok;
+    if (o) {
+        ok = o->lpm == m;
+        if (ok) {
+            memcpy(key, o->lpm_key, bpf_map_key_size(m));
+        }
+        free(o);
+    } else {
+        ok = w_new_key(c, w_map_index(c, m), key);
+    }
+    return ok;
 }
 
-static uint64_t
-w_rand(uint64_t *s)
+/* Step 2: which packet bytes are copied into which key bytes (key bytes
+ * from 'first' on).  Fills 'pairs' (packet offset, key offset) and
+ * returns how many. */
+static size_t
+w_learn_key(struct w_ctx *c, const struct w_best *best, struct bpf_map *m,
+            enum w_keysrc src, uint32_t first, const uint8_t *key0,
+            uint8_t *key, uint32_t *pairs)
 {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-int
-contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
-                     const struct contract_worst_opts *opts,
-                     struct contract_worst *out, char **errp)
-{
-    size_t n = opts->n_packets < 2 ? 2 : opts->n_packets;
-    uint32_t consts[W_MAX_CONSTS];
-    size_t n_consts = w_consts(prog, consts, W_MAX_CONSTS);
-    uint32_t ks_max = 8;
-    int err = 0;
-
-    memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < bpf_object_n_maps(obj); i++) {
-        uint32_t ks = bpf_map_key_size(bpf_object_map(obj, i));
-        ks_max = ks > ks_max ? ks : ks_max;
-    }
-    uint8_t *key = malloc(ks_max), *key0 = malloc(ks_max);
-    uint8_t *keys = NULL;
-    struct w_best *best = calloc(1, sizeof *best);
-    uint32_t *pairs = calloc(2 * CONTRACT_WORST_PKT_MAX, sizeof *pairs);
-    out->pkts = calloc(n, sizeof *out->pkts);
-    if (!key || !key0 || !best || !pairs || !out->pkts) {
-        err = -ENOMEM;
-        goto done;
-    }
-    bpf_prog_set_exec_mode(prog, BPF_EXEC_INTERP);
-
-    /* 1. Candidates. */
-    for (int kind = 0; kind < W_KINDS; kind++) {
-        for (size_t c = 0; c <= 2 * n_consts; c++) {
-            uint32_t v = c ? consts[(c - 1) / 2] : 0;
-            if (c && (c % 2 == 0)) {
-                v = v <= 0xffff ? (uint32_t)__builtin_bswap16((uint16_t)v)
-                                : __builtin_bswap32(v);
-            }
-            uint16_t dport = v <= 0xffff ? (uint16_t)v : 0;
-            uint32_t dst4 = v > 0xffff ? v : 0;
-            if (c && !dport && !dst4) {
-                continue;
-            }
-            uint8_t pkt[CONTRACT_WORST_PKT_MAX];
-            uint32_t len = w_template(kind, dport, dst4, pkt);
-            for (uint32_t port = 0; port < W_IN_PORTS; port++) {
-                w_try(obj, prog, pkt, len, port, key, best);
-            }
-        }
-    }
-    out->in_port = best->in_port;
-    memcpy(out->base, best->pkt, best->len);
-    out->base_len = best->len;
-    if (!best->map) {
-        /* Nothing to grow: the most expensive packet, repeated. */
-        w_run(prog, best->pkt, best->len, best->in_port, 0, true);
-        for (size_t i = 0; i < n; i++) {
-            memcpy(out->pkts[i].data, best->pkt, best->len);
-            out->pkts[i].len = best->len;
-            out->pkts[i].time_ns = i * W_STEP_NS;
-        }
-        out->n = n;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t x = w_run(prog, best->pkt, best->len, best->in_port,
-                               i * W_STEP_NS, true);
-            out->x86_first = i ? out->x86_first : x;
-            out->x86_last = x;
-            out->x86_sum += x;
-        }
-        goto done;
-    }
-    struct bpf_map *m = best->map;
     uint32_t ks = bpf_map_key_size(m);
-    snprintf(out->map, sizeof out->map, "%s", bpf_map_name(m));
-
-    /* 2. Which packet bytes are copied into which key bytes. */
     size_t n_pairs = 0;
-    w_key_of(obj, prog, m, best->pkt, best->len, best->in_port, key0);
     for (uint32_t i = 0; i < best->len; i++) {
         int j_seen = -1;
         bool ok = true;
@@ -336,7 +574,7 @@ contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
             uint8_t pkt[CONTRACT_WORST_PKT_MAX];
             memcpy(pkt, best->pkt, best->len);
             pkt[i] ^= t ? 0xa5 : 0x5a;
-            if (!w_key_of(obj, prog, m, pkt, best->len, best->in_port, key)) {
+            if (!w_key_of(c, m, src, pkt, best->len, best->in_port, key)) {
                 ok = false;
                 break;
             }
@@ -348,6 +586,7 @@ contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
                 }
             }
             ok = n_diff == 1 && key[j_diff] == pkt[i] &&
+                 (uint32_t)j_diff >= first &&
                  (j_seen < 0 || j_seen == j_diff);
             j_seen = j_diff;
         }
@@ -361,12 +600,423 @@ contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
             n_pairs++;
         }
     }
+    return n_pairs;
+}
+
+static uint64_t
+w_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Appends packet 'pkt' at time 'rel_ns' to the trace and adds the PCVs
+ * its run observed. */
+static void
+w_emit(struct contract_worst *out, const uint8_t *pkt, uint32_t len,
+       uint64_t rel_ns, const struct w_obs *o)
+{
+    struct contract_worst_pkt *w = &out->pkts[out->n++];
+    memcpy(w->data, pkt, len);
+    w->len = len;
+    w->time_ns = rel_ns;
+    out->map_calls += o->calls;
+    for (int i = 0; i < CONTRACT_PCV_N; i++) {
+        out->pcv_max[i] =
+            o->pcv_max[i] > out->pcv_max[i] ? o->pcv_max[i] : out->pcv_max[i];
+        out->pcv_sum[i] += o->pcv_sum[i];
+    }
+}
+
+/* A fresh observation of calls on 'm'. */
+static void
+w_obs_reset(struct w_obs *o, const struct bpf_map *m)
+{
+    memset(o, 0, sizeof *o);
+    o->watch = m;
+}
+
+/* Whether 'key' is in flow table or hash map 'm' now (live). */
+static bool
+w_present(struct bpf_map *m, const uint8_t *key)
+{
+    struct contract_pcvs pcv;
+    uint64_t args[5] = {(uint64_t)(uintptr_t)m, (uint64_t)(uintptr_t)key, 0,
+                        0, 0};
+    return !contract_mapcost_probe(BPF_FUNC_map_lookup_elem, args, &pcv) &&
+           pcv.outcome == CONTRACT_OUT_HIT;
+}
+
+/* Steps 4 and 5 for a map without expiry: each colliding key inserted
+ * (checked: it must find one more element in the chain than the one
+ * before), then the deepest key again. */
+static void
+w_trace_collide(struct w_ctx *c, struct contract_worst *out,
+                const struct w_best *best, struct bpf_map *m,
+                const uint8_t *keys, uint8_t (*pkts)[CONTRACT_WORST_PKT_MAX],
+                size_t found, size_t n, struct w_obs *o)
+{
+    uint32_t ks = bpf_map_key_size(m);
+    size_t deepest = SIZE_MAX;
+    uint64_t now = 0;
+    for (size_t f = 0; f < found && out->n < n; f++) {
+        struct contract_pcvs pcv;
+        uint64_t args[5] = {(uint64_t)(uintptr_t)m,
+                            (uint64_t)(uintptr_t)(keys + f * ks), 0, 0, 0};
+        uint64_t chain_before = 0;
+        if (!contract_mapcost_probe(BPF_FUNC_map_lookup_elem, args, &pcv)) {
+            chain_before = pcv.pcv[CONTRACT_PCV_CHAIN];
+        }
+        if (chain_before < out->n_collide) {
+            continue;
+        }
+        w_obs_reset(o, m);
+        w_run(c, pkts[f], best->len, best->in_port, now, false, o);
+        if (!w_present(m, keys + f * ks)) {
+            continue;
+        }
+        deepest = deepest == SIZE_MAX ? f : deepest;
+        out->n_collide++;
+        w_emit(out, pkts[f], best->len, now, o);
+        now += W_STEP_NS;
+    }
+    for (; out->n < n && deepest != SIZE_MAX; now += W_STEP_NS) {
+        w_obs_reset(o, m);
+        w_run(c, pkts[deepest], best->len, best->in_port, now, false, o);
+        w_emit(out, pkts[deepest], best->len, now, o);
+    }
+}
+
+/* Steps 4 and 5 for an expiring flow table: colliding flows until the
+ * table holds 'fill' live entries, then one timeout of silence, so that
+ * the packets after it meet a table of expired entries; repeated.  After
+ * a silence the packets bring back the flows of the fill before it,
+ * newest first: each call removes the oldest entries (the budget), and
+ * the first call of such a packet also its own key, an expired entry the
+ * budget has not reached yet, which is the most one call can remove. */
+static void
+w_trace_expire(struct w_ctx *c, struct contract_worst *out,
+               const struct w_best *best, struct bpf_map *m,
+               const uint8_t *keys, uint8_t (*pkts)[CONTRACT_WORST_PKT_MAX],
+               size_t found, size_t n, struct w_obs *o)
+{
+    uint32_t ks = bpf_map_key_size(m);
+    struct bpf_flowtable_stats st;
+    bpf_flowtable_get_stats(m, &st);
+    uint32_t fill = (uint32_t)(n / 2 < st.capacity ? n / 2 : st.capacity);
+    fill = fill ? fill : 1;
+    out->timeout_ns = st.timeout_ns;
+    size_t *filled = xmalloc(found * sizeof *filled), n_filled = 0;
+    size_t *back = xmalloc(found * sizeof *back), n_back = 0;
+    uint64_t now = 0;
+    size_t f = 0;
+    while (out->n < n) {
+        /* A flow of the last fill (expired: the table's clock moves only
+         * when this packet comes), else the next colliding key the table
+         * does not hold live. */
+        size_t k = SIZE_MAX, tries = 0;
+        if (n_back) {
+            k = back[--n_back];
+        } else {
+            while (tries < found && w_present(m, keys + f * ks)) {
+                f = (f + 1) % found;
+                tries++;
+            }
+            k = f;
+            f = (f + 1) % found;
+        }
+        w_obs_reset(o, m);
+        w_run(c, pkts[k], best->len, best->in_port, now, false, o);
+        if (w_present(m, keys + k * ks)) {
+            out->n_collide++;
+            filled[n_filled++ % found] = k;
+        }
+        w_emit(out, pkts[k], best->len, now, o);
+        now += W_STEP_NS;
+        bpf_flowtable_get_stats(m, &st);
+        if (st.live >= fill || tries == found) {
+            /* The pcap has microsecond timestamps: whole ones. */
+            now += (st.timeout_ns + W_STEP_NS) / W_STEP_NS * W_STEP_NS;
+            out->n_bursts++;
+            n_back = n_filled < found ? n_filled : found;
+            memcpy(back, filled, n_back * sizeof *back);
+            n_filled = 0;
+        }
+    }
+    free(filled);
+    free(back);
+}
+
+/* The lookup cost of 'key' in LPM trie 'm' by its contract (x86), or by
+ * its PCVs when there is no contract; 'pcv' gets the probe. */
+static uint64_t
+w_lpm_cost(struct bpf_map *m, const uint8_t *key, struct contract_pcvs *pcv)
+{
+    uint64_t args[5] = {(uint64_t)(uintptr_t)m, (uint64_t)(uintptr_t)key, 0,
+                        0, 0};
+    struct contract_op_cost cost;
+    if (contract_mapcost_probe(BPF_FUNC_map_lookup_elem, args, pcv)) {
+        return 0;
+    }
+    if (!contract_mapcost_get(BPF_FUNC_map_lookup_elem, m, pcv->outcome,
+                              &cost)) {
+        return contract_linear_eval(&cost.x86, pcv->pcv);
+    }
+    return pcv->pcv[CONTRACT_PCV_CHAIN] * 1000 + pcv->pcv[CONTRACT_PCV_CMPS];
+}
+
+/* The LPM refinement: 'o' observed the costliest packet's first LPM
+ * lookup.  Rewrites the packet's address bytes to the stored prefix
+ * whose lookup costs most; returns false when the packet's bytes do not
+ * reach the key or no address costs more than the packet's own. */
+static bool
+w_trace_lpm(struct w_ctx *c, struct contract_worst *out,
+            const struct w_best *best, struct w_obs *o, size_t n,
+            uint32_t *pairs)
+{
+    struct bpf_map *m = (struct bpf_map *)o->lpm;
+    uint32_t ks = bpf_map_key_size(m), dbytes = ks - 4;
+    uint8_t *key0 = xmalloc(ks), *key = xmalloc(ks), *cand = xmalloc(ks);
+    uint8_t *bestkey = xmalloc(ks);
+    bool ok = false;
+
+    memcpy(key0, o->lpm_key, ks);
+    size_t n_pairs =
+        w_learn_key(c, best, m, W_KEY_LPM, 4, key0, key, pairs);
+    int32_t *from = xmalloc(ks * sizeof *from);
+    for (uint32_t j = 0; j < ks; j++) {
+        from[j] = -1;
+    }
+    for (size_t p = 0; p < n_pairs; p++) {
+        from[pairs[2 * p + 1]] = (int32_t)pairs[2 * p];
+    }
+    /* Targets: each stored prefix, host bits all 0 and all 1, with the
+     * prefix length the program asks for. */
+    struct contract_pcvs pcv;
+    uint64_t best_cost = w_lpm_cost(m, key0, &pcv);
+    memcpy(bestkey, key0, ks);
+    bool more = !bpf_map_next_key(m, NULL, cand);
+    while (more) {
+        uint32_t plen;
+        memcpy(&plen, cand, 4);
+        for (int ones = 0; ones < 2; ones++) {
+            memcpy(key, key0, 4);
+            bool reach = true;
+            for (uint32_t b = 0; b < dbytes; b++) {
+                uint8_t keep = plen >= 8 * (b + 1) ? 0xff
+                               : plen <= 8 * b
+                                   ? 0
+                                   : (uint8_t)(0xff << (8 - (plen - 8 * b)));
+                uint8_t v = (uint8_t)((cand[4 + b] & keep) |
+                                      (ones ? (uint8_t)~keep : 0));
+                key[4 + b] = v;
+                reach &= v == key0[4 + b] || from[4 + b] >= 0;
+            }
+            uint64_t cost = w_lpm_cost(m, key, &pcv);
+            if (reach && cost > best_cost) {
+                best_cost = cost;
+                memcpy(bestkey, key, ks);
+            }
+        }
+        more = !bpf_map_next_key(m, cand, cand);
+    }
+    if (memcmp(bestkey, key0, ks)) {
+        uint8_t pkt[CONTRACT_WORST_PKT_MAX];
+        memcpy(pkt, best->pkt, best->len);
+        for (uint32_t j = 4; j < ks; j++) {
+            if (from[j] >= 0) {
+                pkt[from[j]] = bestkey[j];
+            }
+        }
+        w_fix_ip4_csum(pkt, best->len);
+        /* The rewritten packet must look the target up. */
+        w_clear(c);
+        for (uint64_t k = 0; k < n; k++) {
+            w_obs_reset(o, m);
+            w_run(c, pkt, best->len, best->in_port, k * W_STEP_NS, false, o);
+            if (o->lpm != m || memcmp(o->lpm_key, bestkey, ks)) {
+                break;
+            }
+            w_emit(out, pkt, best->len, k * W_STEP_NS, o);
+        }
+        ok = out->n == n;
+        if (ok) {
+            out->method = CONTRACT_WORST_LPM;
+            snprintf(out->map, sizeof out->map, "%s", bpf_map_name(m));
+            out->lpm_key_len =
+                ks < CONTRACT_WORST_PKT_MAX ? ks : CONTRACT_WORST_PKT_MAX;
+            memcpy(out->lpm_key, bestkey, out->lpm_key_len);
+            out->key_bytes_free = n_pairs;
+            for (size_t p = 0; p < n_pairs; p++) {
+                out->free_off[p] = pairs[2 * p];
+            }
+        } else {
+            out->n = 0;
+            memset(out->pcv_max, 0, sizeof out->pcv_max);
+            memset(out->pcv_sum, 0, sizeof out->pcv_sum);
+            out->map_calls = 0;
+        }
+    }
+    free(from);
+    free(key0);
+    free(key);
+    free(cand);
+    free(bestkey);
+    return ok;
+}
+
+/* Replays 'pkts' through the JIT on emptied maps, single-stepped; the
+ * x86 instructions of each into 'x86' (n), their sum returned. */
+static uint64_t
+w_replay(struct w_ctx *c, const struct contract_worst_pkt *pkts, size_t n,
+         uint32_t in_port, uint64_t *x86)
+{
+    /* The JIT compiles at the first run, and the first run sets up
+     * per-thread state: compile, then a throwaway run, so that the
+     * measurements are the runs' own (a program the JIT refuses is
+     * measured in the interpreter). */
+    char *err = NULL;
+    bpf_prog_jit(c->prog, &err);
+    free(err);
+    if (n) {
+        w_run(c, pkts[0].data, pkts[0].len, in_port, 0, true, NULL);
+    }
+    w_clear(c);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = w_run(c, pkts[i].data, pkts[i].len, in_port,
+                           pkts[i].time_ns, true, NULL);
+        if (x86) {
+            x86[i] = x;
+        }
+        sum += x;
+    }
+    w_clear(c);
+    bpf_prog_set_exec_mode(c->prog, BPF_EXEC_DEFAULT);
+    return sum;
+}
+
+/* The x86 figures of the trace: replayed on emptied maps at the same
+ * relative times, the same runs by determinism. */
+static void
+w_replay_x86(struct w_ctx *c, struct contract_worst *out)
+{
+    uint64_t *x86 = xmalloc(out->n * sizeof *x86);
+    out->x86_sum = w_replay(c, out->pkts, out->n, out->in_port, x86);
+    out->x86_first = x86[0];
+    out->x86_last = x86[out->n - 1];
+    free(x86);
+    bpf_prog_set_exec_mode(c->prog, BPF_EXEC_INTERP);
+}
+
+uint64_t
+contract_worst_x86(struct bpf_object *obj, struct bpf_prog *prog,
+                   const struct contract_worst_pkt *pkts, size_t n,
+                   uint32_t in_port, uint64_t *x86)
+{
+    struct w_ctx c;
+    if (!w_ctx_init(&c, obj, prog)) {
+        return 0;
+    }
+    uint64_t sum = w_replay(&c, pkts, n, in_port, x86);
+    w_ctx_destroy(&c);
+    return sum;
+}
+
+const char *
+contract_worst_method_name(enum contract_worst_method m)
+{
+    switch (m) {
+    case CONTRACT_WORST_REPEAT:
+        return "repeat";
+    case CONTRACT_WORST_COLLIDE:
+        return "collide";
+    case CONTRACT_WORST_EXPIRE:
+        return "collide+expire";
+    case CONTRACT_WORST_LPM:
+        return "lpm";
+    }
+    return "?";
+}
+
+int
+contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
+                     const struct contract_worst_opts *opts,
+                     struct contract_worst *out, char **errp)
+{
+    size_t n = opts->n_packets < 2 ? 2 : opts->n_packets;
+    uint32_t ks_max = 8;
+    int err = 0;
+
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < bpf_object_n_maps(obj); i++) {
+        uint32_t ks = bpf_map_key_size(bpf_object_map(obj, i));
+        ks_max = ks > ks_max ? ks : ks_max;
+    }
+    if (ks_max > W_KEY_MAX) {
+        *errp = xasprintf("no worst-case packets: a map key of %u bytes "
+                          "(at most %d handled)",
+                          ks_max, W_KEY_MAX);
+        return -E2BIG;
+    }
+    struct w_ctx c;
+    bool have_ctx = w_ctx_init(&c, obj, prog);
+    uint8_t *key = malloc(ks_max), *key0 = malloc(ks_max);
+    uint8_t *keys = NULL;
+    uint8_t(*pkts)[CONTRACT_WORST_PKT_MAX] = NULL;
+    struct w_best *best = calloc(1, sizeof *best);
+    struct w_obs *o = calloc(1, sizeof *o);
+    uint32_t *pairs = calloc(2 * CONTRACT_WORST_PKT_MAX, sizeof *pairs);
+    out->pkts = calloc(n, sizeof *out->pkts);
+    if (!have_ctx || !key || !key0 || !best || !o || !pairs || !out->pkts) {
+        err = -ENOMEM;
+        goto done;
+    }
+    bpf_prog_set_exec_mode(prog, BPF_EXEC_INTERP);
+
+    w_candidates(&c, best);
+    out->in_port = best->in_port;
+    memcpy(out->base, best->pkt, best->len);
+    out->base_len = best->len;
+    if (!best->map) {
+        /* Nothing to grow: the deepest LPM path if the packet looks one
+         * up, else the most expensive packet, repeated. */
+        w_obs_reset(o, NULL);
+        w_clear(&c);
+        w_run(&c, best->pkt, best->len, best->in_port, 0, false, o);
+        if (!o->lpm || !w_trace_lpm(&c, out, best, o, n, pairs)) {
+            w_clear(&c);
+            for (size_t i = 0; i < n; i++) {
+                w_obs_reset(o, NULL);
+                w_run(&c, best->pkt, best->len, best->in_port,
+                      i * W_STEP_NS, false, o);
+                w_emit(out, best->pkt, best->len, i * W_STEP_NS, o);
+            }
+        }
+        w_replay_x86(&c, out);
+        goto done;
+    }
+    struct bpf_map *m = best->map;
+    uint32_t ks = bpf_map_key_size(m);
+    snprintf(out->map, sizeof out->map, "%s", bpf_map_name(m));
+
+    /* 2. Which packet bytes are copied into which key bytes. */
+    w_key_of(&c, m, W_KEY_INSERTED, best->pkt, best->len, best->in_port,
+             key0);
+    size_t n_pairs =
+        w_learn_key(&c, best, m, W_KEY_INSERTED, 0, key0, key, pairs);
     out->key_bytes_free = n_pairs;
     for (size_t p = 0; p < n_pairs; p++) {
         out->free_off[p] = pairs[2 * p];
     }
 
-    /* 3. Keys in the first key's bucket. */
+    /* 3. Keys in the first key's bucket: as many as packets, and for an
+     * expiring table enough to refill it while the old ones expire. */
+    struct bpf_flowtable_stats st = {0};
+    bool expiring = bpf_map_type(m) == BPF_MAP_TYPE_SLUICE_FLOWTABLE &&
+                    !bpf_flowtable_get_stats(m, &st) && st.timeout_ns;
     uint32_t n_buckets = 1;
     while (n_buckets < bpf_map_max_entries(m)) {
         n_buckets <<= 1;
@@ -374,10 +1024,14 @@ contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
     uint32_t mask = n_buckets - 1, seed = m->hash_seed;
     uint32_t bucket = hash_bytes(key0, ks, seed) & mask;
     size_t want = n < bpf_map_max_entries(m) ? n : bpf_map_max_entries(m);
+    if (expiring) {
+        size_t fill = n / 2 < st.capacity ? n / 2 : st.capacity;
+        size_t w2 = fill + fill / 2 + 4 * (BPF_FLOWTABLE_EXPIRE_BUDGET + 1);
+        want = w2 < want ? w2 : want;
+    }
     keys = malloc(want * ks);
-    uint8_t(*pkts)[CONTRACT_WORST_PKT_MAX] = malloc(want * sizeof *pkts);
+    pkts = malloc(want * sizeof *pkts);
     if (!keys || !pkts) {
-        free(pkts);
         err = -ENOMEM;
         goto done;
     }
@@ -403,70 +1057,38 @@ contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
         }
         found += !dup;
     }
+    for (size_t f = 0; f < found; f++) {
+        w_fix_ip4_csum(pkts[f], best->len);
+    }
 
-    /* 4. Check the sequence: each insert finds one more element.  The
-     * JIT compiles at the first run: warm it up first, so that the
-     * measurements are the runs' own. */
-    w_run(prog, best->pkt, best->len, best->in_port, 0, true);
-    w_clear(obj, key);
+    /* 4 and 5. */
     out->bucket = bucket;
-    uint64_t now = 0;
-    size_t k_out = 0, deepest = SIZE_MAX;
-    for (size_t f = 0; f < found && k_out < n; f++) {
-        struct contract_pcvs pcv;
-        uint64_t args[5] = {(uint64_t)(uintptr_t)m,
-                            (uint64_t)(uintptr_t)(keys + f * ks), 0, 0, 0};
-        uint64_t chain_before = 0;
-        if (!contract_mapcost_probe(BPF_FUNC_map_lookup_elem, args, &pcv)) {
-            chain_before = pcv.pcv[CONTRACT_PCV_CHAIN];
-        }
-        if (chain_before < out->n_collide) {
-            continue;
-        }
-        uint64_t x86 =
-            w_run(prog, pkts[f], best->len, best->in_port, now, true);
-        if (contract_mapcost_probe(BPF_FUNC_map_lookup_elem, args, &pcv) ||
-            pcv.outcome != CONTRACT_OUT_HIT) {
-            continue;
-        }
-        if (deepest == SIZE_MAX) {
-            deepest = f;
-            out->x86_first = x86;
-        }
-        out->x86_last = x86;
-        out->x86_sum += x86;
-        out->n_collide++;
-        memcpy(out->pkts[k_out].data, pkts[f], best->len);
-        out->pkts[k_out].len = best->len;
-        out->pkts[k_out].time_ns = now;
-        k_out++;
-        now += W_STEP_NS;
+    w_clear(&c);
+    if (expiring) {
+        out->method = CONTRACT_WORST_EXPIRE;
+        w_trace_expire(&c, out, best, m, keys, pkts, found, n, o);
+    } else {
+        out->method = CONTRACT_WORST_COLLIDE;
+        w_trace_collide(&c, out, best, m, keys, pkts, found, n, o);
     }
-    /* 5. The rest: the deepest key again, walking the whole chain. */
-    for (; k_out < n && deepest != SIZE_MAX; k_out++) {
-        out->x86_last =
-            w_run(prog, pkts[deepest], best->len, best->in_port, now, true);
-        out->x86_sum += out->x86_last;
-        memcpy(out->pkts[k_out].data, pkts[deepest], best->len);
-        out->pkts[k_out].len = best->len;
-        out->pkts[k_out].time_ns = now;
-        now += W_STEP_NS;
-    }
-    out->n = k_out;
-    free(pkts);
     if (!out->n) {
         err = -ENOENT;
+        goto done;
     }
+    w_replay_x86(&c, out);
 
 done:
-    if (key) {
-        w_clear(obj, key);
-    }
     bpf_prog_set_exec_mode(prog, BPF_EXEC_DEFAULT);
+    if (have_ctx) {
+        w_clear(&c);
+        w_ctx_destroy(&c);
+    }
     free(key);
     free(key0);
     free(keys);
+    free(pkts);
     free(best);
+    free(o);
     free(pairs);
     if (err) {
         *errp = xasprintf("no worst-case packets: %s",
@@ -497,6 +1119,7 @@ contract_worst_uniform(const struct contract_worst *w, uint64_t seed,
         for (size_t p = 0; p < w->key_bytes_free; p++) {
             pkts[i].data[w->free_off[p]] = (uint8_t)w_rand(&seed);
         }
+        w_fix_ip4_csum(pkts[i].data, pkts[i].len);
     }
 }
 

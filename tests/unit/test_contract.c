@@ -311,6 +311,97 @@ test_incomplete_follows_trail(void **state)
     bpf_object_close(oj);
 }
 
+/* Measures 'pkt' in loop mode: asserts that the eBPF bounds at the
+ * iterations counted are exact and x86 within its bound; returns the
+ * class, the iterations of loop PCV 0 in '*iters'. */
+static const struct contract_class *
+measure_loop(struct contract_prog *cp, struct bpf_prog *pi,
+             struct bpf_prog *pj, const uint8_t *pkt, size_t len,
+             uint64_t *iters)
+{
+    static uint8_t fi[2048], fj[2048];
+    struct bpf_xdp_buff ci, cj;
+    struct contract_measure m;
+    char *err = NULL, *violation = NULL;
+
+    ctx_for(&ci, fi, pkt, len);
+    ctx_for(&cj, fj, pkt, len);
+    assert_int_equal(contract_measure(cp, pi, &ci, pj, &cj, 1000, &m, &err),
+                     0);
+    long k = contract_check_packet(cp, &m, &violation, &err);
+    if (k < 0) {
+        fail_msg("no class: %s", err);
+    }
+    if (violation) {
+        fail_msg("violation: %s", violation);
+    }
+    const struct contract_class *c = &cp->classes[k];
+    for (int metric = 0; metric < CONTRACT_M_X86; metric++) {
+        assert_int_equal(m.value[metric],
+                         contract_bound_at(cp, c, metric, &m));
+    }
+    assert_true(m.value[CONTRACT_M_X86]
+                <= contract_bound_at(cp, c, CONTRACT_M_X86, &m));
+    *iters = m.loop_counts[0];
+    return c;
+}
+
+/* Loop mode: with the plain enumeration cut short (9 paths, 4 at most),
+ * loop_prog's loop is not unrolled.  Its one body path (8 instructions,
+ * 1 access) is the PCV loop@3.1, the classes are its exits (short packet:
+ * 7 instructions outside iterations, zero byte: 9, four bytes read: 12),
+ * and a measured run counts its iterations: the bounds are exact. */
+static void
+test_loop_mode(void **state)
+{
+    (void)state;
+    struct bpf_object *oi, *oj;
+    struct bpf_prog *pi = load(loop_prog, &oi);
+    struct bpf_prog *pj = load(loop_prog, &oj);
+    struct contract_limits lim = {4, 1000000, 64, false};
+    struct contract_prog *cp = NULL;
+    char *err = NULL;
+    uint64_t iters;
+
+    if (contract_build(pj, &lim, &cp, &err)) {
+        fail_msg("contract: %s", err);
+    }
+    assert_null(cp->incomplete);
+    assert_true(cp->loop_mode);
+    assert_int_equal(cp->n_lpcvs, 1);
+    assert_string_equal(cp->lpcvs[0].name, "loop@3.1");
+    assert_int_equal(cp->lpcvs[0].insns, 8);
+    assert_int_equal(cp->lpcvs[0].mem, 1);
+    assert_int_equal(cp->lpcvs[0].n_bodies, 1);
+    assert_int_equal(cp->n_classes, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(class_by_insns(cp, (uint64_t[]){7, 9, 12}[i])->loops,
+                         1);
+    }
+    struct ds s;
+    ds_init(&s);
+    contract_bound_text(cp, class_by_insns(cp, 9), CONTRACT_M_INSNS, &s);
+    assert_string_equal(ds_cstr(&s), "9 + 8*loop@3.1");
+    ds_destroy(&s);
+
+    uint8_t pkt[8] = {1, 1, 0, 1, 1, 1, 1, 1};
+    const struct contract_class *c = measure_loop(cp, pi, pj, pkt, 8, &iters);
+    assert_int_equal(c->insns, 9);
+    assert_int_equal(iters, 2);
+    c = measure_loop(cp, pi, pj, pkt, 2, &iters);
+    assert_int_equal(c->insns, 7);
+    assert_int_equal(iters, 2);
+    c = measure_loop(cp, pi, pj, pkt + 3, 5, &iters);
+    assert_int_equal(c->insns, 12);
+    assert_int_equal(iters, 3);
+    c = measure_loop(cp, pi, pj, pkt + 2, 1, &iters);
+    assert_int_equal(c->insns, 9);
+    assert_int_equal(iters, 0);
+    contract_prog_free(cp);
+    bpf_object_close(oi);
+    bpf_object_close(oj);
+}
+
 /* Three diamonds whose arms differ only in cost: 9 paths that the plain
  * walk cannot list within 6, but that merge into 5 records (the short
  * packet, and 1, 3, 3, 1 paths with 0..3 extra instructions), each cost
@@ -445,6 +536,7 @@ main(void)
         cmocka_unit_test(test_violation_reported),
         cmocka_unit_test(test_loop_iterations),
         cmocka_unit_test(test_incomplete_follows_trail),
+        cmocka_unit_test(test_loop_mode),
         cmocka_unit_test(test_merged_paths),
         cmocka_unit_test(test_helper_call),
         cmocka_unit_test(test_counting_interpreter),
