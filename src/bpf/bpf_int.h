@@ -123,6 +123,13 @@ void bpf_flowtable_probe(const struct bpf_map *, int op, const void *key,
                          struct bpf_map_probe *);
 void bpf_lpm_probe(const struct bpf_map *, int op, const void *key,
                    struct bpf_map_probe *);
+/* Queue and stack maps: 'found' = a pop or peek gets a value, 'full' = a
+ * push finds no room (and drops the oldest value with BPF_EXIST). */
+void bpf_queue_probe(const struct bpf_map *, struct bpf_map_probe *);
+/* Ring buffer: whether a reservation of 'size' data bytes (by
+ * bpf_ringbuf_reserve or _output) finds room now; '*data' gets where the
+ * record's data would start. */
+bool bpf_ringbuf_probe(const struct bpf_map *, uint64_t size, void **data);
 
 /* What else an LPM-trie operation does, beyond bpf_map_probe (for exact
  * LPM contracts; map_lpm.c says what each costs).  'nodes', 'joins' and

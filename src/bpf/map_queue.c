@@ -175,6 +175,22 @@ queue_get_next_key(struct bpf_map *map, const void *key, void *next_key)
     return -EINVAL;
 }
 
+/* Read-only: whether a pop or peek finds a value ('found') and a push
+ * finds no room ('full'), for performance contracts.  The positions are
+ * read with relaxed loads and without the lock: exact when no other
+ * thread pushes or pops meanwhile (as the contract assumes). */
+void
+bpf_queue_probe(const struct bpf_map *map, struct bpf_map_probe *p)
+{
+    const struct queue *q = map->priv;
+    uint32_t head = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
+    uint32_t tail = __atomic_load_n(&q->tail, __ATOMIC_RELAXED);
+
+    memset(p, 0, sizeof *p);
+    p->found = head != tail;
+    p->full = (head + 1) % q->size == tail;
+}
+
 const struct bpf_map_ops bpf_queue_ops = {
     .alloc = queue_alloc,
     .free = queue_free,

@@ -185,23 +185,39 @@ bpf_ringbuf_output(struct bpf_map *map, const void *data, uint64_t size,
     return 0;
 }
 
+/* Both positions are loaded whatever 'flags' asks, and the answer picked
+ * from a table: one path, so every query costs the same (its contract
+ * is one constant, not one per flag). */
 uint64_t
 bpf_ringbuf_query(struct bpf_map *map, uint64_t flags)
 {
     const struct ringbuf *rb = map->priv;
-    switch (flags) {
-    case BPF_RB_AVAIL_DATA:
-        return __atomic_load_n(&rb->prod_pos, __ATOMIC_ACQUIRE) -
-               __atomic_load_n(&rb->cons_pos, __ATOMIC_ACQUIRE);
-    case BPF_RB_RING_SIZE:
-        return rb->mask + 1;
-    case BPF_RB_CONS_POS:
-        return __atomic_load_n(&rb->cons_pos, __ATOMIC_ACQUIRE);
-    case BPF_RB_PROD_POS:
-        return __atomic_load_n(&rb->prod_pos, __ATOMIC_ACQUIRE);
-    default:
-        return 0;
-    }
+    uint64_t prod = __atomic_load_n(&rb->prod_pos, __ATOMIC_ACQUIRE);
+    uint64_t cons = __atomic_load_n(&rb->cons_pos, __ATOMIC_ACQUIRE);
+    const uint64_t answer[] = {
+        [BPF_RB_AVAIL_DATA] = prod - cons,
+        [BPF_RB_RING_SIZE] = rb->mask + 1,
+        [BPF_RB_CONS_POS] = cons,
+        [BPF_RB_PROD_POS] = prod,
+    };
+    return flags < sizeof answer / sizeof answer[0] ? answer[flags] : 0;
+}
+
+/* Read-only: whether bpf_ringbuf_reserve(map, size, 0) would find room
+ * now, for performance contracts; the same test as the reservation's, on
+ * relaxed loads of the positions.  '*data' gets where the record's data
+ * would start (the copy's destination, whose alignment matters to
+ * memcpy). */
+bool
+bpf_ringbuf_probe(const struct bpf_map *map, uint64_t size, void **data)
+{
+    const struct ringbuf *rb = map->priv;
+    uint64_t prod = __atomic_load_n(&rb->prod_pos, __ATOMIC_RELAXED);
+    uint64_t cons = __atomic_load_n(&rb->cons_pos, __ATOMIC_RELAXED);
+
+    *data = rb->data + (prod & rb->mask) + RB_HDR_SIZE;
+    return size <= RB_MAX_RECORD &&
+           prod + ROUND_UP(size + RB_HDR_SIZE, 8) - cons <= rb->mask;
 }
 
 int

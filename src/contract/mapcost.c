@@ -20,6 +20,18 @@
  *  - arrays, redirect, time, random, CPU: constant per outcome.
  *  - csum_diff: a loop over 8-byte words (WORDS), per non-empty operand a
  *    call (PARTS), and a byte loop over the rest of each operand (TAIL).
+ *  - queue and stack (map_queue.c): push, pop and peek visit one slot and
+ *    copy value_size bytes (fixed per shape): constant per outcome (push
+ *    ok, full, replaced = the oldest value dropped by BPF_EXIST, invalid;
+ *    pop and peek ok or noent).
+ *  - ring buffer (map_ringbuf.c): reserve, submit, discard and query are
+ *    constant per outcome; output copies its 'size' bytes with the C
+ *    library's memcpy, whose instructions are a step function of the
+ *    length (one path up to 128 bytes, others up to 256, 512, a vector
+ *    loop, then REP MOVSB counted per byte): not linear in any size
+ *    variable, so its PCV is that memcpy's own count (COPY), which the
+ *    probe measures on a scratch copy of the same length and alignment.
+ *    WORDS and TAIL describe the bytes for the memory model only.
  * Everything else in those functions either has a fixed size per map shape
  * (hashing key_size bytes, copying value_size bytes, zeroing the per-CPU
  * copies) or is a branch that is not a PCV (an LRU element already at the
@@ -45,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bpf/bpf_api.h"
 #include "bpf/helpers.h"
@@ -74,7 +87,7 @@ static const char *const pcv_names[CONTRACT_PCV_N] = {
     [CONTRACT_PCV_DIFFS] = "diffs",     [CONTRACT_PCV_SCANS] = "scans",
     [CONTRACT_PCV_OFF] = "off",         [CONTRACT_PCV_IM] = "im",
     [CONTRACT_PCV_NODES] = "nodes",     [CONTRACT_PCV_JOINS] = "joins",
-    [CONTRACT_PCV_FRESH] = "fresh",
+    [CONTRACT_PCV_FRESH] = "fresh",     [CONTRACT_PCV_COPY] = "copy",
 };
 
 static const char *const outcome_names[CONTRACT_OUT_N] = {
@@ -121,6 +134,8 @@ enum mc_family {
     MC_FT,    /* SLUICE_FLOWTABLE. */
     MC_LPM,   /* LPM_TRIE. */
     MC_ARRAY, /* ARRAY, PERCPU_ARRAY. */
+    MC_QUEUE, /* QUEUE, STACK. */
+    MC_RB,    /* RINGBUF. */
 };
 
 static enum mc_family
@@ -142,6 +157,11 @@ mc_family(const struct bpf_map *map)
     case BPF_MAP_TYPE_ARRAY:
     case BPF_MAP_TYPE_PERCPU_ARRAY:
         return MC_ARRAY;
+    case BPF_MAP_TYPE_QUEUE:
+    case BPF_MAP_TYPE_STACK:
+        return MC_QUEUE;
+    case BPF_MAP_TYPE_RINGBUF:
+        return MC_RB;
     default:
         return MC_NONE;
     }
@@ -154,7 +174,15 @@ mc_is_lru(const struct bpf_map *map)
            map->type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 }
 
-/* Helpers whose cost does not depend on a map and that have a contract. */
+/* Maps with lookup, update and delete by key. */
+static bool
+mc_keyed(enum mc_family fam)
+{
+    return fam == MC_HASH || fam == MC_FT || fam == MC_LPM || fam == MC_ARRAY;
+}
+
+/* Helpers whose cost does not depend on a map and that have a contract
+ * (ringbuf submit and discard take a record, not the map). */
 static bool
 mc_plain_helper(int32_t id)
 {
@@ -167,6 +195,8 @@ mc_plain_helper(int32_t id)
     case BPF_FUNC_redirect:
     case BPF_FUNC_csum_diff:
     case BPF_FUNC_tail_call:
+    case BPF_FUNC_ringbuf_submit:
+    case BPF_FUNC_ringbuf_discard:
         return true;
     default:
         return false;
@@ -191,6 +221,13 @@ contract_mapcost_outcomes(int32_t id, const struct bpf_map *map,
     static const enum contract_outcome ok[] = {CONTRACT_OUT_OK};
     static const enum contract_outcome okinv[] = {CONTRACT_OUT_OK,
                                                   CONTRACT_OUT_INVALID};
+    static const enum contract_outcome push[] = {
+        CONTRACT_OUT_OK, CONTRACT_OUT_FULL, CONTRACT_OUT_REPLACED,
+        CONTRACT_OUT_INVALID};
+    static const enum contract_outcome take[] = {CONTRACT_OUT_OK,
+                                                 CONTRACT_OUT_NOENT};
+    static const enum contract_outcome reserve[] = {
+        CONTRACT_OUT_OK, CONTRACT_OUT_FULL, CONTRACT_OUT_INVALID};
     const enum contract_outcome *list = NULL;
     size_t len = 0;
     enum mc_family fam = mc_family(map);
@@ -198,22 +235,44 @@ contract_mapcost_outcomes(int32_t id, const struct bpf_map *map,
 #define MC_LIST(A) (list = (A), len = sizeof(A) / sizeof((A)[0]))
     switch (id) {
     case BPF_FUNC_map_lookup_elem:
-        if (fam != MC_NONE) {
+        if (mc_keyed(fam)) {
             MC_LIST(lookup);
         }
         break;
     case BPF_FUNC_map_update_elem:
         if (fam == MC_ARRAY) {
             MC_LIST(aupdate);
-        } else if (fam != MC_NONE) {
+        } else if (mc_keyed(fam)) {
             MC_LIST(update);
         }
         break;
     case BPF_FUNC_map_delete_elem:
         if (fam == MC_ARRAY) {
             MC_LIST(adel);
-        } else if (fam != MC_NONE) {
+        } else if (mc_keyed(fam)) {
             MC_LIST(del);
+        }
+        break;
+    case BPF_FUNC_map_push_elem:
+        if (fam == MC_QUEUE) {
+            MC_LIST(push);
+        }
+        break;
+    case BPF_FUNC_map_pop_elem:
+    case BPF_FUNC_map_peek_elem:
+        if (fam == MC_QUEUE) {
+            MC_LIST(take);
+        }
+        break;
+    case BPF_FUNC_ringbuf_output:
+    case BPF_FUNC_ringbuf_reserve:
+        if (fam == MC_RB) {
+            MC_LIST(reserve);
+        }
+        break;
+    case BPF_FUNC_ringbuf_query:
+        if (fam == MC_RB) {
+            MC_LIST(ok);
         }
         break;
     case BPF_FUNC_redirect_map:
@@ -349,6 +408,99 @@ mc_probe_update(const struct bpf_map *map, const void *key, uint64_t flags,
     return 0;
 }
 
+struct mc_copy {
+    void *dst;
+    const void *src;
+    size_t n;
+};
+
+static void
+mc_copy_run(void *arg)
+{
+    struct mc_copy *c = arg;
+    memcpy(c->dst, c->src, c->n);
+}
+
+/* The x86 instructions of memcpy(dst, src, n), plus the few of the call
+ * around it, without writing 'dst': the same copy into a scratch buffer
+ * at the same address modulo the page size (memcpy's paths depend on the
+ * length, on alignment and on the distance between source and
+ * destination modulo a page).  Returns 0 or -ENOMEM. */
+static int
+mc_copy_cost(const void *dst, const void *src, size_t n, uint64_t *count)
+{
+    const size_t page = 4096;
+    uint8_t *buf = malloc(n + 2 * page);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    uintptr_t want = (uintptr_t)dst % page;
+    uint8_t *at = buf + (want + page - (uintptr_t)buf % page) % page;
+    struct mc_copy c = {.dst = at, .src = src, .n = n};
+    *count = x86count_run(mc_copy_run, &c);
+    free(buf);
+    return 0;
+}
+
+/* Queue, stack and ring-buffer helpers (arguments as in helpers.c). */
+static int
+mc_probe_stream(int32_t id, const struct bpf_map *map, const uint64_t a[5],
+                struct contract_pcvs *out)
+{
+    struct bpf_map_probe p;
+    enum mc_family fam = mc_family(map);
+    void *data;
+
+    out->outcome = CONTRACT_OUT_OK;
+    switch (id) {
+    case BPF_FUNC_map_push_elem:
+    case BPF_FUNC_map_pop_elem:
+    case BPF_FUNC_map_peek_elem:
+        if (fam != MC_QUEUE) {
+            return -EOPNOTSUPP;
+        }
+        bpf_queue_probe(map, &p);
+        if (id != BPF_FUNC_map_push_elem) {
+            out->outcome = p.found ? CONTRACT_OUT_OK : CONTRACT_OUT_NOENT;
+        } else if ((a[2] & BPF_NOEXIST) || a[2] > BPF_EXIST) {
+            out->outcome = CONTRACT_OUT_INVALID;
+        } else if (p.full) {
+            out->outcome = a[2] == BPF_EXIST ? CONTRACT_OUT_REPLACED
+                                             : CONTRACT_OUT_FULL;
+        }
+        return 0;
+    case BPF_FUNC_ringbuf_output:
+        if (fam != MC_RB) {
+            return -EOPNOTSUPP;
+        }
+        if (a[3] & ~(uint64_t)(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP)) {
+            out->outcome = CONTRACT_OUT_INVALID;
+            return 0;
+        }
+        if (!bpf_ringbuf_probe(map, a[2], &data)) {
+            out->outcome = CONTRACT_OUT_FULL;
+            return 0;
+        }
+        out->pcv[CONTRACT_PCV_WORDS] = a[2] / 8;
+        out->pcv[CONTRACT_PCV_TAIL] = a[2] % 8;
+        return mc_copy_cost(data, (const void *)(uintptr_t)a[1], a[2],
+                            &out->pcv[CONTRACT_PCV_COPY]);
+    case BPF_FUNC_ringbuf_reserve:
+        if (fam != MC_RB) {
+            return -EOPNOTSUPP;
+        }
+        /* Flags or a size above the largest record: refused before the
+         * ring is looked at. */
+        out->outcome = a[2] || a[1] > UINT32_MAX / 4 ? CONTRACT_OUT_INVALID
+                       : !bpf_ringbuf_probe(map, a[1], &data)
+                           ? CONTRACT_OUT_FULL
+                           : CONTRACT_OUT_OK;
+        return 0;
+    default: /* BPF_FUNC_ringbuf_query */
+        return fam == MC_RB ? 0 : -EOPNOTSUPP;
+    }
+}
+
 int
 contract_mapcost_probe(int32_t id, const uint64_t a[5],
                        struct contract_pcvs *out)
@@ -409,6 +561,13 @@ contract_mapcost_probe(int32_t id, const uint64_t a[5],
                            ? CONTRACT_OUT_INVALID
                            : CONTRACT_OUT_OK;
         return 0;
+    case BPF_FUNC_map_push_elem:
+    case BPF_FUNC_map_pop_elem:
+    case BPF_FUNC_map_peek_elem:
+    case BPF_FUNC_ringbuf_output:
+    case BPF_FUNC_ringbuf_reserve:
+    case BPF_FUNC_ringbuf_query:
+        return mc_probe_stream(id, map, a, out);
     case BPF_FUNC_csum_diff:
         out->outcome = CONTRACT_OUT_OK;
         out->pcv[CONTRACT_PCV_WORDS] = a[1] / 8 + a[3] / 8;
@@ -528,6 +687,8 @@ struct mc_world {
     struct bpf_xdp_buff xdp; /* Context for the redirect helpers. */
     uint8_t frame[256];
     struct bpf_run_ctx run;
+    bool draining; /* Queue churn: popping until empty, not pushing
+                    * until full. */
 };
 
 struct mc_hash_rec {
@@ -691,8 +852,12 @@ mc_world_new(const struct bpf_map *shape, uint64_t seed, int *err)
     w->map.value_size = shape->value_size;
     w->map.n_cpus = shape->n_cpus;
     w->map.map_flags = shape->map_flags & (BPF_F_NO_PREALLOC | BPF_F_ZERO_SEED);
+    /* A ring buffer's size is in bytes: one page, a few dozen records.
+     * A short queue is often empty and often full. */
     w->map.max_entries = w->fam == MC_LPM     ? MC_LPM_ENTRIES
                          : w->fam == MC_ARRAY ? MC_ENTRIES / 2
+                         : w->fam == MC_RB    ? (uint32_t)sysconf(_SC_PAGESIZE)
+                         : w->fam == MC_QUEUE ? MC_ENTRIES / 4
                                               : MC_ENTRIES;
     *err = bpf_map_create_internal(&w->map);
     if (*err) {
@@ -704,9 +869,10 @@ mc_world_new(const struct bpf_map *shape, uint64_t seed, int *err)
     if (w->fam == MC_FT) {
         bpf_flowtable_configure(&w->map, MC_ENTRIES, MC_FT_TIMEOUT);
     }
+    /* Queues and ring buffers have no keys (key_size 0): one dummy byte. */
     w->n_keys = w->fam == MC_LPM ? 2 * MC_LPM_ENTRIES : 3 * MC_ENTRIES;
-    w->keys = calloc(w->n_keys, shape->key_size);
-    w->value = calloc(1, shape->value_size);
+    w->keys = calloc(w->n_keys, shape->key_size ? shape->key_size : 1);
+    w->value = calloc(1, shape->value_size ? shape->value_size : 1);
     if (!w->keys || !w->value) {
         mc_world_free(w);
         *err = -ENOMEM;
@@ -716,10 +882,20 @@ mc_world_new(const struct bpf_map *shape, uint64_t seed, int *err)
         mc_lpm_keys(w);
     } else if (w->fam == MC_ARRAY) {
         mc_array_keys(w);
-    } else {
+    } else if (mc_keyed(w->fam)) {
         mc_hash_keys(w);
     }
     return w;
+}
+
+/* A ring-buffer consumer that drops the records. */
+static int
+mc_drop(void *arg, const void *data, size_t size)
+{
+    (void)arg;
+    (void)data;
+    (void)size;
+    return 0;
 }
 
 /* The arguments of one random call of helper 'id'. */
@@ -727,8 +903,8 @@ static void
 mc_args(struct mc_world *w, int32_t id, uint64_t a[5])
 {
     uint64_t map = (uint64_t)(uintptr_t)&w->map;
-    const uint8_t *key =
-        w->keys + mc_below(&w->rng, w->n_keys) * w->map.key_size;
+    const uint8_t *key = w->keys + mc_below(&w->rng, w->n_keys) *
+                                       (w->map.key_size ? w->map.key_size : 1);
     uint64_t r = mc_below(&w->rng, 100);
 
     memset(a, 0, 5 * sizeof *a);
@@ -757,6 +933,47 @@ mc_args(struct mc_world *w, int32_t id, uint64_t a[5])
         a[0] = r;
         a[1] = r < 90 ? 0 : 1;
         break;
+    case BPF_FUNC_map_push_elem:
+        /* BPF_ANY or BPF_EXIST (drops the oldest when full),
+         * a few bad flags. */
+        a[0] = map;
+        mc_fill(&w->rng, w->value, w->map.value_size);
+        a[1] = (uint64_t)(uintptr_t)w->value;
+        a[2] = r < 50 ? BPF_ANY : r < 97 ? BPF_EXIST : BPF_NOEXIST;
+        break;
+    case BPF_FUNC_map_pop_elem:
+    case BPF_FUNC_map_peek_elem:
+        a[0] = map;
+        a[1] = (uint64_t)(uintptr_t)w->value;
+        break;
+    case BPF_FUNC_ringbuf_output:
+        /* Records of 0 to 512 bytes, a few with bad flags. */
+        a[0] = map;
+        a[1] = (uint64_t)(uintptr_t)w->words;
+        a[2] = mc_below(&w->rng, 513);
+        a[3] = r < 97 ? r % 3 : 4;
+        break;
+    case BPF_FUNC_ringbuf_reserve:
+        a[0] = map;
+        a[1] = r < 97 ? mc_below(&w->rng, 513) : (uint64_t)UINT32_MAX;
+        a[2] = r < 95 ? 0 : 1;
+        break;
+    case BPF_FUNC_ringbuf_query:
+        a[0] = map;
+        a[1] = r % 5;
+        break;
+    case BPF_FUNC_ringbuf_submit:
+    case BPF_FUNC_ringbuf_discard: {
+        /* A record to commit (the ring is drained when full). */
+        void *rec = bpf_ringbuf_reserve(&w->map, mc_below(&w->rng, 129), 0);
+        if (!rec) {
+            bpf_ringbuf_consume(&w->map, mc_drop, NULL);
+            rec = bpf_ringbuf_reserve(&w->map, mc_below(&w->rng, 129), 0);
+        }
+        a[0] = (uint64_t)(uintptr_t)rec;
+        a[1] = r % 3;
+        break;
+    }
     case BPF_FUNC_csum_diff:
         a[0] = (uint64_t)(uintptr_t)w->words;
         a[1] = mc_below(&w->rng, 9) ? mc_below(&w->rng, 513) : 0;
@@ -773,6 +990,27 @@ mc_args(struct mc_world *w, int32_t id, uint64_t a[5])
 static void
 mc_churn(struct mc_world *w)
 {
+    if (w->fam == MC_QUEUE) {
+        /* The queue fills and drains in turns: mostly pushes until a
+         * push finds it full, then mostly pops until one finds it
+         * empty. */
+        bool pop = mc_below(&w->rng, 5) ? w->draining : !w->draining;
+        int err = pop ? w->map.ops->pop(&w->map, w->value)
+                      : w->map.ops->push(&w->map, w->value, BPF_ANY);
+        if (err) {
+            w->draining = !pop;
+        }
+        return;
+    }
+    if (w->fam == MC_RB) {
+        /* Records written, and now and then all consumed. */
+        if (mc_below(&w->rng, 6)) {
+            bpf_ringbuf_output(&w->map, w->words, mc_below(&w->rng, 513), 0);
+        } else {
+            bpf_ringbuf_consume(&w->map, mc_drop, NULL);
+        }
+        return;
+    }
     if (w->fam == MC_NONE || w->fam == MC_ARRAY) {
         return;
     }
@@ -795,6 +1033,16 @@ mc_churn(struct mc_world *w)
     }
 }
 
+/* A record a measured bpf_ringbuf_reserve() returned is submitted, so
+ * that the consumer can pass it. */
+static void
+mc_commit(int32_t id, uint64_t ret)
+{
+    if (id == BPF_FUNC_ringbuf_reserve && ret) {
+        bpf_ringbuf_commit((void *)(uintptr_t)ret, 0, false);
+    }
+}
+
 int
 contract_mapcost_exercise(int32_t id, const struct bpf_map *shape,
                           uint64_t seed, size_t n,
@@ -804,6 +1052,12 @@ contract_mapcost_exercise(int32_t id, const struct bpf_map *shape,
     if (!contract_mapcost_outcomes(id, shape, outs, CONTRACT_OUT_N) ||
         id == BPF_FUNC_tail_call) {
         return -EOPNOTSUPP;
+    }
+    /* Submit and discard take a record, not a map: reserve them from a
+     * scratch ring buffer. */
+    struct bpf_map rb_shape = {.type = BPF_MAP_TYPE_RINGBUF};
+    if (id == BPF_FUNC_ringbuf_submit || id == BPF_FUNC_ringbuf_discard) {
+        shape = &rb_shape;
     }
     int err = 0;
     struct mc_world *w = mc_world_new(shape, seed, &err);
@@ -824,9 +1078,11 @@ contract_mapcost_exercise(int32_t id, const struct bpf_map *shape,
      * runs the dynamic linker. */
     for (int i = 0; i < 4; i++) {
         uint64_t a[5];
+        uint64_t ret;
         mc_args(w, id, a);
         bpf_time_ns = now;
-        contract_mapcost_measure(id, a, NULL, NULL);
+        contract_mapcost_measure(id, a, NULL, &ret);
+        mc_commit(id, ret);
         mc_churn(w);
     }
     for (size_t done = 0; done < n;) {
@@ -843,6 +1099,7 @@ contract_mapcost_exercise(int32_t id, const struct bpf_map *shape,
         struct contract_pcvs pcvs;
         mc_args(w, id, a);
         uint64_t x86 = contract_mapcost_measure(id, a, &pcvs, &ret);
+        mc_commit(id, ret);
         cb(arg, &pcvs, x86, ret);
         done++;
     }
@@ -1109,6 +1366,14 @@ mc_pcv_max(int32_t id, const struct bpf_map *map, uint64_t max[CONTRACT_PCV_N])
     if (!map) {
         return;
     }
+    if (id == BPF_FUNC_ringbuf_output) {
+        /* The largest record that fits: size + header, rounded up to
+         * 8 bytes, at most max_entries - 1.  COPY grows with it. */
+        max[CONTRACT_PCV_WORDS] = (map->max_entries - 16) / 8;
+        max[CONTRACT_PCV_TAIL] = 7;
+        max[CONTRACT_PCV_COPY] = UINT64_MAX;
+        return;
+    }
     switch (mc_family(map)) {
     case MC_HASH:
         max[CONTRACT_PCV_CHAIN] = map->max_entries;
@@ -1155,6 +1420,11 @@ static bool
 mc_pcv_possible(int32_t id, const struct bpf_map *map, enum contract_outcome o,
                 int pcv)
 {
+    if (id == BPF_FUNC_ringbuf_output) {
+        /* WORDS and TAIL are for the memory model: COPY is the copy's
+         * whole x86 cost. */
+        return pcv == CONTRACT_PCV_COPY && o == CONTRACT_OUT_OK;
+    }
     if (!map || mc_family(map) != MC_LPM) {
         return true;
     }
@@ -1190,13 +1460,37 @@ mc_mem_model(int32_t id, const struct bpf_map *map, enum contract_outcome o,
 {
     memset(mem, 0, sizeof *mem);
     if (!map || mc_family(map) == MC_NONE) {
-        mem->base = id == BPF_FUNC_csum_diff ? 2 : 0;
+        /* csum_diff: its two operands; ringbuf submit, discard: the
+         * record header. */
+        mem->base = id == BPF_FUNC_csum_diff           ? 2
+                    : id == BPF_FUNC_ringbuf_submit ||
+                              id == BPF_FUNC_ringbuf_discard
+                        ? 1
+                        : 0;
         mem->coef[CONTRACT_PCV_WORDS] = 1;
         mem->coef[CONTRACT_PCV_PARTS] = 1;
         mem->coef[CONTRACT_PCV_TAIL] = 1;
         return;
     }
     uint64_t kw = (map->key_size + 7) / 8, vw = (map->value_size + 7) / 8;
+    if (mc_family(map) == MC_QUEUE) {
+        /* Head and tail; the value copied, on success. */
+        mem->base = 2 + (o == CONTRACT_OUT_OK || o == CONTRACT_OUT_REPLACED
+                             ? vw
+                             : 0);
+        return;
+    }
+    if (mc_family(map) == MC_RB) {
+        /* Producer and consumer positions; a reservation writes the
+         * record header and the producer position; output copies the
+         * data in 8-byte words and bytes, and commits the header. */
+        bool ok = o == CONTRACT_OUT_OK && id != BPF_FUNC_ringbuf_query;
+        mem->base = 2 + (ok ? 3 : 0) +
+                    (ok && id == BPF_FUNC_ringbuf_output ? 2 : 0);
+        mem->coef[CONTRACT_PCV_WORDS] = 1;
+        mem->coef[CONTRACT_PCV_TAIL] = 1;
+        return;
+    }
     mem->base = 1;
     mem->coef[CONTRACT_PCV_CHAIN] = 1;
     mem->coef[CONTRACT_PCV_CMPS] = mc_family(map) == MC_LPM ? 1 : kw;

@@ -46,14 +46,16 @@ enum contract_pcv {
                            * (LRU) or expired (flow table) entries from their
                            * buckets, summed over them. */
     CONTRACT_PCV_WORDS,   /* csum_diff: whole 8-byte words summed,
-                           * from_size / 8 + to_size / 8. */
+                           * from_size / 8 + to_size / 8.  ringbuf_output:
+                           * whole 8-byte words copied (memory accesses
+                           * only; COPY is the x86 cost). */
     CONTRACT_PCV_PARTS,   /* csum_diff: non-empty operands (0..2), each a
                            * csum_partial() call. */
     CONTRACT_PCV_DIFFS,   /* LPM: prefix compares that stopped at a
                            * differing byte (and located the bit). */
     CONTRACT_PCV_TAIL,    /* csum_diff: bytes after the whole words,
                            * from_size % 8 + to_size % 8 (0..14), copied
-                           * one by one. */
+                           * one by one.  ringbuf_output: size % 8. */
     CONTRACT_PCV_SCANS,   /* LPM: prefix compares that read a key byte (all
                            * but those against a /0 node or key). */
     CONTRACT_PCV_OFF,     /* LPM: 1 if the key's path left the trie at a
@@ -71,6 +73,11 @@ enum contract_pcv {
                            * merges one. */
     CONTRACT_PCV_FRESH,   /* LPM insert: nodes taken from the trie's
                            * never-used pool rather than its free list. */
+    CONTRACT_PCV_COPY,    /* ringbuf_output: x86 instructions of the C
+                           * library's memcpy of the record, measured by
+                           * the probe on a scratch copy of the same
+                           * length and alignment (memcpy's cost is a step
+                           * function of the length, not linear). */
     CONTRACT_PCV_N
 };
 
@@ -147,7 +154,8 @@ uint64_t contract_linear_eval(const struct contract_linear *,
  * 'helper_id' with arguments 'args' (r1..r5 as the program passes them:
  * map pointers, key and value pointers, flags, sizes) now, on this thread
  * (per-CPU maps use bpf_cur_cpu, flow tables the clock the call would
- * see).  Returns 0 or -EOPNOTSUPP. */
+ * see).  Returns 0, -EOPNOTSUPP, or -ENOMEM (ringbuf_output: no room for
+ * the scratch copy that measures COPY). */
 int contract_mapcost_probe(int32_t helper_id, const uint64_t args[5],
                            struct contract_pcvs *out);
 
