@@ -11,8 +11,10 @@
  * ("collide"); for the expiring tables of nat and lb, fills of the table
  * with such keys separated by waits of the timeout, so that single calls
  * expire several entries ("collide+expire"); for the router, packets to
- * the deepest prefix of its trie ("lpm"); for the others, the costliest
- * packet repeated ("repeat").  The uniform workload is the same packet
+ * the deepest prefix of its trie ("lpm"); for p0f (signatures from
+ * /etc/p0f/p0f.fp when installed), SYNs whose TCP options run its loops
+ * longest ("loops"); for the others, the costliest packet repeated
+ * ("repeat").  The uniform workload is the same packet
  * with the same key bytes drawn uniformly at random (N distinct flows
  * spread over the buckets, or N random destinations).  Each workload then
  * runs from empty, freshly configured maps:
@@ -45,6 +47,7 @@
 #include "core/util.h"
 #include "nf/nf_lb.h"
 #include "nf/nf_nat.h"
+#include "nf/nf_p0f.h"
 #include "nf/nf_ports.h"
 #include "nf/nf_route.h"
 
@@ -55,6 +58,8 @@
 static const char *const fns[] = {"firewall", "vfw",       "bridge",
                                   "router",   "nat",       "lb",
                                   "policer",  "ratelimit", "p0f"};
+
+#define P0F_FP "/etc/p0f/p0f.fp" /* p0f's signatures, when installed. */
 
 /* The configuration of the functions that need one, as the tests give it:
  * examples/router/routes.txt, examples/lb/backends.txt, ports 1..4. */
@@ -118,6 +123,19 @@ setup(const char *fn, struct bpf_object *obj)
         if (!err) {
             err = nf_route_fill_map(&t, m);
         }
+    } else if (!strcmp(fn, "p0f")) {
+        /* The signatures of the Debian package, as the system tests load
+         * them; without the file, p0f runs with an empty table. */
+        struct bpf_map *m = bpf_object_find_map(obj, "p0f_sigs");
+        struct nf_p0f_db db;
+        if (!m || access(P0F_FP, R_OK)) {
+            return NULL;
+        }
+        if (!(err = nf_p0f_load(P0F_FP, NULL, &db))) {
+            err = nf_p0f_fill_map(&db, m);
+            nf_p0f_db_destroy(&db);
+        }
+        return err;
     } else {
         return NULL;
     }

@@ -40,6 +40,14 @@ print_method(const struct contract_worst *w)
                    w->n_bursts, (unsigned long long)w->timeout_ns);
         }
         break;
+    case CONTRACT_WORST_LOOPS:
+        printf("  TCP options of %u bytes that run the loops longest:",
+               w->opt_len);
+        for (uint32_t i = 0; i < w->opt_len; i++) {
+            printf(" %02x", w->pkts[0].data[w->opt_off + i]);
+        }
+        printf("\n");
+        return;
     case CONTRACT_WORST_LPM:
         printf("  LPM map '%s': deepest key", w->map);
         for (uint32_t i = 4; i < w->lpm_key_len; i++) {

@@ -25,6 +25,9 @@
 #define W_MAX_TRIES (1u << 28) /* Brute-force attempts at most. */
 #define W_STEP_NS 1000         /* Packet spacing. */
 #define W_KEY_MAX 512          /* Largest map key handled. */
+#define W_OPT_MAX 40           /* TCP option bytes at most. */
+#define W_MAX_LOOP_CONSTS 64   /* Branch constants for option atoms. */
+#define W_MAX_ATOMS (2 + W_MAX_LOOP_CONSTS * W_MAX_LOOP_CONSTS) /* Atoms. */
 
 /* Maps whose cost grows with chains. */
 static bool
@@ -867,6 +870,161 @@ w_trace_lpm(struct w_ctx *c, struct contract_worst *out,
     return ok;
 }
 
+/* The TCP header of an Ethernet frame: its offset into '*l4', false when
+ * the frame carries none (IPv4 without fragments, or IPv6 without
+ * extension headers, as the templates build them). */
+static bool
+w_tcp_off(const uint8_t *p, uint32_t len, uint32_t *l4)
+{
+    if (len >= 34 && p[12] == 0x08 && p[13] == 0x00 && p[23] == 6) {
+        *l4 = 14 + (uint32_t)(p[14] & 0xf) * 4;
+    } else if (len >= 54 && p[12] == 0x86 && p[13] == 0xdd && p[20] == 6) {
+        *l4 = 54;
+    } else {
+        return false;
+    }
+    return *l4 + 20 <= len;
+}
+
+/* 'base' (a TCP packet without options, TCP header at 'l4') with 'opts'
+ * (n bytes, up to W_OPT_MAX) as its option bytes, padded with zeros (EOL)
+ * to whole words, and as much of its payload as fits, into 'p'; the IP
+ * lengths, the data offset and the IPv4 checksum follow.  Returns the
+ * length. */
+static uint32_t
+w_with_opts(const uint8_t *base, uint32_t len, uint32_t l4,
+            const uint8_t *opts, uint32_t n, uint8_t *p)
+{
+    uint32_t padded = (n + 3) & ~3u, hdr = l4 + 20 + padded;
+    uint32_t payload = len - (l4 + 20);
+    if (hdr + payload > CONTRACT_WORST_PKT_MAX) {
+        payload = CONTRACT_WORST_PKT_MAX - hdr;
+    }
+    memcpy(p, base, l4 + 20);
+    memcpy(p + l4 + 20, opts, n);
+    memset(p + l4 + 20 + n, 0, padded - n);
+    memcpy(p + hdr, base + l4 + 20, payload);
+    p[l4 + 12] = (uint8_t)((5 + padded / 4) << 4);
+    if (l4 == 54) {
+        w_put16(p + 18, (uint16_t)(hdr + payload - 54));
+    } else {
+        w_put16(p + 16, (uint16_t)(hdr + payload - 14));
+        w_fix_ip4_csum(p, hdr + payload);
+    }
+    return hdr + payload;
+}
+
+/* Option atoms: EOL and NOP alone, and for every branch constant k
+ * that can be an option kind (2 to 254) and every one l that can be its
+ * length (2 to W_OPT_MAX), the option k, l with l - 2 zero bytes.
+ * Returns how many, each into 'atoms' (W_OPT_MAX bytes) with its length
+ * in 'alen'. */
+static size_t
+w_opt_atoms(const struct bpf_prog *prog, uint8_t (*atoms)[W_OPT_MAX],
+            uint32_t *alen, size_t max)
+{
+    uint32_t consts[W_MAX_LOOP_CONSTS];
+    size_t n_consts = w_consts(prog, consts, W_MAX_LOOP_CONSTS), n = 0;
+    for (uint8_t k = 0; k < 2; k++) {
+        memset(atoms[n], 0, W_OPT_MAX);
+        atoms[n][0] = k;
+        alen[n++] = 1;
+    }
+    for (size_t i = 0; i < n_consts; i++) {
+        for (size_t j = 0; j < n_consts && n < max; j++) {
+            uint32_t k = consts[i], l = consts[j];
+            if (k < 2 || k > 254 || l < 2 || l > W_OPT_MAX) {
+                continue;
+            }
+            memset(atoms[n], 0, W_OPT_MAX);
+            atoms[n][0] = (uint8_t)k;
+            atoms[n][1] = (uint8_t)l;
+            alen[n++] = l;
+        }
+    }
+    return n;
+}
+
+/* The loop method: when the costliest candidate is TCP, the option bytes
+ * after its header that make the program's loops run longest.  best[L],
+ * the costliest option string of L bytes found, is the costliest of
+ * best[L - len(a)] followed by an atom a (by the interpreter's eBPF
+ * instructions, cheap to count); the best[L] are then measured through
+ * the JIT, single-stepped, and the one with the most x86 instructions is
+ * kept if it costs more than the packet without options.  Writes it to
+ * 'wp' ('*wlen' bytes) and returns true when it does. */
+static bool
+w_loops(struct w_ctx *c, struct contract_worst *out, const struct w_best *b,
+        uint8_t *wp, uint32_t *wlen)
+{
+    uint32_t l4;
+    if (!w_tcp_off(b->pkt, b->len, &l4) || b->pkt[l4 + 12] != 0x50) {
+        return false;
+    }
+    uint8_t(*atoms)[W_OPT_MAX] = calloc(W_MAX_ATOMS, W_OPT_MAX);
+    uint8_t(*seq)[W_OPT_MAX] = calloc(W_OPT_MAX + 1, W_OPT_MAX);
+    uint32_t *alen = calloc(W_MAX_ATOMS, sizeof *alen);
+    uint64_t cost[W_OPT_MAX + 1];
+    bool have[W_OPT_MAX + 1] = {true};
+    bool found = false;
+    if (!atoms || !seq || !alen) {
+        free(atoms);
+        free(seq);
+        free(alen);
+        return false;
+    }
+    size_t n_atoms = w_opt_atoms(c->prog, atoms, alen, W_MAX_ATOMS);
+    uint8_t pkt[CONTRACT_WORST_PKT_MAX];
+    for (uint32_t L = 1; L <= W_OPT_MAX; L++) {
+        have[L] = false;
+        for (size_t a = 0; a < n_atoms; a++) {
+            if (alen[a] > L || !have[L - alen[a]]) {
+                continue;
+            }
+            uint8_t s[W_OPT_MAX];
+            memcpy(s, seq[L - alen[a]], L - alen[a]);
+            memcpy(s + L - alen[a], atoms[a], alen[a]);
+            uint32_t len = w_with_opts(b->pkt, b->len, l4, s, L, pkt);
+            w_clear(c);
+            uint64_t x = w_run(c, pkt, len, b->in_port, 0, false, NULL);
+            if (!have[L] || x > cost[L]) {
+                have[L] = true;
+                cost[L] = x;
+                memcpy(seq[L], s, L);
+            }
+        }
+    }
+    char *err = NULL;
+    bpf_prog_jit(c->prog, &err);
+    free(err);
+    w_clear(c);
+    uint64_t best_x86 = w_run(c, b->pkt, b->len, b->in_port, 0, true, NULL);
+    w_clear(c);
+    best_x86 = w_run(c, b->pkt, b->len, b->in_port, 0, true, NULL);
+    for (uint32_t L = 1; L <= W_OPT_MAX; L++) {
+        if (!have[L]) {
+            continue;
+        }
+        uint32_t len = w_with_opts(b->pkt, b->len, l4, seq[L], L, pkt);
+        w_clear(c);
+        uint64_t x = w_run(c, pkt, len, b->in_port, 0, true, NULL);
+        if (x > best_x86) {
+            best_x86 = x;
+            found = true;
+            memcpy(wp, pkt, len);
+            *wlen = len;
+            out->opt_len = L;
+            out->opt_off = l4 + 20;
+        }
+    }
+    w_clear(c);
+    bpf_prog_set_exec_mode(c->prog, BPF_EXEC_INTERP);
+    free(atoms);
+    free(seq);
+    free(alen);
+    return found;
+}
+
 /* Replays 'pkts' through the JIT on emptied maps, single-stepped; the
  * x86 instructions of each into 'x86' (n), their sum returned. */
 static uint64_t
@@ -937,6 +1095,8 @@ contract_worst_method_name(enum contract_worst_method m)
         return "collide+expire";
     case CONTRACT_WORST_LPM:
         return "lpm";
+    case CONTRACT_WORST_LOOPS:
+        return "loops";
     }
     return "?";
 }
@@ -987,12 +1147,18 @@ contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
         w_clear(&c);
         w_run(&c, best->pkt, best->len, best->in_port, 0, false, o);
         if (!o->lpm || !w_trace_lpm(&c, out, best, o, n, pairs)) {
+            /* The loop method's packet, or the candidate itself. */
+            uint8_t wp[CONTRACT_WORST_PKT_MAX];
+            uint32_t wlen = best->len;
+            memcpy(wp, best->pkt, best->len);
+            if (w_loops(&c, out, best, wp, &wlen)) {
+                out->method = CONTRACT_WORST_LOOPS;
+            }
             w_clear(&c);
             for (size_t i = 0; i < n; i++) {
                 w_obs_reset(o, NULL);
-                w_run(&c, best->pkt, best->len, best->in_port,
-                      i * W_STEP_NS, false, o);
-                w_emit(out, best->pkt, best->len, i * W_STEP_NS, o);
+                w_run(&c, wp, wlen, best->in_port, i * W_STEP_NS, false, o);
+                w_emit(out, wp, wlen, i * W_STEP_NS, o);
             }
         }
         w_replay_x86(&c, out);

@@ -45,6 +45,14 @@
  *    costs most by the trie's lookup contract (contract/mapcost.h): among
  *    each stored prefix with host bits all 0 and all 1, the one walking
  *    the deepest path (map.chain, map.cmps, map.diffs).
+ *  - Loops.  A program that does neither, and whose costliest packet is
+ *    TCP, gets that packet with the up to 40 option bytes after its
+ *    header that make its loops (PCVs loop@H.k, such as p0f's option
+ *    walk and EOL-padding scan) run longest: strings of option atoms
+ *    (EOL, NOP, and each branch constant as an option kind with each as
+ *    its length) grown byte length by byte length, keeping per length the
+ *    costliest by eBPF instructions, then the costliest of those by x86
+ *    instructions through the JIT.
  *
  * PCVs are observed as `contract check` observes them: the packets are
  * chosen by runs of the counting interpreter whose helper calls are
@@ -85,6 +93,7 @@ enum contract_worst_method {
     CONTRACT_WORST_COLLIDE, /* Keys colliding in one bucket. */
     CONTRACT_WORST_EXPIRE,  /* Colliding keys and expiry bursts. */
     CONTRACT_WORST_LPM,     /* The deepest path of an LPM trie. */
+    CONTRACT_WORST_LOOPS,   /* TCP options that run loops longest. */
 };
 const char *contract_worst_method_name(enum contract_worst_method);
 
@@ -109,6 +118,8 @@ struct contract_worst {
     size_t n_bursts;       /* and the times the trace waits it out. */
     uint8_t lpm_key[CONTRACT_WORST_PKT_MAX]; /* LPM: the key looked up, */
     uint32_t lpm_key_len;                    /* key_size bytes. */
+    uint32_t opt_len;      /* LOOPS: TCP option bytes (before padding) */
+    uint32_t opt_off;      /* at this offset of each packet. */
     /* The candidate packet the worst case grew from, and the offsets of
      * its bytes that the program copies into the map key (LPM: into the
      * key's address bytes): a uniform workload of the same class
@@ -122,8 +133,10 @@ struct contract_worst {
  * (opened with a fixed hash seed and configured as the packets will find
  * it: its hash-type maps are used as scratch and left with the entries
  * they had, flow tables are emptied, keeping their capacity and timeout;
- * arrays and LPM tries are read only).  When no candidate inserts into a hash-type map, the result
- * is the most expensive single candidate repeated ('map' empty).  Returns
+ * arrays and LPM tries are read only).  When no candidate inserts into a
+ * hash-type map, the result is the deepest LPM lookup, the loop-driving
+ * options or the most expensive single candidate, repeated ('map'
+ * empty).  Returns
  * 0, or a negative errno with '*errp' allocated. */
 int contract_worst_build(struct bpf_object *obj, struct bpf_prog *prog,
                          const struct contract_worst_opts *,
@@ -140,8 +153,8 @@ void contract_worst_uniform(const struct contract_worst *, uint64_t seed,
 /* Runs 'pkts' (n, arriving on 'in_port' at their times, relative to a
  * start after every time 'obj' has seen) through the JIT code of 'prog',
  * single-stepped, from maps in the state contract_worst_build() starts
- * its runs from, and leaves them in that state.  Returns the x86 instructions of all of them; each
- * one's into 'x86' (n) when not NULL.  Returns 0 when out of memory. */
+ * its runs from, and leaves them in that state.  Returns the x86
+ * instructions of all of them; each one's into 'x86' (n) when not NULL.  Returns 0 when out of memory. */
 uint64_t contract_worst_x86(struct bpf_object *obj, struct bpf_prog *prog,
                             const struct contract_worst_pkt *pkts, size_t n,
                             uint32_t in_port, uint64_t *x86);

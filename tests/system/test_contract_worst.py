@@ -6,11 +6,12 @@ each packet valid for the program (it inserts); for an expiring flow table
 (nat, lb, configured with --setup as `contract check` takes it) it must
 also let the table's timeout pass when the table is full, so that single
 calls expire several entries at once; for a router it must send the
-packets to the deepest prefix of the loaded table.  Each pcap replayed
-through `contract check` with the same setup must stay within the
-contract (the worst case is still bounded), and its mean x86 cost per
-packet, counted by single-stepping (deterministic), must be well above
-that of the uniform workload of the same class."""
+packets to the deepest prefix of the loaded table; for p0f, whose cost is
+in its loops, its SYNs must carry the TCP options that run them longest.
+Each pcap replayed through `contract check` with the same setup must stay
+within the contract (the worst case is still bounded), and its mean x86
+cost per packet, counted by single-stepping (deterministic), must be well
+above that of the uniform workload of the same class."""
 
 import os
 import re
@@ -176,6 +177,38 @@ def test_worst_router_longest_prefix(tmp_path):
     w, u = means(stdout)
     assert w > 1.2 * u, stdout
     res = check("router", out, port, ROUTER_SETUP)
+    assert "32 packets, 1 classes seen" in res, res
+
+
+P0F_SETUP = ["nf p0f load /etc/p0f/p0f.fp"]
+
+
+def test_worst_p0f_loops(tmp_path):
+    """p0f inserts nothing and looks up no trie: its cost is in its loops.
+    The trace's SYNs carry the 40 option bytes that make the TCP-option
+    walk and the EOL-padding scan run longest (the walk stops at
+    P0F_MAX_OPTS), several times the cost of the same SYN without
+    options; replayed with the same setup, they stay within the contract,
+    in one class."""
+    if not os.path.exists(P0F_SETUP[0].split()[-1]):
+        pytest.skip("needs /etc/p0f/p0f.fp (Debian package p0f)")
+    stdout, out, port = worst(tmp_path, "p0f", 32, P0F_SETUP)
+    assert "method loops\n" in stdout, stdout
+    m = re.search(r"TCP options of (\d+) bytes that run the loops "
+                  r"longest:((?: [0-9a-f]{2})+)\n", stdout)
+    assert m, stdout
+    opts = bytes.fromhex(m.group(2).replace(" ", ""))
+    assert len(opts) == int(m.group(1)) == 40
+    w, u = means(stdout)
+    # Deterministic counts: about 1400 against about 380.
+    assert w > 3 * u, stdout
+    pkts = rdpcap(str(out))
+    assert len(pkts) == 32
+    for p in pkts:
+        assert p[TCP].flags == "S"
+        assert p[TCP].dataofs == 15
+        assert bytes(p[TCP])[20:60] == opts
+    res = check("p0f", out, port, P0F_SETUP)
     assert "32 packets, 1 classes seen" in res, res
 
 
