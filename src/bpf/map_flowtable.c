@@ -433,22 +433,6 @@ ft_find(const struct bpf_map *map, const void *key, uint32_t hash,
     return found;
 }
 
-/* The stored key (padded with zeroes to 8 bytes) equals 'key', read word
- * by word with atomic loads since a writer may be rewriting it (which the
- * element's 'seq' then reports). */
-static bool
-ft_key_equal_atomic(const uint64_t *stored, const void *key, uint32_t size)
-{
-    for (uint32_t off = 0; off < size; off += 8) {
-        uint64_t w = 0;
-        memcpy(&w, (const uint8_t *)key + off, MIN(8u, size - off));
-        if (__atomic_load_n(&stored[off / 8], __ATOMIC_ACQUIRE) != w) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* ft_find() for lock-free lookups, a seqlock walk as htab_find_shared()
  * (map_hash.c): a match is a key that was in this bucket's chain during
  * the call, a miss a key absent at some moment of it. */
@@ -474,7 +458,7 @@ restart:
         visits++;
         if (e_hash == hash) {
             cmps++;
-            match = ft_key_equal_atomic(e->key, key, map->key_size);
+            match = bpf_map_key_equal_atomic(e->key, key, map->key_size);
         }
         uint32_t next = __atomic_load_n(&e->next, __ATOMIC_ACQUIRE);
         if (unlikely((seq & 1) || (e_hash & ft->mask) != bucket ||

@@ -225,28 +225,6 @@ key_equal(const void *a, const void *b, uint32_t size)
     }
 }
 
-/* key_equal() for lock-free readers: the stored key (padded with zeroes
- * to 8 bytes) is read word by word with atomic loads, because it may be
- * rewritten meanwhile (which the element's 'seq' then reports).  Keys of
- * up to 8 bytes take one load. */
-static bool
-key_equal_atomic(const uint64_t *stored, const void *key, uint32_t size)
-{
-    uint64_t w = 0;
-    if (size <= 8) {
-        memcpy(&w, key, size);
-        return __atomic_load_n(stored, __ATOMIC_ACQUIRE) == w;
-    }
-    for (uint32_t off = 0; off < size; off += 8) {
-        w = 0;
-        memcpy(&w, (const uint8_t *)key + off, MIN(8u, size - off));
-        if (__atomic_load_n(&stored[off / 8], __ATOMIC_ACQUIRE) != w) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* htab_find() when concurrent; '*linkp' as there.
  *
  * Lookups call it without a lock while writers change chains and reuse
@@ -284,7 +262,7 @@ restart:
         visits++;
         if (e_hash == hash) {
             cmps++;
-            match = key_equal_atomic(e->key, key, map->key_size);
+            match = bpf_map_key_equal_atomic(e->key, key, map->key_size);
         }
         uint32_t next = __atomic_load_n(&e->next, __ATOMIC_ACQUIRE);
         if (unlikely((seq & 1) || (e_hash & h->mask) != bucket ||

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bpf/bpf_int.h"
 #include "core/compiler.h"
@@ -207,5 +208,29 @@ bool bpf_map_access_flags_ok(uint32_t flags);
 /* Logs why a map cannot be created and returns -EINVAL. */
 int bpf_map_invalid(const struct bpf_map *, const char *fmt, ...)
     PRINTF_FORMAT(2, 3);
+
+/* Key compare for lock-free readers of the hash maps and the flow table:
+ * the stored key (padded with zeroes to 8 bytes) is read word by word
+ * with atomic loads, because a writer may rewrite it meanwhile (which the
+ * element's sequence count then reports).  Keys of up to 8 bytes take one
+ * load. */
+static inline bool
+bpf_map_key_equal_atomic(const uint64_t *stored, const void *key,
+                         uint32_t size)
+{
+    uint64_t w = 0;
+    if (size <= 8) {
+        memcpy(&w, key, size);
+        return __atomic_load_n(stored, __ATOMIC_ACQUIRE) == w;
+    }
+    for (uint32_t off = 0; off < size; off += 8) {
+        w = 0;
+        memcpy(&w, (const uint8_t *)key + off, MIN(8u, size - off));
+        if (__atomic_load_n(&stored[off / 8], __ATOMIC_ACQUIRE) != w) {
+            return false;
+        }
+    }
+    return true;
+}
 
 #endif
