@@ -80,6 +80,31 @@ ctx_for(struct bpf_xdp_buff *ctx, uint8_t *frame, const uint8_t *pkt,
     ctx->ingress_ifindex = 1;
 }
 
+/* Runs 'pkt' through both programs, then contract_check_packet(): the
+ * class it falls in ('*m' gets the measurement), failing on no class or a
+ * measurement above its bound. */
+static const struct contract_class *
+measure_run(struct contract_prog *cp, struct bpf_prog *pi, struct bpf_prog *pj,
+            const uint8_t *pkt, size_t len, struct contract_measure *m)
+{
+    static uint8_t fi[2048], fj[2048];
+    struct bpf_xdp_buff ci, cj;
+    char *err = NULL, *violation = NULL;
+
+    ctx_for(&ci, fi, pkt, len);
+    ctx_for(&cj, fj, pkt, len);
+    assert_int_equal(contract_measure(cp, pi, &ci, pj, &cj, 1000, m, &err),
+                     0);
+    long k = contract_check_packet(cp, m, &violation, &err);
+    if (k < 0) {
+        fail_msg("no class: %s", err);
+    }
+    if (violation) {
+        fail_msg("violation: %s", violation);
+    }
+    return &cp->classes[k];
+}
+
 /* Measures 'pkt' on two copies of 'text' and checks it against 'cp':
  * returns the class found, after asserting zero eBPF gaps and an x86
  * measurement within its bound. */
@@ -87,23 +112,8 @@ static const struct contract_class *
 measure(struct contract_prog *cp, struct bpf_prog *pi, struct bpf_prog *pj,
         const uint8_t *pkt, size_t len)
 {
-    static uint8_t fi[2048], fj[2048];
-    struct bpf_xdp_buff ci, cj;
     struct contract_measure m;
-    char *err = NULL, *violation = NULL;
-
-    ctx_for(&ci, fi, pkt, len);
-    ctx_for(&cj, fj, pkt, len);
-    assert_int_equal(contract_measure(cp, pi, &ci, pj, &cj, 1000, &m, &err),
-                     0);
-    long k = contract_check_packet(cp, &m, &violation, &err);
-    if (k < 0) {
-        fail_msg("no class: %s", err);
-    }
-    if (violation) {
-        fail_msg("violation: %s", violation);
-    }
-    const struct contract_class *c = &cp->classes[k];
+    const struct contract_class *c = measure_run(cp, pi, pj, pkt, len, &m);
     assert_int_equal(m.value[CONTRACT_M_INSNS], c->insns);
     assert_int_equal(m.value[CONTRACT_M_HELPERS], c->helpers);
     assert_int_equal(m.value[CONTRACT_M_MEM],
@@ -319,23 +329,8 @@ measure_loop(struct contract_prog *cp, struct bpf_prog *pi,
              struct bpf_prog *pj, const uint8_t *pkt, size_t len,
              uint64_t *iters)
 {
-    static uint8_t fi[2048], fj[2048];
-    struct bpf_xdp_buff ci, cj;
     struct contract_measure m;
-    char *err = NULL, *violation = NULL;
-
-    ctx_for(&ci, fi, pkt, len);
-    ctx_for(&cj, fj, pkt, len);
-    assert_int_equal(contract_measure(cp, pi, &ci, pj, &cj, 1000, &m, &err),
-                     0);
-    long k = contract_check_packet(cp, &m, &violation, &err);
-    if (k < 0) {
-        fail_msg("no class: %s", err);
-    }
-    if (violation) {
-        fail_msg("violation: %s", violation);
-    }
-    const struct contract_class *c = &cp->classes[k];
+    const struct contract_class *c = measure_run(cp, pi, pj, pkt, len, &m);
     for (int metric = 0; metric < CONTRACT_M_X86; metric++) {
         assert_int_equal(m.value[metric],
                          contract_bound_at(cp, c, metric, &m));
