@@ -554,49 +554,53 @@ test_atomics_all_registers(void **state)
 
 /* ---- Calls, frames, tail calls, packet loads ---- */
 
+/* main: r6 = 5, stack[-8] = 100; call f(r1 = &stack[-8]); r0 += r6;
+ * f: r6 = 1000 (callee's own r6), *r1 += 11 via its pointer, r0 = its
+ * own stack round trip + *r1, calls g, which recurses once.  Run by
+ * test_local_calls_and_stack and costed by test_costs_along_path. */
+static const struct bpf_insn calls_prog[] = {
+    MOV64_K(6, 5),
+    INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 100),
+    MOV64_X(1, 10),
+    ADD64_K(1, -8),
+    CALL_LOCAL(5),
+    ADD64_K(0, 0),
+    INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 6, 0, 0),
+    LDX_DW(2, 10, -8),
+    INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 2, 0, 0),
+    EXIT,
+    /* f (insn 10) */
+    MOV64_K(6, 1000),
+    LDX_DW(2, 1, 0),
+    ADD64_K(2, 11),
+    STX_DW(1, 2, 0),
+    INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 3),
+    MOV64_K(1, 2),
+    CALL_LOCAL(3),
+    LDX_DW(3, 10, -8),
+    INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 3, 0, 0),
+    EXIT,
+    /* g (insn 20): r0 = r1 ? g(r1 - 1) + 10 : 1 */
+    MOV64_K(0, 1),
+    INSN(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 4, 0),
+    ADD64_K(1, -1),
+    CALL_LOCAL(-4),
+    ADD64_K(0, 10),
+    INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 0, 0, 0),
+    EXIT,
+};
+
 static void
 test_local_calls_and_stack(void **state)
 {
-    /* main: r6 = 5, stack[-8] = 100; call f(r1 = &stack[-8]); r0 += r6;
-     * f: r6 = 1000 (callee's own r6), *r1 += 11 via its pointer, r0 = its
-     * own stack round trip + *r1, calls g, which recurses once. */
-    const struct bpf_insn p[] = {
-        MOV64_K(6, 5),
-        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 100),
-        MOV64_X(1, 10),
-        ADD64_K(1, -8),
-        CALL_LOCAL(5),
-        ADD64_K(0, 0),
-        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 6, 0, 0),
-        LDX_DW(2, 10, -8),
-        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 2, 0, 0),
-        EXIT,
-        /* f (insn 10) */
-        MOV64_K(6, 1000),
-        LDX_DW(2, 1, 0),
-        ADD64_K(2, 11),
-        STX_DW(1, 2, 0),
-        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 3),
-        MOV64_K(1, 2),
-        CALL_LOCAL(3),
-        LDX_DW(3, 10, -8),
-        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 3, 0, 0),
-        EXIT,
-        /* g (insn 20): r0 = r1 ? g(r1 - 1) + 10 : 1 */
-        MOV64_K(0, 1),
-        INSN(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 4, 0),
-        ADD64_K(1, -1),
-        CALL_LOCAL(-4),
-        ADD64_K(0, 10),
-        INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 0, 0, 0),
-        EXIT,
-    };
     uint8_t zero[8] = {0};
     /* g(2) = 21; f: 21 + 3 = 24; main: 24 + 5 + 111 = 140 */
-    assert_int_equal(
-        run_both_kind(p, ARRAY_SIZE(p), zero, 8, BPF_PROG_KIND_RAW), 140);
-    assert_int_equal(
-        run_both_kind(p, ARRAY_SIZE(p), zero, 8, BPF_PROG_KIND_XDP), 140);
+    assert_int_equal(run_both_kind(calls_prog, ARRAY_SIZE(calls_prog), zero,
+                                   8, BPF_PROG_KIND_RAW),
+                     140);
+    assert_int_equal(run_both_kind(calls_prog, ARRAY_SIZE(calls_prog), zero,
+                                   8, BPF_PROG_KIND_XDP),
+                     140);
 }
 
 /* Unbounded recursion stops at BPF_MAX_CALL_DEPTH frames with r0 = 0. */
@@ -1805,40 +1809,11 @@ test_costs_match_measured(void **state)
     }
 }
 
-/* Jumps, a loop and BPF-to-BPF calls (test_local_calls_and_stack's
- * program), summed along the path the run takes. */
+/* Jumps, a loop and BPF-to-BPF calls (calls_prog), summed along the path
+ * the run takes. */
 static void
 test_costs_along_path(void **state)
 {
-    const struct bpf_insn calls[] = {
-        MOV64_K(6, 5),
-        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 100),
-        MOV64_X(1, 10),
-        ADD64_K(1, -8),
-        CALL_LOCAL(5),
-        ADD64_K(0, 0),
-        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 6, 0, 0),
-        LDX_DW(2, 10, -8),
-        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 2, 0, 0),
-        EXIT,
-        MOV64_K(6, 1000),
-        LDX_DW(2, 1, 0),
-        ADD64_K(2, 11),
-        STX_DW(1, 2, 0),
-        INSN(BPF_ST | BPF_MEM | BPF_DW, 10, 0, -8, 3),
-        MOV64_K(1, 2),
-        CALL_LOCAL(3),
-        LDX_DW(3, 10, -8),
-        INSN(BPF_ALU64 | BPF_ADD | BPF_X, 0, 3, 0, 0),
-        EXIT,
-        MOV64_K(0, 1),
-        INSN(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 4, 0),
-        ADD64_K(1, -1),
-        CALL_LOCAL(-4),
-        ADD64_K(0, 10),
-        INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 0, 0, 0),
-        EXIT,
-    };
     static const uint32_t calls_path[] = {
         0,  1,  2,  3,  4,  10, 11, 12, 13, 14, 15, 16, 20,
         21, 22, 23, 20, 21, 22, 23, 20, 21, 26, 24, 25, 26,
@@ -1856,8 +1831,8 @@ test_costs_along_path(void **state)
     };
     static const uint32_t loop_path[] = {0, 1, 2, 3, 4, 2, 3, 4, 2, 3, 4, 5, 7};
 
-    check_costs(calls, ARRAY_SIZE(calls), BPF_PROG_KIND_XDP, true, calls_path,
-                ARRAY_SIZE(calls_path), true);
+    check_costs(calls_prog, ARRAY_SIZE(calls_prog), BPF_PROG_KIND_XDP, true,
+                calls_path, ARRAY_SIZE(calls_path), true);
     check_costs(loop, ARRAY_SIZE(loop), BPF_PROG_KIND_XDP, true, loop_path,
                 ARRAY_SIZE(loop_path), true);
 }
