@@ -15,7 +15,8 @@
  *   (e) NAT (progs/nat.c) configured as in bench/bench_nf.c: TCP from the
  *       inside, actions=prog:nat.
  *
- * 1,000,000 packets per run (each in its own buffer), flows drawn
+ * 1,000,000 packets per run (each in its own buffer, from one huge-page
+ * packet pool: bench_pkts.h), flows drawn
  * uniformly with a fixed seed.  A thread drives its packets the way a
  * datapath thread does: pkt_parse_batch() and pipeline_process() in
  * batches of 32.  With 2 threads the packets are first spread over two
@@ -53,6 +54,7 @@
 #include <unistd.h>
 
 #include "bench_clock.h"
+#include "bench_pkts.h"
 #include "bench_rng.h"
 #include "bpf/bpf_api.h"
 #include "bpf/maps.h"
@@ -100,7 +102,8 @@ struct worker {
 };
 
 struct bench {
-    struct packet **pkts; /* N_PACKETS buffers. */
+    struct bench_pkts mem; /* The packets' memory (bench_pkts.h). */
+    struct packet **pkts; /* N_PACKETS buffers: mem.pkts. */
     uint32_t *flow_of;    /* Flow of each packet. */
     uint8_t *reply;       /* Firewall: packet comes from outside. */
     /* Arrival index of the packet in each buffer: buffers are grouped by
@@ -552,18 +555,16 @@ main(int argc, char **argv)
 
     memset(&b, 0, sizeof b);
     b.progs_dir = progs_dir();
-    b.pkts = xcalloc(N_PACKETS, sizeof *b.pkts);
+    bench_pkts_init(&b.mem, N_PACKETS, 128);
+    b.pkts = b.mem.pkts;
     b.flow_of = xcalloc(N_PACKETS, sizeof *b.flow_of);
     b.reply = xcalloc(N_PACKETS, sizeof *b.reply);
     b.order = xcalloc(N_PACKETS, sizeof *b.order);
-    for (uint32_t i = 0; i < N_PACKETS; i++) {
-        b.pkts[i] = packet_new(128);
-    }
     printf("sluice datapath benchmark: %d packets per run, batches of %d, "
            "median of %d runs\nafter a warm-up; 2 threads: packets steered "
            "by flow hash, one pipeline per\nthread over shared programs, "
-           "threads pinned to CPUs; Mpps = aggregate.\n\n",
-           N_PACKETS, PACKET_BATCH_MAX, N_RUNS);
+           "threads pinned to CPUs; Mpps = aggregate.\nPackets: %s.\n\n",
+           N_PACKETS, PACKET_BATCH_MAX, N_RUNS, bench_pkts_source(&b.mem));
     printf("%-28s %8s %9s %9s %9s %6s %5s %5s  %s\n", "case", "flows",
            "1T Mpps", "2T Mpps", "2T/core", "x", "fwd%", "t0%", "steering");
     for (size_t c = 0; c < ARRAY_SIZE(case_names); c++) {
@@ -609,11 +610,8 @@ main(int argc, char **argv)
             fflush(stdout);
         }
     }
-    for (uint32_t i = 0; i < N_PACKETS; i++) {
-        packet_destroy(b.pkts[i]);
-    }
+    bench_pkts_destroy(&b.mem);
     free(b.order);
-    free(b.pkts);
     free(b.flow_of);
     free(b.reply);
     free(b.progs_dir);

@@ -2,7 +2,8 @@
  *
  * The workload is the one issue 2 names: an in-memory array of 1,000,000
  * packets (minimal TCP/IPv4 frames made by pkt_compose(), each in its own
- * buffer, so the run touches as much memory as a real receive path would)
+ * buffer, so the run touches as much memory as a real receive path would;
+ * the buffers come from one huge-page packet pool, see bench_pkts.h)
  * spread over 10,000 flows in a fixed pseudo-random order.  The packets go
  * through pkt_parse_batch() and pipeline_process() in batches of 32, the
  * way a datapath thread drives them, against four rule sets:
@@ -40,6 +41,7 @@
 #include <string.h>
 
 #include "bench_clock.h"
+#include "bench_pkts.h"
 #include "bench_rng.h"
 #include "core/util.h"
 #include "flow/flow_parse.h"
@@ -54,6 +56,7 @@
 #define EXACT_STRIDE (N_EXACT_RULES / N_FLOWS) /* Rule i*10 = flow i. */
 
 struct bench {
+    struct bench_pkts mem;  /* The packets' memory (bench_pkts.h). */
     struct packet **pkts;   /* N_PACKETS packets, in arrival order. */
     struct flow_key *flows; /* N_FLOWS keys the packets are made of. */
     uint64_t outputs;       /* Packets the output callback saw. */
@@ -100,13 +103,13 @@ bench_init(struct bench *b)
     for (uint32_t i = 0; i < N_FLOWS; i++) {
         make_flow(&b->flows[i], i);
     }
-    b->pkts = xcalloc(N_PACKETS, sizeof *b->pkts);
+    bench_pkts_init(&b->mem, N_PACKETS, 128);
+    b->pkts = b->mem.pkts;
     for (uint32_t i = 0; i < N_PACKETS; i++) {
-        struct packet *p = packet_new(128);
+        struct packet *p = b->pkts[i];
 
         pkt_compose(p, &b->flows[rng() % N_FLOWS]);
         p->in_port = 1;
-        b->pkts[i] = p;
     }
     b->outputs = 0;
     rng_after_init = rng_state;
@@ -409,8 +412,9 @@ main(int argc, char **argv)
     b.argv = argv;
     printf("sluice pipeline benchmark: %d packets (%u-byte TCP/IPv4) over "
            "%d flows,\nbatches of %d, one thread; median of %d runs "
-           "after a warm-up run.\n\n",
-           N_PACKETS, b.pkts[0]->len, N_FLOWS, PACKET_BATCH_MAX, N_RUNS);
+           "after a warm-up run.\nPackets: %s.\n\n",
+           N_PACKETS, b.pkts[0]->len, N_FLOWS, PACKET_BATCH_MAX, N_RUNS,
+           bench_pkts_source(&b.mem));
     printf("%-28s %7s %7s %8s %8s   %-16s %5s %5s %5s %6s\n", "scenario",
            "rules", "hit", "Mpps", "ns/pkt", "ns/pkt min .. max", "emc%",
            "mega%", "miss%", "flows");
@@ -426,10 +430,7 @@ main(int argc, char **argv)
     err |= bench_scenario(&b, SC_EXACT, false, "100,000 exact, no cache");
     err |= bench_scenario(&b, SC_TABLES, false, "3 tables, no cache");
 
-    for (uint32_t i = 0; i < N_PACKETS; i++) {
-        packet_destroy(b.pkts[i]);
-    }
-    free(b.pkts);
+    bench_pkts_destroy(&b.mem);
     free(b.flows);
     return err;
 }

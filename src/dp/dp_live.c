@@ -229,12 +229,18 @@ dpl_ring(const struct dpl *dpl, unsigned int src, unsigned int dst)
 static void
 dpl_packet_copy(struct packet *dst, const struct packet *src)
 {
+    /* Everything from in_port up to pool_size, which says who owns the
+     * packet's memory and so stays the destination's own. */
     _Static_assert(offsetof(struct packet, in_port) >
                        offsetof(struct packet, len),
                    "packet metadata must follow the buffer fields");
+    _Static_assert(offsetof(struct packet, pool_size) + sizeof(uint32_t) +
+                           8 > sizeof(struct packet),
+                   "pool_size must be the last member");
     packet_set_data(dst, packet_data(src), src->len);
     memcpy(&dst->in_port, &src->in_port,
-           sizeof *dst - offsetof(struct packet, in_port));
+           offsetof(struct packet, pool_size) -
+               offsetof(struct packet, in_port));
 }
 
 /* Transmits the staged output and flushes every port written since the

@@ -111,6 +111,23 @@ fc_subtable_find(const struct fc_subtable *st, const struct flow_key *key,
     return NULL;
 }
 
+/* True if 'a' and 'b' are equal under st's mask. */
+static inline bool
+fc_masked_equal(const struct fc_subtable *st, const struct flow_key *a,
+                const struct flow_key *b)
+{
+    const fc_word *ka = fc_words(a);
+    const fc_word *kb = fc_words(b);
+    const fc_word *m = fc_words(&st->mask);
+    uint64_t diff = 0;
+
+    for (size_t i = 0; i < st->n_words; i++) {
+        size_t w = st->words[i];
+        diff |= (ka[w] ^ kb[w]) & m[w];
+    }
+    return !diff;
+}
+
 static struct fc_subtable *
 fc_subtable_get(struct flow_cache *fc, const struct flow_key *mask)
 {
@@ -393,6 +410,7 @@ fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
                    size_t n, struct fc_flow **out)
 {
     uint32_t hashes[32];
+    uint8_t heads[32]; /* For a key that shares an answer: whose. */
     uint32_t pending = n == 32 ? UINT32_MAX : (UINT32_C(1) << n) - 1;
     uint32_t n_probes = 0;
 
@@ -417,16 +435,37 @@ fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
                 pending = 0;
             }
         }
+        /* A key equal under this mask to the key probed before it (the
+         * next packet of a busy flow, or every packet of one port under
+         * an in_port-only mask) takes that key's answer, without a hash
+         * or a probe of its own.  Comparing the masked words of two keys
+         * already in L1 costs less than hashing one. */
+        uint32_t same = 0;
+        size_t head = SIZE_MAX;
         for (uint32_t left = pending; left; left &= left - 1) {
             size_t i = (size_t)__builtin_ctz(left);
+            if (head != SIZE_MAX && fc_masked_equal(st, keys[i], keys[head])) {
+                same |= UINT32_C(1) << i;
+                heads[i] = (uint8_t)head;
+                continue;
+            }
+            head = i;
             hashes[i] = fc_subtable_hash(st, keys[i]);
             __builtin_prefetch(&st->buckets[hashes[i] & st->bucket_mask]);
         }
-        for (uint32_t left = pending; left; left &= left - 1) {
+        for (uint32_t left = pending & ~same; left; left &= left - 1) {
             size_t i = (size_t)__builtin_ctz(left);
             out[i] = fc_subtable_find(st, keys[i], hashes[i]);
             if (out[i]) {
                 __builtin_prefetch(out[i]);
+                pending &= ~(UINT32_C(1) << i);
+                st->hits++;
+            }
+        }
+        for (uint32_t left = same; left; left &= left - 1) {
+            size_t i = (size_t)__builtin_ctz(left);
+            out[i] = out[heads[i]];
+            if (out[i]) {
                 pending &= ~(UINT32_C(1) << i);
                 st->hits++;
             }

@@ -7,8 +7,9 @@
  * to move the frame: the eBPF runtime and the rewrite code keep pointers
  * into it across calls.
  *
- * packet_new() and packet_clone() put the buffer in the same allocation as
- * the struct, right after it: the datapath touches both for every packet
+ * packet_new(), packet_clone() and packet pools put the buffer in the same
+ * allocation as the struct, right after it (from the next cache line, see
+ * PACKET_STRUCT_SPAN): the datapath touches both for every packet
  * (parse reads the frame and writes the struct), and one block per packet
  * instead of two keeps a run of packets denser in memory, with no
  * allocator header between a struct and its frame.  A buffer that
@@ -18,27 +19,34 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/util.h"
 
-/* The buffer that packet_new() allocates with the struct. */
+/* The buffer that packet_new() and pools allocate with the struct. */
 static uint8_t *
 packet_inline_buf(const struct packet *p)
 {
-    return (uint8_t *)(uintptr_t)(p + 1);
+    return (uint8_t *)(uintptr_t)p + PACKET_STRUCT_SPAN;
 }
 
-/* A zeroed struct with room for 'size' bytes of buffer after it, which
- * becomes its buffer. */
+/* Makes the zeroed struct at 'mem', with room for 'size' bytes of buffer
+ * after it, which becomes its buffer. */
 static struct packet *
-packet_alloc(uint32_t size)
+packet_init_at(void *mem, uint32_t size)
 {
-    struct packet *p = xmalloc(sizeof *p + size);
+    struct packet *p = mem;
 
     memset(p, 0, sizeof *p);
     p->size = size;
     p->base = packet_inline_buf(p);
     return p;
+}
+
+static struct packet *
+packet_alloc(uint32_t size)
+{
+    return packet_init_at(xmalloc(PACKET_STRUCT_SPAN + size), size);
 }
 
 /* Frees p's buffer unless it lives in p's own allocation. */
@@ -112,15 +120,25 @@ packet_clone(const struct packet *p)
 
     *c = *p;
     c->base = base;
+    c->pool_size = 0;
     memcpy(c->base, p->base, p->size);
     return c;
 }
 
-/* Frees 'p' and its buffer.  NULL is a no-op. */
+/* Frees 'p' and its buffer.  NULL is a no-op.  A pooled packet belongs to
+ * its pool: only a buffer that packet_set_data() grew is freed, and the
+ * packet gets its inline buffer back. */
 void
 packet_destroy(struct packet *p)
 {
-    if (p) {
+    if (p && p->pool_size) {
+        packet_free_buf(p);
+        p->base = packet_inline_buf(p);
+        p->size = p->pool_size;
+        p->data_ofs = PACKET_HEADROOM;
+        p->len = 0;
+        packet_reset_parse(p);
+    } else if (p) {
         packet_free_buf(p);
         free(p);
     }
@@ -171,4 +189,108 @@ packet_trim_tail(struct packet *p, uint32_t n)
     }
     p->len -= n;
     return 0;
+}
+
+/* Huge page size that the pool's mapping is aligned to, so that the
+ * kernel can back it with transparent huge pages from its first byte. */
+#define PACKET_POOL_ALIGN (2u << 20)
+
+struct packet_pool {
+    uint8_t *mem;      /* 'n' slots of 'stride' bytes. */
+    size_t map_size;   /* Bytes mapped at 'mem'. */
+    size_t n;          /* Packets. */
+    size_t stride;     /* Bytes per packet: struct span + buffer. */
+};
+
+struct packet_pool *
+packet_pool_create(size_t n, uint32_t frame_size)
+{
+    size_t buf = (size_t)PACKET_HEADROOM + frame_size;
+    size_t stride = ROUND_UP(PACKET_STRUCT_SPAN + buf, 64);
+    struct packet_pool *pool;
+    size_t map_size;
+    uint8_t *raw, *mem;
+
+    if (!n || buf > UINT32_MAX || n > (SIZE_MAX - PACKET_POOL_ALIGN) / stride) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (n * stride < PACKET_POOL_ALIGN) {
+        /* A port's ring of a few dozen packets: a huge page would only
+         * waste memory, since its packets stay in the cache anyway. */
+        map_size = ROUND_UP(n * stride, 4096);
+        mem = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) {
+            return NULL;
+        }
+    } else {
+        /* Map one huge page more than needed and trim both ends, so that
+         * the pool starts on a huge page boundary whatever address mmap
+         * picks. */
+        map_size = ROUND_UP(n * stride, PACKET_POOL_ALIGN);
+        raw = mmap(NULL, map_size + PACKET_POOL_ALIGN, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (raw == MAP_FAILED) {
+            return NULL;
+        }
+        mem = (uint8_t *)ROUND_UP((uintptr_t)raw, PACKET_POOL_ALIGN);
+        if (mem > raw) {
+            munmap(raw, (size_t)(mem - raw));
+        }
+        munmap(mem + map_size, PACKET_POOL_ALIGN - (size_t)(mem - raw));
+        /* Best effort: without transparent huge pages the pool works the
+         * same, with more TLB misses. */
+        madvise(mem, map_size, MADV_HUGEPAGE);
+    }
+
+    pool = xzalloc(sizeof *pool);
+    pool->mem = mem;
+    pool->map_size = map_size;
+    pool->n = n;
+    pool->stride = stride;
+    for (size_t i = 0; i < n; i++) {
+        struct packet *p = packet_init_at(mem + i * stride, (uint32_t)buf);
+
+        p->pool_size = (uint32_t)buf;
+        p->data_ofs = PACKET_HEADROOM;
+        packet_reset_parse(p);
+    }
+    return pool;
+}
+
+struct packet_pool *
+packet_pool_create_array(size_t n, uint32_t frame_size, struct packet **pkts)
+{
+    struct packet_pool *pool = packet_pool_create(n, frame_size);
+
+    for (size_t i = 0; pool && i < n; i++) {
+        pkts[i] = packet_pool_get(pool, i);
+    }
+    return pool;
+}
+
+struct packet *
+packet_pool_get(const struct packet_pool *pool, size_t i)
+{
+    return i < pool->n ? (struct packet *)(pool->mem + i * pool->stride)
+                       : NULL;
+}
+
+size_t
+packet_pool_count(const struct packet_pool *pool)
+{
+    return pool->n;
+}
+
+void
+packet_pool_destroy(struct packet_pool *pool)
+{
+    if (pool) {
+        for (size_t i = 0; i < pool->n; i++) {
+            packet_free_buf(packet_pool_get(pool, i));
+        }
+        munmap(pool->mem, pool->map_size);
+        free(pool);
+    }
 }

@@ -447,7 +447,7 @@ pkt_parse_batch(struct packet_batch *b)
     for (unsigned int i = 0; i < n; i++) {
         if (i + PKT_PF_STRUCT < n) {
             pkt_prefetch_range(b->pkts[i + PKT_PF_STRUCT],
-                               sizeof(struct packet), true);
+                               offsetof(struct packet, ts_ns), true);
         }
         if (i + PKT_PF_FRAME < n) {
             const struct packet *q = b->pkts[i + PKT_PF_FRAME];

@@ -225,6 +225,19 @@ port_same_file(const char *a, const char *b)
     return same;
 }
 
+int
+port_ring_create(const char *what, struct packet_pool **poolp,
+                 struct packet **pkts, char **errp)
+{
+    *poolp = packet_pool_create_array(PACKET_BATCH_MAX, PACKET_DEFAULT_SIZE,
+                                      pkts);
+    if (!*poolp) {
+        *errp = xasprintf("%s: packet pool: %s", what, strerror(errno));
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 char *
 port_resolve_path(const char *base_dir, const char *path)
 {

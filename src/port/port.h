@@ -141,4 +141,11 @@ bool port_same_file(const char *a, const char *b);
  * NULL.  Returns an allocated string. */
 char *port_resolve_path(const char *base_dir, const char *path);
 
+/* For port types: makes the PACKET_BATCH_MAX packets of a receive or
+ * transmit ring, of PACKET_DEFAULT_SIZE bytes, from a new packet pool
+ * (stored in '*poolp', freed with packet_pool_destroy()).  Returns 0, or
+ * -ENOMEM with a message naming 'what' (the port) in '*errp'. */
+int port_ring_create(const char *what, struct packet_pool **poolp,
+                     struct packet **pkts, char **errp);
+
 #endif

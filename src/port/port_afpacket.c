@@ -78,7 +78,8 @@ struct afp {
     bool rx_in_seg;                /* Segmenting a super-frame. */
     struct offload_seg rx_seg;     /* Its iterator (frame in the ring). */
     uint64_t rx_seg_ts;            /* Its timestamp, ns. */
-    struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers. */
+    struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers, */
+    struct packet_pool *rx_pool;              /* from this pool. */
     struct log_rl rx_rl;                      /* Limits bad-frame warnings. */
 
     uint8_t *tx_ring;       /* Mapped transmit slots. */
@@ -142,9 +143,7 @@ afp_check(const char *args, int *err_col)
 static void
 afp_free(struct afp *ap)
 {
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        packet_destroy(ap->rx_pkts[i]);
-    }
+    packet_pool_destroy(ap->rx_pool);
     if (ap->rx_ring) {
         munmap(ap->rx_ring, ap->rx_ring_size);
     }
@@ -361,12 +360,15 @@ afp_open(const char *args, const char *base_dir, struct port **portp,
     if (!err) {
         err = afp_open_rx(ap, errp);
     }
+    if (!err) {
+        char *what = xasprintf("afpacket:%s", ap->ifname);
+
+        err = port_ring_create(what, &ap->rx_pool, ap->rx_pkts, errp);
+        free(what);
+    }
     if (err) {
         afp_free(ap);
         return err;
-    }
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        ap->rx_pkts[i] = packet_new(PACKET_DEFAULT_SIZE);
     }
     *portp = &ap->up;
     return 0;

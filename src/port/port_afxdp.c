@@ -80,7 +80,8 @@ struct afx {
     uint32_t tx_pending;     /* Descriptors written, not submitted. */
     uint32_t tx_outstanding; /* Submitted, not completed. */
 
-    struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers. */
+    struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers, */
+    struct packet_pool *rx_pool;              /* from this pool. */
 };
 
 static struct afx *
@@ -182,9 +183,7 @@ afx_xdp_print(enum libxdp_print_level level, const char *fmt, va_list args)
 static void
 afx_free(struct afx *xp)
 {
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        packet_destroy(xp->rx_pkts[i]);
-    }
+    packet_pool_destroy(xp->rx_pool);
     if (xp->xsk) {
         libbpf_print_fn_t old_bpf_print = libbpf_set_print(afx_bpf_print);
         libxdp_print_fn_t old_xdp_print = libxdp_set_print(afx_xdp_print);
@@ -248,7 +247,7 @@ afx_open(const char *args, const char *base_dir, struct port **portp,
     struct afx_args a;
     uint32_t idx;
     int col, err;
-    char *error;
+    char *error, *what;
 
     xp->promisc_fd = -1;
     error = afx_args_parse(args, &a, &col);
@@ -320,8 +319,12 @@ afx_open(const char *args, const char *base_dir, struct port **portp,
     for (uint32_t i = AFX_RX_FRAMES; i < AFX_NUM_FRAMES; i++) {
         xp->tx_free[xp->tx_n_free++] = (uint64_t)i * AFX_FRAME_SIZE;
     }
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        xp->rx_pkts[i] = packet_new(PACKET_DEFAULT_SIZE);
+    what = xasprintf("afxdp:%s", xp->ifname);
+    err = port_ring_create(what, &xp->rx_pool, xp->rx_pkts, errp);
+    free(what);
+    if (err) {
+        afx_free(xp);
+        return err;
     }
     *portp = &xp->up;
     return 0;

@@ -49,7 +49,8 @@ struct pport {
     char *rx_path;                            /* Input path (for errors). */
     bool rx_nsec;                             /* Input has ns timestamps. */
     bool rx_eof;                              /* Input fully read. */
-    struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers. */
+    struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers, */
+    struct packet_pool *rx_pool;              /* from this pool. */
 
     char *tx_path;            /* Output path, or NULL. */
     FILE *tx_file;            /* Output once started. */
@@ -58,7 +59,8 @@ struct pport {
     pcap_t *tx_dead;          /* Dead handle for dumping. */
     pcap_dumper_t *tx_dumper; /* NULL until the header. */
     unsigned int tx_count;    /* Packets in 'tx_pkts'. */
-    struct packet *tx_pkts[PACKET_BATCH_MAX]; /* Transmit queue. */
+    struct packet *tx_pkts[PACKET_BATCH_MAX]; /* Transmit queue, */
+    struct packet_pool *tx_pool;              /* from this pool. */
 };
 
 static struct pport *
@@ -185,10 +187,8 @@ pport_file_is_nsec(const char *path)
 static void
 pport_free(struct pport *pp)
 {
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        packet_destroy(pp->rx_pkts[i]);
-        packet_destroy(pp->tx_pkts[i]);
-    }
+    packet_pool_destroy(pp->rx_pool);
+    packet_pool_destroy(pp->tx_pool);
     if (pp->rx) {
         pcap_close(pp->rx);
     }
@@ -231,10 +231,7 @@ pport_open_rx(struct pport *pp, char **errp)
         return -EPROTONOSUPPORT;
     }
     pp->rx_nsec = pport_file_is_nsec(pp->rx_path);
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        pp->rx_pkts[i] = packet_new(PACKET_DEFAULT_SIZE);
-    }
-    return 0;
+    return port_ring_create(pp->rx_path, &pp->rx_pool, pp->rx_pkts, errp);
 }
 
 /* Checks that the output can be created (or overwritten) without
@@ -273,10 +270,7 @@ pport_open_tx(struct pport *pp, char **errp)
         *errp = xasprintf("%s: %s", pp->tx_path, strerror(err));
         return -err;
     }
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        pp->tx_pkts[i] = packet_new(PACKET_DEFAULT_SIZE);
-    }
-    return 0;
+    return port_ring_create(pp->tx_path, &pp->tx_pool, pp->tx_pkts, errp);
 }
 
 static int

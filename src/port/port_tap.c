@@ -46,11 +46,13 @@ struct tap {
     bool rx_in_seg;            /* Segmenting the frame in 'rx_buf'. */
     struct offload_seg rx_seg; /* Its iterator. */
     uint64_t rx_seg_ts;        /* Its timestamp, ns. */
-    struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers. */
+    struct packet *rx_pkts[PACKET_BATCH_MAX]; /* Receive buffers, */
+    struct packet_pool *rx_pool;              /* from this pool. */
     struct log_rl rx_rl;                      /* Limits bad-frame warnings. */
 
     unsigned int tx_count;                    /* Frames in 'tx_pkts'. */
-    struct packet *tx_pkts[PACKET_BATCH_MAX]; /* Transmit queue. */
+    struct packet *tx_pkts[PACKET_BATCH_MAX]; /* Transmit queue, */
+    struct packet_pool *tx_pool;              /* from this pool. */
 };
 
 static struct tap *
@@ -68,10 +70,8 @@ tap_check(const char *args, int *err_col)
 static void
 tap_free(struct tap *tp)
 {
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        packet_destroy(tp->rx_pkts[i]);
-        packet_destroy(tp->tx_pkts[i]);
-    }
+    packet_pool_destroy(tp->rx_pool);
+    packet_pool_destroy(tp->tx_pool);
     if (tp->fd >= 0) {
         close(tp->fd);
     }
@@ -110,6 +110,7 @@ tap_open(const char *args, const char *base_dir, struct port **portp,
     unsigned int offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
     int vnet_len = OFFLOAD_VNET_HDR_LEN;
     struct ifreq ifr;
+    char *what;
     int err;
 
     snprintf(tp->ifname, sizeof tp->ifname, "%s", args);
@@ -141,9 +142,15 @@ tap_open(const char *args, const char *base_dir, struct port **portp,
     }
     tp->set_up = tap_set_up(tp, true);
     tp->rx_buf = xmalloc(OFFLOAD_VNET_HDR_LEN + TAP_MAX_FRAME);
-    for (size_t i = 0; i < PACKET_BATCH_MAX; i++) {
-        tp->rx_pkts[i] = packet_new(PACKET_DEFAULT_SIZE);
-        tp->tx_pkts[i] = packet_new(PACKET_DEFAULT_SIZE);
+    what = xasprintf("tap:%s", tp->ifname);
+    err = port_ring_create(what, &tp->rx_pool, tp->rx_pkts, errp);
+    if (!err) {
+        err = port_ring_create(what, &tp->tx_pool, tp->tx_pkts, errp);
+    }
+    free(what);
+    if (err) {
+        tap_free(tp);
+        return err;
     }
     *portp = &tp->up;
     return 0;

@@ -568,6 +568,86 @@ test_packet_buffer(void **state)
     packet_destroy(NULL);
 }
 
+/* A pool's packets: line-aligned, each with its own headroom and frame
+ * room, parsed like any other; a grown buffer is freed by
+ * packet_destroy() (which empties the packet and gives it its inline
+ * buffer back) or by the pool; clones are ordinary packets.  Both mapping
+ * paths are taken: a port-sized pool and one of several huge pages. */
+static void
+check_pool(size_t n, uint32_t frame_size)
+{
+    struct packet_pool *pool = packet_pool_create(n, frame_size);
+    uint8_t big[PACKET_DEFAULT_SIZE + 100];
+    struct flow_key k;
+    struct packet *p, *c;
+
+    assert_non_null(pool);
+    assert_int_equal(packet_pool_count(pool), n);
+    assert_null(packet_pool_get(pool, n));
+    for (size_t i = 0; i < n; i++) {
+        p = packet_pool_get(pool, i);
+        assert_int_equal((uintptr_t)p % 64, 0);
+        assert_int_equal((uintptr_t)packet_data(p) % 64, 0);
+        assert_int_equal(p->len, 0);
+        assert_int_equal(packet_headroom(p), PACKET_HEADROOM);
+        assert_int_equal(packet_tailroom(p), frame_size);
+        assert_int_equal(p->l3_ofs, PACKET_OFS_NONE);
+        if (i) {
+            /* Neighbours do not overlap. */
+            assert_true((uint8_t *)p >=
+                        packet_data(packet_pool_get(pool, i - 1)) + frame_size);
+        }
+    }
+
+    /* The last packet: composed, parsed, cloned. */
+    p = packet_pool_get(pool, n - 1);
+    memset(&k, 0, sizeof k);
+    k.in_port = 3;
+    k.dl_type = htons(ETH_TYPE_IP);
+    k.nw_proto = IPPROTO_UDP;
+    k.nw_src = htonl(0x0a000001);
+    k.nw_dst = htonl(0x0a000002);
+    k.nw_ttl = 64;
+    k.tp_src = htons(1000);
+    k.tp_dst = htons(53);
+    pkt_compose(p, &k);
+    assert_int_equal(p->parse_err, PKT_ERR_NONE);
+    assert_int_equal(p->key.tp_dst, htons(53));
+    assert_ptr_equal(p->base, (uint8_t *)p + PACKET_STRUCT_SPAN);
+    c = packet_clone(p);
+    assert_int_equal(c->pool_size, 0);
+    assert_memory_equal(packet_data(c), packet_data(p), p->len);
+    packet_destroy(c);
+
+    /* Growing past the pool's room: a separate buffer, freed (and the
+     * inline one restored) by packet_destroy(). */
+    memset(big, 0xab, sizeof big);
+    packet_set_data(p, big, sizeof big);
+    assert_ptr_not_equal(p->base, (uint8_t *)p + PACKET_STRUCT_SPAN);
+    assert_memory_equal(packet_data(p), big, sizeof big);
+    packet_destroy(p);
+    assert_ptr_equal(p->base, (uint8_t *)p + PACKET_STRUCT_SPAN);
+    assert_int_equal(p->len, 0);
+    assert_int_equal(packet_tailroom(p), frame_size);
+
+    /* And once more, left for the pool to free. */
+    packet_set_data(packet_pool_get(pool, 0), big, sizeof big);
+    packet_pool_destroy(pool);
+    packet_pool_destroy(NULL);
+}
+
+static void
+test_packet_pool(void **state)
+{
+    (void)state;
+    check_pool(PACKET_BATCH_MAX, PACKET_DEFAULT_SIZE);
+    check_pool(20000, 128);
+    assert_null(packet_pool_create(0, 64));
+    assert_int_equal(errno, EINVAL);
+    assert_null(packet_pool_create(SIZE_MAX / 64, 64));
+    assert_int_equal(errno, EINVAL);
+}
+
 /* ---- Checksums. ---- */
 
 static void
@@ -1713,6 +1793,7 @@ main(void)
 {
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(test_packet_buffer),
+        cmocka_unit_test(test_packet_pool),
         cmocka_unit_test(test_csum_vectors),
         cmocka_unit_test(test_csum_update_random),
         cmocka_unit_test(test_err_names),
