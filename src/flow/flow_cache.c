@@ -410,7 +410,6 @@ fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
                    size_t n, struct fc_flow **out)
 {
     uint32_t hashes[32];
-    uint8_t heads[32]; /* For a key that shares an answer: whose. */
     uint32_t pending = n == 32 ? UINT32_MAX : (UINT32_C(1) << n) - 1;
     uint32_t n_probes = 0;
 
@@ -437,39 +436,39 @@ fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
         }
         /* A key equal under this mask to the key probed before it (the
          * next packet of a busy flow, or every packet of one port under
-         * an in_port-only mask) takes that key's answer, without a hash
-         * or a probe of its own.  Comparing the masked words of two keys
-         * already in L1 costs less than hashing one. */
-        uint32_t same = 0;
-        size_t head = SIZE_MAX;
+         * an in_port-only mask) joins that key's run and takes its answer,
+         * without a hash or a probe of its own: comparing the masked
+         * words of two keys already in L1 costs less than hashing one.
+         * Each run is probed once, by its first key. */
+        uint8_t run_head[32];
+        uint32_t run_keys[32]; /* Bitmap of the keys of each run. */
+        uint32_t decided = 0;
+        size_t nr = 0;
         for (uint32_t left = pending; left; left &= left - 1) {
             size_t i = (size_t)__builtin_ctz(left);
-            if (head != SIZE_MAX && fc_masked_equal(st, keys[i], keys[head])) {
-                same |= UINT32_C(1) << i;
-                heads[i] = (uint8_t)head;
+            if (nr && fc_masked_equal(st, keys[i], keys[run_head[nr - 1]])) {
+                run_keys[nr - 1] |= UINT32_C(1) << i;
                 continue;
             }
-            head = i;
+            run_head[nr] = (uint8_t)i;
+            run_keys[nr++] = UINT32_C(1) << i;
             hashes[i] = fc_subtable_hash(st, keys[i]);
             __builtin_prefetch(&st->buckets[hashes[i] & st->bucket_mask]);
         }
-        for (uint32_t left = pending & ~same; left; left &= left - 1) {
-            size_t i = (size_t)__builtin_ctz(left);
-            out[i] = fc_subtable_find(st, keys[i], hashes[i]);
-            if (out[i]) {
-                __builtin_prefetch(out[i]);
-                pending &= ~(UINT32_C(1) << i);
-                st->hits++;
+        for (size_t r = 0; r < nr; r++) {
+            size_t i = run_head[r];
+            struct fc_flow *f = fc_subtable_find(st, keys[i], hashes[i]);
+
+            if (f) {
+                __builtin_prefetch(f);
+                decided |= run_keys[r];
+                for (uint32_t k = run_keys[r]; k; k &= k - 1) {
+                    out[__builtin_ctz(k)] = f;
+                }
             }
         }
-        for (uint32_t left = same; left; left &= left - 1) {
-            size_t i = (size_t)__builtin_ctz(left);
-            out[i] = out[heads[i]];
-            if (out[i]) {
-                pending &= ~(UINT32_C(1) << i);
-                st->hits++;
-            }
-        }
+        pending &= ~decided;
+        st->hits += (uint32_t)__builtin_popcount(decided);
         if (s && st->hits > fc->subtables[s - 1]->hits) {
             fc->subtables[s] = fc->subtables[s - 1];
             fc->subtables[s - 1] = st;
@@ -478,19 +477,31 @@ fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
     fc_emc_account(fc, (uint32_t)n, n_probes);
 }
 
-void
+size_t
 fc_lookup_batch(struct flow_cache *fc, const struct flow_key *const *keys,
                 const uint32_t *hashes, size_t n, struct fc_flow **out)
 {
     const struct flow_key *mkeys[32];
     struct fc_flow *found[32];
     size_t idx[32];
-    size_t nm = 0;
-    bool emc = fc_emc_wanted(fc);
+    size_t nm = 0, hits = 0;
 
     n = MIN(n, 32);
+    if (!fc_emc_wanted(fc)) {
+        /* Straight to the megaflow layer, with nothing to gather. */
+        if (!fc->stats.n_flows) {
+            memset(out, 0, n * sizeof *out);
+            return 0;
+        }
+        fc_megaflow_lookup(fc, keys, n, out);
+        for (size_t i = 0; i < n; i++) {
+            hits += out[i] != NULL;
+        }
+        fc->stats.megaflow_hits += hits;
+        return hits;
+    }
     for (size_t i = 0; i < n; i++) {
-        out[i] = emc ? fc_emc_find(fc, keys[i], hashes[i]) : NULL;
+        out[i] = fc_emc_find(fc, keys[i], hashes[i]);
         if (out[i]) {
             __builtin_prefetch(out[i]);
             fc->stats.emc_hits++;
@@ -499,8 +510,9 @@ fc_lookup_batch(struct flow_cache *fc, const struct flow_key *const *keys,
             idx[nm++] = i;
         }
     }
+    hits = n - nm;
     if (!nm || !fc->stats.n_flows) {
-        return;
+        return hits;
     }
     fc_megaflow_lookup(fc, mkeys, nm, found);
     for (size_t j = 0; j < nm; j++) {
@@ -508,11 +520,11 @@ fc_lookup_batch(struct flow_cache *fc, const struct flow_key *const *keys,
             size_t i = idx[j];
             out[i] = found[j];
             fc->stats.megaflow_hits++;
-            if (emc) {
-                fc_emc_insert(fc, keys[i], hashes[i], out[i]);
-            }
+            fc_emc_insert(fc, keys[i], hashes[i], out[i]);
+            hits++;
         }
     }
+    return hits;
 }
 
 struct fc_flow *

@@ -150,9 +150,10 @@ void fc_destroy(struct flow_cache *);
 
 /* Finds the flows of 'n' (<= 32) packets with keys 'keys' and parser hashes
  * 'hashes': the EMC first (when in use), then one megaflow batch lookup for
- * the rest.  out[i] is NULL on a miss. */
-void fc_lookup_batch(struct flow_cache *, const struct flow_key *const *keys,
-                     const uint32_t *hashes, size_t n, struct fc_flow **out);
+ * the rest.  out[i] is NULL on a miss.  Returns the number of hits. */
+size_t fc_lookup_batch(struct flow_cache *, const struct flow_key *const *keys,
+                       const uint32_t *hashes, size_t n,
+                       struct fc_flow **out);
 
 /* Adds a flow for a packet whose first key was 'key' (hash 'hash') and
  * whose walk 'rec' recorded.  Returns the flow, or NULL if nothing was

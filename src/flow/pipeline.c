@@ -1383,19 +1383,18 @@ pl_hop_winner(const struct fc_hop *hop)
  * then the later steps' winners and the first winners' action lists, then
  * the later winners' action lists.  'first' holds each packet's first
  * winner (from its flow or from the batch lookup).  Without this a walk
- * of several lookups waits for each of those lines in turn. */
+ * of several lookups waits for each of those lines in turn.  Only the
+ * 'nh' packets 'heads' are visited: a packet with the walk of the one
+ * before it (a busy flow, or one flow for the whole batch) needs nothing
+ * more. */
 static void
 pl_prefetch_walks(struct fc_flow *const *flows,
-                  const struct cls_rule *const *first, size_t n)
+                  const struct cls_rule *const *first, const uint8_t *heads,
+                  size_t nh)
 {
-    /* A packet with the walk of the one before it (a busy flow, or one
-     * catch-all flow for the whole batch) needs nothing more. */
-#define PL_SAME_WALK(i) \
-    ((i) && flows[i] == flows[(i) - 1] && first[i] == first[(i) - 1])
-    for (size_t i = 0; i < n; i++) {
-        if (PL_SAME_WALK(i)) {
-            continue;
-        }
+    for (size_t h = 0; h < nh; h++) {
+        size_t i = heads[h];
+
         pl_prefetch_rule(first[i]);
         for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
             const char *step = (const char *)&flows[i]->rest[s - 1];
@@ -1404,24 +1403,21 @@ pl_prefetch_walks(struct fc_flow *const *flows,
             }
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (PL_SAME_WALK(i)) {
-            continue;
-        }
+    for (size_t h = 0; h < nh; h++) {
+        size_t i = heads[h];
+
         pl_prefetch_actions(first[i]);
         for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
             pl_prefetch_rule(pl_hop_winner(fc_flow_hop(flows[i], s)));
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (PL_SAME_WALK(i)) {
-            continue;
-        }
+    for (size_t h = 0; h < nh; h++) {
+        size_t i = heads[h];
+
         for (size_t s = 1; flows[i] && s < flows[i]->n_steps; s++) {
             pl_prefetch_actions(pl_hop_winner(fc_flow_hop(flows[i], s)));
         }
     }
-#undef PL_SAME_WALK
 }
 
 /* Counts the end of one packet's walk under its drop reason, if any. */
@@ -1475,20 +1471,32 @@ pl_fast_switch(struct pipeline *pl, struct pl_fast_run *run,
     run->bytes = 0;
 }
 
-/* Sends 'p' the way run->rule says. */
+/* Sends the 'n' packets 'pkts' the way run->rule says.  The rule, its
+ * port's check and the output callback are read once for all of them. */
 static inline void
-pl_fast_output(struct pipeline *pl, struct pl_fast_run *run, struct packet *p)
+pl_fast_output(struct pipeline *pl, struct pl_fast_run *run,
+               struct packet *const *pkts, size_t n)
 {
     uint32_t port = run->rule->out_port;
+    pipeline_output_cb *output = run->port_ok ? pl->output : NULL;
+    void *aux = pl->output_aux;
+    uint64_t bytes = 0, looped = 0;
 
-    run->packets++;
-    run->bytes += p->len;
-    if (port == p->key.in_port) {
-        pl->drops[PIPELINE_DROP_NO_OUTPUT]++;
-    } else if (!run->port_ok) {
-        pl->drops[PIPELINE_DROP_BAD_PORT]++;
-    } else if (pl->output) {
-        pl->output(pl->output_aux, port, p);
+    for (size_t i = 0; i < n; i++) {
+        const struct packet *p = pkts[i];
+
+        bytes += p->len;
+        if (port == p->key.in_port) {
+            looped++;
+        } else if (output) {
+            output(aux, port, p);
+        }
+    }
+    run->packets += n;
+    run->bytes += bytes;
+    pl->drops[PIPELINE_DROP_NO_OUTPUT] += looped;
+    if (!run->port_ok) {
+        pl->drops[PIPELINE_DROP_BAD_PORT] += n - looped;
     }
 }
 
@@ -1519,7 +1527,13 @@ pl_process_uncached(struct pipeline *pl, struct packet **pkts, size_t n,
             pl_fast_switch(pl, &run, pl_fast_rule(hits[i]), now_ns, acc);
         }
         if (run.rule) {
-            pl_fast_output(pl, &run, pkts[i]);
+            size_t end = i + 1; /* The rest of the run, all at once. */
+
+            while (end < n && hits[end] == hits[i]) {
+                end++;
+            }
+            pl_fast_output(pl, &run, &pkts[i], end - i);
+            i = end - 1;
             continue;
         }
         pl_ctx_init(&ctx, pl, pkts[i], now_ns, acc, NULL);
@@ -1552,6 +1566,7 @@ pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
     const struct flow_key *keys[PACKET_BATCH_MAX];
     uint32_t hashes[PACKET_BATCH_MAX];
     struct fc_flow *flows[PACKET_BATCH_MAX];
+    uint8_t heads[PACKET_BATCH_MAX]; /* Packets that start a new walk. */
     const struct flow_key *mkeys[PACKET_BATCH_MAX];
     const struct cls_rule *mhits[PACKET_BATCH_MAX];
     const struct cls_rule *first[PACKET_BATCH_MAX];
@@ -1559,7 +1574,7 @@ pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
     struct fc_record rec;
     struct pl_fast_run run = {.rule = NULL};
     struct pl_ctx ctx;
-    size_t nm = 0;
+    size_t nm = 0, nh = 0;
     bool inserted = false;
 
     fc_collect(pl->cache);
@@ -1567,20 +1582,27 @@ pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
         keys[i] = &pkts[i]->key;
         hashes[i] = pkts[i]->hash;
     }
-    fc_lookup_batch(pl->cache, keys, hashes, n, flows);
-    for (size_t i = 0; i < n; i++) {
-        if (!flows[i]) {
-            memset(&wcs[nm], 0, sizeof wcs[nm]);
-            mkeys[nm++] = keys[i];
+    if (fc_lookup_batch(pl->cache, keys, hashes, n, flows) < n) {
+        for (size_t i = 0; i < n; i++) {
+            if (!flows[i]) {
+                memset(&wcs[nm], 0, sizeof wcs[nm]);
+                mkeys[nm++] = keys[i];
+            }
         }
     }
     if (nm) {
         cls_lookup_batch_wc(pl->tables[0], mkeys, nm, mhits, wcs);
     }
     for (size_t i = 0, m = 0; i < n; i++) {
+        if (i && flows[i] && flows[i] == flows[i - 1]) {
+            first[i] = first[i - 1]; /* A run of one flow: one walk. */
+            continue;
+        }
         first[i] = flows[i] ? pl_hop_winner(&flows[i]->hop0) : mhits[m++];
+        heads[nh] = (uint8_t)i;
+        nh += !i || flows[i] != flows[i - 1] || first[i] != first[i - 1];
     }
-    pl_prefetch_walks(flows, first, n);
+    pl_prefetch_walks(flows, first, heads, nh);
 
     for (size_t i = 0, m = 0; i < n; i++) {
         struct packet *p = pkts[i];
@@ -1593,7 +1615,13 @@ pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
                            now_ns, acc);
         }
         if (run.rule) {
-            pl_fast_output(pl, &run, p);
+            size_t end = i + 1; /* The rest of the run, all at once. */
+
+            while (end < n && flows[end] == flows[i]) {
+                end++;
+            }
+            pl_fast_output(pl, &run, &pkts[i], end - i);
+            i = end - 1;
             continue;
         }
         pl_ctx_init(&ctx, pl, p, now_ns, acc, NULL);

@@ -23,14 +23,53 @@
 #include "pkt.h"
 #include "pkt_int.h"
 
-/* The key is hashed in four independent lanes, each a multiply and a
- * fold per word, then the lanes are combined and finalised (the 64-bit
- * Murmur3 mixer).  A single chain over the 11 words would put every
- * multiply on one dependency path; four lanes let them overlap, which
- * makes the hash about a quarter of its former share of a parse.  The
- * hash indexes the datapath's exact-match cache and steers flows to
- * threads, so it must spread well but need not be Murmur3 itself. */
+/* The key's hash indexes the datapath's exact-match cache, which compares
+ * whole keys, so the hash must spread keys well and be a function of the
+ * key, nothing more.  Two savings follow:
+ *
+ *   - Only the first PKT_HASH_WORDS words are hashed unless the packet is
+ *     IPv6: the remaining four hold the IPv6 addresses, which are zero in
+ *     every other key (and equal keys still get equal hashes, since
+ *     dl_type is part of the key).
+ *   - On x86-64 CPUs with SSE4.2 (every one since 2008), each word costs
+ *     one CRC32C instruction; two chains overlap their latency.  Elsewhere
+ *     four multiply lanes do the same job.  The choice is made once, when
+ *     the program loads (an ifunc), and both end in the 64-bit Murmur3
+ *     finaliser, since CRC alone is linear.  The hash never leaves the
+ *     process, so the two need not agree. */
+#define PKT_HASH_WORDS (offsetof(struct flow_key, ipv6_src) / 8)
 #define PKT_HASH_MUL UINT64_C(0x9e3779b97f4a7c15)
+_Static_assert(PKT_HASH_WORDS == 7 && FLOW_KEY_WORDS == 11,
+               "the hash's word split assumes the flow key layout");
+
+static inline uint64_t
+pkt_hash_word(const struct flow_key *key, size_t i)
+{
+    uint64_t w;
+
+    /* A key on the stack may be only 4-byte aligned; the compiler turns
+     * this into a plain load. */
+    memcpy(&w, (const uint8_t *)key + i * sizeof w, sizeof w);
+    return w;
+}
+
+static inline size_t
+pkt_hash_n_words(const struct flow_key *key)
+{
+    return key->dl_type == htons(ETH_TYPE_IPV6) ? FLOW_KEY_WORDS
+                                                : PKT_HASH_WORDS;
+}
+
+static inline uint32_t
+pkt_hash_finish(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 33;
+    return (uint32_t)h;
+}
 
 static inline uint64_t
 pkt_hash_lane(uint64_t lane, uint64_t word)
@@ -45,34 +84,66 @@ pkt_rotl64(uint64_t x, int k)
     return (x << k) | (x >> (64 - k));
 }
 
-uint32_t
-pkt_key_hash(const struct flow_key *key)
+static uint32_t
+pkt_key_hash_mul(const struct flow_key *key)
 {
-    const uint8_t *bytes = (const uint8_t *)key;
     uint64_t lane[4] = {
         UINT64_C(0x243f6a8885a308d3),
         UINT64_C(0x13198a2e03707344),
         UINT64_C(0xa4093822299f31d0),
         UINT64_C(0x082efa98ec4e6c89),
     };
+    size_t n = pkt_hash_n_words(key);
 
-    /* memcpy per word: a key on the stack may be only 4-byte aligned; the
-     * compiler turns this into plain loads. */
-    for (size_t i = 0; i < FLOW_KEY_WORDS; i++) {
-        uint64_t w;
-        memcpy(&w, bytes + i * sizeof w, sizeof w);
-        lane[i % 4] = pkt_hash_lane(lane[i % 4], w);
+    for (size_t i = 0; i < n; i++) {
+        lane[i % 4] = pkt_hash_lane(lane[i % 4], pkt_hash_word(key, i));
     }
-
-    uint64_t h = lane[0] ^ pkt_rotl64(lane[1], 16) ^ pkt_rotl64(lane[2], 32) ^
-                 pkt_rotl64(lane[3], 48);
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 33;
-    return (uint32_t)h;
+    return pkt_hash_finish(lane[0] ^ pkt_rotl64(lane[1], 16) ^
+                           pkt_rotl64(lane[2], 32) ^ pkt_rotl64(lane[3], 48));
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("sse4.2"))) static uint32_t
+pkt_key_hash_crc(const struct flow_key *key)
+{
+    uint64_t a = 0x243f6a88, b = 0x85a308d3;
+
+    for (size_t i = 0; i < PKT_HASH_WORDS - 1; i += 2) {
+        a = __builtin_ia32_crc32di(a, pkt_hash_word(key, i));
+        b = __builtin_ia32_crc32di(b, pkt_hash_word(key, i + 1));
+    }
+    a = __builtin_ia32_crc32di(a, pkt_hash_word(key, PKT_HASH_WORDS - 1));
+    if (key->dl_type == htons(ETH_TYPE_IPV6)) {
+        /* The four words of the two addresses. */
+        for (size_t i = PKT_HASH_WORDS; i < FLOW_KEY_WORDS; i += 2) {
+            a = __builtin_ia32_crc32di(a, pkt_hash_word(key, i));
+            b = __builtin_ia32_crc32di(b, pkt_hash_word(key, i + 1));
+        }
+    }
+    return pkt_hash_finish(a << 32 | b);
+}
+
+typedef uint32_t pkt_key_hash_fn(const struct flow_key *);
+
+/* Runs once, when the program loads (before constructors: only the
+ * CPU-feature builtins may be used here). */
+static pkt_key_hash_fn *
+pkt_key_hash_resolve(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2") ? pkt_key_hash_crc
+                                            : pkt_key_hash_mul;
+}
+
+uint32_t pkt_key_hash(const struct flow_key *key)
+    __attribute__((ifunc("pkt_key_hash_resolve")));
+#else
+uint32_t
+pkt_key_hash(const struct flow_key *key)
+{
+    return pkt_key_hash_mul(key);
+}
+#endif
 
 /* Parses the L4 header of protocol 'proto' at 'ofs' in the frame 'd',
  * 'size' bytes long (the L3 payload, padding excluded). */
