@@ -33,10 +33,11 @@
  *     dl_type is part of the key).
  *   - On x86-64 CPUs with SSE4.2 (every one since 2008), each word costs
  *     one CRC32C instruction; two chains overlap their latency.  Elsewhere
- *     four multiply lanes do the same job.  The choice is made once, when
- *     the program loads (an ifunc), and both end in the 64-bit Murmur3
- *     finaliser, since CRC alone is linear.  The hash never leaves the
- *     process, so the two need not agree. */
+ *     four multiply lanes do the same job.  Both end in the 64-bit
+ *     Murmur3 finaliser, since CRC alone is linear.  The hash never leaves
+ *     the process, so the two need not agree.  (The choice is a tested
+ *     CPU feature bit, not an ifunc: an ifunc resolver runs before the
+ *     sanitizers' start-up and crashed the fuzzing build.) */
 #define PKT_HASH_WORDS (offsetof(struct flow_key, ipv6_src) / 8)
 #define PKT_HASH_MUL UINT64_C(0x9e3779b97f4a7c15)
 _Static_assert(PKT_HASH_WORDS == 7 && FLOW_KEY_WORDS == 11,
@@ -123,20 +124,14 @@ pkt_key_hash_crc(const struct flow_key *key)
     return pkt_hash_finish(a << 32 | b);
 }
 
-typedef uint32_t pkt_key_hash_fn(const struct flow_key *);
-
-/* Runs once, when the program loads (before constructors: only the
- * CPU-feature builtins may be used here). */
-static pkt_key_hash_fn *
-pkt_key_hash_resolve(void)
+uint32_t
+pkt_key_hash(const struct flow_key *key)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sse4.2") ? pkt_key_hash_crc
-                                            : pkt_key_hash_mul;
+    /* A load and a test of the CPU model that the compiler's runtime
+     * filled in at start-up; the branch always goes the same way. */
+    return __builtin_cpu_supports("sse4.2") ? pkt_key_hash_crc(key)
+                                            : pkt_key_hash_mul(key);
 }
-
-uint32_t pkt_key_hash(const struct flow_key *key)
-    __attribute__((ifunc("pkt_key_hash_resolve")));
 #else
 uint32_t
 pkt_key_hash(const struct flow_key *key)
