@@ -419,9 +419,10 @@ parse_frame(struct packet *p, const uint8_t *d, uint32_t size)
         return PKT_ERR_NONE;
     }
     k->dl_type = htons(type);
-    switch (type) {
-    case ETH_TYPE_IP:
+    if (likely(type == ETH_TYPE_IP)) {
         return parse_ip4(p, d, ofs, size - ofs);
+    }
+    switch (type) {
     case ETH_TYPE_IPV6:
         return parse_ip6(p, d, ofs, size - ofs);
     case ETH_TYPE_ARP:
@@ -462,23 +463,6 @@ pkt_parse(struct packet *p)
     p->hash = pkt_key_hash(&p->key);
 }
 
-/* Starts loading every cache line of [addr, addr + len), for writing if
- * 'write'. */
-static inline void
-pkt_prefetch_range(const void *addr, size_t len, bool write)
-{
-    uintptr_t a = (uintptr_t)addr & ~(uintptr_t)63;
-    uintptr_t end = (uintptr_t)addr + len;
-
-    for (; a < end; a += 64) {
-        if (write) {
-            __builtin_prefetch((const void *)a, 1);
-        } else {
-            __builtin_prefetch((const void *)a, 0);
-        }
-    }
-}
-
 /* Prefetch distances of pkt_parse_batch(), in packets: a packet's struct
  * (which the parse writes) is requested PKT_PF_STRUCT packets ahead, its
  * frame PKT_PF_FRAME ahead, by when the struct holding the frame's address
@@ -512,13 +496,17 @@ pkt_parse_batch(struct packet_batch *b)
 
     for (unsigned int i = 0; i < n; i++) {
         if (i + PKT_PF_STRUCT < n) {
-            pkt_prefetch_range(b->pkts[i + PKT_PF_STRUCT],
-                               offsetof(struct packet, ts_ns), true);
+            /* The two lines the parse writes (struct packet's layout). */
+            const char *q = (const char *)b->pkts[i + PKT_PF_STRUCT];
+            __builtin_prefetch(q, 1);
+            __builtin_prefetch(q + 64, 1);
         }
         if (i + PKT_PF_FRAME < n) {
-            const struct packet *q = b->pkts[i + PKT_PF_FRAME];
-            pkt_prefetch_range(packet_data(q), MIN(q->len, PKT_PF_FRAME_LEN),
-                               false);
+            /* The headers' first and last line (the same line, when they
+             * do not cross one). */
+            const char *f = (const char *)packet_data(b->pkts[i + PKT_PF_FRAME]);
+            __builtin_prefetch(f);
+            __builtin_prefetch(f + PKT_PF_FRAME_LEN - 1);
         }
         parse_packet(b->pkts[i]);
     }
