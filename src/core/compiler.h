@@ -7,6 +7,7 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define WARN_UNUSED_RESULT __attribute__((warn_unused_result))
+#define NOINLINE __attribute__((noinline))
 #define PRINTF_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define CONTAINER_OF(ptr, type, member) \

@@ -35,6 +35,11 @@ struct fc_subtable {
     size_t bucket_mask;            /* Bucket count minus one. */
     size_t n_flows;                /* Flows here. */
     uint64_t hits;                 /* Lookups it decided, for ordering. */
+    /* Run detection in fc_megaflow_lookup(): compares in this window,
+     * those that found a run, and whether every key is compared. */
+    uint32_t run_tried;
+    uint32_t run_found;
+    bool runs_on;
 };
 
 #define FC_MIN_BUCKETS 8
@@ -144,6 +149,7 @@ fc_subtable_get(struct flow_cache *fc, const struct flow_key *mask)
     const fc_word *m = fc_words(mask);
 
     st->mask = *mask;
+    st->runs_on = true;
     for (size_t w = 0; w < FLOW_KEY_WORDS; w++) {
         if (m[w]) {
             st->words[st->n_words++] = (uint8_t)w;
@@ -401,13 +407,20 @@ fc_emc_insert(struct flow_cache *fc, const struct flow_key *key, uint32_t hash,
     fc->emc_used = true;
 }
 
+/* Run detection (fc_megaflow_lookup()): compares per decision, and the
+ * share of them that must find a run (one in FC_RUN_SHARE) for every key
+ * to be compared.  A compare that fails costs a few instructions per mask
+ * word; one that succeeds saves a hash and a probe, ten times that. */
+#define FC_RUN_WINDOW 1024
+#define FC_RUN_SHARE 8
+
 /* Looks 'n' keys up in the megaflow layer, subtable by subtable: every
  * undecided key is hashed and its bucket prefetched before any is probed.
  * A subtable that decided more keys than the one before it moves up one
- * place. */
+ * place.  'key_hashes' are the parser's hashes of the whole keys. */
 static void
 fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
-                   size_t n, struct fc_flow **out)
+                   const uint32_t *key_hashes, size_t n, struct fc_flow **out)
 {
     uint32_t hashes[32];
     uint32_t pending = n == 32 ? UINT32_MAX : (UINT32_C(1) << n) - 1;
@@ -439,16 +452,27 @@ fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
          * an in_port-only mask) joins that key's run and takes its answer,
          * without a hash or a probe of its own: comparing the masked
          * words of two keys already in L1 costs less than hashing one.
-         * Each run is probed once, by its first key. */
+         * Each run is probed once, by its first key.  Where different
+         * flows rarely agree under the mask (an exact-match one), the
+         * words are compared only when the parser's hashes of the whole
+         * keys agree (the same flow again), and for one key in eight, to
+         * notice when runs come back. */
+        uint32_t tried = 0, found = 0;
         uint8_t run_head[32];
         uint32_t run_keys[32]; /* Bitmap of the keys of each run. */
         uint32_t decided = 0;
         size_t nr = 0;
         for (uint32_t left = pending; left; left &= left - 1) {
             size_t i = (size_t)__builtin_ctz(left);
-            if (nr && fc_masked_equal(st, keys[i], keys[run_head[nr - 1]])) {
-                run_keys[nr - 1] |= UINT32_C(1) << i;
-                continue;
+            size_t h = nr ? run_head[nr - 1] : 0;
+            if (nr && (st->runs_on || key_hashes[i] == key_hashes[h] ||
+                       !(i & 7))) {
+                tried++;
+                if (fc_masked_equal(st, keys[i], keys[h])) {
+                    found++;
+                    run_keys[nr - 1] |= UINT32_C(1) << i;
+                    continue;
+                }
             }
             run_head[nr] = (uint8_t)i;
             run_keys[nr++] = UINT32_C(1) << i;
@@ -469,6 +493,13 @@ fc_megaflow_lookup(struct flow_cache *fc, const struct flow_key *const *keys,
         }
         pending &= ~decided;
         st->hits += (uint32_t)__builtin_popcount(decided);
+        st->run_tried += tried;
+        st->run_found += found;
+        if (st->run_tried >= FC_RUN_WINDOW) {
+            st->runs_on = st->run_found * FC_RUN_SHARE >= st->run_tried;
+            st->run_tried = 0;
+            st->run_found = 0;
+        }
         if (s && st->hits > fc->subtables[s - 1]->hits) {
             fc->subtables[s] = fc->subtables[s - 1];
             fc->subtables[s - 1] = st;
@@ -482,6 +513,7 @@ fc_lookup_batch(struct flow_cache *fc, const struct flow_key *const *keys,
                 const uint32_t *hashes, size_t n, struct fc_flow **out)
 {
     const struct flow_key *mkeys[32];
+    uint32_t mhashes[32];
     struct fc_flow *found[32];
     size_t idx[32];
     size_t nm = 0, hits = 0;
@@ -493,7 +525,7 @@ fc_lookup_batch(struct flow_cache *fc, const struct flow_key *const *keys,
             memset(out, 0, n * sizeof *out);
             return 0;
         }
-        fc_megaflow_lookup(fc, keys, n, out);
+        fc_megaflow_lookup(fc, keys, hashes, n, out);
         for (size_t i = 0; i < n; i++) {
             hits += out[i] != NULL;
         }
@@ -507,6 +539,7 @@ fc_lookup_batch(struct flow_cache *fc, const struct flow_key *const *keys,
             fc->stats.emc_hits++;
         } else {
             mkeys[nm] = keys[i];
+            mhashes[nm] = hashes[i];
             idx[nm++] = i;
         }
     }
@@ -514,7 +547,7 @@ fc_lookup_batch(struct flow_cache *fc, const struct flow_key *const *keys,
     if (!nm || !fc->stats.n_flows) {
         return hits;
     }
-    fc_megaflow_lookup(fc, mkeys, nm, found);
+    fc_megaflow_lookup(fc, mkeys, mhashes, nm, found);
     for (size_t j = 0; j < nm; j++) {
         if (found[j]) {
             size_t i = idx[j];
