@@ -403,6 +403,58 @@ test_priorities_and_counters(void **state)
     ds_destroy(&ds);
 }
 
+/* More rules hit in one batch than the batch counters hold (32 packets,
+ * each through three tables with rules of its own: 96 rules), twice, and
+ * runs of one flow: every rule counts every packet exactly once. */
+static void
+test_batch_counters_many_rules(void **state)
+{
+    struct fx *fx = *state;
+    struct packet *pkts[32];
+    char *text;
+
+    for (unsigned int t = 0; t < 3; t++) {
+        for (unsigned int i = 0; i < 32; i++) {
+            text = xasprintf("table=%u,priority=10,udp,tp_src=%u,actions=%s", t,
+                             1000 + i, t < 2 ? (t ? "goto_table:2"
+                                                  : "goto_table:1")
+                                             : "output:2");
+            add(fx, text);
+            free(text);
+        }
+    }
+    for (unsigned int round = 0; round < 2; round++) {
+        for (unsigned int i = 0; i < 32; i++) {
+            text = xasprintf("in_port=1,udp,tp_src=%u,tp_dst=53", 1000 + i);
+            pkts[i] = mkpkt(text);
+            free(text);
+        }
+        run_at(fx, (1 + round) * SEC, pkts, 32);
+    }
+    /* And a batch of runs: 8 flows, 4 packets each in a row. */
+    for (unsigned int i = 0; i < 32; i++) {
+        text = xasprintf("in_port=1,udp,tp_src=%u,tp_dst=53", 1000 + i / 4);
+        pkts[i] = mkpkt(text);
+        free(text);
+    }
+    run_at(fx, 3 * SEC, pkts, 32);
+    assert_int_equal(fx->outs.n, 96);
+    assert_int_equal(total_drops(fx), 0);
+
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    size_t twos = 0, sixes = 0;
+    pipeline_dump(fx->pl, true, 3 * SEC, &ds);
+    for (const char *s = ds_cstr(&ds); (s = strstr(s, "n_packets="));) {
+        s += strlen("n_packets=");
+        twos += !strncmp(s, "2,", 2);
+        sixes += !strncmp(s, "6,", 2);
+    }
+    /* Flows 0..7 got 2 + 4 packets in each table, the others 2. */
+    assert_int_equal(sixes, 3 * 8);
+    assert_int_equal(twos, 3 * 24);
+    ds_destroy(&ds);
+}
+
 static void
 test_goto_and_resubmit(void **state)
 {
@@ -1012,6 +1064,7 @@ main(void)
 #define T(NAME) cmocka_unit_test_setup_teardown(NAME, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_priorities_and_counters),
+        T(test_batch_counters_many_rules),
         T(test_goto_and_resubmit),
         T(test_loops),
         T(test_set_field_checksums),
