@@ -88,9 +88,12 @@ static const char *const case_names[] = {
 
 static const uint32_t flow_counts[] = {1, 10000, 1000000};
 
-/* One thread's share of a run. */
+/* One thread's share of a run.  Aligned to a cache line: the threads'
+ * workers sit side by side in an array and each thread counts its outputs
+ * in its own, packet by packet, so sharing a line would bounce it between
+ * the cores on every packet. */
 struct worker {
-    struct pipeline *pl; /* Its own pipeline (shared programs). */
+    _Alignas(64) struct pipeline *pl; /* Own pipeline (shared programs). */
     uint32_t first;      /* Its packets: pkts[first .. first + n). */
     uint32_t n;
     unsigned int cpu;         /* CPU to pin to. */
