@@ -56,6 +56,21 @@ hash_finish(uint32_t hash, uint32_t final)
     return hash;
 }
 
+/* The 64-bit Murmur3 finaliser, folded to 32 bits: every input bit
+ * reaches every output bit.  Ends the flow-key and masked-key hashes,
+ * whose word mixing is cheaper than hash_add64() but leaves the bits
+ * unevenly spread. */
+static inline uint32_t
+hash_finish64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    h ^= h >> 33;
+    return (uint32_t)h;
+}
+
 /* Hashes 'n' bytes at 'p' (any alignment): hash_add64() of each 8 bytes
  * (little-endian) and of the last 1..7 zero-padded, then hash_finish()
  * with 'n'. */

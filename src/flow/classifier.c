@@ -12,15 +12,12 @@
 #include <string.h>
 
 #include "core/compiler.h"
+#include "core/hash.h"
 #include "core/util.h"
 
-/* Words that may alias the key's narrower fields.  struct flow_key only
- * guarantees the 4-byte alignment of its members, so the words are declared
- * 4-byte aligned (x86-64 and arm64 load them at full speed anyway). */
-typedef uint64_t __attribute__((may_alias, aligned(4))) cls_word;
+/* Words that may alias the key's narrower fields (match.h). */
+typedef match_word cls_word;
 
-#define CLS_HASH_BASIS 0x5e7c1a55u
-#define CLS_HASH_MUL UINT64_C(0x9e3779b97f4a7c15)
 #define CLS_MIN_BUCKETS 8
 
 struct cls_entry {
@@ -63,28 +60,27 @@ cls_words_(const struct flow_key *k)
  * rotation by the word's position, so the multiplies of a key's words
  * overlap instead of forming one chain (a lookup hashes the key once per
  * subtable it probes, so this is most of a miss's cost); the 64-bit
- * Murmur3 finaliser then mixes the sum. */
+ * Murmur3 finaliser then mixes the sum.  The flow cache's subtables hash
+ * the same way (fc_subtable_hash()); each keeps its own copy of the loop,
+ * inlined into its lookup, because a shared inline changed the register
+ * allocation around it and cost the flow cache's fast path two
+ * instructions a packet. */
 static inline uint32_t
 subtable_hash(const struct cls_subtable *st, const struct flow_key *key)
 {
     const cls_word *k = cls_words_(key);
     const cls_word *m = cls_words_(&st->mask);
-    uint64_t hash = CLS_HASH_BASIS;
+    uint64_t hash = 0x5e7c1a55u;
 
     if (!st->n_words) {
         return 0; /* A catch-all mask: every key is the same masked key. */
     }
     for (size_t i = 0; i < st->n_words; i++) {
         size_t w = st->words[i];
-        uint64_t x = ((k[w] & m[w]) ^ (w << 56)) * CLS_HASH_MUL;
+        uint64_t x = ((k[w] & m[w]) ^ (w << 56)) * UINT64_C(0x9e3779b97f4a7c15);
         hash += (x << (w * 5 % 64)) | (x >> (64 - w * 5 % 64) % 64);
     }
-    hash ^= hash >> 33;
-    hash *= UINT64_C(0xff51afd7ed558ccd);
-    hash ^= hash >> 33;
-    hash *= UINT64_C(0xc4ceb9fe1a85ec53);
-    hash ^= hash >> 33;
-    return (uint32_t)hash;
+    return hash_finish64(hash);
 }
 
 /* Finds the entry for 'key' (masked here), whose hash is 'hash'. */

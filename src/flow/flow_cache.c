@@ -12,13 +12,14 @@
 #include <string.h>
 
 #include "core/compiler.h"
+#include "core/hash.h"
 #include "core/util.h"
 
 /* Dead flows that trigger a sweep at the next batch. */
 #define FC_SWEEP_AT 1024
 
-/* Words that may alias the key's narrower fields (see classifier.c). */
-typedef uint64_t __attribute__((may_alias, aligned(4))) fc_word;
+/* Words that may alias the key's narrower fields (match.h). */
+typedef match_word fc_word;
 
 struct fc_emc_slot {
     struct flow_key key;  /* Full key of the packet that filled it. */
@@ -65,9 +66,8 @@ fc_words(const struct flow_key *k)
     return (const fc_word *)(const void *)k;
 }
 
-/* The subtable hash of the classifier (classifier.c): one multiply per
- * masked word, the products rotated by position and summed, then the
- * 64-bit Murmur3 finaliser. */
+/* The subtable hash of the classifier (subtable_hash() in classifier.c,
+ * which says why each keeps its own copy). */
 static inline uint32_t
 fc_subtable_hash(const struct fc_subtable *st, const struct flow_key *key)
 {
@@ -83,12 +83,7 @@ fc_subtable_hash(const struct fc_subtable *st, const struct flow_key *key)
         uint64_t x = ((k[w] & m[w]) ^ (w << 56)) * UINT64_C(0x9e3779b97f4a7c15);
         hash += (x << (w * 5 % 64)) | (x >> (64 - w * 5 % 64) % 64);
     }
-    hash ^= hash >> 33;
-    hash *= UINT64_C(0xff51afd7ed558ccd);
-    hash ^= hash >> 33;
-    hash *= UINT64_C(0xc4ceb9fe1a85ec53);
-    hash ^= hash >> 33;
-    return (uint32_t)hash;
+    return hash_finish64(hash);
 }
 
 /* The flow of 'st' whose masked key equals 'key' under st's mask. */

@@ -7,17 +7,6 @@
 
 #include <string.h>
 
-/* Words that may alias the key's narrower fields.  struct flow_key only
- * guarantees the 4-byte alignment of its members, so the words are declared
- * 4-byte aligned (x86-64 and arm64 load them at full speed anyway). */
-typedef uint64_t __attribute__((may_alias, aligned(4))) match_word;
-
-static inline const match_word *
-match_words_(const struct flow_key *k)
-{
-    return (const match_word *)(const void *)k;
-}
-
 static inline match_word *
 match_words_rw_(struct flow_key *k)
 {
@@ -34,7 +23,7 @@ void
 match_normalize(struct match *m)
 {
     match_word *k = match_words_rw_(&m->key);
-    const match_word *mask = match_words_(&m->mask);
+    const match_word *mask = match_key_words(&m->mask);
 
     for (size_t i = 0; i < FLOW_KEY_WORDS; i++) {
         k[i] &= mask[i];
@@ -44,9 +33,9 @@ match_normalize(struct match *m)
 bool
 match_matches(const struct match *m, const struct flow_key *key)
 {
-    const match_word *mk = match_words_(&m->key);
-    const match_word *mask = match_words_(&m->mask);
-    const match_word *k = match_words_(key);
+    const match_word *mk = match_key_words(&m->key);
+    const match_word *mask = match_key_words(&m->mask);
+    const match_word *k = match_key_words(key);
     uint64_t diff = 0;
 
     for (size_t i = 0; i < FLOW_KEY_WORDS; i++) {
@@ -65,10 +54,10 @@ match_equal(const struct match *a, const struct match *b)
 bool
 match_covers(const struct match *wide, const struct match *narrow)
 {
-    const match_word *wk = match_words_(&wide->key);
-    const match_word *wm = match_words_(&wide->mask);
-    const match_word *nk = match_words_(&narrow->key);
-    const match_word *nm = match_words_(&narrow->mask);
+    const match_word *wk = match_key_words(&wide->key);
+    const match_word *wm = match_key_words(&wide->mask);
+    const match_word *nk = match_key_words(&narrow->key);
+    const match_word *nm = match_key_words(&narrow->mask);
 
     for (size_t i = 0; i < FLOW_KEY_WORDS; i++) {
         /* Wide may only care about bits narrow also fixes, and on those

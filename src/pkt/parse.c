@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/compiler.h"
+#include "core/hash.h"
 #include "pkt.h"
 #include "pkt_int.h"
 
@@ -61,17 +62,6 @@ pkt_hash_n_words(const struct flow_key *key)
                                                 : PKT_HASH_WORDS;
 }
 
-static inline uint32_t
-pkt_hash_finish(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 33;
-    return (uint32_t)h;
-}
-
 static inline uint64_t
 pkt_hash_lane(uint64_t lane, uint64_t word)
 {
@@ -99,7 +89,7 @@ pkt_key_hash_mul(const struct flow_key *key)
     for (size_t i = 0; i < n; i++) {
         lane[i % 4] = pkt_hash_lane(lane[i % 4], pkt_hash_word(key, i));
     }
-    return pkt_hash_finish(lane[0] ^ pkt_rotl64(lane[1], 16) ^
+    return hash_finish64(lane[0] ^ pkt_rotl64(lane[1], 16) ^
                            pkt_rotl64(lane[2], 32) ^ pkt_rotl64(lane[3], 48));
 }
 
@@ -121,7 +111,7 @@ pkt_key_hash_crc(const struct flow_key *key)
             b = __builtin_ia32_crc32di(b, pkt_hash_word(key, i + 1));
         }
     }
-    return pkt_hash_finish(a << 32 | b);
+    return hash_finish64(a << 32 | b);
 }
 
 uint32_t
