@@ -1170,8 +1170,11 @@ pl_account(struct pl_ctx *ctx, struct pl_rule *rule)
     }
 }
 
+/* Adds the batch's counts to the rules.  The accumulator is spent:
+ * pl_acc_init() it again before another batch (its one caller ends with
+ * the batch, so it does not clear the slot table twice per batch). */
 static void
-pl_acc_flush(struct pl_acc *acc, uint64_t now_ns)
+pl_acc_flush(const struct pl_acc *acc, uint64_t now_ns)
 {
     for (size_t i = 0; i < acc->n; i++) {
         struct pl_rule *rule = acc->e[i].rule;
@@ -1179,7 +1182,6 @@ pl_acc_flush(struct pl_acc *acc, uint64_t now_ns)
         rule->n_bytes += acc->e[i].bytes;
         rule->used_ns = MAX(rule->used_ns, now_ns);
     }
-    pl_acc_init(acc);
 }
 
 /* Answers a lookup of 'table' from the next step of the flow being
