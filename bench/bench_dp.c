@@ -28,11 +28,13 @@
  * different CPUs.  Times are each thread's own CPU time
  * (CLOCK_THREAD_CPUTIME_ID), so that other processes on a shared machine
  * do not count (their cache pressure and the other thread's memory
- * traffic still do); Mpps is all packets / the slowest thread's time, the
- * aggregate rate when each thread has a core of its own.  "x" is the
- * 2-thread/1-thread ratio.  Every case and thread
- * count starts from freshly loaded programs; one warm-up run, then
- * N_RUNS, median printed.  Packets are rebuilt before every run (untimed),
+ * traffic still do).  Every case and thread count starts from freshly
+ * loaded programs; one warm-up run, then N_RUNS.  Mpps is all packets
+ * over the slowest thread's median time (each thread's median over the
+ * runs), the aggregate rate when each thread has a core of its own.  The
+ * 1- and 2-thread set-ups of a case are loaded side by side and their runs
+ * alternate, so that "x", the 2-thread/1-thread ratio, compares the same
+ * stretch of time.  Packets are rebuilt before every run (untimed),
  * since NAT rewrites them.  "fwd" is the share of packets the pipeline
  * sent out (1-thread run), so a broken case cannot pass for a fast one;
  * "t0%" is the share of packets steered to thread 0.  Figures are
@@ -68,7 +70,7 @@
 #include "state/state.h"
 
 #define N_PACKETS 1000000
-#define N_RUNS 3
+#define N_RUNS 7
 #define MAX_THREADS 2
 #define N_MIXED_RULES 1000
 #define N_EXACT_RULES 100000
@@ -109,11 +111,6 @@ struct bench {
     struct packet **pkts; /* N_PACKETS buffers: mem.pkts. */
     uint32_t *flow_of;    /* Flow of each packet. */
     uint8_t *reply;       /* Firewall: packet comes from outside. */
-    /* Arrival index of the packet in each buffer: buffers are grouped by
-     * thread (thread 0's first), so that the threads' packets live in
-     * separate memory, as with a receive ring per thread. */
-    uint32_t *order;
-    uint32_t n_of[MAX_THREADS]; /* Packets of each thread. */
     char *progs_dir;
 };
 
@@ -345,6 +342,22 @@ bench_output(void *aux, uint32_t port, const struct packet *p)
     w->outputs += port != p->in_port && p->len > 0;
 }
 
+/* One thread count's set-up for a case and flow count: freshly loaded
+ * programs, a pipeline per thread, the packets' steering. */
+struct setup {
+    unsigned int n_threads;
+    struct flow_progs *progs;
+    struct worker w[MAX_THREADS];
+    /* Arrival index of the packet in each buffer: buffers are grouped by
+     * thread (thread 0's first), so that the threads' packets live in
+     * separate memory, as with a receive ring per thread. */
+    uint32_t *order;
+    uint32_t n_of[MAX_THREADS]; /* Packets of each thread. */
+    struct steer steer;
+    uint64_t ns[MAX_THREADS][N_RUNS]; /* Each thread's CPU time per run. */
+    uint64_t outputs;           /* Over the timed runs. */
+};
+
 /* Makes 'p' arrival 'i' of case 'c' in run 'run'. */
 static void
 compose(struct bench *b, enum bench_case c, uint32_t run, uint32_t i,
@@ -361,38 +374,28 @@ compose(struct bench *b, enum bench_case c, uint32_t run, uint32_t i,
     p->ts_ns = T0_NS + ((uint64_t)run * N_PACKETS + i) * GAP_NS;
 }
 
-/* Builds every packet for run 'run' (untimed). */
+/* Spreads the arrivals over the set-up's threads by the steering hash, as
+ * RSS would, keeping arrival order within each thread. */
 static void
-compose_run(struct bench *b, enum bench_case c, uint32_t run)
-{
-    for (uint32_t k = 0; k < N_PACKETS; k++) {
-        compose(b, c, run, b->order[k], b->pkts[k]);
-    }
-}
-
-/* Spreads the arrivals over 'n' threads by the steering hash, as RSS
- * would, keeping arrival order within each thread. */
-static void
-steer_packets(struct bench *b, enum bench_case c, const struct steer *s,
-              unsigned int n)
+steer_packets(struct bench *b, enum bench_case c, struct setup *s)
 {
     uint8_t *thread_of = xmalloc(N_PACKETS);
     struct packet *p = packet_new(128);
     uint32_t at[MAX_THREADS];
 
-    memset(b->n_of, 0, sizeof b->n_of);
+    memset(s->n_of, 0, sizeof s->n_of);
     for (uint32_t i = 0; i < N_PACKETS; i++) {
         compose(b, c, 0, i, p);
         pkt_parse(p);
-        thread_of[i] = (uint8_t)steer_thread(s, &p->key, n);
-        b->n_of[thread_of[i]]++;
+        thread_of[i] = (uint8_t)steer_thread(&s->steer, &p->key, s->n_threads);
+        s->n_of[thread_of[i]]++;
     }
     at[0] = 0;
     for (unsigned int t = 1; t < MAX_THREADS; t++) {
-        at[t] = at[t - 1] + b->n_of[t - 1];
+        at[t] = at[t - 1] + s->n_of[t - 1];
     }
     for (uint32_t i = 0; i < N_PACKETS; i++) {
-        b->order[at[thread_of[i]]++] = i;
+        s->order[at[thread_of[i]]++] = i;
     }
     packet_destroy(p);
     free(thread_of);
@@ -434,102 +437,162 @@ cmp_u64(const void *a_, const void *b_)
     return a < b ? -1 : a > b;
 }
 
-/* One case, flow count and thread count from freshly loaded programs:
- * stores the median Mpps, the share forwarded and the share on thread
- * 0, and the steering used.  Returns NULL or an error. */
+static void
+setup_destroy(struct setup *s)
+{
+    for (unsigned int t = 0; t < s->n_threads; t++) {
+        pipeline_destroy(s->w[t].pl);
+    }
+    flow_progs_destroy(s->progs);
+    free(s->order);
+}
+
+/* Sets 's' up for case 'c' with 'n_flows' flows (b->flow_of and b->reply
+ * drawn) on 'n_threads' threads.  Returns NULL or an error (then 's' is
+ * destroyed). */
 static char *
-bench_one(struct bench *b, enum bench_case c, uint32_t n_flows,
-          unsigned int n_threads, double *mpps, double *fwd, double *t0_share,
-          struct steer *steer)
+setup_init(struct setup *s, struct bench *b, enum bench_case c,
+           uint32_t n_flows, unsigned int n_threads)
 {
     static const uint32_t ports[] = {1, 2};
-    struct flow_progs *progs = flow_progs_create();
-    struct worker w[MAX_THREADS];
     char **rules = case_rules(c, n_flows);
     const struct bpf_prog *list[4];
     struct state_steering spec;
-    pthread_barrier_t start;
-    uint64_t ns[N_RUNS], outputs = 0;
     unsigned int ncpu = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
     size_t n_progs;
     char *error;
 
+    memset(s, 0, sizeof *s);
+    s->n_threads = n_threads;
+    s->progs = flow_progs_create();
+    s->order = xcalloc(N_PACKETS, sizeof *s->order);
     /* As the live switch does before loading: map locking only with
      * several threads, a per-CPU copy per thread. */
     bpf_maps_set_threads(n_threads);
-    error = load_programs(b, c, progs);
-
-    memset(w, 0, sizeof w);
+    error = load_programs(b, c, s->progs);
     if (!error) {
-        n_progs = flow_progs_list(progs, list, ARRAY_SIZE(list));
+        n_progs = flow_progs_list(s->progs, list, ARRAY_SIZE(list));
         if (state_steering(list, n_progs, &spec, &error) < 0) {
             char *msg = xasprintf("steering: %s", error ? error : "failed");
 
             free(error);
             error = msg;
         } else {
-            steer_init(steer, &spec);
+            steer_init(&s->steer, &spec);
         }
     }
     for (unsigned int t = 0; t < n_threads && !error; t++) {
-        w[t].pl = pipeline_create();
-        pipeline_set_ports(w[t].pl, ports, 2);
-        pipeline_set_output(w[t].pl, bench_output, &w[t]);
-        pipeline_set_prog_lookup(w[t].pl, flow_progs_lookup, progs);
+        struct worker *w = &s->w[t];
+
+        w->pl = pipeline_create();
+        pipeline_set_ports(w->pl, ports, 2);
+        pipeline_set_output(w->pl, bench_output, w);
+        pipeline_set_prog_lookup(w->pl, flow_progs_lookup, s->progs);
         for (size_t i = 0; rules[i] && !error; i++) {
-            error = add_rule(w[t].pl, rules[i]);
+            error = add_rule(w->pl, rules[i]);
         }
-        w[t].id = t;
+        w->id = t;
         /* From the last CPU down, like bench/run's pinning. */
-        w[t].cpu = ncpu > t ? ncpu - 1 - t : 0;
-        w[t].pkts = b->pkts;
-        w[t].start = &start;
+        w->cpu = ncpu > t ? ncpu - 1 - t : 0;
+        w->pkts = b->pkts;
     }
     free_rules(rules);
     if (error) {
-        goto out;
+        setup_destroy(s);
+        return error;
     }
+    steer_packets(b, c, s);
+    return NULL;
+}
+
+/* Run 'r' of set-up 's' (run 0 is the warm-up): builds the packets in its
+ * threads' order (untimed), runs the threads concurrently and records the
+ * slowest one's CPU time. */
+static void
+setup_run(struct setup *s, struct bench *b, enum bench_case c, uint32_t r)
+{
+    pthread_t tid[MAX_THREADS];
+    pthread_barrier_t start;
+
+    /* The map code's locking follows the thread count (the set-ups of
+     * one case are loaded side by side and run in turn). */
+    bpf_maps_set_threads(s->n_threads);
+    for (uint32_t k = 0; k < N_PACKETS; k++) {
+        compose(b, c, r, s->order[k], b->pkts[k]);
+    }
+    pthread_barrier_init(&start, NULL, s->n_threads);
+    for (unsigned int t = 0; t < s->n_threads; t++) {
+        struct worker *w = &s->w[t];
+
+        w->first = t ? s->w[t - 1].first + s->w[t - 1].n : 0;
+        w->n = s->n_of[t];
+        w->outputs = 0;
+        w->start = &start;
+        pthread_create(&tid[t], NULL, worker_main, w);
+    }
+    for (unsigned int t = 0; t < s->n_threads; t++) {
+        pthread_join(tid[t], NULL);
+        if (r) {
+            s->ns[t][r - 1] = s->w[t].ns;
+            s->outputs += s->w[t].outputs;
+        }
+    }
+    pthread_barrier_destroy(&start);
+}
+
+/* A set-up's Mpps: all packets over the slowest thread's median time.
+ * Each thread's time is its median over the timed runs first, so that a
+ * burst of interference on one CPU in one run (which, taking the slowest
+ * thread of every run, would count against every run it touches) weighs
+ * no more than it does with one thread; an uneven steering still counts
+ * in full, since the thread with more packets has the longer time. */
+static double
+setup_mpps(const struct setup *s)
+{
+    uint64_t slowest = 0;
+
+    for (unsigned int t = 0; t < s->n_threads; t++) {
+        uint64_t ns[N_RUNS];
+
+        memcpy(ns, s->ns[t], sizeof ns);
+        qsort(ns, N_RUNS, sizeof ns[0], cmp_u64);
+        slowest = MAX(slowest, ns[N_RUNS / 2]);
+    }
+    return N_PACKETS / (double)slowest * 1e3;
+}
+
+/* Case 'c' with 'n_flows' flows on 1 and on MAX_THREADS threads: both
+ * set-ups are loaded side by side and their runs alternate, so that the
+ * two medians come from the same stretch of time (on a noisy host, two
+ * medians taken seconds apart can differ by more than the effect
+ * measured).  Returns NULL or an error. */
+static char *
+bench_case_flows(struct bench *b, enum bench_case c, uint32_t n_flows,
+                 struct setup s[MAX_THREADS])
+{
+    char *error = NULL;
+    unsigned int n;
 
     rng_state = BENCH_RNG_SEED;
     for (uint32_t i = 0; i < N_PACKETS; i++) {
         b->flow_of[i] = n_flows > 1 ? rng() % n_flows : 0;
         b->reply[i] = c == CASE_FW && (rng() & 1);
     }
-    steer_packets(b, c, steer, n_threads);
-    *t0_share = (double)b->n_of[0] / N_PACKETS;
-    pthread_barrier_init(&start, NULL, n_threads);
+    for (n = 0; n < MAX_THREADS && !error; n++) {
+        error = setup_init(&s[n], b, c, n_flows, n + 1);
+    }
+    if (error) {
+        while (--n > 0) {
+            setup_destroy(&s[n - 1]);
+        }
+        return error;
+    }
     for (uint32_t r = 0; r <= N_RUNS; r++) {
-        pthread_t tid[MAX_THREADS];
-        uint64_t slowest = 0;
-
-        compose_run(b, c, r);
-        for (unsigned int t = 0; t < n_threads; t++) {
-            w[t].first = t ? w[t - 1].first + w[t - 1].n : 0;
-            w[t].n = b->n_of[t];
-            w[t].outputs = 0;
-            pthread_create(&tid[t], NULL, worker_main, &w[t]);
-        }
-        for (unsigned int t = 0; t < n_threads; t++) {
-            pthread_join(tid[t], NULL);
-            slowest = MAX(slowest, w[t].ns);
-            if (r) {
-                outputs += w[t].outputs;
-            }
-        }
-        if (r) {
-            ns[r - 1] = slowest;
+        for (n = 0; n < MAX_THREADS; n++) {
+            setup_run(&s[n], b, c, r);
         }
     }
-    pthread_barrier_destroy(&start);
-    qsort(ns, N_RUNS, sizeof ns[0], cmp_u64);
-    *mpps = N_PACKETS / (double)ns[N_RUNS / 2] * 1e3;
-    *fwd = (double)outputs / ((double)N_RUNS * N_PACKETS);
-out:
-    for (unsigned int t = 0; t < n_threads; t++) {
-        pipeline_destroy(w[t].pl);
-    }
-    flow_progs_destroy(progs);
-    return error;
+    return NULL;
 }
 
 static char *
@@ -562,11 +625,12 @@ main(int argc, char **argv)
     b.pkts = b.mem.pkts;
     b.flow_of = xcalloc(N_PACKETS, sizeof *b.flow_of);
     b.reply = xcalloc(N_PACKETS, sizeof *b.reply);
-    b.order = xcalloc(N_PACKETS, sizeof *b.order);
     printf("sluice datapath benchmark: %d packets per run, batches of %d, "
-           "median of %d runs\nafter a warm-up; 2 threads: packets steered "
-           "by flow hash, one pipeline per\nthread over shared programs, "
-           "threads pinned to CPUs; Mpps = aggregate.\nPackets: %s.\n\n",
+           "%d runs after a warm-up,\n1- and 2-thread runs alternating; "
+           "2 threads: packets steered by flow hash,\none pipeline per "
+           "thread over shared programs, threads pinned to CPUs;\nMpps = "
+           "all packets / the slowest thread's median time.\n"
+           "Packets: %s.\n\n",
            N_PACKETS, PACKET_BATCH_MAX, N_RUNS, bench_pkts_source(&b.mem));
     printf("%-28s %8s %9s %9s %9s %6s %5s %5s  %s\n", "case", "flows",
            "1T Mpps", "2T Mpps", "2T/core", "x", "fwd%", "t0%", "steering");
@@ -580,16 +644,11 @@ main(int argc, char **argv)
             continue;
         }
         for (size_t f = 0; f < ARRAY_SIZE(flow_counts); f++) {
-            double mpps[MAX_THREADS + 1] = {0}, fwd[MAX_THREADS + 1] = {0};
-            double share[MAX_THREADS + 1] = {0};
-            struct steer steer;
+            struct setup s[MAX_THREADS];
+            const struct steer *steer = &s[MAX_THREADS - 1].steer;
             char fields[200];
-            char *error = NULL;
+            char *error = bench_case_flows(&b, c, flow_counts[f], s);
 
-            for (unsigned int n = 1; n <= MAX_THREADS && !error; n++) {
-                error = bench_one(&b, c, flow_counts[f], n, &mpps[n], &fwd[n],
-                                  &share[n], &steer);
-            }
             if (error) {
                 fprintf(stderr, "bench_dp: %s, %u flows: %s\n", case_names[c],
                         flow_counts[f], error);
@@ -597,24 +656,28 @@ main(int argc, char **argv)
                 rc = 1;
                 continue;
             }
-            if (steer.spec.single) {
+            if (steer->spec.single) {
                 snprintf(fields, sizeof fields, "single thread");
             } else {
-                state_dims_format(steer.used, fields, sizeof fields);
-                if (steer.spec.symmetric) {
+                state_dims_format(steer->used, fields, sizeof fields);
+                if (steer->spec.symmetric) {
                     strncat(fields, " (sym)",
                             sizeof fields - strlen(fields) - 1);
                 }
             }
             printf("%-28s %8u %9.2f %9.2f %9.2f %6.2f %5.1f %5.1f  %s\n",
-                   case_names[c], flow_counts[f], mpps[1], mpps[2], mpps[2] / 2,
-                   mpps[2] / mpps[1], 100 * fwd[1], 100 * share[MAX_THREADS],
-                   fields);
+                   case_names[c], flow_counts[f], setup_mpps(&s[0]),
+                   setup_mpps(&s[1]), setup_mpps(&s[1]) / 2,
+                   setup_mpps(&s[1]) / setup_mpps(&s[0]),
+                   100 * (double)s[0].outputs / ((double)N_RUNS * N_PACKETS),
+                   100 * (double)s[1].n_of[0] / N_PACKETS, fields);
             fflush(stdout);
+            for (unsigned int n = 0; n < MAX_THREADS; n++) {
+                setup_destroy(&s[n]);
+            }
         }
     }
     bench_pkts_destroy(&b.mem);
-    free(b.order);
     free(b.flow_of);
     free(b.reply);
     free(b.progs_dir);

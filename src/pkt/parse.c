@@ -432,24 +432,103 @@ pkt_key_clear(struct flow_key *k)
     memset((uint8_t *)k + 64, 0, sizeof *k - 64);
 }
 
-/* Everything pkt_parse() does but the hash. */
-static void
-parse_packet(struct packet *p)
+/* The common frame in one straight line: untagged Ethernet, IPv4 without
+ * options and not a fragment, then a whole TCP or UDP header within the
+ * IPv4 total length.  Every check comes before the first store, so a frame
+ * of any other shape returns false with nothing written and takes the
+ * general path (parse_frame()), which gives it the same key, offsets and
+ * result as this would (test_pkt and fuzz_parse compare the two on every
+ * input).  The general path spends about 100 instructions on such a frame,
+ * layer by layer; this spends about half: a few combined tests, and the
+ * MACs, addresses and ports copied as the runs of bytes they are in both
+ * the frame and the key. */
+static inline bool
+parse_fast(struct packet *p, const uint8_t *d, uint32_t size)
 {
+    const uint8_t *ip = d + ETH_HEADER_LEN;
+    const uint8_t *l4 = ip + IP_HEADER_LEN;
+    struct flow_key *k = &p->key;
+    uint32_t tot_len, hlen;
+    be16 flags = 0;
+
+    /* Enough for the longest header read here (TCP's data offset); a
+     * shorter frame is never common (Ethernet pads to 60 bytes). */
+    if (size < ETH_HEADER_LEN + IP_HEADER_LEN + TCP_HEADER_LEN ||
+        get_be16(d + 2 * ETH_ADDR_LEN) != htons(ETH_TYPE_IP) ||
+        ip[0] != (4 << 4 | IP_HEADER_LEN / 4) ||
+        (get_be16(ip + 6) & htons(IP_MF | IP_FRAG_OFF_MASK))) {
+        return false;
+    }
+    tot_len = get_u16(ip + 2);
+    if (tot_len > size - ETH_HEADER_LEN) {
+        return false;
+    }
+    if (ip[9] == IPPROTO_TCP_) {
+        hlen = (uint32_t)(l4[12] >> 4) * 4;
+        if (hlen < TCP_HEADER_LEN || hlen + IP_HEADER_LEN > tot_len) {
+            return false;
+        }
+        flags = htons(get_u16(l4 + 12) & TCP_FLAGS_MASK);
+    } else if (ip[9] == IPPROTO_UDP_ &&
+               tot_len >= IP_HEADER_LEN + UDP_HEADER_LEN) {
+        hlen = UDP_HEADER_LEN;
+    } else {
+        return false;
+    }
+
+    k->dl_type = htons(ETH_TYPE_IP);
+    _Static_assert(offsetof(struct flow_key, dl_src) ==
+                       offsetof(struct flow_key, dl_dst) + ETH_ADDR_LEN &&
+                   offsetof(struct flow_key, tp_dst) ==
+                       offsetof(struct flow_key, tp_src) + 2 &&
+                   offsetof(struct flow_key, nw_dst) ==
+                       offsetof(struct flow_key, nw_src) + 4,
+                   "parse_fast() copies these fields pairwise");
+    memcpy(k->dl_dst, d, 2 * ETH_ADDR_LEN);
+    memcpy(&k->tp_src, l4, 4);
+    k->tcp_flags = flags;
+    memcpy(&k->nw_src, ip + 12, 8);
+    k->nw_proto = ip[9];
+    k->nw_tos = ip[1];
+    k->nw_ttl = ip[8];
+    p->l3_ofs = ETH_HEADER_LEN;
+    p->l4_ofs = ETH_HEADER_LEN + IP_HEADER_LEN;
+    p->l7_ofs = (uint16_t)(ETH_HEADER_LEN + IP_HEADER_LEN + hlen);
+    p->parse_err = PKT_ERR_NONE;
+    return true;
+}
+
+/* Everything pkt_parse() does but the hash; 'fast' tries parse_fast()
+ * first. */
+static inline void
+parse_packet(struct packet *p, bool fast)
+{
+    const uint8_t *d = packet_data(p);
+
     pkt_key_clear(&p->key);
     p->key.in_port = p->in_port;
+    p->vlan_ofs = PACKET_OFS_NONE;
+    p->n_vlans = 0;
+    if (fast && likely(parse_fast(p, d, p->len))) {
+        return;
+    }
     p->l3_ofs = PACKET_OFS_NONE;
     p->l4_ofs = PACKET_OFS_NONE;
     p->l7_ofs = PACKET_OFS_NONE;
-    p->vlan_ofs = PACKET_OFS_NONE;
-    p->n_vlans = 0;
-    p->parse_err = (uint8_t)parse_frame(p, packet_data(p), p->len);
+    p->parse_err = (uint8_t)parse_frame(p, d, p->len);
 }
 
 void
 pkt_parse(struct packet *p)
 {
-    parse_packet(p);
+    parse_packet(p, true);
+    p->hash = pkt_key_hash(&p->key);
+}
+
+void
+pkt_parse_general(struct packet *p)
+{
+    parse_packet(p, false);
     p->hash = pkt_key_hash(&p->key);
 }
 
@@ -498,7 +577,7 @@ pkt_parse_batch(struct packet_batch *b)
             __builtin_prefetch(f);
             __builtin_prefetch(f + PKT_PF_FRAME_LEN - 1);
         }
-        parse_packet(b->pkts[i]);
+        parse_packet(b->pkts[i], true);
     }
     for (unsigned int i = 0; i < n; i++) {
         b->pkts[i]->hash = pkt_key_hash(&b->pkts[i]->key);

@@ -107,4 +107,8 @@ enum pkt_parse_err pkt_ip6_walk(const uint8_t *ip6, uint32_t size,
  * counted from l4_ofs; valid only when l4_ofs is set. */
 uint32_t pkt_l4_size(const struct packet *p);
 
+/* pkt_parse() without its fast path for the common frame: the reference
+ * the fast path is tested against (test_pkt, fuzz_parse). */
+void pkt_parse_general(struct packet *p);
+
 #endif

@@ -5,8 +5,12 @@
  * rewrites runs with values taken from the input.  After every rewrite
  * that succeeds, the key, offsets and hash kept up to date incrementally
  * must equal what a fresh parse of the rewritten bytes gives, and valid
- * IPv4 header and L4 checksums must stay valid; any difference aborts. */
+ * IPv4 header and L4 checksums must stay valid; any difference aborts.
+ * The first parse is also compared with the parser's general path alone
+ * (pkt_parse_general()), which its fast path for the common frame must
+ * agree with. */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +18,7 @@
 
 #include "pkt/packet.h"
 #include "pkt/pkt.h"
+#include "pkt/pkt_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -79,14 +84,20 @@ l4_csum_state(const struct packet *p)
     return csum_fold(csum_partial(l4, len, sum)) == 0;
 }
 
+/* With 'general', the fresh parse skips the parser's fast path, which
+ * must give the same as its general path on every input. */
 static void
-check_against_fresh_parse(const struct packet *p)
+check_against_fresh_parse(const struct packet *p, bool general)
 {
     struct packet *q = packet_new(0);
 
     packet_set_data(q, packet_data(p), p->len);
     q->in_port = p->in_port;
-    pkt_parse(q);
+    if (general) {
+        pkt_parse_general(q);
+    } else {
+        pkt_parse(q);
+    }
     if (memcmp(&q->key, &p->key, sizeof p->key) || q->hash != p->hash ||
         q->parse_err != p->parse_err || q->l3_ofs != p->l3_ofs ||
         q->l4_ofs != p->l4_ofs || q->l7_ofs != p->l7_ofs ||
@@ -151,6 +162,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     p->in_port = 1;
     pkt_parse(p);
     check_offsets(p);
+    check_against_fresh_parse(p, true);
 
     /* Rewrite values come from the input's last bytes, so the fuzzer
      * controls them too. */
@@ -162,7 +174,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (rewrite(p, step, values) == 0) {
             check_offsets(p);
-            check_against_fresh_parse(p);
+            check_against_fresh_parse(p, false);
             if (csum_before == 1 && ip4_csum_state(p) == 0) {
                 abort();
             }

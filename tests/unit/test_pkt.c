@@ -1287,6 +1287,97 @@ test_parse_truncated(void **state)
     }
 }
 
+/* ---- The parser's fast path against its general path. ---- */
+
+/* Parses 'len' bytes of 'frame' with pkt_parse() (fast path first) and
+ * with pkt_parse_general(); everything they report must be equal.  Returns
+ * whether the result is the fast path's shape (untagged IPv4 without
+ * options, TCP or UDP parsed), so that callers can prove they reached it. */
+static bool
+check_fast_vs_general(const uint8_t *frame, size_t len)
+{
+    struct packet *p = packet_new(0), *q = packet_new(0);
+    bool fast_shape;
+
+    packet_set_data(p, frame, (uint32_t)len);
+    packet_set_data(q, frame, (uint32_t)len);
+    p->in_port = q->in_port = 7;
+    pkt_parse(p);
+    pkt_parse_general(q);
+    if (memcmp(&q->key, &p->key, sizeof p->key)) {
+        fail_msg("fast and general parse give different keys (len %zu)", len);
+    }
+    assert_int_equal(p->hash, q->hash);
+    assert_int_equal(p->parse_err, q->parse_err);
+    assert_int_equal(p->l3_ofs, q->l3_ofs);
+    assert_int_equal(p->l4_ofs, q->l4_ofs);
+    assert_int_equal(p->l7_ofs, q->l7_ofs);
+    assert_int_equal(p->vlan_ofs, q->vlan_ofs);
+    assert_int_equal(p->n_vlans, q->n_vlans);
+    fast_shape = q->parse_err == PKT_ERR_NONE && q->n_vlans == 0 &&
+                 q->l3_ofs == 14 && q->l4_ofs == 34 &&
+                 (q->key.nw_proto == 6 || q->key.nw_proto == 17) &&
+                 q->key.dl_type == htons(0x0800);
+    packet_destroy(p);
+    packet_destroy(q);
+    return fast_shape;
+}
+
+/* Every header byte of 'frame' set to values that flip the fast path's
+ * tests (type, version/IHL, fragment bits, lengths, protocol, TCP data
+ * offset), each at every length from 40 bytes to the whole frame. */
+static unsigned int
+check_fast_mutations(const uint8_t *frame, size_t full)
+{
+    static const uint8_t values[] = {0x00, 0x01, 0x05, 0x06, 0x08, 0x11,
+                                     0x14, 0x1f, 0x20, 0x28, 0x3f, 0x40,
+                                     0x44, 0x45, 0x46, 0x4f, 0x50, 0x55,
+                                     0x60, 0x81, 0xf0, 0xff};
+    uint8_t f[512];
+    unsigned int n_fast = 0;
+
+    assert_true(full <= sizeof f);
+    for (size_t pos = 12; pos < MIN(full, (size_t)54); pos++) {
+        for (size_t v = 0; v < ARRAY_SIZE(values); v++) {
+            memcpy(f, frame, full);
+            f[pos] = values[v];
+            for (size_t len = 40; len <= full; len++) {
+                n_fast += check_fast_vs_general(f, len);
+            }
+        }
+    }
+    return n_fast;
+}
+
+static void
+test_parse_fast_path(void **state)
+{
+    unsigned int n_fast = 0, n_udp_fast = 0;
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(ref_frames); i++) {
+        n_fast += check_fast_mutations(ref_frames[i].data, ref_frames[i].len);
+    }
+    rng_seed(17);
+    for (int i = 0; i < 60; i++) {
+        struct packet *p = random_packet();
+
+        if (p->len <= 512) {
+            unsigned int n = check_fast_mutations(packet_data(p), p->len);
+
+            n_fast += n;
+            n_udp_fast += p->key.nw_proto == 17 ? n : 0;
+        }
+        packet_destroy(p);
+    }
+    /* The mutations must have reached the fast path's shape often, for TCP
+     * and for UDP, or this test proves nothing. */
+    print_message("fast-path shape reached %u times (UDP %u)\n", n_fast,
+                  n_udp_fast);
+    assert_true(n_fast > 1000);
+    assert_true(n_udp_fast > 100);
+}
+
 /* ---- Rewrites on random packets. ---- */
 
 enum op {
@@ -1809,6 +1900,7 @@ main(void)
         cmocka_unit_test(test_parse_ip6_ext),
         cmocka_unit_test(test_parse_ip6_ext_limit),
         cmocka_unit_test(test_parse_truncated),
+        cmocka_unit_test(test_parse_fast_path),
         cmocka_unit_test(test_parse_batch),
         cmocka_unit_test(test_rewrite_random),
         cmocka_unit_test(test_rewrite_udp_zero_csum),
