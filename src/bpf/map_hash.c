@@ -283,15 +283,14 @@ restart:
     return found;
 }
 
-/* Finds 'key' with hash 'hash'; '*linkp' (if not NULL) gets the chain link
- * that points to it, for unlinking.  With one thread, a plain walk. */
+/* htab_find() with one thread: a plain walk.  (Inlined into the lookups,
+ * it saves the call but costs the lock-free walk's callers more in saved
+ * registers than it saves: single-stepped, 20 fewer instructions a lookup
+ * alone, 15 more with several threads.) */
 static struct htab_elem *
-htab_find(const struct bpf_map *map, const void *key, uint32_t hash,
-          uint32_t **linkp)
+htab_find_alone(const struct bpf_map *map, const void *key, uint32_t hash,
+                uint32_t **linkp)
 {
-    if (bpf_maps_concurrent) {
-        return htab_find_shared(map, key, hash, linkp);
-    }
     struct htab *h = map->priv;
     uint32_t *link = &h->buckets[hash & h->mask];
     uint64_t visits = 1, cmps = 0;
@@ -314,6 +313,20 @@ htab_find(const struct bpf_map *map, const void *key, uint32_t hash,
         *linkp = link;
     }
     return found;
+}
+
+/* Finds 'key' with hash 'hash'; '*linkp' (if not NULL) gets the chain link
+ * that points to it, for unlinking.  Inline, so that a lookup picks its
+ * walk before either saves a register (as one function, its prologue ran
+ * before the test: 20 instructions a lookup with several threads). */
+static inline __attribute__((always_inline)) struct htab_elem *
+htab_find(const struct bpf_map *map, const void *key, uint32_t hash,
+          uint32_t **linkp)
+{
+    if (bpf_maps_concurrent) {
+        return htab_find_shared(map, key, hash, linkp);
+    }
+    return htab_find_alone(map, key, hash, linkp);
 }
 
 static void

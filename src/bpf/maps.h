@@ -35,6 +35,7 @@
 
 #include "bpf/bpf_int.h"
 #include "core/compiler.h"
+#include "core/hash.h"
 
 struct bpf_prog;
 
@@ -210,27 +211,35 @@ int bpf_map_invalid(const struct bpf_map *, const char *fmt, ...)
     PRINTF_FORMAT(2, 3);
 
 /* Key compare for lock-free readers of the hash maps and the flow table:
- * the stored key (padded with zeroes to 8 bytes) is read word by word
- * with atomic loads, because a writer may rewrite it meanwhile (which the
- * element's sequence count then reports).  Keys of up to 8 bytes take one
- * load. */
+ * the stored key (padded with zeroes to 8 bytes) is read word by word with
+ * atomic loads, because a writer may rewrite it meanwhile (which the
+ * element's sequence count then reports), and compared with the caller's 'size' bytes, whose last 1..7
+ * are read as one zero-padded word (hash_tail_word()), never past their
+ * end.  The differences are OR-ed rather than tested word by word: the
+ * compare runs when the 32-bit hashes match, so the keys are almost always
+ * equal.  (Before, each word went through a variable-length memcpy(), a
+ * library call: about 30 of the firewall's 140 instructions per lookup,
+ * single-stepped.  The locked paths keep memcmp(), which for these sizes
+ * is shorter than this loop.) */
 static inline bool
 bpf_map_key_equal_atomic(const uint64_t *stored, const void *key,
                          uint32_t size)
 {
-    uint64_t w = 0;
-    if (size <= 8) {
-        memcpy(&w, key, size);
-        return __atomic_load_n(stored, __ATOMIC_ACQUIRE) == w;
+    _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+                   "stored keys are compared as little-endian words");
+    const uint8_t *k = key;
+    uint32_t full = size & ~7u;
+    uint64_t diff = 0;
+    for (uint32_t off = 0; off < full; off += 8) {
+        uint64_t w;
+        memcpy(&w, k + off, 8);
+        diff |= __atomic_load_n(&stored[off / 8], __ATOMIC_ACQUIRE) ^ w;
     }
-    for (uint32_t off = 0; off < size; off += 8) {
-        w = 0;
-        memcpy(&w, (const uint8_t *)key + off, MIN(8u, size - off));
-        if (__atomic_load_n(&stored[off / 8], __ATOMIC_ACQUIRE) != w) {
-            return false;
-        }
+    if (size & 7) {
+        diff |= __atomic_load_n(&stored[full / 8], __ATOMIC_ACQUIRE) ^
+                hash_tail_word(k + full, size & 7);
     }
-    return true;
+    return !diff;
 }
 
 #endif

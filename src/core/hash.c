@@ -24,20 +24,6 @@ load64(const uint8_t *p)
     return lo | load32(p + 4) << 32;
 }
 
-/* The 1..7 bytes at 'p' as a zero-padded little-endian word, without a
- * variable-length copy: two overlapping 4-byte loads for 4..7 bytes (the
- * bytes they share are the same, so OR keeps them), three single bytes
- * (some the same) for 1..3. */
-static inline uint64_t
-load_tail(const uint8_t *p, size_t n)
-{
-    if (n >= 4) {
-        return load32(p) | load32(p + n - 4) << (8 * (n - 4));
-    }
-    return (uint64_t)p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) |
-           (uint64_t)p[n - 1] << (8 * (n - 1));
-}
-
 uint32_t
 hash_bytes(const void *p_, size_t n, uint32_t basis)
 {
@@ -49,7 +35,7 @@ hash_bytes(const void *p_, size_t n, uint32_t basis)
         hash = hash_add64(hash, load64(p + i));
     }
     if (i < n) {
-        hash = hash_add64(hash, load_tail(p + i, n - i));
+        hash = hash_add64(hash, hash_tail_word(p + i, n - i));
     }
     return hash_finish(hash, (uint32_t)n);
 }

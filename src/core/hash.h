@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline uint32_t
 hash_rot(uint32_t x, int k)
@@ -69,6 +70,23 @@ hash_finish64(uint64_t h)
     h *= UINT64_C(0xc4ceb9fe1a85ec53);
     h ^= h >> 33;
     return (uint32_t)h;
+}
+
+/* The 1..7 bytes at 'p' as a zero-padded little-endian word, without a
+ * variable-length copy: two overlapping 4-byte loads for 4..7 bytes (the
+ * bytes they share are the same, so OR keeps them), three single bytes
+ * (some the same) for 1..3.  Reads nothing past p + n. */
+static inline uint64_t
+hash_tail_word(const uint8_t *p, size_t n)
+{
+    uint32_t a, b;
+    if (n >= 4) {
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        return (uint64_t)a | (uint64_t)b << (8 * (n - 4));
+    }
+    return (uint64_t)p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) |
+           (uint64_t)p[n - 1] << (8 * (n - 1));
 }
 
 /* Hashes 'n' bytes at 'p' (any alignment): hash_add64() of each 8 bytes

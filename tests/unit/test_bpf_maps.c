@@ -813,6 +813,39 @@ test_ringbuf(void **state)
 
 /* ---- Queue and stack ---- */
 
+/* bpf_map_key_equal_atomic(), the lock-free readers' key compare: every
+ * size from 1 to 40 bytes, against a stored copy padded with zeroes to 8
+ * bytes, equal as a whole and unequal when any one byte differs; the
+ * caller's key sits at the very end of a heap block, so that a read past
+ * its size is caught by the sanitizers and valgrind. */
+static void
+test_key_equal_atomic(void **state)
+{
+    (void)state;
+    for (uint32_t size = 1; size <= 40; size++) {
+        uint64_t stored[5] = {0};
+        uint8_t *key = malloc(size);
+        assert_non_null(key);
+        for (uint32_t i = 0; i < size; i++) {
+            key[i] = (uint8_t)(0x11 * (i + 1) + size);
+        }
+        memcpy(stored, key, size);
+        assert_true(bpf_map_key_equal_atomic(stored, key, size));
+        for (uint32_t i = 0; i < size; i++) {
+            key[i] ^= 0x80;
+            assert_false(bpf_map_key_equal_atomic(stored, key, size));
+            key[i] ^= 0x80;
+        }
+        /* A stored key with a non-zero pad is never equal: the pad is
+         * part of the stored word. */
+        if (size % 8) {
+            ((uint8_t *)stored)[size] = 1;
+            assert_false(bpf_map_key_equal_atomic(stored, key, size));
+        }
+        free(key);
+    }
+}
+
 static void
 test_queue_stack(void **state)
 {
@@ -1134,6 +1167,7 @@ main(void)
         cmocka_unit_test(test_lpm_random_vs_linear),
         cmocka_unit_test(test_ringbuf),
         cmocka_unit_test(test_queue_stack),
+        cmocka_unit_test(test_key_equal_atomic),
         cmocka_unit_test(test_costs),
 #ifdef HAVE_KERNEL_DIFF
         cmocka_unit_test(test_kernel_create_errno),
