@@ -208,7 +208,7 @@ disasm_alu(const struct bpf_insn *insn, struct ds *out)
     }
     if (op == BPF_MOV && is_x && insn->off) {
         /* Sign-extending move (v4). */
-        if (insn->imm ||
+        if (insn->imm || insn->src_reg > 10 ||
             (insn->off != 8 && insn->off != 16 && (insn->off != 32 || !is64))) {
             return false;
         }

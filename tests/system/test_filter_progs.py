@@ -224,6 +224,9 @@ def test_offline_prog_show_and_map_dump(sw):
     assert progs[0]["runs"] == 4
     assert progs[0]["matches"] == 3        # the second SYN-ACK is refused
     assert progs[0]["insns_executed"] >= 0
+    # Run times are sampled, the first run always: 1 to 4 of 4 timed.
+    assert 1 <= progs[0]["timed_runs"] <= 4
+    assert progs[0]["ns_per_run"] > 0
 
     p = run_sluice(["map", "dump", conf, "fw", "fw_conns", "-j"], cwd=sw.dir)
     assert p.returncode == 0, p.stderr

@@ -225,6 +225,8 @@ test_disasm_text(void **state)
          "r0 = atomic64_cmpxchg((u64 *)(r1 +0), r0, r2)"},
         {{{0x95, 0, 0, 0, 1}}, ".insn 0x95, 0, 0, 0, 1"},
         {{{0x07, 11, 0, 0, 1}}, ".insn 0x07, 11, 0, 0, 1"},
+        /* A sign-extending move from no register (found by fuzz_elf). */
+        {{{0xbf, 2, 14, 16, 0}}, ".insn 0xbf, 2, 14, 16, 0"},
         {{{0x18, 1, BPF_PSEUDO_MAP_FD, 0, 0}, {0, 0, 0, 0, 0}},
          "r1 = map[id:conns]"},
     };

@@ -19,6 +19,7 @@
 
 #include "core/util.h"
 #include "flow/flow_parse.h"
+#include "flow/flow_prog.h"
 #include "flow/pipeline.h"
 #include "pkt/pkt.h"
 
@@ -1058,6 +1059,91 @@ test_trace_json(void **state)
     ds_destroy(&ds);
 }
 
+/* A loaded eBPF filter program's counters (flow_prog.c): every run and
+ * match counted, and run times sampled, about one run in 32 at random
+ * intervals and the first run always, with ns/run their mean. */
+static void
+count_output(void *aux, uint32_t port, const struct packet *p)
+{
+    (void)port;
+    (void)p;
+    ++*(uint64_t *)aux;
+}
+
+static void
+test_prog_run_sampling(void **state)
+{
+    struct fx *fx = *state;
+    const char *root = getenv("SLUICE_BUILD_ROOT");
+    char *path = xasprintf("%s/progs/firewall.o", root ? root : ".");
+    struct flow_progs *fprogs = flow_progs_create();
+    char *err = flow_progs_load(fprogs, "fw", path, NULL, NULL, 0);
+    enum { N_BATCHES = 200 };
+    uint64_t n_out = 0;
+
+    if (err) {
+        fail_msg("%s: %s", path, err);
+    }
+    free(path);
+    pipeline_set_prog_lookup(fx->pl, flow_progs_lookup, fprogs);
+    /* Thousands of packets: counted, not recorded. */
+    pipeline_set_output(fx->pl, count_output, &n_out);
+    add(fx, "in_port=1,prog=fw,actions=output:2");
+
+    /* One run: timed. */
+    run1(fx, "in_port=1,udp,nw_src=10.0.0.1,nw_dst=192.0.2.1,tp_src=1,"
+             "tp_dst=53");
+    struct ds out;
+    ds_init(&out);
+    flow_progs_show(fprogs, true, &out);
+    json_t *j = json_loads(ds_cstr(&out), 0, NULL);
+    assert_non_null(j);
+    json_t *fw = json_array_get(j, 0);
+    assert_int_equal(json_integer_value(json_object_get(fw, "runs")), 1);
+    assert_int_equal(json_integer_value(json_object_get(fw, "timed_runs")), 1);
+    assert_true(json_real_value(json_object_get(fw, "ns_per_run")) > 0);
+    json_decref(j);
+
+    /* 32 packets a batch, of 32 flows: the sample must not follow the
+     * batch position, and stays near one run in 32. */
+    for (int b = 0; b < N_BATCHES; b++) {
+        struct packet *pkts[32];
+        for (int i = 0; i < 32; i++) {
+            char desc[128];
+            snprintf(desc, sizeof desc,
+                     "in_port=1,udp,nw_src=10.0.0.%d,nw_dst=192.0.2.1,"
+                     "tp_src=%d,tp_dst=53", 1 + i, 1000 + b);
+            pkts[i] = mkpkt(desc);
+        }
+        run_at(fx, 0, pkts, 32);
+    }
+    ds_clear(&out);
+    flow_progs_show(fprogs, true, &out);
+    j = json_loads(ds_cstr(&out), 0, NULL);
+    assert_non_null(j);
+    fw = json_array_get(j, 0);
+    uint64_t runs = (uint64_t)json_integer_value(json_object_get(fw, "runs"));
+    uint64_t timed =
+        (uint64_t)json_integer_value(json_object_get(fw, "timed_runs"));
+    double per_run = json_real_value(json_object_get(fw, "ns_per_run"));
+    uint64_t ns = (uint64_t)json_integer_value(json_object_get(fw, "ns"));
+    assert_int_equal(runs, 1 + 32 * N_BATCHES);
+    assert_int_equal(
+        json_integer_value(json_object_get(fw, "matches")), (json_int_t)runs);
+    /* 6,401 runs at 1 in 32: 200 expected; far outside 100..400 only if
+     * the sampling is broken. */
+    assert_in_range(timed, 100, 400);
+    assert_int_equal(n_out, runs);
+    assert_true(per_run > 0);
+    assert_in_range(ns, (uint64_t)(per_run * (double)runs) - 1,
+                    (uint64_t)(per_run * (double)runs) + 1);
+    json_decref(j);
+    ds_destroy(&out);
+    pipeline_destroy(fx->pl);
+    fx->pl = NULL;
+    flow_progs_destroy(fprogs);
+}
+
 int
 main(void)
 {
@@ -1080,6 +1166,7 @@ main(void)
         T(test_dump_round_trip),
         T(test_trace_text),
         T(test_trace_json),
+        T(test_prog_run_sampling),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
