@@ -36,7 +36,7 @@ struct flow_prog {
  * the batches), the first run of each slot always.  A read of the
  * time-stamp counter takes 15 to 20 ns in this project's VMs (back to
  * back), and timing every run took two: bench_dp's firewall and NAT cases
- * ran 2 to 10% faster on one thread without them (paired medians).  ns/run
+ * ran 1 to 10% faster on one thread without them (paired medians).  ns/run
  * is then the timed runs' mean, and the total time that mean times the
  * runs. */
 #define FLOW_PROG_TIME_EVERY 32
