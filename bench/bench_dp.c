@@ -506,8 +506,8 @@ setup_init(struct setup *s, struct bench *b, enum bench_case c,
 }
 
 /* Run 'r' of set-up 's' (run 0 is the warm-up): builds the packets in its
- * threads' order (untimed), runs the threads concurrently and records the
- * slowest one's CPU time. */
+ * threads' order (untimed), runs the threads concurrently and records each
+ * one's CPU time. */
 static void
 setup_run(struct setup *s, struct bench *b, enum bench_case c, uint32_t r)
 {
@@ -665,10 +665,11 @@ main(int argc, char **argv)
                             sizeof fields - strlen(fields) - 1);
                 }
             }
+            double mpps1 = setup_mpps(&s[0]), mpps2 = setup_mpps(&s[1]);
+
             printf("%-28s %8u %9.2f %9.2f %9.2f %6.2f %5.1f %5.1f  %s\n",
-                   case_names[c], flow_counts[f], setup_mpps(&s[0]),
-                   setup_mpps(&s[1]), setup_mpps(&s[1]) / 2,
-                   setup_mpps(&s[1]) / setup_mpps(&s[0]),
+                   case_names[c], flow_counts[f], mpps1, mpps2, mpps2 / 2,
+                   mpps2 / mpps1,
                    100 * (double)s[0].outputs / ((double)N_RUNS * N_PACKETS),
                    100 * (double)s[1].n_of[0] / N_PACKETS, fields);
             fflush(stdout);

@@ -346,15 +346,14 @@ assert_csums(const struct packet *p, bool udp_zero)
     }
 }
 
-/* Asserts that p's key, offsets and hash are what a fresh parse of its
- * bytes gives. */
+/* Asserts that two parses give the same key, hash, result and offsets;
+ * 'what' names the second in a key mismatch. */
 static void
-assert_parse_consistent(const struct packet *p)
+assert_same_parse(const struct packet *p, const struct packet *q,
+                  const char *what)
 {
-    struct packet *q = packet_from(packet_data(p), p->len, p->in_port);
-
     if (memcmp(&q->key, &p->key, sizeof p->key)) {
-        fail_msg("key differs from a fresh parse");
+        fail_msg("key differs from %s (len %u)", what, (unsigned int)p->len);
     }
     assert_int_equal(q->hash, p->hash);
     assert_int_equal(q->parse_err, p->parse_err);
@@ -363,6 +362,16 @@ assert_parse_consistent(const struct packet *p)
     assert_int_equal(q->l7_ofs, p->l7_ofs);
     assert_int_equal(q->vlan_ofs, p->vlan_ofs);
     assert_int_equal(q->n_vlans, p->n_vlans);
+}
+
+/* Asserts that p's key, offsets and hash are what a fresh parse of its
+ * bytes gives. */
+static void
+assert_parse_consistent(const struct packet *p)
+{
+    struct packet *q = packet_from(packet_data(p), p->len, p->in_port);
+
+    assert_same_parse(p, q, "a fresh parse");
     packet_destroy(q);
 }
 
@@ -1304,16 +1313,7 @@ check_fast_vs_general(const uint8_t *frame, size_t len)
     p->in_port = q->in_port = 7;
     pkt_parse(p);
     pkt_parse_general(q);
-    if (memcmp(&q->key, &p->key, sizeof p->key)) {
-        fail_msg("fast and general parse give different keys (len %zu)", len);
-    }
-    assert_int_equal(p->hash, q->hash);
-    assert_int_equal(p->parse_err, q->parse_err);
-    assert_int_equal(p->l3_ofs, q->l3_ofs);
-    assert_int_equal(p->l4_ofs, q->l4_ofs);
-    assert_int_equal(p->l7_ofs, q->l7_ofs);
-    assert_int_equal(p->vlan_ofs, q->vlan_ofs);
-    assert_int_equal(p->n_vlans, q->n_vlans);
+    assert_same_parse(p, q, "the general parse");
     fast_shape = q->parse_err == PKT_ERR_NONE && q->n_vlans == 0 &&
                  q->l3_ofs == 14 && q->l4_ofs == 34 &&
                  (q->key.nw_proto == 6 || q->key.nw_proto == 17) &&
