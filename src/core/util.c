@@ -40,6 +40,12 @@ xzalloc_aligned(size_t align, size_t size)
 }
 
 void *
+xzalloc_lines(size_t size)
+{
+    return xzalloc_aligned(64, ROUND_UP(size ? size : 1, 64));
+}
+
+void *
 xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);

@@ -19,6 +19,12 @@ void *xcalloc(size_t n, size_t size);
  * sizeof(void *)), e.g. per-thread counters on their own cache lines;
  * freed with free(). */
 void *xzalloc_aligned(size_t align, size_t size);
+/* Zeroed memory on cache lines of its own: aligned to 64 bytes and
+ * rounded up to a multiple of 64, so that nothing else allocated shares
+ * its first or last line.  For a structure one datapath thread writes on
+ * every batch (its pipeline's counters, its flow cache): allocated next to
+ * another thread's, a shared line would bounce between the two cores. */
+void *xzalloc_lines(size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) PRINTF_FORMAT(1, 2);

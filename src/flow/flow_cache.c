@@ -140,7 +140,7 @@ fc_subtable_get(struct flow_cache *fc, const struct flow_key *mask)
         return NULL;
     }
 
-    struct fc_subtable *st = xzalloc(sizeof *st);
+    struct fc_subtable *st = xzalloc_lines(sizeof *st);
     const fc_word *m = fc_words(mask);
 
     st->mask = *mask;
@@ -229,7 +229,7 @@ fc_subtable_remove(struct flow_cache *fc, struct fc_flow *flow)
 struct flow_cache *
 fc_create(void)
 {
-    struct flow_cache *fc = xzalloc(sizeof *fc);
+    struct flow_cache *fc = xzalloc_lines(sizeof *fc);
 
     fc->emc = xcalloc(FC_EMC_SIZE, sizeof *fc->emc);
     return fc;

@@ -188,7 +188,7 @@ pipeline_drop_text(enum pipeline_drop d)
 struct pipeline *
 pipeline_create(void)
 {
-    struct pipeline *pl = xzalloc(sizeof *pl);
+    struct pipeline *pl = xzalloc_lines(sizeof *pl);
 
     for (size_t t = 0; t < FLOW_N_TABLES; t++) {
         pl->tables[t] = cls_create();
