@@ -95,7 +95,10 @@ static const uint32_t flow_counts[] = {1, 10000, 1000000};
  * in its own, packet by packet, so sharing a line would bounce it between
  * the cores on every packet. */
 struct worker {
-    _Alignas(64) struct pipeline *pl; /* Own pipeline (shared programs). */
+    _Alignas(64) struct pipeline *pl; /* Own pipeline: rules shared with
+                                       * the other threads' (unless
+                                       * BENCH_TABLES=copy), own cache and
+                                       * counters; shared programs. */
     uint32_t first;      /* Its packets: pkts[first .. first + n). */
     uint32_t n;
     unsigned int cpu;         /* CPU to pin to. */
@@ -343,7 +346,9 @@ bench_output(void *aux, uint32_t port, const struct packet *p)
 }
 
 /* One thread count's set-up for a case and flow count: freshly loaded
- * programs, a pipeline per thread, the packets' steering. */
+ * programs, a pipeline per thread (siblings sharing one copy of the rules,
+ * as the live switch's; with BENCH_TABLES=copy in the environment, a copy
+ * per thread, as before, for comparison), the packets' steering. */
 struct setup {
     unsigned int n_threads;
     struct flow_progs *progs;
@@ -447,6 +452,16 @@ setup_destroy(struct setup *s)
     free(s->order);
 }
 
+/* BENCH_TABLES=copy: each thread's pipeline with its own copy of the
+ * rules. */
+static bool
+tables_copied(void)
+{
+    const char *v = getenv("BENCH_TABLES");
+
+    return v && !strcmp(v, "copy");
+}
+
 /* Sets 's' up for case 'c' with 'n_flows' flows (b->flow_of and b->reply
  * drawn) on 'n_threads' threads.  Returns NULL or an error (then 's' is
  * destroyed). */
@@ -484,13 +499,17 @@ setup_init(struct setup *s, struct bench *b, enum bench_case c,
     for (unsigned int t = 0; t < n_threads && !error; t++) {
         struct worker *w = &s->w[t];
 
-        w->pl = pipeline_create();
-        pipeline_set_ports(w->pl, ports, 2);
-        pipeline_set_output(w->pl, bench_output, w);
-        pipeline_set_prog_lookup(w->pl, flow_progs_lookup, s->progs);
-        for (size_t i = 0; rules[i] && !error; i++) {
-            error = add_rule(w->pl, rules[i]);
+        if (t && !tables_copied()) {
+            w->pl = pipeline_create_sibling(s->w[0].pl);
+        } else {
+            w->pl = pipeline_create();
+            pipeline_set_ports(w->pl, ports, 2);
+            pipeline_set_prog_lookup(w->pl, flow_progs_lookup, s->progs);
+            for (size_t i = 0; rules[i] && !error; i++) {
+                error = add_rule(w->pl, rules[i]);
+            }
         }
+        pipeline_set_output(w->pl, bench_output, w);
         w->id = t;
         /* From the last CPU down, like bench/run's pinning. */
         w->cpu = ncpu > t ? ncpu - 1 - t : 0;
@@ -628,10 +647,13 @@ main(int argc, char **argv)
     printf("sluice datapath benchmark: %d packets per run, batches of %d, "
            "%d runs after a warm-up,\n1- and 2-thread runs alternating; "
            "2 threads: packets steered by flow hash,\none pipeline per "
-           "thread over shared programs, threads pinned to CPUs;\nMpps = "
-           "all packets / the slowest thread's median time.\n"
+           "thread (%s) over shared programs,\nthreads pinned to CPUs; "
+           "Mpps = all packets / the slowest thread's median time.\n"
            "Packets: %s.\n\n",
-           N_PACKETS, PACKET_BATCH_MAX, N_RUNS, bench_pkts_source(&b.mem));
+           N_PACKETS, PACKET_BATCH_MAX, N_RUNS,
+           tables_copied() ? "a copy of the rules each, BENCH_TABLES=copy"
+                           : "one copy of the rules shared",
+           bench_pkts_source(&b.mem));
     printf("%-28s %8s %9s %9s %9s %6s %5s %5s  %s\n", "case", "flows",
            "1T Mpps", "2T Mpps", "2T/core", "x", "fwd%", "t0%", "steering");
     for (size_t c = 0; c < ARRAY_SIZE(case_names); c++) {

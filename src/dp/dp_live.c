@@ -614,45 +614,43 @@ dpl_rules_json(const struct pipeline *pl, uint64_t now)
 }
 
 /* Adds the rule counters of 'v''s pipelines to the records' 'cur' (when
- * 'into_base' is false) or 'base' counters. */
+ * 'into_base' is false) or 'base' counters.  The threads' pipelines share
+ * their rules, and a dump of one folds every thread's counters. */
 static void
 dpl_count_version(struct dpl *dpl, const struct dpl_version *v, bool into_base,
                   uint64_t now)
 {
-    for (unsigned int t = 0; t < dpl->n_threads; t++) {
-        json_t *rules = dpl_rules_json(v->pl[t], now);
-        size_t i;
+    json_t *rules = dpl_rules_json(v->pl[0], now);
 
-        for (i = 0; i < json_array_size(rules); i++) {
-            json_t *r = json_array_get(rules, i);
-            char *key = dpl_rule_key(r);
-            struct dpl_rec *rec = dpl_rec_find(dpl, key, false, now);
-            uint64_t n =
-                (uint64_t)json_integer_value(json_object_get(r, "n_packets"));
-            uint64_t bytes =
-                (uint64_t)json_integer_value(json_object_get(r, "n_bytes"));
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        json_t *r = json_array_get(rules, i);
+        char *key = dpl_rule_key(r);
+        struct dpl_rec *rec = dpl_rec_find(dpl, key, false, now);
+        uint64_t n =
+            (uint64_t)json_integer_value(json_object_get(r, "n_packets"));
+        uint64_t bytes =
+            (uint64_t)json_integer_value(json_object_get(r, "n_bytes"));
 
-            if (rec && n) {
-                /* The thread's rule was created when the version was, so
-                 * a hit rule's idle age dates its last hit. */
-                uint64_t age = (uint64_t)json_integer_value(
-                                   json_object_get(r, "idle_age")) *
-                               NS_PER_SEC;
-                uint64_t used = now > age ? now - age : 0;
+        if (rec && n) {
+            /* The version's rules were created with it, so a hit rule's
+             * idle age dates its last hit. */
+            uint64_t age =
+                (uint64_t)json_integer_value(json_object_get(r, "idle_age")) *
+                NS_PER_SEC;
+            uint64_t used = now > age ? now - age : 0;
 
-                rec->used_ns = MAX(rec->used_ns, used);
-            }
-            if (rec && into_base) {
-                rec->base_packets += n;
-                rec->base_bytes += bytes;
-            } else if (rec) {
-                rec->cur_packets += n;
-                rec->cur_bytes += bytes;
-            }
-            free(key);
+            rec->used_ns = MAX(rec->used_ns, used);
         }
-        json_decref(rules);
+        if (rec && into_base) {
+            rec->base_packets += n;
+            rec->base_bytes += bytes;
+        } else if (rec) {
+            rec->cur_packets += n;
+            rec->cur_bytes += bytes;
+        }
+        free(key);
     }
+    json_decref(rules);
 }
 
 /* Refreshes every record's 'cur' counters and last use from the published
@@ -784,12 +782,15 @@ dpl_version_build(struct dpl *dpl, const json_t *rules, uint64_t now,
         v->by_number[v->ports[i]->number] = v->ports[i];
     }
     steer_init(&v->steer, &dpl->steering);
+    /* One copy of the rules, shared by the threads' pipelines (each has
+     * its own cache and counters). */
+    v->pl[0] = dpl_new_pipeline(dpl->shadow, dpl->ports, dpl->n_ports);
+    error = dpl_add_rules(v->pl[0], rules, false, now);
     for (unsigned int t = 0; t < dpl->n_threads; t++) {
-        v->pl[t] = dpl_new_pipeline(dpl->shadow, dpl->ports, dpl->n_ports);
-        pipeline_set_output(v->pl[t], dpl_output, &dpl->threads[t]);
-        if (!error) {
-            error = dpl_add_rules(v->pl[t], rules, false, now);
+        if (t) {
+            v->pl[t] = pipeline_create_sibling(v->pl[0]);
         }
+        pipeline_set_output(v->pl[t], dpl_output, &dpl->threads[t]);
     }
     if (error) {
         dpl_version_free(dpl, v);

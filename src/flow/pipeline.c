@@ -87,28 +87,56 @@ struct pl_rule {
     uint32_t out_port;          /* If the actions are just output:N to an
                                  * ordinary port, N (pl_fast_output());
                                  * else PORT_NONE. */
-    uint64_t n_packets;         /* Packets that hit the rule. */
-    uint64_t n_bytes;           /* Their bytes at lookup time. */
-    uint64_t used_ns;           /* Last hit, or 'created_ns' (ns). */
+    uint32_t id;                /* Index of its counters (pl_tables). */
     uint64_t created_ns;        /* Time added, caller's clock (ns). */
     struct cls_rule cr;         /* In its table's classifier. */
     struct flow_spec spec;      /* What was added (owned copy). */
 };
 
-struct pipeline {
+/* A rule's counters in one pipeline.  They live apart from the rule, in
+ * an array per pipeline indexed by rule id, because the rule is shared by
+ * the sibling pipelines of other threads (see struct pl_tables): a counter
+ * in the rule would bounce its line between the cores on every batch. */
+struct pl_ctr {
+    uint64_t n_packets; /* Packets that hit the rule. */
+    uint64_t n_bytes;   /* Their bytes at lookup time. */
+    uint64_t used_ns;   /* Last hit, or 0 if never. */
+    uint64_t pad_;      /* Two counters per cache line, none across. */
+};
+
+/* What sibling pipelines share (pipeline_create_sibling()): the rules,
+ * the port list and the program resolver, read-only while any of them
+ * processes packets.  One copy of a large table serves every thread, so
+ * the threads' lookups share the last-level cache instead of competing
+ * with a copy each. */
+struct pl_tables {
     struct classifier *tables[FLOW_N_TABLES]; /* One per table. */
     size_t n_rules;                           /* Over all tables. */
     size_t n_timed;                           /* Rules with a timeout. */
-    pipeline_output_cb *output;               /* Output callback. */
-    void *output_aux;                         /* Its argument. */
     pipeline_prog_lookup_cb *prog_lookup;     /* Resolves program names. */
     void *prog_aux;                           /* Its argument. */
     uint32_t *ports;                          /* Existing ports (owned). */
     size_t n_ports;                           /* Entries in 'ports'. */
-    uint64_t drops[PIPELINE_N_DROPS];         /* Packets, per reason. */
-    struct pipeline_stats stats;              /* Datapath counters. */
-    struct flow_cache *cache;                 /* Flow cache, or NULL when
-                                               * disabled. */
+    struct pipeline **users;                  /* Pipelines sharing it. */
+    size_t n_users;
+    /* Rule ids: every id below 'n_ids' is a rule's or in 'free_ids';
+     * every user's counter array covers 'n_ids' entries. */
+    uint32_t n_ids;
+    uint32_t *free_ids;
+    size_t n_free_ids;
+    size_t free_ids_cap;
+};
+
+struct pipeline {
+    struct pl_tables *tab;            /* Rules, shared with siblings. */
+    pipeline_output_cb *output;       /* Output callback. */
+    void *output_aux;                 /* Its argument. */
+    struct pl_ctr *ctr;               /* Rule counters, by rule id. */
+    size_t n_ctr;                     /* Entries allocated in 'ctr'. */
+    uint64_t drops[PIPELINE_N_DROPS]; /* Packets, per reason. */
+    struct pipeline_stats stats;      /* Datapath counters. */
+    struct flow_cache *cache;         /* Flow cache, or NULL when
+                                       * disabled. */
 };
 
 /* Per-batch rule counters, added to the rules at the end of the batch.
@@ -118,6 +146,7 @@ struct pipeline {
 #define PL_ACC_MAX 64
 #define PL_ACC_SLOTS 128 /* A power of 2, twice PL_ACC_MAX. */
 struct pl_acc {
+    struct pl_ctr *ctr;           /* The pipeline's rule counters. */
     size_t n;                     /* Entries used. */
     uint8_t slot[PL_ACC_SLOTS];   /* Entry index + 1, or 0 if free. */
     struct {
@@ -185,14 +214,17 @@ pipeline_drop_text(enum pipeline_drop d)
 
 /* ---- Rules and tables. ---- */
 
-struct pipeline *
-pipeline_create(void)
+/* A pipeline over 'tab', with its own counters and cache. */
+static struct pipeline *
+pl_new(struct pl_tables *tab)
 {
     struct pipeline *pl = xzalloc_lines(sizeof *pl);
 
-    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
-        pl->tables[t] = cls_create();
-    }
+    pl->tab = tab;
+    pl->n_ctr = MAX(tab->n_ids, 16u);
+    pl->ctr = xzalloc_lines(pl->n_ctr * sizeof *pl->ctr);
+    tab->users = xrealloc(tab->users, (tab->n_users + 1) * sizeof *tab->users);
+    tab->users[tab->n_users++] = pl;
     /* SLUICE_FLOW_CACHE=0 turns the cache off for every pipeline of the
      * process, to compare against or to rule the cache out. */
     const char *env = getenv("SLUICE_FLOW_CACHE");
@@ -200,6 +232,23 @@ pipeline_create(void)
         pl->cache = fc_create();
     }
     return pl;
+}
+
+struct pipeline *
+pipeline_create(void)
+{
+    struct pl_tables *tab = xzalloc(sizeof *tab);
+
+    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
+        tab->tables[t] = cls_create();
+    }
+    return pl_new(tab);
+}
+
+struct pipeline *
+pipeline_create_sibling(struct pipeline *pl)
+{
+    return pl_new(pl->tab);
 }
 
 void
@@ -270,25 +319,81 @@ pl_rule_cast(const struct cls_rule *cr)
     return CONTAINER_OF(cr, struct pl_rule, cr);
 }
 
+static void
+pl_tables_destroy(struct pl_tables *tab)
+{
+    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
+        size_t n;
+        struct cls_rule **rules = cls_rules(tab->tables[t], &n);
+        for (size_t i = 0; i < n; i++) {
+            cls_remove(tab->tables[t], rules[i]);
+            pl_rule_free(pl_rule_cast(rules[i]));
+        }
+        free(rules);
+        cls_destroy(tab->tables[t]);
+    }
+    free(tab->ports);
+    free(tab->users);
+    free(tab->free_ids);
+    free(tab);
+}
+
 void
 pipeline_destroy(struct pipeline *pl)
 {
     if (!pl) {
         return;
     }
-    for (size_t t = 0; t < FLOW_N_TABLES; t++) {
-        size_t n;
-        struct cls_rule **rules = cls_rules(pl->tables[t], &n);
-        for (size_t i = 0; i < n; i++) {
-            cls_remove(pl->tables[t], rules[i]);
-            pl_rule_free(pl_rule_cast(rules[i]));
+    struct pl_tables *tab = pl->tab;
+    for (size_t i = 0; i < tab->n_users; i++) {
+        if (tab->users[i] == pl) {
+            tab->users[i] = tab->users[--tab->n_users];
+            break;
         }
-        free(rules);
-        cls_destroy(pl->tables[t]);
+    }
+    if (!tab->n_users) {
+        pl_tables_destroy(tab);
     }
     fc_destroy(pl->cache);
-    free(pl->ports);
+    free(pl->ctr);
     free(pl);
+}
+
+/* An id for a new rule, with zeroed counters in every pipeline sharing
+ * 'tab' (an id freed by a removed rule keeps that rule's counts until
+ * reused). */
+static uint32_t
+pl_id_alloc(struct pl_tables *tab)
+{
+    uint32_t id = tab->n_free_ids ? tab->free_ids[--tab->n_free_ids]
+                                  : tab->n_ids++;
+
+    for (size_t u = 0; u < tab->n_users; u++) {
+        struct pipeline *pl = tab->users[u];
+
+        if (id >= pl->n_ctr) {
+            size_t n = MAX(pl->n_ctr * 2, (size_t)tab->n_ids);
+            struct pl_ctr *ctr = xzalloc_lines(n * sizeof *ctr);
+
+            memcpy(ctr, pl->ctr, pl->n_ctr * sizeof *ctr);
+            free(pl->ctr);
+            pl->ctr = ctr;
+            pl->n_ctr = n;
+        }
+        memset(&pl->ctr[id], 0, sizeof pl->ctr[id]);
+    }
+    return id;
+}
+
+static void
+pl_id_free(struct pl_tables *tab, uint32_t id)
+{
+    if (tab->n_free_ids == tab->free_ids_cap) {
+        tab->free_ids_cap = MAX(tab->free_ids_cap * 2, 16);
+        tab->free_ids = xrealloc(tab->free_ids,
+                                 tab->free_ids_cap * sizeof *tab->free_ids);
+    }
+    tab->free_ids[tab->n_free_ids++] = id;
 }
 
 void
@@ -302,26 +407,28 @@ void
 pipeline_set_prog_lookup(struct pipeline *pl, pipeline_prog_lookup_cb *cb,
                          void *aux)
 {
-    pl->prog_lookup = cb;
-    pl->prog_aux = aux;
+    pl->tab->prog_lookup = cb;
+    pl->tab->prog_aux = aux;
 }
 
 void
 pipeline_set_ports(struct pipeline *pl, const uint32_t *ports, size_t n)
 {
-    free(pl->ports);
-    pl->ports = n ? xmalloc(n * sizeof *ports) : NULL;
+    struct pl_tables *tab = pl->tab;
+
+    free(tab->ports);
+    tab->ports = n ? xmalloc(n * sizeof *ports) : NULL;
     if (n) {
-        memcpy(pl->ports, ports, n * sizeof *ports);
+        memcpy(tab->ports, ports, n * sizeof *ports);
     }
-    pl->n_ports = n;
+    tab->n_ports = n;
 }
 
 static bool
 pl_port_exists(const struct pipeline *pl, uint32_t port)
 {
-    for (size_t i = 0; i < pl->n_ports; i++) {
-        if (pl->ports[i] == port) {
+    for (size_t i = 0; i < pl->tab->n_ports; i++) {
+        if (pl->tab->ports[i] == port) {
             return true;
         }
     }
@@ -332,7 +439,9 @@ static char *
 pl_resolve_prog(struct pipeline *pl, const char *name,
                 struct pipeline_prog **out)
 {
-    *out = pl->prog_lookup ? pl->prog_lookup(pl->prog_aux, name) : NULL;
+    const struct pl_tables *tab = pl->tab;
+
+    *out = tab->prog_lookup ? tab->prog_lookup(tab->prog_aux, name) : NULL;
     if (!*out) {
         return xasprintf("no program named '%s' is loaded", name);
     }
@@ -401,29 +510,36 @@ pipeline_add(struct pipeline *pl, const struct flow_spec *spec, uint64_t now_ns)
     rule->cr.match = rule->spec.match;
     rule->cr.priority = rule->spec.priority;
     rule->created_ns = now_ns;
-    rule->used_ns = now_ns;
 
-    struct classifier *cls = pl->tables[spec->table];
+    struct pl_tables *tab = pl->tab;
+    struct classifier *cls = tab->tables[spec->table];
     struct cls_rule *old =
         cls_find_exact(cls, &rule->cr.match, rule->cr.priority);
-    if (pl->cache) {
+    for (size_t u = 0; u < tab->n_users; u++) {
+        struct flow_cache *cache = tab->users[u]->cache;
+
         /* The cached walks this rule may change go before it can be
          * matched: the very next packet takes the classifier. */
-        if (old) {
+        if (old && cache) {
             const struct cls_rule *gone = old;
-            fc_invalidate_rules(pl->cache, &gone, 1);
+            fc_invalidate_rules(cache, &gone, 1);
         }
-        fc_invalidate_add(pl->cache, spec->table, &rule->cr);
+        if (cache) {
+            fc_invalidate_add(cache, spec->table, &rule->cr);
+        }
     }
+    /* A replaced rule's counters start again (OpenFlow add). */
+    rule->id = pl_id_alloc(tab);
     if (old) {
         cls_replace(cls, old, &rule->cr);
-        pl->n_timed -= pl_rule_timed(pl_rule_cast(old));
+        tab->n_timed -= pl_rule_timed(pl_rule_cast(old));
+        pl_id_free(tab, pl_rule_cast(old)->id);
         pl_rule_free(pl_rule_cast(old));
     } else {
         cls_insert(cls, &rule->cr);
-        pl->n_rules++;
+        tab->n_rules++;
     }
-    pl->n_timed += pl_rule_timed(rule);
+    tab->n_timed += pl_rule_timed(rule);
     return NULL;
 }
 
@@ -434,7 +550,8 @@ pl_remove_if(struct pipeline *pl, size_t t, const struct match *wide,
              bool (*pick)(const struct pl_rule *, const void *),
              const void *aux)
 {
-    struct classifier *cls = pl->tables[t];
+    struct pl_tables *tab = pl->tab;
+    struct classifier *cls = tab->tables[t];
     size_t n, n_removed = 0;
 
     if (!cls_count(cls)) {
@@ -450,17 +567,21 @@ pl_remove_if(struct pipeline *pl, size_t t, const struct match *wide,
     }
     /* Cached walks that asked a removed rule go before the rules are
      * freed; no other walk can change (see flow_cache.h). */
-    if (pl->cache) {
-        fc_invalidate_rules(pl->cache, (const struct cls_rule *const *)rules,
-                            n_removed);
+    for (size_t u = 0; u < tab->n_users; u++) {
+        if (tab->users[u]->cache) {
+            fc_invalidate_rules(tab->users[u]->cache,
+                                (const struct cls_rule *const *)rules,
+                                n_removed);
+        }
     }
     for (size_t i = 0; i < n_removed; i++) {
         struct pl_rule *rule = pl_rule_cast(rules[i]);
-        pl->n_timed -= pl_rule_timed(rule);
+        tab->n_timed -= pl_rule_timed(rule);
+        pl_id_free(tab, rule->id);
         pl_rule_free(rule);
     }
     free(rules);
-    pl->n_rules -= n_removed;
+    tab->n_rules -= n_removed;
     return n_removed;
 }
 
@@ -489,30 +610,56 @@ pipeline_del(struct pipeline *pl, const struct flow_spec *spec)
     return n;
 }
 
-static bool
-pl_expire_pick(const struct pl_rule *rule, const void *now_)
+/* 'rule''s counters folded over every pipeline sharing 'tab': packets and
+ * bytes summed, last use the latest (its creation if never hit). */
+static struct pl_ctr
+pl_rule_counts(const struct pl_tables *tab, const struct pl_rule *rule)
 {
-    uint64_t now = *(const uint64_t *)now_;
+    struct pl_ctr sum = {0, 0, rule->created_ns, 0};
+
+    for (size_t u = 0; u < tab->n_users; u++) {
+        const struct pl_ctr *c = &tab->users[u]->ctr[rule->id];
+
+        sum.n_packets += c->n_packets;
+        sum.n_bytes += c->n_bytes;
+        sum.used_ns = MAX(sum.used_ns, c->used_ns);
+    }
+    return sum;
+}
+
+struct pl_expire_aux {
+    const struct pl_tables *tab;
+    uint64_t now_ns;
+};
+
+static bool
+pl_expire_pick(const struct pl_rule *rule, const void *aux_)
+{
+    const struct pl_expire_aux *aux = aux_;
     const struct flow_spec *s = &rule->spec;
 
-    return (s->hard_timeout &&
-            now >= rule->created_ns + s->hard_timeout * NS_PER_SEC) ||
-           (s->idle_timeout &&
-            now >= rule->used_ns + s->idle_timeout * NS_PER_SEC);
+    if (s->hard_timeout &&
+        aux->now_ns >= rule->created_ns + s->hard_timeout * NS_PER_SEC) {
+        return true;
+    }
+    return s->idle_timeout &&
+           aux->now_ns >= pl_rule_counts(aux->tab, rule).used_ns +
+                              s->idle_timeout * NS_PER_SEC;
 }
 
 size_t
 pipeline_expire(struct pipeline *pl, uint64_t now_ns)
 {
+    struct pl_expire_aux aux = {pl->tab, now_ns};
     struct match all;
     size_t n = 0;
 
-    if (!pl->n_timed) {
+    if (!pl->tab->n_timed) {
         return 0; /* Called every second: skip the walk when it is moot. */
     }
     match_init_catchall(&all);
     for (size_t t = 0; t < FLOW_N_TABLES; t++) {
-        n += pl_remove_if(pl, t, &all, pl_expire_pick, &now_ns);
+        n += pl_remove_if(pl, t, &all, pl_expire_pick, &aux);
     }
     return n;
 }
@@ -520,7 +667,7 @@ pipeline_expire(struct pipeline *pl, uint64_t now_ns)
 size_t
 pipeline_n_rules(const struct pipeline *pl)
 {
-    return pl->n_rules;
+    return pl->tab->n_rules;
 }
 
 void
@@ -868,9 +1015,11 @@ pl_output(struct pl_ctx *ctx, uint32_t port)
 static void
 pl_flood(struct pl_ctx *ctx)
 {
-    for (size_t i = 0; i < ctx->pl->n_ports; i++) {
-        if (ctx->pl->ports[i] != ctx->p->key.in_port) {
-            pl_output(ctx, ctx->pl->ports[i]);
+    const struct pl_tables *tab = ctx->pl->tab;
+
+    for (size_t i = 0; i < tab->n_ports; i++) {
+        if (tab->ports[i] != ctx->p->key.in_port) {
+            pl_output(ctx, tab->ports[i]);
         }
     }
 }
@@ -1140,9 +1289,11 @@ pl_acc_add(struct pl_acc *acc, struct pl_rule *rule, uint64_t packets,
     }
     if (!i) {
         if (acc->n == PL_ACC_MAX) {
-            rule->n_packets += packets;
-            rule->n_bytes += bytes;
-            rule->used_ns = MAX(rule->used_ns, now_ns);
+            struct pl_ctr *c = &acc->ctr[rule->id];
+
+            c->n_packets += packets;
+            c->n_bytes += bytes;
+            c->used_ns = MAX(c->used_ns, now_ns);
             return;
         }
         i = ++acc->n;
@@ -1156,8 +1307,9 @@ pl_acc_add(struct pl_acc *acc, struct pl_rule *rule, uint64_t packets,
 }
 
 static void
-pl_acc_init(struct pl_acc *acc)
+pl_acc_init(struct pl_acc *acc, struct pipeline *pl)
 {
+    acc->ctr = pl->ctr;
     acc->n = 0;
     memset(acc->slot, 0, sizeof acc->slot);
 }
@@ -1177,10 +1329,11 @@ static void
 pl_acc_flush(const struct pl_acc *acc, uint64_t now_ns)
 {
     for (size_t i = 0; i < acc->n; i++) {
-        struct pl_rule *rule = acc->e[i].rule;
-        rule->n_packets += acc->e[i].packets;
-        rule->n_bytes += acc->e[i].bytes;
-        rule->used_ns = MAX(rule->used_ns, now_ns);
+        struct pl_ctr *c = &acc->ctr[acc->e[i].rule->id];
+
+        c->n_packets += acc->e[i].packets;
+        c->n_bytes += acc->e[i].bytes;
+        c->used_ns = MAX(c->used_ns, now_ns);
     }
 }
 
@@ -1213,7 +1366,7 @@ pl_replay_lookup(struct pl_ctx *ctx, unsigned int table,
         bool expect = st->hit && c + 1 == st->n_cands;
 
         if (pl_filter(cr, ctx) != expect) {
-            const struct classifier *cls = ctx->pl->tables[table];
+            const struct classifier *cls = ctx->pl->tab->tables[table];
 
             ctx->replay = NULL;
             ctx->diverged = true;
@@ -1238,7 +1391,7 @@ static const struct cls_rule *
 pl_recorded_lookup(struct pl_ctx *ctx, unsigned int table,
                    const struct cls_rule *candidate)
 {
-    const struct classifier *cls = ctx->pl->tables[table];
+    const struct classifier *cls = ctx->pl->tab->tables[table];
     const struct flow_key *key = &ctx->p->key;
     struct fc_record *rec = ctx->rec;
     struct fc_hop *st = &rec->steps[rec->n_steps].hop;
@@ -1283,7 +1436,7 @@ static const struct cls_rule *
 pl_lookup(struct pl_ctx *ctx, unsigned int table,
           const struct cls_rule *candidate)
 {
-    const struct classifier *cls = ctx->pl->tables[table];
+    const struct classifier *cls = ctx->pl->tab->tables[table];
     cls_pred_cb *pred = unlikely(ctx->trace) ? pl_filter_traced : pl_filter;
     const struct cls_rule *cr;
 
@@ -1565,7 +1718,7 @@ pl_process_uncached(struct pipeline *pl, struct packet **pkts, size_t n,
     for (size_t i = 0; i < n; i++) {
         keys[i] = &pkts[i]->key;
     }
-    cls_lookup_batch(pl->tables[0], keys, n, hits);
+    cls_lookup_batch(pl->tab->tables[0], keys, n, hits);
     pl->stats.cls_lookups += n;
     for (size_t i = 0; i < n; i++) {
         pl_prefetch_rule(hits[i]);
@@ -1642,7 +1795,7 @@ pl_process_cached(struct pipeline *pl, struct packet **pkts, size_t n,
         }
     }
     if (nm) {
-        cls_lookup_batch_wc(pl->tables[0], mkeys, nm, mhits, wcs);
+        cls_lookup_batch_wc(pl->tab->tables[0], mkeys, nm, mhits, wcs);
     }
     for (size_t i = 0, m = 0; i < n; i++) {
         if (i && flows[i] && flows[i] == flows[i - 1]) {
@@ -1720,7 +1873,7 @@ pipeline_process(struct pipeline *pl, struct packet_batch *batch,
     }
     pl->stats.packets += n;
     pl->stats.batches++;
-    pl_acc_init(&acc);
+    pl_acc_init(&acc, pl);
     if (pl->cache) {
         pl_process_cached(pl, batch->pkts, n, now_ns, &acc);
     } else {
@@ -1754,10 +1907,10 @@ pl_for_each_rule(const struct pipeline *pl,
     for (size_t t = 0; t < FLOW_N_TABLES; t++) {
         size_t n;
 
-        if (!cls_count(pl->tables[t])) {
+        if (!cls_count(pl->tab->tables[t])) {
             continue;
         }
-        struct cls_rule **rules = cls_rules(pl->tables[t], &n);
+        struct cls_rule **rules = cls_rules(pl->tab->tables[t], &n);
         for (size_t i = 0; i < n; i++) {
             cb(pl_rule_cast(rules[i]), aux);
         }
@@ -1766,6 +1919,7 @@ pl_for_each_rule(const struct pipeline *pl,
 }
 
 struct pl_dump_aux {
+    const struct pl_tables *tab;
     struct ds *ds;
     bool stats;
     uint64_t now_ns;
@@ -1784,11 +1938,13 @@ pl_dump_rule(const struct pl_rule *rule, void *aux_)
         ds_put_char(ds, '\n');
         return;
     }
+    struct pl_ctr c = pl_rule_counts(aux->tab, rule);
+
     ds_put_format(ds, " cookie=0x%" PRIx64 ", duration=", s->cookie);
     pl_put_duration(ds, rule->created_ns, aux->now_ns);
     ds_put_format(ds,
                   ", table=%u, n_packets=%" PRIu64 ", n_bytes=%" PRIu64 ", ",
-                  (unsigned int)s->table, rule->n_packets, rule->n_bytes);
+                  (unsigned int)s->table, c.n_packets, c.n_bytes);
     if (s->idle_timeout) {
         ds_put_format(ds, "idle_timeout=%u, ", (unsigned int)s->idle_timeout);
     }
@@ -1796,7 +1952,7 @@ pl_dump_rule(const struct pl_rule *rule, void *aux_)
         ds_put_format(ds, "hard_timeout=%u, ", (unsigned int)s->hard_timeout);
     }
     ds_put_format(ds, "idle_age=%" PRIu64 ", priority=%u",
-                  pl_age_sec(rule->used_ns, aux->now_ns),
+                  pl_age_sec(c.used_ns, aux->now_ns),
                   (unsigned int)s->priority);
     struct ds match = DS_EMPTY_INITIALIZER;
     flow_match_format(&s->match, s->prog_name, &match);
@@ -1813,7 +1969,7 @@ void
 pipeline_dump(const struct pipeline *pl, bool stats, uint64_t now_ns,
               struct ds *ds)
 {
-    struct pl_dump_aux aux = {ds, stats, now_ns, NULL};
+    struct pl_dump_aux aux = {pl->tab, ds, stats, now_ns, NULL};
 
     pl_for_each_rule(pl, pl_dump_rule, &aux);
 }
@@ -1828,20 +1984,20 @@ pl_dump_rule_json(const struct pl_rule *rule, void *aux_)
     char cookie[24];
     uint64_t d =
         aux->now_ns > rule->created_ns ? aux->now_ns - rule->created_ns : 0;
+    struct pl_ctr c = pl_rule_counts(aux->tab, rule);
 
     snprintf(cookie, sizeof cookie, "0x%" PRIx64, s->cookie);
     json_object_set_new(j, "table", json_integer(s->table));
     json_object_set_new(j, "priority", json_integer(s->priority));
     json_object_set_new(j, "cookie", json_string(cookie));
     json_object_set_new(j, "duration", json_real((double)d / 1e9));
-    json_object_set_new(j, "n_packets",
-                        json_integer((json_int_t)rule->n_packets));
-    json_object_set_new(j, "n_bytes", json_integer((json_int_t)rule->n_bytes));
+    json_object_set_new(j, "n_packets", json_integer((json_int_t)c.n_packets));
+    json_object_set_new(j, "n_bytes", json_integer((json_int_t)c.n_bytes));
     json_object_set_new(j, "idle_timeout", json_integer(s->idle_timeout));
     json_object_set_new(j, "hard_timeout", json_integer(s->hard_timeout));
     json_object_set_new(
         j, "idle_age",
-        json_integer((json_int_t)pl_age_sec(rule->used_ns, aux->now_ns)));
+        json_integer((json_int_t)pl_age_sec(c.used_ns, aux->now_ns)));
     flow_match_format(&s->match, s->prog_name, &ds);
     json_object_set_new(j, "match", json_string(ds.len ? ds_cstr(&ds) : ""));
     ds_clear(&ds);
@@ -1867,7 +2023,7 @@ pl_put_json(struct ds *ds, json_t *j)
 void
 pipeline_dump_json(const struct pipeline *pl, uint64_t now_ns, struct ds *ds)
 {
-    struct pl_dump_aux aux = {ds, true, now_ns, json_array()};
+    struct pl_dump_aux aux = {pl->tab, ds, true, now_ns, json_array()};
 
     pl_for_each_rule(pl, pl_dump_rule_json, &aux);
     pl_put_json(ds, aux.array);

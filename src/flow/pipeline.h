@@ -69,6 +69,16 @@ typedef struct pipeline_prog *pipeline_prog_lookup_cb(void *aux,
                                                       const char *name);
 
 struct pipeline *pipeline_create(void);
+/* Another pipeline over 'pl''s rules, ports and program resolver (one
+ * copy, whichever pipeline changes them), with its own output callback,
+ * flow cache and counters: one per datapath thread.  Rules and ports may
+ * change only while none of the pipelines sharing them processes packets
+ * (the live datapath builds a new set and publishes it); every pipeline's
+ * cache is invalidated as a change requires.  Rule counters are each
+ * pipeline's own and are folded on read: dumps and idle timeouts see the
+ * sum over all of them.  Destroyed like any pipeline, in any order; the
+ * rules go with the last one. */
+struct pipeline *pipeline_create_sibling(struct pipeline *pl);
 void pipeline_destroy(struct pipeline *);
 
 void pipeline_set_output(struct pipeline *, pipeline_output_cb *, void *aux);

@@ -5,6 +5,7 @@
  * independent RFC 1071 implementation).  Filter and action programs are C
  * functions behind struct pipeline_prog, the same interface the eBPF
  * runtime implements. */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1144,6 +1145,111 @@ test_prog_run_sampling(void **state)
     flow_progs_destroy(fprogs);
 }
 
+/* n_packets of the rule with cookie 'cookie' in 'pl''s JSON dump, or -1. */
+static long long
+rule_packets(const struct pipeline *pl, uint64_t cookie, uint64_t now)
+{
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    char want[24];
+    long long n = -1;
+
+    snprintf(want, sizeof want, "0x%" PRIx64, cookie);
+    pipeline_dump_json(pl, now, &ds);
+    json_t *j = json_loads(ds_cstr(&ds), 0, NULL);
+    assert_non_null(j);
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        json_t *r = json_array_get(j, i);
+        if (!strcmp(json_string_value(json_object_get(r, "cookie")), want)) {
+            n = json_integer_value(json_object_get(r, "n_packets"));
+        }
+    }
+    json_decref(j);
+    ds_destroy(&ds);
+    return n;
+}
+
+/* Sibling pipelines (one per datapath thread) share one copy of the rules
+ * and keep their own outputs, caches and counters: a change made through
+ * either takes effect on the other's very next packet, dumps and idle
+ * timeouts fold both threads' counters, a reused rule id starts from zero,
+ * and either may be destroyed first. */
+static void
+test_siblings(void **state)
+{
+    struct fx *fx = *state;
+    struct fx *fx2 = xzalloc(sizeof *fx2); /* The sibling's view. */
+    struct pipeline_stats st;
+
+    add_at(fx, "cookie=0x1,priority=10,in_port=1,actions=output:2", 100 * SEC);
+    add_at(fx, "cookie=0x2,priority=10,in_port=2,idle_timeout=10,"
+               "actions=output:3",
+           100 * SEC);
+    struct pipeline *sib = pipeline_create_sibling(fx->pl);
+    fx2->pl = sib;
+    pipeline_set_output(sib, record_output, &fx2->outs);
+    assert_int_equal(pipeline_n_rules(sib), 2);
+
+    /* Each runs the shared rules into its own output and counters. */
+    run1_at(fx, "in_port=1,udp,tp_src=7", 101 * SEC);
+    struct packet *p2[2] = {mkpkt("in_port=1,udp,tp_src=7"),
+                            mkpkt("in_port=1,udp,tp_src=8")};
+    run_at(fx2, 101 * SEC, p2, 2);
+    static const uint32_t two[] = {2, 2};
+    assert_ports(&fx->outs, two, 1);
+    assert_ports(&fx2->outs, two, 2);
+    pipeline_get_stats(fx->pl, &st);
+    assert_int_equal(st.packets, 1);
+    pipeline_get_stats(sib, &st);
+    assert_int_equal(st.packets, 2);
+    assert_int_equal(rule_packets(fx->pl, 1, 101 * SEC), 3);
+    assert_int_equal(rule_packets(sib, 1, 101 * SEC), 3);
+
+    /* A rule added through one pipeline wins on the other's next packet,
+     * although the other had cached the flow; deleted, it is gone. */
+    add_at(fx, "cookie=0x3,priority=20,in_port=1,actions=output:4", 102 * SEC);
+    fx2->outs.n = 0;
+    run1_at(fx2, "in_port=1,udp,tp_src=7", 102 * SEC);
+    static const uint32_t to4[] = {4};
+    assert_ports(&fx2->outs, to4, 1);
+    assert_int_equal(rule_packets(fx->pl, 3, 102 * SEC), 1);
+    assert_int_equal(rule_packets(fx->pl, 1, 102 * SEC), 3);
+    assert_int_equal(del(fx2, "cookie=0x3/0xffffffffffffffff"), 1);
+    fx->outs.n = 0;
+    run1_at(fx, "in_port=1,udp,tp_src=7", 103 * SEC);
+    static const uint32_t to2[] = {2};
+    assert_ports(&fx->outs, to2, 1);
+
+    /* The freed id's counters (one hit, on the sibling) do not leak into
+     * the rule that reuses it. */
+    add_at(fx, "cookie=0x4,priority=20,in_port=3,actions=output:1", 103 * SEC);
+    assert_int_equal(rule_packets(fx->pl, 4, 103 * SEC), 0);
+    assert_int_equal(rule_packets(sib, 4, 103 * SEC), 0);
+
+    /* Idle timeout: a hit on either thread restarts it. */
+    run1_at(fx2, "in_port=2,arp", 108 * SEC);
+    assert_int_equal(pipeline_expire(fx->pl, 111 * SEC), 0);
+    assert_int_equal(pipeline_expire(fx->pl, 118 * SEC), 1);
+    assert_int_equal(pipeline_n_rules(sib), 2);
+
+    /* Ports set through one are the other's too: output:4 is now to a
+     * port that does not exist. */
+    static const uint32_t ports3[] = {1, 2, 3};
+    pipeline_set_ports(sib, ports3, ARRAY_SIZE(ports3));
+    add_at(fx, "cookie=0x5,priority=30,in_port=1,actions=output:4", 120 * SEC);
+    run1_at(fx, "in_port=1,arp", 120 * SEC);
+    assert_int_equal(drops(fx, PIPELINE_DROP_BAD_PORT), 1);
+
+    /* The first pipeline goes first; the sibling keeps the rules. */
+    pipeline_destroy(fx->pl);
+    fx->pl = sib; /* Destroyed by the teardown. */
+    fx2->outs.n = 0;
+    run1_at(fx2, "in_port=3,arp", 121 * SEC);
+    static const uint32_t to1[] = {1};
+    assert_ports(&fx2->outs, to1, 1);
+    assert_int_equal(rule_packets(sib, 4, 121 * SEC), 1);
+    free(fx2);
+}
+
 int
 main(void)
 {
@@ -1167,6 +1273,7 @@ main(void)
         T(test_trace_text),
         T(test_trace_json),
         T(test_prog_run_sampling),
+        T(test_siblings),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
