@@ -259,10 +259,11 @@ ft_alloc(struct bpf_map *map)
     }
     ft->mask = n_buckets - 1;
     ft->key_stride = ROUND_UP(map->key_size, 8);
-    ft->elem_size =
-        sizeof(struct ft_elem) + ft->key_stride + ROUND_UP(map->value_size, 8);
+    ft->elem_size = bpf_map_elem_stride(sizeof(struct ft_elem) +
+                                        ft->key_stride +
+                                        ROUND_UP(map->value_size, 8));
     ft->buckets = calloc(n_buckets, sizeof *ft->buckets);
-    ft->elems = calloc(map->max_entries, ft->elem_size);
+    ft->elems = bpf_map_elems_alloc(map->max_entries, ft->elem_size);
     if (!ft->buckets || !ft->elems) {
         free(ft->buckets);
         free(ft->elems);

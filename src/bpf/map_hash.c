@@ -171,10 +171,13 @@ htab_alloc(struct bpf_map *map)
     h->percpu = percpu;
     h->key_stride = ROUND_UP(map->key_size, 8);
     h->value_stride = ROUND_UP(map->value_size, 8);
-    h->elem_size = sizeof(struct htab_elem) + h->key_stride +
-                   h->value_stride * (percpu ? map->n_cpus : 1);
+    h->elem_size = bpf_map_elem_stride(sizeof(struct htab_elem) +
+                                       h->key_stride +
+                                       h->value_stride *
+                                           (percpu ? map->n_cpus : 1));
     h->buckets = calloc(n_buckets, sizeof *h->buckets);
-    h->elems = calloc((size_t)map->max_entries + 1, h->elem_size);
+    h->elems =
+        bpf_map_elems_alloc((size_t)map->max_entries + 1, h->elem_size);
     h->locks = calloc((size_t)h->lock_mask + 1, sizeof *h->locks);
     if (!h->buckets || !h->elems || !h->locks) {
         free(h->buckets);

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -40,6 +42,29 @@ bpf_maps_set_threads(uint32_t n)
         default_n_cpus = n;
     }
     bpf_maps_concurrent = n > 1;
+}
+
+size_t
+bpf_map_elem_stride(size_t bytes)
+{
+    return bpf_maps_concurrent ? ROUND_UP(bytes, 64) : ROUND_UP(bytes, 8);
+}
+
+void *
+bpf_map_elems_alloc(size_t n, size_t stride)
+{
+    size_t bytes;
+    void *p;
+
+    if (stride && n > SIZE_MAX / stride) {
+        return NULL;
+    }
+    bytes = n * stride;
+    if (posix_memalign(&p, 64, bytes ? bytes : 1)) {
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
 }
 
 uint32_t

@@ -1140,6 +1140,45 @@ test_kernel_diff_ops(void **state)
 }
 #endif
 
+/* Maps created for several threads keep every element on cache lines of
+ * its own (inserts from two threads interleave in the element array, and
+ * neighbours would bounce a shared line on each write); for one thread
+ * they stay packed.  Checked on the value pointers a program gets. */
+static void
+test_elems_own_lines(void **state)
+{
+    (void)state;
+    for (uint32_t threads = 1; threads <= 2; threads++) {
+        bpf_maps_set_threads(threads);
+        struct bpf_map *m = map_new(BPF_MAP_TYPE_HASH, 4, 8, 64, 0);
+        uintptr_t v[8];
+        for (uint32_t k = 0; k < 8; k++) {
+            uint64_t val = k;
+            assert_int_equal(m->ops->update(m, &k, &val, BPF_NOEXIST), 0);
+            v[k] = (uintptr_t)m->ops->lookup(m, &k);
+            assert_true(v[k] != 0);
+        }
+        uintptr_t min_gap = UINTPTR_MAX;
+        for (uint32_t a = 0; a < 8; a++) {
+            for (uint32_t b = a + 1; b < 8; b++) {
+                uintptr_t gap = v[a] > v[b] ? v[a] - v[b] : v[b] - v[a];
+                min_gap = gap < min_gap ? gap : min_gap;
+                if (threads > 1) {
+                    /* Same offset in a line, whole lines apart. */
+                    assert_int_equal(gap % 64, 0);
+                }
+            }
+        }
+        if (threads > 1) {
+            assert_true(min_gap >= 64);
+        } else {
+            assert_true(min_gap < 64); /* 24-byte header + 8 + 8. */
+        }
+        map_del(m);
+    }
+    bpf_maps_set_threads(1);
+}
+
 int
 main(void)
 {
@@ -1168,6 +1207,7 @@ main(void)
         cmocka_unit_test(test_ringbuf),
         cmocka_unit_test(test_queue_stack),
         cmocka_unit_test(test_key_equal_atomic),
+        cmocka_unit_test(test_elems_own_lines),
         cmocka_unit_test(test_costs),
 #ifdef HAVE_KERNEL_DIFF
         cmocka_unit_test(test_kernel_create_errno),

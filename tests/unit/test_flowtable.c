@@ -515,6 +515,15 @@ test_configure_empties(void **state)
     assert_int_equal(s.timeout_ns, SEC);
     assert_true(s.elem_bytes >= 32 + 8 + 8);
     ft_del(m);
+
+    /* Created for several threads, an element takes whole cache lines
+     * (elem_bytes counts its bucket word too). */
+    bpf_maps_set_threads(2);
+    m = ft_new(8, 8, 0);
+    s = stats_of(m);
+    assert_int_equal((s.elem_bytes - sizeof(uint32_t)) % 64, 0);
+    ft_del(m);
+    bpf_maps_set_threads(1);
 }
 
 /* A reference model of the same rules, driven with random operations. */
