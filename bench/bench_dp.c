@@ -360,8 +360,24 @@ struct setup {
     uint32_t n_of[MAX_THREADS]; /* Packets of each thread. */
     struct steer steer;
     uint64_t ns[MAX_THREADS][N_RUNS]; /* Each thread's CPU time per run. */
+    /* BENCH_SOLO=1: the same, each thread run alone (bench_solo()). */
+    uint64_t solo_ns[MAX_THREADS][N_RUNS];
     uint64_t outputs;           /* Over the timed runs. */
 };
+
+/* BENCH_SOLO=1: after each timed run with several threads, the run again
+ * with each thread alone, one after the other, on the same packets (built
+ * afresh) and CPUs.  A thread's time together over its time alone is what
+ * the threads cost each other (shared lines, the shared cache, memory
+ * bandwidth, the host's other tenants at that moment); a thread slower
+ * than the other alone is an uneven split of the work. */
+static bool
+bench_solo(void)
+{
+    const char *v = getenv("BENCH_SOLO");
+
+    return v && !strcmp(v, "1");
+}
 
 /* Makes 'p' arrival 'i' of case 'c' in run 'run'. */
 static void
@@ -527,19 +543,20 @@ setup_init(struct setup *s, struct bench *b, enum bench_case c,
 /* Run 'r' of set-up 's' (run 0 is the warm-up): builds the packets in its
  * threads' order (untimed), runs the threads concurrently and records each
  * one's CPU time. */
+/* Builds run 'r''s packets (untimed) and runs 's''s threads on them,
+ * together or ('solo') one after the other; each worker's 'ns' and
+ * 'outputs' get its run's. */
 static void
-setup_run(struct setup *s, struct bench *b, enum bench_case c, uint32_t r)
+setup_run_threads(struct setup *s, struct bench *b, enum bench_case c,
+                  uint32_t r, bool solo)
 {
     pthread_t tid[MAX_THREADS];
     pthread_barrier_t start;
 
-    /* The map code's locking follows the thread count (the set-ups of
-     * one case are loaded side by side and run in turn). */
-    bpf_maps_set_threads(s->n_threads);
     for (uint32_t k = 0; k < N_PACKETS; k++) {
         compose(b, c, r, s->order[k], b->pkts[k]);
     }
-    pthread_barrier_init(&start, NULL, s->n_threads);
+    pthread_barrier_init(&start, NULL, solo ? 1 : s->n_threads);
     for (unsigned int t = 0; t < s->n_threads; t++) {
         struct worker *w = &s->w[t];
 
@@ -548,15 +565,33 @@ setup_run(struct setup *s, struct bench *b, enum bench_case c, uint32_t r)
         w->outputs = 0;
         w->start = &start;
         pthread_create(&tid[t], NULL, worker_main, w);
-    }
-    for (unsigned int t = 0; t < s->n_threads; t++) {
-        pthread_join(tid[t], NULL);
-        if (r) {
-            s->ns[t][r - 1] = s->w[t].ns;
-            s->outputs += s->w[t].outputs;
+        if (solo) {
+            pthread_join(tid[t], NULL);
         }
     }
+    for (unsigned int t = 0; t < s->n_threads && !solo; t++) {
+        pthread_join(tid[t], NULL);
+    }
     pthread_barrier_destroy(&start);
+}
+
+static void
+setup_run(struct setup *s, struct bench *b, enum bench_case c, uint32_t r)
+{
+    /* The map code's locking follows the thread count (the set-ups of
+     * one case are loaded side by side and run in turn). */
+    bpf_maps_set_threads(s->n_threads);
+    setup_run_threads(s, b, c, r, false);
+    for (unsigned int t = 0; t < s->n_threads && r; t++) {
+        s->ns[t][r - 1] = s->w[t].ns;
+        s->outputs += s->w[t].outputs;
+    }
+    if (r && s->n_threads > 1 && bench_solo()) {
+        setup_run_threads(s, b, c, r, true);
+        for (unsigned int t = 0; t < s->n_threads; t++) {
+            s->solo_ns[t][r - 1] = s->w[t].ns;
+        }
+    }
 }
 
 /* A set-up's Mpps: all packets over the slowest thread's median time.
@@ -565,19 +600,42 @@ setup_run(struct setup *s, struct bench *b, enum bench_case c, uint32_t r)
  * thread of every run, would count against every run it touches) weighs
  * no more than it does with one thread; an uneven steering still counts
  * in full, since the thread with more packets has the longer time. */
+static uint64_t
+median_ns(const uint64_t runs[N_RUNS])
+{
+    uint64_t ns[N_RUNS];
+
+    memcpy(ns, runs, sizeof ns);
+    qsort(ns, N_RUNS, sizeof ns[0], cmp_u64);
+    return ns[N_RUNS / 2];
+}
+
 static double
 setup_mpps(const struct setup *s)
 {
     uint64_t slowest = 0;
 
     for (unsigned int t = 0; t < s->n_threads; t++) {
-        uint64_t ns[N_RUNS];
-
-        memcpy(ns, s->ns[t], sizeof ns);
-        qsort(ns, N_RUNS, sizeof ns[0], cmp_u64);
-        slowest = MAX(slowest, ns[N_RUNS / 2]);
+        slowest = MAX(slowest, median_ns(s->ns[t]));
     }
     return N_PACKETS / (double)slowest * 1e3;
+}
+
+/* BENCH_SOLO=1's line under a row: each thread's median time alone and
+ * together, and the ratio. */
+static void
+print_solo(const struct setup *s)
+{
+    printf("%-28s %8s  ", "", "solo");
+    for (unsigned int t = 0; t < s->n_threads; t++) {
+        uint64_t alone = median_ns(s->solo_ns[t]);
+        uint64_t together = median_ns(s->ns[t]);
+
+        printf("%sT%u %.1f ms alone, %.1f together (x%.2f)", t ? "; " : "", t,
+               alone / 1e6, together / 1e6,
+               alone ? (double)together / (double)alone : 0.0);
+    }
+    printf("\n");
 }
 
 /* Case 'c' with 'n_flows' flows on 1 and on MAX_THREADS threads: both
@@ -694,6 +752,9 @@ main(int argc, char **argv)
                    mpps2 / mpps1,
                    100 * (double)s[0].outputs / ((double)N_RUNS * N_PACKETS),
                    100 * (double)s[1].n_of[0] / N_PACKETS, fields);
+            if (bench_solo()) {
+                print_solo(&s[1]);
+            }
             fflush(stdout);
             for (unsigned int n = 0; n < MAX_THREADS; n++) {
                 setup_destroy(&s[n]);
