@@ -372,11 +372,17 @@ struct setup {
  * bandwidth, the host's other tenants at that moment); a thread slower
  * than the other alone is an uneven split of the work. */
 static bool
+env_is(const char *name, const char *value)
+{
+    const char *v = getenv(name);
+
+    return v && !strcmp(v, value);
+}
+
+static bool
 bench_solo(void)
 {
-    const char *v = getenv("BENCH_SOLO");
-
-    return v && !strcmp(v, "1");
+    return env_is("BENCH_SOLO", "1");
 }
 
 /* Makes 'p' arrival 'i' of case 'c' in run 'run'. */
@@ -480,9 +486,7 @@ setup_destroy(struct setup *s)
 static bool
 tables_copied(void)
 {
-    const char *v = getenv("BENCH_TABLES");
-
-    return v && !strcmp(v, "copy");
+    return env_is("BENCH_TABLES", "copy");
 }
 
 /* Sets 's' up for case 'c' with 'n_flows' flows (b->flow_of and b->reply
@@ -547,9 +551,6 @@ setup_init(struct setup *s, struct bench *b, enum bench_case c,
     return NULL;
 }
 
-/* Run 'r' of set-up 's' (run 0 is the warm-up): builds the packets in its
- * threads' order (untimed), runs the threads concurrently and records each
- * one's CPU time. */
 /* Builds run 'r''s packets (untimed) and runs 's''s threads on them,
  * together or ('solo') one after the other; each worker's 'ns' and
  * 'outputs' get its run's. */
@@ -582,6 +583,9 @@ setup_run_threads(struct setup *s, struct bench *b, enum bench_case c,
     pthread_barrier_destroy(&start);
 }
 
+/* Run 'r' of set-up 's' (run 0 is the warm-up): builds the packets in its
+ * threads' order (untimed), runs the threads concurrently and records each
+ * one's CPU time (and, with BENCH_SOLO=1, each one's time alone). */
 static void
 setup_run(struct setup *s, struct bench *b, enum bench_case c, uint32_t r)
 {
@@ -601,12 +605,6 @@ setup_run(struct setup *s, struct bench *b, enum bench_case c, uint32_t r)
     }
 }
 
-/* A set-up's Mpps: all packets over the slowest thread's median time.
- * Each thread's time is its median over the timed runs first, so that a
- * burst of interference on one CPU in one run (which, taking the slowest
- * thread of every run, would count against every run it touches) weighs
- * no more than it does with one thread; an uneven steering still counts
- * in full, since the thread with more packets has the longer time. */
 static uint64_t
 median_ns(const uint64_t runs[N_RUNS])
 {
@@ -617,15 +615,28 @@ median_ns(const uint64_t runs[N_RUNS])
     return ns[N_RUNS / 2];
 }
 
-static double
-setup_mpps(const struct setup *s)
+/* The slowest of 'n' threads' median times ('ns[t]': thread t's runs).
+ * Each thread's time is its median over the timed runs first, so that a
+ * burst of interference on one CPU in one run (which, taking the slowest
+ * thread of every run, would count against every run it touches) weighs
+ * no more than it does with one thread; an uneven split still counts in
+ * full, since the thread with more work has the longer time. */
+static uint64_t
+slowest_median_ns(const uint64_t ns[][N_RUNS], unsigned int n)
 {
     uint64_t slowest = 0;
 
-    for (unsigned int t = 0; t < s->n_threads; t++) {
-        slowest = MAX(slowest, median_ns(s->ns[t]));
+    for (unsigned int t = 0; t < n; t++) {
+        slowest = MAX(slowest, median_ns(ns[t]));
     }
-    return N_PACKETS / (double)slowest * 1e3;
+    return slowest;
+}
+
+/* A set-up's Mpps: all packets over the slowest thread's median time. */
+static double
+setup_mpps(const struct setup *s)
+{
+    return N_PACKETS / (double)slowest_median_ns(s->ns, s->n_threads) * 1e3;
 }
 
 /* BENCH_SOLO=1's line under a row: each thread's median time alone and
@@ -753,12 +764,8 @@ host_check(const char *when)
         }
     }
     for (unsigned int n = 1; n <= MAX_THREADS; n++) {
-        uint64_t slowest = 0;
-
-        for (unsigned int t = 0; t < n; t++) {
-            slowest = MAX(slowest, median_ns(ns[n - 1][t]));
-        }
-        mops[n - 1] = n * (double)HOST_OPS / (double)slowest * 1e3;
+        mops[n - 1] = n * (double)HOST_OPS /
+                      (double)slowest_median_ns(ns[n - 1], n) * 1e3;
     }
     printf("%-28s %8s %9.2f %9.2f %9.2f %6.2f   (Mops, not Mpps)\n", when,
            "-", mops[0], mops[1], mops[1] / 2, mops[1] / mops[0]);

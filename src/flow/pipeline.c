@@ -518,15 +518,16 @@ pipeline_add(struct pipeline *pl, const struct flow_spec *spec, uint64_t now_ns)
     for (size_t u = 0; u < tab->n_users; u++) {
         struct flow_cache *cache = tab->users[u]->cache;
 
+        if (!cache) {
+            continue;
+        }
         /* The cached walks this rule may change go before it can be
          * matched: the very next packet takes the classifier. */
-        if (old && cache) {
+        if (old) {
             const struct cls_rule *gone = old;
             fc_invalidate_rules(cache, &gone, 1);
         }
-        if (cache) {
-            fc_invalidate_add(cache, spec->table, &rule->cr);
-        }
+        fc_invalidate_add(cache, spec->table, &rule->cr);
     }
     /* A replaced rule's counters start again (OpenFlow add). */
     rule->id = pl_id_alloc(tab);
